@@ -1,0 +1,68 @@
+/**
+ * Where everything lives in the two stores. Every key the pipeline reads or writes is built here.
+ *
+ * Ingestion store (immutable; nothing is overwritten or deleted):
+ *   raw/<table>/dt=YYYY-MM-DD/<batch_id>.ndjson.gz      raw row versions of one batch
+ *   manifests/extract/<seq>.json                         batch manifest, written last, If-None-Match
+ * Processed store:
+ *   current/<table>/<batch_id>/                          compacted current state after a batch
+ *   star/<dimension>/<batch_id>/                         a dimension rebuilt by a batch
+ *   star/<fact>/batch_id=<batch_id>/                     a fact's new versions from a batch
+ *   manifests/transform/<seq>.json                       transform manifest, written last
+ *   catalog/<table>.json                                 local catalog pointers (Glue in the cloud)
+ *   runs/<batch_id>.json                                 run history
+ *
+ * Sequence numbers are zero-padded so that key order is batch order.
+ */
+
+const SEQ_WIDTH = 10;
+
+/** A batch id: `<seq>-<UTC time>-<nonce>`, e.g. `0000000042-20261125T204100Z-3f9a`. */
+export const BATCH_ID_PATTERN = /^(\d{10})-(\d{8}T\d{6}Z)-([0-9a-f]{4})$/;
+
+export function padSeq(seq: number): string {
+  if (!Number.isInteger(seq) || seq < 1) throw new Error(`Batch sequence must be a positive integer, got ${seq}`);
+  return String(seq).padStart(SEQ_WIDTH, '0');
+}
+
+export function newBatchId(seq: number, now: Date, nonce: string): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const id = `${padSeq(seq)}-${stamp}-${nonce}`;
+  if (!BATCH_ID_PATTERN.test(id)) throw new Error(`Malformed batch id ${id}`);
+  return id;
+}
+
+export function parseBatchId(batchId: string): { seq: number; stamp: string } {
+  const m = BATCH_ID_PATTERN.exec(batchId);
+  if (!m) throw new Error(`"${batchId}" is not a batch id (expected <seq>-<YYYYMMDDTHHMMSSZ>-<nonce>)`);
+  return { seq: Number(m[1]), stamp: m[2] };
+}
+
+/** The UTC date partition of a batch: the day its extract started. */
+export function batchDate(batchId: string): string {
+  const { stamp } = parseBatchId(batchId);
+  return `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}`;
+}
+
+export const rawPrefix = (table: string): string => `raw/${table}/`;
+export const rawKey = (table: string, batchId: string, part?: number): string =>
+  `raw/${table}/dt=${batchDate(batchId)}/${batchId}${part === undefined ? '' : `-p${String(part).padStart(4, '0')}`}.ndjson.gz`;
+
+export const EXTRACT_MANIFEST_PREFIX = 'manifests/extract/';
+export const extractManifestKey = (seq: number): string => `${EXTRACT_MANIFEST_PREFIX}${padSeq(seq)}.json`;
+
+export const TRANSFORM_MANIFEST_PREFIX = 'manifests/transform/';
+export const transformManifestKey = (seq: number): string => `${TRANSFORM_MANIFEST_PREFIX}${padSeq(seq)}.json`;
+
+/** Sequence number encoded in a manifest key, or undefined for a key that is not one. */
+export function manifestSeq(key: string): number | undefined {
+  const m = /\/(\d{10})\.json$/.exec(key);
+  return m ? Number(m[1]) : undefined;
+}
+
+export const currentPrefix = (table: string, batchId: string): string => `current/${table}/${batchId}/`;
+export const dimensionPrefix = (table: string, batchId: string): string => `star/${table}/${batchId}/`;
+export const factTablePrefix = (table: string): string => `star/${table}/`;
+export const factBatchPrefix = (table: string, batchId: string): string => `star/${table}/batch_id=${batchId}/`;
+export const catalogKey = (table: string): string => `catalog/${table}.json`;
+export const runKey = (batchId: string): string => `runs/${batchId}.json`;

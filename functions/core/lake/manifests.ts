@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { SOURCE_TABLE_NAMES } from '../contract/source-tables';
+import { STAR_TABLE_NAMES } from '../contract/star-tables';
+import { BATCH_ID_PATTERN } from './lake-layout';
+
+/**
+ * Manifests are the lake's source of truth: a batch exists only once its manifest does.
+ * Both are parsed with zod whenever they are read, so a damaged manifest fails loudly.
+ */
+
+const batchId = z.string().regex(BATCH_ID_PATTERN, 'batch id');
+const sourceTable = z.enum(SOURCE_TABLE_NAMES);
+const starTable = z.enum(STAR_TABLE_NAMES);
+
+/** A position in a table's (last_updated, primary key) order; last_updated as 'YYYY-MM-DD HH:MM:SS.mmm' UTC. */
+export const Cursor = z.object({ lastUpdated: z.string(), id: z.number().int() });
+export type Cursor = z.infer<typeof Cursor>;
+
+export const RawFile = z.object({ key: z.string(), rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() });
+export type RawFile = z.infer<typeof RawFile>;
+
+export const ExtractTable = z.object({
+  /** Files of this batch for the table (none when nothing changed). */
+  files: z.array(RawFile),
+  rows: z.number().int().nonnegative(),
+  /** Rows read lie strictly after `from` and strictly before `upperBound`. */
+  window: z.object({ from: Cursor.nullable(), upperBound: z.string() }),
+  /** Position after this batch: the last row read, or `from` when none was. */
+  cursor: Cursor.nullable(),
+  /** Newest source last_updated seen in the whole table so far (freshness). */
+  maxLastUpdated: z.string().nullable(),
+});
+export type ExtractTable = z.infer<typeof ExtractTable>;
+
+export const ExtractManifest = z.object({
+  kind: z.literal('extract'),
+  version: z.literal(1),
+  batchId,
+  seq: z.number().int().positive(),
+  previousBatchId: batchId.nullable(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  /** The snapshot's clock and the bound every window stops short of. */
+  snapshotAt: z.string(),
+  tables: z.record(sourceTable, ExtractTable),
+});
+export type ExtractManifest = z.infer<typeof ExtractManifest>;
+
+export const TransformOutput = z.object({
+  kind: z.enum(['fact', 'dimension', 'current']),
+  prefix: z.string(),
+  files: z.array(z.string()),
+  rows: z.number().int().nonnegative(),
+  /** SQL file it was built from (`sql/transform/…`), or `generated` for current-state merges. */
+  origin: z.string(),
+  sqlHash: z.string(),
+  bytesScanned: z.number().nonnegative(),
+  elapsedMs: z.number().nonnegative(),
+});
+export type TransformOutput = z.infer<typeof TransformOutput>;
+
+export const TransformManifest = z.object({
+  kind: z.literal('transform'),
+  version: z.literal(1),
+  batchId,
+  seq: z.number().int().positive(),
+  engine: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  /** Current-state location of every source table after this batch (the next batch merges into these). */
+  current: z.record(sourceTable, z.string()),
+  /** Star tables this batch wrote. */
+  star: z.record(starTable, TransformOutput),
+  currentOutputs: z.record(sourceTable, TransformOutput),
+});
+export type TransformManifest = z.infer<typeof TransformManifest>;

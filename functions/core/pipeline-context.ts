@@ -1,0 +1,27 @@
+import type { Catalog } from './ports/catalog';
+import type { Log } from './ports/log';
+import type { ObjectStore } from './ports/object-store';
+import type { QueryEngine } from './ports/query-engine';
+import type { DatabaseLocator } from './ports/source';
+
+/**
+ * Everything a stage of the pipeline needs, built once at the edge (a Lambda handler or the CLI).
+ * The core never constructs an adapter itself.
+ */
+export interface PipelineContext {
+  /** Immutable bucket of raw batches and their manifests. */
+  ingestion: ObjectStore;
+  /** Star schema, current-state tables, transform manifests, run history. */
+  processed: ObjectStore;
+  engine: QueryEngine;
+  catalog: Catalog;
+  source: DatabaseLocator;
+  warehouse: DatabaseLocator;
+  /** PostgreSQL schema of the warehouse tables (default `public`). */
+  warehouseSchema: string;
+  log: Log;
+  /** Clock, injectable for tests. */
+  now: () => Date;
+  /** Directory containing `sql/` (the repository root, or the Lambda bundle root). */
+  sqlRoot: string;
+}

@@ -1,0 +1,25 @@
+/**
+ * The catalog names the lake's tables and says where each one's current data lives.
+ *
+ * Glue in the cloud (`aws/glue-catalog.ts`); locally a small JSON pointer per table in the
+ * processed store, which the DuckDB engine turns into views (`local/folder-catalog.ts`).
+ * Rebuilt tables (dimensions, current-state tables) are published by {@link Catalog.repoint}:
+ * one call that moves a table to a new location, so readers see the old version or the new
+ * one, never a mix. The old location is kept (objects are never deleted by the pipeline).
+ */
+export interface Catalog {
+  /** Where the table's data currently lives (a URI prefix), or undefined if never published. */
+  location(table: string): Promise<TableLocation | undefined>;
+
+  /** Points the table at a new location in one step, recording what built it. */
+  repoint(table: string, location: TableLocation): Promise<void>;
+}
+
+export interface TableLocation {
+  /** Key prefix in the processed store, ending with '/'. */
+  prefix: string;
+  /** Batch whose transform wrote it. */
+  batchId: string;
+  /** Content hash of the SQL (or generated statement) that built it. */
+  sqlHash: string;
+}

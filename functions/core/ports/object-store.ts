@@ -1,0 +1,64 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * An object store is one bucket: immutable-friendly key/value storage of the lake's files.
+ *
+ * The cloud adapter is S3 (`aws/s3-object-store.ts`); the local one is a folder per bucket
+ * (`local/folder-object-store.ts`). Keys use `/` separators and never start with one.
+ */
+export interface ObjectStore {
+  /** Bucket name (S3) or folder name (local), for messages. */
+  readonly name: string;
+
+  /** Address of a key that a query engine can read: `s3://bucket/key` or an absolute file path. */
+  uri(key: string): string;
+
+  /**
+   * Writes a whole object. With `ifNoneMatch`, the write succeeds only if the key does not exist
+   * yet, atomically; otherwise it throws {@link ObjectExistsError} and nothing is changed.
+   */
+  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void>;
+
+  /** Streams an object of any size (multipart on S3) without holding it in memory. */
+  putStream(key: string, body: Readable, options?: Omit<PutOptions, 'ifNoneMatch'>): Promise<{ bytes: number }>;
+
+  /** Reads a whole object; throws {@link ObjectNotFoundError} when absent. */
+  get(key: string): Promise<Uint8Array>;
+
+  /** Reads an object as a stream; throws {@link ObjectNotFoundError} when absent. */
+  getStream(key: string): Promise<Readable>;
+
+  exists(key: string): Promise<boolean>;
+
+  /** Lists keys under a prefix in ascending key order, paging as needed. */
+  list(prefix: string, options?: { startAfter?: string }): AsyncIterable<ObjectInfo>;
+}
+
+export interface PutOptions {
+  ifNoneMatch?: boolean;
+  contentType?: string;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export class ObjectExistsError extends Error {
+  constructor(readonly store: string, readonly key: string) {
+    super(`Object ${key} already exists in ${store}; it is never overwritten`);
+    this.name = 'ObjectExistsError';
+  }
+}
+
+export class ObjectNotFoundError extends Error {
+  constructor(readonly store: string, readonly key: string) {
+    super(`Object ${key} not found in ${store}`);
+    this.name = 'ObjectNotFoundError';
+  }
+}
+
+/** Reads an object as UTF-8 text. */
+export async function getText(store: ObjectStore, key: string): Promise<string> {
+  return Buffer.from(await store.get(key)).toString('utf8');
+}

@@ -1,0 +1,61 @@
+import type { SourceTableName } from '../contract/source-tables';
+
+/**
+ * A query engine runs the transform's SQL over the lake and writes Parquet.
+ *
+ * Athena in the cloud (`aws/athena-engine.ts`), a team's Trino (`trino/trino-engine.ts`), DuckDB
+ * locally (`local/duckdb-engine.ts`). All run the same `sql/transform/*.sql` SELECTs; the engine,
+ * not the file, adds `CREATE TABLE … AS` / `INSERT INTO`, and binds the relation names a file may
+ * read (see {@link RelationBindings}).
+ */
+export interface QueryEngine {
+  readonly name: 'duckdb' | 'athena' | 'trino';
+
+  /**
+   * Runs `select` with the relations bound as `bindings` says, and writes its result as Parquet
+   * under `target.prefix` in the processed store. Returns the number of rows written.
+   */
+  write(select: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats>;
+
+  /** Runs a read-only query and returns its rows (used by `totes query`, data tests and tests). */
+  query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]>;
+
+  close(): Promise<void>;
+}
+
+/**
+ * Relation names a transform SELECT may read, and what each one is:
+ *  - `batch_<source table>`: the raw rows this batch extracted for that table (files from its manifest);
+ *  - `current_<source table>`: the latest version of every source row, after merging this batch;
+ *  - `<star table>` (e.g. `fact_sales_order`): the published star table.
+ */
+export interface RelationBindings {
+  /** Raw files of this batch per source table (keys in the ingestion store). */
+  batch: Partial<Record<SourceTableName, string[]>>;
+  /** Current-state location per source table (key prefix in the processed store). */
+  current: Partial<Record<SourceTableName, string>>;
+  /** Location of each star table (key prefix in the processed store). */
+  star: Record<string, string>;
+}
+
+export interface WriteTarget {
+  /** Output table name (a star table or `current_<source table>`). */
+  table: string;
+  /** Key prefix in the processed store to write under, ending with '/'. */
+  prefix: string;
+  /** Columns of the output, in order, with DuckDB/Trino-neutral types from the contracts. */
+  columns: readonly { name: string; trinoType: string }[];
+  /** Lineage written into every row's `_batch_id` and `_sql_hash` columns, when the table has them. */
+  batchId: string;
+  sqlHash: string;
+  /** Source of the statement, for error messages (e.g. `sql/transform/dim_staff.sql`). */
+  origin: string;
+}
+
+export interface QueryStats {
+  rows: number;
+  /** Bytes the engine scanned (Athena bills these); 0 where unknown. */
+  bytesScanned: number;
+  elapsedMs: number;
+  files: string[];
+}

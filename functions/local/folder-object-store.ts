@@ -1,0 +1,137 @@
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import {
+  ObjectExistsError,
+  ObjectNotFoundError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+} from '../core/ports/object-store';
+
+/**
+ * A bucket as a folder on disk: the local twin of `aws/s3-object-store.ts`.
+ *
+ * Writes go to a temporary file first and are renamed into place, so a reader never sees half an
+ * object. A conditional write uses `link()`, which fails if the key exists, so two processes
+ * racing for one manifest cannot both win (the same guarantee as S3's If-None-Match).
+ */
+export class FolderObjectStore implements ObjectStore {
+  readonly name: string;
+
+  constructor(readonly root: string) {
+    this.root = path.resolve(root);
+    this.name = this.root;
+  }
+
+  uri(key: string): string {
+    return this.pathOf(key);
+  }
+
+  pathOf(key: string): string {
+    if (key.startsWith('/') || key.split('/').includes('..')) throw new Error(`Invalid object key "${key}" in ${this.name}`);
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<void> {
+    const target = this.pathOf(key);
+    const tmp = await this.tempFor(target);
+    await fs.writeFile(tmp, body);
+    await this.commit(tmp, target, key, options.ifNoneMatch === true);
+  }
+
+  async putStream(key: string, body: Readable): Promise<{ bytes: number }> {
+    const target = this.pathOf(key);
+    const tmp = await this.tempFor(target);
+    let bytes = 0;
+    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    try {
+      await pipeline(body, createWriteStream(tmp));
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    await this.commit(tmp, target, key, false);
+    return { bytes };
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      return await fs.readFile(this.pathOf(key));
+    } catch (err) {
+      throw this.notFound(err, key);
+    }
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const file = this.pathOf(key);
+    try {
+      await fs.access(file);
+    } catch (err) {
+      throw this.notFound(err, key);
+    }
+    return createReadStream(file);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      return (await fs.stat(this.pathOf(key))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
+    const found: ObjectInfo[] = [];
+    await this.walk(this.root, '', found);
+    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const info of found) {
+      if (!info.key.startsWith(prefix)) continue;
+      if (options.startAfter !== undefined && info.key <= options.startAfter) continue;
+      yield info;
+    }
+  }
+
+  private async walk(dir: string, rel: string, out: ObjectInfo[]): Promise<void> {
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith('.tmp-')) continue;
+      const key = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await this.walk(path.join(dir, entry.name), key, out);
+      else if (entry.isFile()) out.push({ key, size: (await fs.stat(path.join(dir, entry.name))).size });
+    }
+  }
+
+  private async tempFor(target: string): Promise<string> {
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    return path.join(path.dirname(target), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  private async commit(tmp: string, target: string, key: string, exclusive: boolean): Promise<void> {
+    if (!exclusive) {
+      await fs.rename(tmp, target);
+      return;
+    }
+    try {
+      await fs.link(tmp, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ObjectExistsError(this.name, key);
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  private notFound(err: unknown, key: string): Error {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new ObjectNotFoundError(this.name, key);
+    return err as Error;
+  }
+}
