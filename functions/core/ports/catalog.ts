@@ -13,6 +13,15 @@ export interface Catalog {
 
   /** Points the table at a new location in one step, recording what built it. */
   repoint(table: string, location: TableLocation): Promise<void>;
+
+  /**
+   * Publishes one batch of a fact table: a partition `batch_id=<batchId>` whose data lives at
+   * `location.prefix`. Idempotent: publishing the same batch again changes nothing.
+   */
+  addPartition(table: string, location: TableLocation): Promise<void>;
+
+  /** Published partitions of a fact table, oldest batch first. */
+  partitions(table: string): Promise<TableLocation[]>;
 }
 
 export interface TableLocation {

@@ -27,15 +27,21 @@ export interface QueryEngine {
  * Relation names a transform SELECT may read, and what each one is:
  *  - `batch_<source table>`: the raw rows this batch extracted for that table (files from its manifest);
  *  - `current_<source table>`: the latest version of every source row, after merging this batch;
- *  - `<star table>` (e.g. `fact_sales_order`): the published star table.
+ *  - `<star table>` (e.g. `fact_sales_order`): the published star table;
+ *  - `raw_<source table>`: every published raw row version (queries only).
  */
 export interface RelationBindings {
-  /** Raw files of this batch per source table (keys in the ingestion store). */
+  /** Raw files of this batch per source table (keys in the ingestion store), bound as `batch_<table>`. */
   batch: Partial<Record<SourceTableName, string[]>>;
-  /** Current-state location per source table (key prefix in the processed store). */
+  /** Current-state location per source table (key prefix in the processed store), bound as `current_<table>`. */
   current: Partial<Record<SourceTableName, string>>;
-  /** Location of each star table (key prefix in the processed store). */
-  star: Record<string, string>;
+  /**
+   * Published locations of each star table (key prefixes in the processed store), bound under the
+   * table's own name: one prefix for a dimension, one per published batch for a fact.
+   */
+  star: Partial<Record<string, string[]>>;
+  /** Every published raw file per source table, bound as `raw_<table>` (for `totes query`). */
+  raw?: Partial<Record<SourceTableName, string[]>>;
 }
 
 export interface WriteTarget {
