@@ -27,6 +27,7 @@ export interface QueryEngine {
  * Relation names a transform SELECT may read, and what each one is:
  *  - `batch_<source table>`: the raw rows this batch extracted for that table (files from its manifest);
  *  - `current_<source table>`: the latest version of every source row, after merging this batch;
+ *  - `previous_<source table>`: the same before this batch (read only by the current-state merge);
  *  - `<star table>` (e.g. `fact_sales_order`): the published star table;
  *  - `raw_<source table>`: every published raw row version (queries only).
  */
@@ -35,6 +36,11 @@ export interface RelationBindings {
   batch: Partial<Record<SourceTableName, string[]>>;
   /** Current-state location per source table (key prefix in the processed store), bound as `current_<table>`. */
   current: Partial<Record<SourceTableName, string>>;
+  /**
+   * Current-state location per source table before this batch (key prefix in the processed store),
+   * bound as `previous_<table>`: what the generated current-state merge reads beside `batch_<table>`.
+   */
+  previous?: Partial<Record<SourceTableName, string>>;
   /**
    * Published locations of each star table (key prefixes in the processed store), bound under the
    * table's own name: one prefix for a dimension, one per published batch for a fact.
@@ -56,6 +62,12 @@ export interface WriteTarget {
   sqlHash: string;
   /** Source of the statement, for error messages (e.g. `sql/transform/dim_staff.sql`). */
   origin: string;
+  /**
+   * Hive partition columns of the output, written as `<col>=<value>/` folders under `prefix`
+   * (optional; facts are written one batch per prefix and need none). Engines with a limit on
+   * partitions per query (Athena: 100) split the write.
+   */
+  partitionedBy?: readonly string[];
 }
 
 export interface QueryStats {

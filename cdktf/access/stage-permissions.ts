@@ -1,0 +1,93 @@
+import { EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../../functions/core/lake/lake-layout';
+import type { Statement } from './policy-document';
+
+/** ARNs of what the stages touch; the stack fills it in. */
+export interface PipelineResources {
+  ingestionBucketArn: string;
+  processedBucketArn: string;
+  athenaResultsBucketArn: string;
+  /** `arn:<partition>:glue:<region>:<account>` (catalog, database/…, table/… hang off it). */
+  glueArnBase: string;
+  rawDatabase: string;
+  processedDatabase: string;
+  workgroupArn: string;
+  sourceSecretArn: string;
+  warehouseSecretArn: string;
+}
+
+const RAW = 'raw/';
+const RUNS = 'runs/';
+const objects = (bucketArn: string, ...prefixes: string[]) => prefixes.map((p) => `${bucketArn}/${p}*`);
+const glueDatabase = (r: PipelineResources, db: string) => [
+  `${r.glueArnBase}:catalog`, `${r.glueArnBase}:database/${db}`, `${r.glueArnBase}:table/${db}/*`,
+];
+
+/**
+ * Extract: reads totesys through its secret, reads the extract manifests (its cursors derive from
+ * the newest one), writes raw files and then the manifest. No delete: the bucket is append-only.
+ */
+export function extractStatements(r: PipelineResources): Statement[] {
+  return [
+    { sid: 'ReadSourceSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.sourceSecretArn] },
+    { sid: 'ListIngestion', actions: ['s3:ListBucket'], resources: [r.ingestionBucketArn] },
+    { sid: 'ReadExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX) },
+    { sid: 'WriteRawBatches', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: objects(r.ingestionBucketArn, RAW, EXTRACT_MANIFEST_PREFIX) },
+    { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
+  ];
+}
+
+/**
+ * Transform: runs Athena queries in the pipeline workgroup. Athena acts with the caller's
+ * credentials, so the role also needs what each query touches: the raw files and manifests (read),
+ * the processed bucket's table prefixes (write, and delete so Athena can clean up a failed write;
+ * the bucket is versioned), the results bucket, the raw database (read) and the processed
+ * database (create/update tables and partitions, repoint dimensions).
+ */
+export function transformStatements(r: PipelineResources): Statement[] {
+  return [
+    { sid: 'RunQueries', actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution', 'athena:GetWorkGroup'], resources: [r.workgroupArn] },
+    { sid: 'ListLakeBuckets', actions: ['s3:ListBucket', 's3:GetBucketLocation'], resources: [r.ingestionBucketArn, r.processedBucketArn, r.athenaResultsBucketArn] },
+    { sid: 'ReadRawAndExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, RAW, EXTRACT_MANIFEST_PREFIX) },
+    {
+      sid: 'WriteProcessedTables',
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      resources: objects(r.processedBucketArn, 'current/', 'star/', TRANSFORM_MANIFEST_PREFIX, RUNS),
+    },
+    {
+      sid: 'QueryResults',
+      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      resources: objects(r.athenaResultsBucketArn, ''),
+    },
+    {
+      sid: 'ReadRawCatalog',
+      actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition'],
+      resources: glueDatabase(r, r.rawDatabase),
+    },
+    {
+      sid: 'ManageProcessedCatalog',
+      actions: [
+        'glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition',
+        'glue:CreateTable', 'glue:UpdateTable', 'glue:DeleteTable', 'glue:CreatePartition', 'glue:BatchCreatePartition', 'glue:UpdatePartition',
+      ],
+      resources: glueDatabase(r, r.processedDatabase),
+    },
+  ];
+}
+
+/**
+ * Load: reads the transform manifest and the Parquet it lists, finds published locations in the
+ * processed catalog, and writes the warehouse through its secret.
+ */
+export function loadStatements(r: PipelineResources): Statement[] {
+  return [
+    { sid: 'ReadWarehouseSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.warehouseSecretArn] },
+    { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
+    { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, 'star/', 'current/', TRANSFORM_MANIFEST_PREFIX) },
+    { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
+    {
+      sid: 'ReadProcessedCatalog',
+      actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition'],
+      resources: glueDatabase(r, r.processedDatabase),
+    },
+  ];
+}

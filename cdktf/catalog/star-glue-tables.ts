@@ -1,0 +1,57 @@
+import { GlueCatalogTable } from '@cdktf/provider-aws/lib/glue-catalog-table';
+import { Construct } from 'constructs';
+import { LINEAGE_COLUMNS, STAR_TABLES, starGlueType } from '../../functions/core/contract/star-tables';
+import { factTablePrefix } from '../../functions/core/lake/lake-layout';
+
+export const PARQUET_SERDE = 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe';
+
+const LINEAGE_COMMENTS: Record<(typeof LINEAGE_COLUMNS)[number], string> = {
+  _batch_id: 'Batch whose transform wrote this row.',
+  _sql_hash: 'Content hash of the SQL that built this row.',
+};
+
+export interface StarGlueTablesProps {
+  databaseName: string;
+  processedBucket: string;
+}
+
+/**
+ * The 11 star tables of the contract as Parquet tables in the processed database.
+ *
+ * Facts are partitioned by `batch_id`; the transform registers each batch's partition itself (no
+ * projection: the batch ids are not enumerable). Dimensions are unpartitioned and the transform
+ * repoints their location to each rebuild, so Terraform creates them once and then ignores their
+ * location and parameters; otherwise every `cdktf deploy` would roll the catalog back to an empty
+ * prefix.
+ */
+export class StarGlueTables extends Construct {
+  readonly tables: GlueCatalogTable[];
+
+  constructor(scope: Construct, id: string, props: StarGlueTablesProps) {
+    super(scope, id);
+    this.tables = STAR_TABLES.map((table) => {
+      const isFact = table.kind === 'fact';
+      return new GlueCatalogTable(this, table.name, {
+        databaseName: props.databaseName,
+        name: table.name,
+        description: `${table.description} ${isFact ? 'One partition batch_id=<batch> per transformed batch.' : 'Rebuilt each batch; the location moves to the newest rebuild.'}`,
+        tableType: 'EXTERNAL_TABLE',
+        parameters: { EXTERNAL: 'TRUE', classification: 'parquet', 'parquet.compression': 'SNAPPY' },
+        partitionKeys: isFact ? [{ name: 'batch_id', type: 'string', comment: 'Batch whose new row versions the partition holds.' }] : undefined,
+        storageDescriptor: {
+          // A dimension starts on an empty prefix (its rebuilds live beside it, not under it).
+          location: `s3://${props.processedBucket}/${factTablePrefix(table.name)}${isFact ? '' : '_unpublished/'}`,
+          inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serDeInfo: { name: 'parquet', serializationLibrary: PARQUET_SERDE, parameters: { 'serialization.format': '1' } },
+          columns: [
+            ...table.columns.map((c) => ({ name: c.name, type: starGlueType(c.type), comment: c.description })),
+            ...LINEAGE_COLUMNS.map((name) => ({ name, type: 'string', comment: LINEAGE_COMMENTS[name] })),
+          ],
+        },
+        // The pipeline owns a dimension's location and may stamp parameters (lineage, statistics).
+        lifecycle: { ignoreChanges: isFact ? ['parameters'] : ['storage_descriptor[0].location', 'parameters'] },
+      });
+    });
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * Synthesizes the Totes Lake stack to Terraform JSON under cdktf.out/stacks/totes-lake/.
+ *
+ * `npm run synth` runs this file with tsx (offline, no Terraform, no AWS credentials); the cdktf
+ * CLI runs the same file through cdktf.json for `cdktf deploy` / `cdktf diff`.
+ */
+import { App } from 'cdktf';
+import { parseStateBackendEnv } from './state-backend';
+import { STACK_NAME, TotesLakeStack } from './totes-lake-stack';
+
+const app = new App();
+new TotesLakeStack(app, STACK_NAME, { backend: parseStateBackendEnv(process.env) });
+app.synth();
+console.log(`totes: synthesized stack "${STACK_NAME}" to ${app.outdir}/stacks/${STACK_NAME}/cdk.tf.json`);

@@ -1,0 +1,82 @@
+import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
+import { Construct } from 'constructs';
+import type { DeploymentVariables } from '../deployment-variables';
+import { abortIncompleteUploads, SecureBucket } from './secure-bucket';
+
+/**
+ * The four buckets of the stack.
+ *
+ *  - ingestion: the immutable raw lake. Versioned, Object Lock (governance) with a default retention,
+ *    so a bug or a stolen key cannot rewrite history; raw files move to cheaper storage as they age
+ *    (Athena still reads Standard-IA and Glacier Instant Retrieval).
+ *  - processed: star schema, current-state tables, transform manifests, run history. Versioned, no
+ *    Object Lock: superseded dimension locations and old versions may expire.
+ *  - athena results: query results only, expiring.
+ *  - lambda code: the three function bundles.
+ *
+ * Ingestion and processed send their object events to EventBridge, where the manifest rules pick
+ * them up (triggers/manifest-trigger.ts).
+ */
+export class LakeBuckets extends Construct {
+  readonly ingestion: SecureBucket;
+  readonly processed: SecureBucket;
+  readonly athenaResults: SecureBucket;
+  readonly lambdaCode: SecureBucket;
+
+  constructor(scope: Construct, id: string, vars: DeploymentVariables) {
+    super(scope, id);
+    const ageing = (id: string, prefix: string) => ({
+      id, status: 'Enabled', filter: [{ prefix }],
+      transition: [
+        { days: 30, storageClass: 'STANDARD_IA' },
+        { days: 90, storageClass: 'GLACIER_IR' },
+      ],
+    });
+
+    this.ingestion = new SecureBucket(this, 'ingestion', {
+      namePrefix: `${vars.namePrefix}-ingestion-`,
+      versioned: true,
+      objectLockRetentionDays: vars.ingestionRetentionDays,
+      forceDestroy: vars.allowDestroyData,
+      lifecycleRules: [ageing('raw-to-cheaper-storage', 'raw/'), abortIncompleteUploads()],
+    });
+
+    this.processed = new SecureBucket(this, 'processed', {
+      namePrefix: `${vars.namePrefix}-processed-`,
+      versioned: true,
+      forceDestroy: vars.allowDestroyData,
+      lifecycleRules: [
+        ageing('star-to-cheaper-storage', 'star/'),
+        {
+          id: 'expire-noncurrent-versions', status: 'Enabled', filter: [{ prefix: '' }],
+          noncurrentVersionExpiration: [{ noncurrentDays: 30 }],
+        },
+        abortIncompleteUploads(),
+      ],
+    });
+
+    this.athenaResults = new SecureBucket(this, 'athena-results', {
+      namePrefix: `${vars.namePrefix}-athena-results-`,
+      versioned: false,
+      forceDestroy: true,
+      lifecycleRules: [
+        { id: 'expire-query-results', status: 'Enabled', filter: [{ prefix: '' }], expiration: [{ days: vars.athenaResultsExpirationDays }] },
+        abortIncompleteUploads(),
+      ],
+    });
+
+    this.lambdaCode = new SecureBucket(this, 'lambda-code', {
+      namePrefix: `${vars.namePrefix}-lambda-code-`,
+      versioned: true,
+      forceDestroy: true,
+      lifecycleRules: [
+        { id: 'expire-old-bundles', status: 'Enabled', filter: [{ prefix: '' }], noncurrentVersionExpiration: [{ noncurrentDays: 30 }] },
+        abortIncompleteUploads(),
+      ],
+    });
+
+    for (const [name, b] of [['ingestion', this.ingestion], ['processed', this.processed]] as const) {
+      new S3BucketNotification(this, `${name}-to-eventbridge`, { bucket: b.bucket.id, eventbridge: true });
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity';
+import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition';
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { TerraformOutput, TerraformStack } from 'cdktf';
+import { Construct } from 'constructs';
+import { ENV, METRICS } from '../functions/core/contract/runtime-contract';
+import { EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../functions/core/lake/lake-layout';
+import { extractStatements, loadStatements, PipelineResources, transformStatements } from './access/stage-permissions';
+import { LakeCatalog } from './catalog/lake-catalog';
+import { PipelineFunction, PipelineFunctionProps, Stage } from './compute/pipeline-function';
+import { DeploymentVariables } from './deployment-variables';
+import { AlarmTopic } from './monitoring/alarm-topic';
+import { PipelineAlarms } from './monitoring/pipeline-alarms';
+import { PipelineDashboard } from './monitoring/pipeline-dashboard';
+import { SERVICE_NAME } from './monitoring/pipeline-metrics';
+import { PipelineWorkgroup } from './query/athena-workgroup';
+import { configureStateBackend, StateBackendEnv } from './state-backend';
+import { LakeBuckets } from './storage/lake-buckets';
+import { ExtractSchedule } from './triggers/extract-schedule';
+import { ManifestTrigger } from './triggers/manifest-trigger';
+
+export const STACK_NAME = 'totes-lake';
+
+/**
+ * Sizing of each stage for a full first load (every row of totesys in one batch). The extract and
+ * load stream rows; the transform mostly waits on Athena. All three run one at a time: batches
+ * are published, transformed and loaded in order, and a trigger that arrives while a run is busy
+ * waits in Lambda's async queue (retried for up to 6 hours) instead of racing it.
+ */
+const SIZING: Record<Stage, Pick<PipelineFunctionProps, 'memoryMb' | 'timeoutSeconds' | 'reservedConcurrency' | 'maxRetryAttempts' | 'description'>> = {
+  extract: { memoryMb: 1024, timeoutSeconds: 900, reservedConcurrency: 1, maxRetryAttempts: 0, description: 'Totes Lake: totesys → ingestion bucket (one batch per run).' },
+  transform: { memoryMb: 1024, timeoutSeconds: 900, reservedConcurrency: 1, maxRetryAttempts: 2, description: 'Totes Lake: raw batch → Parquet star schema via Athena.' },
+  load: { memoryMb: 2048, timeoutSeconds: 900, reservedConcurrency: 1, maxRetryAttempts: 2, description: 'Totes Lake: star schema batch → warehouse PostgreSQL.' },
+};
+
+export interface TotesLakeStackOptions {
+  /** Terraform state settings (state-backend.ts); local state when absent. */
+  backend?: StateBackendEnv;
+}
+
+/** The whole AWS deployment of Totes Lake, one stack. */
+export class TotesLakeStack extends TerraformStack {
+  readonly vars: DeploymentVariables;
+  readonly functions: Record<Stage, PipelineFunction>;
+
+  constructor(scope: Construct, id: string, options: TotesLakeStackOptions = {}) {
+    super(scope, id);
+    configureStateBackend(this, id, options.backend ?? { TOTES_TF_STATE_KEY: 'totes-lake/terraform.tfstate' });
+    const vars = (this.vars = new DeploymentVariables(this, 'vars'));
+    new AwsProvider(this, 'aws', {
+      region: vars.region,
+      defaultTags: [{ tags: { project: 'totes-lake', stack: vars.namePrefix, 'managed-by': 'cdktf' } }],
+    });
+    const account = new DataAwsCallerIdentity(this, 'account');
+    const partition = new DataAwsPartition(this, 'partition');
+    const name = (suffix: string) => `${vars.namePrefix}-${suffix}`;
+
+    const buckets = new LakeBuckets(this, 'buckets', vars);
+    const ingestion = buckets.ingestion.bucket;
+    const processed = buckets.processed.bucket;
+    const results = buckets.athenaResults.bucket;
+
+    const catalog = new LakeCatalog(this, 'catalog', {
+      namePrefix: vars.namePrefix,
+      ingestionBucket: ingestion.bucket,
+      processedBucket: processed.bucket,
+      rawPartitionStartDate: vars.rawPartitionStartDate,
+    });
+    const workgroup = new PipelineWorkgroup(this, 'athena', {
+      name: vars.namePrefix,
+      resultsBucket: results.bucket,
+      bytesScannedCutoffPerQuery: vars.athenaBytesScannedCutoff,
+    }).workgroup;
+
+    const resources: PipelineResources = {
+      ingestionBucketArn: ingestion.arn,
+      processedBucketArn: processed.arn,
+      athenaResultsBucketArn: results.arn,
+      glueArnBase: `arn:${partition.partition}:glue:${vars.region}:${account.accountId}`,
+      rawDatabase: catalog.rawDatabase.name,
+      processedDatabase: catalog.processedDatabase.name,
+      workgroupArn: workgroup.arn,
+      sourceSecretArn: vars.sourceSecretArn,
+      warehouseSecretArn: vars.warehouseSecretArn,
+    };
+    const environment: Record<string, string> = {
+      [ENV.ingestionBucket]: ingestion.bucket,
+      [ENV.processedBucket]: processed.bucket,
+      [ENV.rawDatabase]: catalog.rawDatabase.name,
+      [ENV.processedDatabase]: catalog.processedDatabase.name,
+      [ENV.athenaWorkgroup]: workgroup.name,
+      [ENV.warehouseSchema]: vars.warehouseSchema,
+      [ENV.commitLagSeconds]: `${vars.commitLagSeconds}`,
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    const stageFunction = (stage: Stage, statements: PipelineFunctionProps['statements'], env: Record<string, string>) =>
+      new PipelineFunction(this, stage, {
+        stage,
+        functionName: name(stage),
+        ...SIZING[stage],
+        environment: { ...environment, ...env },
+        statements,
+        codeBucket: buckets.lambdaCode.bucket.bucket,
+        distDir: vars.lambdaDistDir,
+        logRetentionDays: vars.logRetentionDays,
+        subnetIds: vars.lambdaSubnetIds,
+        securityGroupIds: vars.lambdaSecurityGroupIds,
+      });
+    this.functions = {
+      extract: stageFunction('extract', extractStatements(resources), { [ENV.sourceSecretArn]: vars.sourceSecretArn }),
+      transform: stageFunction('transform', transformStatements(resources), {}),
+      load: stageFunction('load', loadStatements(resources), { [ENV.warehouseSecretArn]: vars.warehouseSecretArn }),
+    };
+
+    new ExtractSchedule(this, 'extract-schedule', { name: name('extract-schedule'), scheduleExpression: vars.extractSchedule, extract: this.functions.extract });
+    new ManifestTrigger(this, 'transform-trigger', {
+      name: name('extract-manifest'),
+      description: 'An extract manifest was published: transform that batch.',
+      bucketName: ingestion.bucket,
+      keyPrefix: EXTRACT_MANIFEST_PREFIX,
+      target: this.functions.transform,
+    });
+    new ManifestTrigger(this, 'load-trigger', {
+      name: name('transform-manifest'),
+      description: 'A transform manifest was published: load that batch.',
+      bucketName: processed.bucket,
+      keyPrefix: TRANSFORM_MANIFEST_PREFIX,
+      target: this.functions.load,
+    });
+
+    const fns = Object.values(this.functions);
+    const topic = new AlarmTopic(this, 'alarm-topic', { name: name('alarms'), email: vars.alarmEmail }).topic;
+    new PipelineAlarms(this, 'alarms', { namePrefix: vars.namePrefix, topicArn: topic.arn, functions: fns });
+    const dashboard = new PipelineDashboard(this, 'dashboard', { name: vars.namePrefix, region: vars.region, workgroupName: workgroup.name, functions: fns });
+
+    const output = (id: string, value: string, description: string) => new TerraformOutput(this, id, { value, description });
+    output('ingestion_bucket', ingestion.bucket, 'Immutable raw lake (Object Lock).');
+    output('processed_bucket', processed.bucket, 'Star schema, current state, transform manifests, run history.');
+    output('athena_results_bucket', results.bucket, 'Athena query results (expiring).');
+    output('lambda_code_bucket', buckets.lambdaCode.bucket.bucket, 'Function bundles.');
+    output('glue_raw_database', catalog.rawDatabase.name, 'Glue database of the raw_<table> tables.');
+    output('glue_processed_database', catalog.processedDatabase.name, 'Glue database of the star tables.');
+    output('athena_workgroup', workgroup.name, 'Athena workgroup (engine v3) to query the lake in.');
+    for (const f of fns) output(`${f.stage}_function`, f.fn.functionName, `The ${f.stage} Lambda function.`);
+    output('alarm_topic_arn', topic.arn, 'SNS topic every alarm notifies.');
+    output('dashboard_name', dashboard.dashboard.dashboardName, 'CloudWatch dashboard of the pipeline.');
+  }
+}

@@ -1,0 +1,48 @@
+import type { PipelineContext } from '../core/pipeline-context';
+import type { Log } from '../core/ports/log';
+import { readAwsConfig, type AwsConfig } from './aws-config';
+import { buildAwsContext, createAwsClients, type AwsClients } from './aws-pipeline-context';
+import { PowertoolsLog } from './powertools-log';
+
+export type StageName = 'extract' | 'transform' | 'load';
+
+/** What a handler builds its stage from; tests replace any part. */
+export interface StageDeps {
+  env?: Record<string, string | undefined>;
+  clients?: () => AwsClients;
+  log?: Log;
+  now?: () => Date;
+  /** Replaces the whole AWS context (tests run a handler over local adapters). */
+  context?: (config: AwsConfig, log: Log) => PipelineContext;
+}
+
+// SDK clients live across warm invocations: their connections and credentials are reused.
+let sharedClients: AwsClients | undefined;
+
+/**
+ * Runs one stage in a Lambda invocation: reads the environment, builds the AWS adapters, calls
+ * `body`, and on every path closes what the stage opened (temporary Glue tables, database
+ * locators). A failure is logged with its stage and rethrown, so Lambda records the invocation as
+ * failed and the retry/alarm machinery sees it.
+ */
+export async function runStage<T>(stage: StageName, deps: StageDeps, body: (ctx: PipelineContext, config: AwsConfig) => Promise<T>): Promise<T> {
+  const log = deps.log ?? new PowertoolsLog(`totes-${stage}`);
+  let ctx: PipelineContext | undefined;
+  try {
+    const config = readAwsConfig(deps.env ?? process.env);
+    ctx = deps.context
+      ? deps.context(config, log)
+      : buildAwsContext(config, deps.clients?.() ?? (sharedClients ??= createAwsClients()), log, deps.now);
+    return await body(ctx, config);
+  } catch (err) {
+    const e = err as Error;
+    log.error(`The ${stage} stage failed: ${e?.message ?? String(err)}`, { stage, error: e?.name, stack: e?.stack });
+    throw err;
+  } finally {
+    if (ctx) {
+      for (const port of [ctx.engine, ctx.source, ctx.warehouse]) {
+        await port.close().catch((err: unknown) => log.warn(`Could not close ${stage} resources`, { error: (err as Error).message }));
+      }
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import type { Log } from '../core/ports/log';
+import { ConsoleLog } from '../local/console-log';
+import { UsageError } from './cli-options';
+import { DEMO_HELP, demoCommand } from './commands/demo';
+import { QUERY_HELP, queryCommand } from './commands/query';
+import { RUN_HELP, runCommand } from './commands/run';
+import { SEED_HELP, seedCommand, SIMULATE_HELP, simulateCommand } from './commands/seed';
+
+/**
+ * `totes`: the local face of the pipeline. Every command takes --source-url, --warehouse-url,
+ * --lake DIR (env TOTES_SOURCE_URL, TOTES_WAREHOUSE_URL, TOTES_LAKE_DIR) and --warehouse-schema;
+ * with no URL it uses embedded PGlite databases kept beside the lake folder (default ./.totes/).
+ */
+type Command = (argv: string[], makeLog: (json: boolean, verbose: boolean) => Log) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; help: string }> = {
+  seed: { run: seedCommand, help: SEED_HELP },
+  run: { run: runCommand, help: RUN_HELP },
+  simulate: { run: simulateCommand, help: SIMULATE_HELP },
+  query: { run: queryCommand, help: QUERY_HELP },
+  demo: { run: demoCommand, help: DEMO_HELP },
+};
+
+const COMMON_HELP = `Options for every command:
+  --source-url URL        totesys (env TOTES_SOURCE_URL); default: embedded PGlite in <lake>/../totesys
+  --warehouse-url URL     warehouse (env TOTES_WAREHOUSE_URL); default: embedded PGlite in <lake>/../warehouse
+  --lake DIR              lake folder (env TOTES_LAKE_DIR); default ./.totes/lake
+  --warehouse-schema S    warehouse schema (env TOTES_WAREHOUSE_SCHEMA); default public
+  --json                  machine-readable output; --verbose more detail`;
+
+function usage(): string {
+  return `Totes Lake — totesys → lake → star schema → warehouse\n\nUsage: totes <command> [options]\n\n${Object.values(COMMANDS)
+    .map((c) => c.help)
+    .join('\n\n')}\n\n${COMMON_HELP}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 64;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`totes: unknown command "${name}"\n\n${usage()}`);
+    return 64;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.help}\n\n${COMMON_HELP}\n`);
+    return 0;
+  }
+  const makeLog = (json: boolean, verbose: boolean) => new ConsoleLog(process.stderr, json || !process.stderr.isTTY, verbose);
+  try {
+    return await command.run(rest, makeLog);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`totes ${name}: ${(err as Error).message}\n\n${command.help}\n`);
+      return 64;
+    }
+    process.stderr.write(`totes ${name} failed: ${(err as Error).message}\n`);
+    if (process.env.TOTES_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`totes: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,68 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+
+/**
+ * Splits the output of `COPY … TO STDOUT` (text format) into lines and undoes COPY's escaping.
+ *
+ * Text format escapes backslash as `\\` and control characters as `\n`, `\t`, … ; a JSON document
+ * rendered by PostgreSQL never holds a raw control character, but its backslashes (inside escaped
+ * strings) come back doubled and must be halved, or every `\"` in the data would break.
+ */
+export function decodeCopyText(line: string): string {
+  if (!line.includes('\\')) return line;
+  return line.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/g, (_m, oct: string | undefined, hex: string | undefined, ch: string | undefined) => {
+    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
+    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+    switch (ch) {
+      case 'n': return '\n';
+      case 'r': return '\r';
+      case 't': return '\t';
+      case 'b': return '\b';
+      case 'f': return '\f';
+      case 'v': return '\v';
+      default: return ch ?? '';
+    }
+  });
+}
+
+/**
+ * A stream of COPY text chunks in, one transformed line per row out (each ending with `\n`).
+ * Remembers the last decoded line and the count, which the extract needs for its cursor.
+ */
+export class CopyLines extends Transform {
+  rows = 0;
+  lastLine: string | undefined;
+  private rest = '';
+  // A chunk may end inside a multi-byte character: the decoder carries it over to the next one.
+  private readonly decoder = new StringDecoder('utf8');
+
+  constructor(private readonly mapLine: (line: string) => string) {
+    super({ readableHighWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const text = this.rest + this.decoder.write(chunk);
+    const lines = text.split('\n');
+    this.rest = lines.pop() ?? '';
+    if (lines.length) this.push(this.render(lines));
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.rest += this.decoder.end();
+    if (this.rest) this.push(this.render([this.rest]));
+    this.rest = '';
+    done();
+  }
+
+  private render(lines: string[]): string {
+    let out = '';
+    for (const raw of lines) {
+      const line = decodeCopyText(raw);
+      this.lastLine = line;
+      this.rows++;
+      out += this.mapLine(line) + '\n';
+    }
+    return out;
+  }
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { getText, type ObjectStore } from '../ports/object-store';
+import {
+  EXTRACT_MANIFEST_PREFIX,
+  extractManifestKey,
+  manifestSeq,
+  TRANSFORM_MANIFEST_PREFIX,
+  transformManifestKey,
+} from './lake-layout';
+import { ExtractManifest, TransformManifest } from './manifests';
+
+/**
+ * Reading the manifest logs: the ordered lists of published extract and transform batches.
+ * The manifests are the source of truth; nothing here caches state that cannot be listed again.
+ */
+
+export async function listManifestSeqs(store: ObjectStore, prefix: string, startAfterSeq = 0): Promise<number[]> {
+  const seqs: number[] = [];
+  const startAfter = startAfterSeq > 0 ? `${prefix}${String(startAfterSeq).padStart(10, '0')}.json` : undefined;
+  for await (const { key } of store.list(prefix, { startAfter })) {
+    const seq = manifestSeq(key);
+    if (seq !== undefined) seqs.push(seq);
+  }
+  return seqs;
+}
+
+async function readManifest<T>(store: ObjectStore, key: string, schema: z.ZodType<T>): Promise<T> {
+  const text = await getText(store, key);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`Manifest ${key} in ${store.name} is not valid JSON (${(err as Error).message}); it must be repaired by hand before the pipeline can go on`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new Error(`Manifest ${key} in ${store.name} does not match its schema: ${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+export const readExtractManifest = (store: ObjectStore, seq: number): Promise<ExtractManifest> =>
+  readManifest(store, extractManifestKey(seq), ExtractManifest);
+
+export const readTransformManifest = (store: ObjectStore, seq: number): Promise<TransformManifest> =>
+  readManifest(store, transformManifestKey(seq), TransformManifest);
+
+export const listExtractSeqs = (store: ObjectStore, startAfterSeq = 0): Promise<number[]> =>
+  listManifestSeqs(store, EXTRACT_MANIFEST_PREFIX, startAfterSeq);
+
+export const listTransformSeqs = (store: ObjectStore, startAfterSeq = 0): Promise<number[]> =>
+  listManifestSeqs(store, TRANSFORM_MANIFEST_PREFIX, startAfterSeq);
+
+/** The newest published extract manifest, or undefined before the first batch. */
+export async function latestExtractManifest(store: ObjectStore): Promise<ExtractManifest | undefined> {
+  const seqs = await listExtractSeqs(store);
+  const last = seqs.at(-1);
+  return last === undefined ? undefined : readExtractManifest(store, last);
+}

@@ -1,0 +1,91 @@
+import { starPostgresType, type StarTable } from '../contract/star-tables';
+import type { LoadValue } from './parquet-rows';
+import { quoteSchema } from './warehouse-migrations';
+
+/**
+ * The SQL text of the load, built only from the star contract (identifiers) and the validated
+ * schema name: values always travel as parameters (unnest arrays) or as COPY data, never in the text.
+ *
+ * Two ways to feed rows to the same INSERT … ON CONFLICT:
+ *  - `unnest`: each column is one array parameter; works everywhere, including PGlite served over a
+ *    socket, whose single connection breaks on `COPY … FROM STDIN`;
+ *  - `copy`: rows stream into a temporary staging table with `COPY … FROM STDIN`, then one
+ *    INSERT … SELECT moves them; faster on a real PostgreSQL server.
+ * Dimensions upsert on their natural key and rewrite a row only when a value differs (no dead
+ * tuples for the unchanged majority); facts insert each (id, last_updated) version once.
+ */
+
+const ident = (name: string): string => {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`Refusing to quote identifier "${name}": not a contract name`);
+  return `"${name}"`;
+};
+
+export function qualifiedTable(schema: string, table: string): string {
+  return `${quoteSchema(schema)}.${ident(table)}`;
+}
+
+/** Name of the per-transaction staging table of the COPY path. */
+export function stagingTable(table: StarTable): string {
+  return ident(`load_stage_${table.name}`);
+}
+
+const columnList = (table: StarTable): string => table.columns.map((c) => ident(c.name)).join(', ');
+
+/** `unnest($1::integer[], $2::text[], …) AS u(col, …)`: one array parameter per contract column. */
+export function unnestSource(table: StarTable): string {
+  const arrays = table.columns.map((c, i) => `$${i + 1}::${starPostgresType(c.type)}[]`).join(', ');
+  return `unnest(${arrays}) AS u(${columnList(table)})`;
+}
+
+/**
+ * INSERT … SELECT … ON CONFLICT for one star table, reading from `source` (an unnest(...) clause
+ * or the staging table). Dimensions: upsert, touching only rows that changed. Facts: a version
+ * already present (same natural key) is left as it is.
+ */
+export function mergeStatement(schema: string, table: StarTable, source: string): string {
+  const target = qualifiedTable(schema, table.name);
+  const cols = columnList(table);
+  const key = table.key.map(ident).join(', ');
+  const insert = `INSERT INTO ${target} AS t (${cols}) SELECT ${cols} FROM ${source}`;
+  if (table.kind === 'fact') return `${insert} ON CONFLICT (${key}) DO NOTHING`;
+  const rest = table.columns.filter((c) => !table.key.includes(c.name)).map((c) => ident(c.name));
+  if (rest.length === 0) return `${insert} ON CONFLICT (${key}) DO NOTHING`;
+  const set = rest.map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+  const current = rest.map((c) => `t.${c}`).join(', ');
+  const incoming = rest.map((c) => `EXCLUDED.${c}`).join(', ');
+  return `${insert} ON CONFLICT (${key}) DO UPDATE SET ${set} WHERE (${current}) IS DISTINCT FROM (${incoming})`;
+}
+
+export function createStagingStatement(schema: string, table: StarTable): string {
+  return `CREATE TEMP TABLE ${stagingTable(table)} ON COMMIT DROP AS SELECT ${columnList(table)} FROM ${qualifiedTable(schema, table.name)} WITH NO DATA`;
+}
+
+export function copyStagingStatement(table: StarTable): string {
+  return `COPY ${stagingTable(table)} (${columnList(table)}) FROM STDIN`;
+}
+
+/**
+ * Column chunks as COPY text-format lines: tab-separated, `\N` for NULL, backslash escapes for
+ * backslash, tab, newline and carriage return (PostgreSQL's text format rules).
+ */
+export function copyText(columns: readonly LoadValue[][], rows: number): string {
+  if (rows === 0) return '';
+  const lines: string[] = new Array(rows);
+  const fields: string[] = new Array(columns.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < columns.length; c++) fields[c] = copyField(columns[c][r]);
+    lines[r] = fields.join('\t');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+function copyField(value: LoadValue): string {
+  if (value === null) return '\\N';
+  if (typeof value === 'string') return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (ch) => COPY_ESCAPES[ch]) : value;
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  return String(value);
+}

@@ -1,0 +1,36 @@
+import { SOURCE_TABLE_NAMES, type SourceTableName } from '../contract/source-tables';
+import { STAR_TABLES } from '../contract/star-tables';
+import { listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import type { RelationBindings } from '../ports/query-engine';
+import type { PipelineContext } from '../pipeline-context';
+
+/**
+ * Every published relation of the lake, for ad-hoc queries (`totes query`) and data tests:
+ *  - `raw_<table>`: every raw file of every published extract batch (a batch is published once its
+ *    extract manifest exists; files without one are ignored);
+ *  - `<star table>`: what the catalog publishes (a dimension's location, a fact's partitions);
+ *  - `current_<table>`: the current state after the latest transformed batch, from its manifest.
+ */
+export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'processed' | 'catalog'>): Promise<RelationBindings> {
+  // Every table is bound, with no files before its first batch, so a query can name it anyway.
+  const raw: Partial<Record<SourceTableName, string[]>> = Object.fromEntries(SOURCE_TABLE_NAMES.map((name) => [name, []]));
+  for (const seq of await listExtractSeqs(ctx.ingestion)) {
+    const manifest = await readExtractManifest(ctx.ingestion, seq);
+    for (const name of SOURCE_TABLE_NAMES) raw[name]?.push(...(manifest.tables[name]?.files ?? []).map((f) => f.key));
+  }
+
+  const star: Partial<Record<string, string[]>> = {};
+  for (const table of STAR_TABLES) {
+    if (table.kind === 'fact') {
+      star[table.name] = (await ctx.catalog.partitions(table.name)).map((p) => p.prefix);
+    } else {
+      const location = await ctx.catalog.location(table.name);
+      star[table.name] = location ? [location.prefix] : [];
+    }
+  }
+
+  const lastTransformed = (await listTransformSeqs(ctx.processed)).at(-1);
+  const current = lastTransformed === undefined ? {} : (await readTransformManifest(ctx.processed, lastTransformed)).current;
+
+  return { batch: {}, current, star, raw };
+}

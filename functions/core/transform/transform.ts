@@ -1,0 +1,235 @@
+import { SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
+import { starTrinoType, type StarTableName, type StarType } from '../contract/star-tables';
+import { METRICS } from '../contract/runtime-contract';
+import {
+  currentPrefix,
+  dimensionPrefix,
+  factBatchPrefix,
+  transformManifestKey,
+} from '../lake/lake-layout';
+import {
+  listExtractSeqs,
+  listTransformSeqs,
+  readExtractManifest,
+  readTransformManifest,
+} from '../lake/manifest-log';
+import type { ExtractManifest, TransformManifest, TransformOutput } from '../lake/manifests';
+import { ObjectExistsError } from '../ports/object-store';
+import type { RelationBindings, WriteTarget } from '../ports/query-engine';
+import type { PipelineContext } from '../pipeline-context';
+import { currentStateColumns, currentStateSql } from './current-state';
+import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
+
+/**
+ * The transform stage: turns each published extract batch into the star schema.
+ *
+ * Batches transform strictly in sequence: batch N merges into the current state batch N-1 left,
+ * so it waits until N-1's transform manifest exists; a gap or a failure stops the run and later
+ * batches wait for the next one. Per batch:
+ *  1. merge the batch into the current state of each source table that has rows in it, into a
+ *     fresh location (`current/<table>/<batch>/`); other tables keep their location;
+ *  2. run every `sql/transform/*.sql` file: dimensions are rebuilt whole into a fresh location,
+ *     facts get the batch's versions as a staged partition; nothing is visible to readers yet;
+ *  3. publish: repoint the rewritten current tables and the dimensions, add the fact partitions;
+ *  4. write the transform manifest, last, with If-None-Match: the batch is transformed once it
+ *     exists, and the load stage starts from it.
+ * Every output location is a function of (table, batch), so re-running a batch whose manifest is
+ * missing rewrites the same prefixes and publishes the same locations again: it is safe.
+ * Everything the next batch needs comes from this batch's manifest, never from the catalog.
+ */
+
+export interface TransformResult {
+  seq: number;
+  batchId: string;
+  manifestKey: string;
+  manifest: TransformManifest;
+}
+
+/** Transforms every extracted batch that has no transform manifest yet, in order. */
+export async function transformPending(ctx: PipelineContext): Promise<TransformResult[]> {
+  const extracted = await listExtractSeqs(ctx.ingestion);
+  const transformed = new Set(await listTransformSeqs(ctx.processed));
+  const pending = extracted.filter((seq) => !transformed.has(seq));
+  if (!pending.length) {
+    ctx.log.info('Transform: no extracted batch is waiting', { lastExtracted: extracted.at(-1) ?? null });
+    return [];
+  }
+  const sqlFiles = await loadSqlFiles(ctx.sqlRoot);
+  const results: TransformResult[] = [];
+  for (const seq of pending) {
+    if (seq > 1 && !transformed.has(seq - 1)) {
+      ctx.log.warn(
+        `Transform: batch ${seq} waits, batch ${seq - 1} has no transform manifest (its extract manifest is missing or its transform has not succeeded); later batches wait too`,
+        { seq, waitingFor: seq - 1 },
+      );
+      break;
+    }
+    const extract = await readExtractManifest(ctx.ingestion, seq);
+    const previous = seq > 1 ? await readTransformManifest(ctx.processed, seq - 1) : undefined;
+    if (previous && extract.previousBatchId !== previous.batchId) {
+      throw new Error(
+        `Extract manifest ${seq} (batch ${extract.batchId}) follows batch ${extract.previousBatchId ?? 'none'}, but transform manifest ${seq - 1} is of batch ${previous.batchId}; the manifest logs disagree and must be repaired by hand`,
+      );
+    }
+    let manifest: TransformManifest;
+    try {
+      manifest = await transformBatch(ctx, extract, previous, sqlFiles);
+    } catch (err) {
+      ctx.log.error(`Transform of batch ${extract.batchId} failed; it and later batches wait for the next run`, {
+        seq,
+        batchId: extract.batchId,
+        error: (err as Error).message,
+      });
+      throw new Error(
+        `Transform of batch ${extract.batchId} (seq ${seq}) failed: ${(err as Error).message}. Nothing after it was transformed; fix the cause and run the transform again (re-running a batch is safe).`,
+        { cause: err },
+      );
+    }
+    transformed.add(seq);
+    results.push({ seq, batchId: extract.batchId, manifestKey: transformManifestKey(seq), manifest });
+  }
+  return results;
+}
+
+/** Transforms one batch whose predecessor is transformed; returns its (published) manifest. */
+export async function transformBatch(
+  ctx: PipelineContext,
+  extract: ExtractManifest,
+  previous: TransformManifest | undefined,
+  sqlFiles: readonly SqlFile[],
+): Promise<TransformManifest> {
+  const { batchId, seq } = extract;
+  const startedAt = ctx.now();
+  const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
+  for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
+
+  // 1. Current state: merge each changed table; unchanged tables keep the location in force.
+  const current = {} as Record<SourceTableName, string>;
+  const currentOutputs = {} as Record<SourceTableName, TransformOutput>;
+  const rewritten: SourceTableName[] = [];
+  for (const table of SOURCE_TABLES) {
+    const before = previous?.current[table.name];
+    const rows = extract.tables[table.name]?.rows ?? 0;
+    const carried = previous?.currentOutputs[table.name];
+    if (before !== undefined && carried !== undefined && rows === 0) {
+      current[table.name] = before;
+      currentOutputs[table.name] = carried;
+      continue;
+    }
+    const sql = currentStateSql(table, { hasPrevious: before !== undefined });
+    const target: WriteTarget = {
+      table: `current_${table.name}`,
+      prefix: currentPrefix(table.name, batchId),
+      columns: currentStateColumns(table),
+      batchId,
+      sqlHash: sha256(sql),
+      origin: 'generated',
+    };
+    const bindings: RelationBindings = {
+      batch: { [table.name]: batchFiles[table.name] },
+      current: {},
+      previous: before === undefined ? {} : { [table.name]: before },
+      star: {},
+    };
+    ctx.log.progress('transform', { batchId, step: `current_${table.name}` });
+    const stats = await ctx.engine.write(sql, bindings, target);
+    current[table.name] = target.prefix;
+    currentOutputs[table.name] = { kind: 'current', prefix: target.prefix, origin: target.origin, sqlHash: target.sqlHash, ...stats };
+    rewritten.push(table.name);
+  }
+
+  // 2. Star tables, staged: dimensions from the new current state, facts from the batch's rows.
+  // dim_date extends the previous calendar (it never shrinks), so it reads the one this batch replaces.
+  const previousDimDate = previous?.star.dim_date?.prefix;
+  const bindings: RelationBindings = { batch: batchFiles, current, star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
+  const star = {} as Record<StarTableName, TransformOutput>;
+  for (const [index, file] of sqlFiles.entries()) {
+    const { table } = file;
+    const target: WriteTarget = {
+      table: table.name,
+      prefix: table.kind === 'fact' ? factBatchPrefix(table.name, batchId) : dimensionPrefix(table.name, batchId),
+      // The engine appends the lineage columns (_batch_id, _sql_hash): the SQL files never produce them.
+      columns: table.columns.map((c) => ({ name: c.name, trinoType: lakeTrinoType(c.type) })),
+      batchId,
+      sqlHash: file.sqlHash,
+      origin: file.origin,
+    };
+    ctx.log.progress('transform', { batchId, step: table.name, file: index + 1, of: sqlFiles.length });
+    const stats = await ctx.engine.write(file.sql, bindings, target);
+    star[table.name] = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
+    ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name });
+  }
+  if (!previous || rewritten.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
+
+  // 3. Publish. Current tables carried over from an earlier batch were published by that batch.
+  for (const name of rewritten) {
+    const output = currentOutputs[name];
+    await ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash });
+  }
+  for (const file of sqlFiles) {
+    const output = star[file.table.name];
+    const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash };
+    if (file.table.kind === 'fact') await ctx.catalog.addPartition(file.table.name, location);
+    else await ctx.catalog.repoint(file.table.name, location);
+  }
+
+  // 4. The manifest, last.
+  const manifest: TransformManifest = {
+    kind: 'transform',
+    version: 1,
+    batchId,
+    seq,
+    engine: ctx.engine.name,
+    startedAt: startedAt.toISOString(),
+    finishedAt: ctx.now().toISOString(),
+    current,
+    star,
+    currentOutputs,
+  };
+  const key = transformManifestKey(seq);
+  try {
+    await ctx.processed.put(key, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true, contentType: 'application/json' });
+  } catch (err) {
+    if (!(err instanceof ObjectExistsError)) throw err;
+    ctx.log.warn(`Transform: another run published batch ${batchId} first; keeping its manifest`, { seq, batchId });
+    return readTransformManifest(ctx.processed, seq);
+  }
+
+  const outputs = [...Object.values(star), ...rewritten.map((name) => currentOutputs[name])];
+  const bytesScanned = outputs.reduce((sum, o) => sum + o.bytesScanned, 0);
+  const elapsedMs = Date.now() - startedAt.getTime();
+  ctx.log.metric(METRICS.bytesScanned, bytesScanned, 'Bytes');
+  ctx.log.metric(METRICS.stageDuration, elapsedMs, 'Milliseconds', { stage: 'transform' });
+  ctx.log.info(`Transform: batch ${batchId} published`, {
+    seq,
+    batchId,
+    currentTablesMerged: rewritten.length,
+    factRows: Object.fromEntries(sqlFiles.filter((f) => f.table.kind === 'fact').map((f) => [f.table.name, star[f.table.name].rows])),
+    bytesScanned,
+    elapsedMs,
+  });
+  return manifest;
+}
+
+/**
+ * Column type of a star table in the lake. Glue and Athena have no TIME type, so a time of day is
+ * stored as varchar 'HH:MM:SS.mmm'; everything else is the contract's Trino type.
+ */
+export function lakeTrinoType(type: StarType): string {
+  return type === 'time' ? 'varchar' : starTrinoType(type);
+}
+
+/** DESIGN.md: a currency code without an ISO 4217 name is kept (name NULL) and reported. */
+async function reportUnknownCurrencies(ctx: PipelineContext, prefix: string, batchId: string): Promise<void> {
+  const rows = await ctx.engine.query('SELECT currency_id, currency_code FROM dim_currency WHERE currency_name IS NULL ORDER BY currency_id', {
+    batch: {},
+    current: {},
+    star: { dim_currency: [prefix] },
+  });
+  if (rows.length) {
+    ctx.log.warn('Transform: currencies without an ISO 4217 name in sql/transform/dim_currency.sql (kept with currency_name NULL); add their names there', {
+      batchId,
+      currencies: rows,
+    });
+  }
+}

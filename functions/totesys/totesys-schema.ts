@@ -1,0 +1,56 @@
+/**
+ * The totesys schema for local runs: applies sql/totesys/*.sql (idempotent) and inspects what is there.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ClientBase } from 'pg';
+import { SOURCE_TABLES, type SourceTableName } from '../core/contract/source-tables';
+
+/** sql/totesys, found from this file whether run from source (tsx, jest) or from a bundle beside the repo. */
+export function totesysSqlDir(): string {
+  return path.resolve(__dirname, '..', '..', 'sql', 'totesys');
+}
+
+/** Creates whatever part of the totesys schema is missing (every statement is create-if-absent). */
+export async function applyTotesysSchema(client: ClientBase): Promise<void> {
+  const dir = totesysSqlDir();
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  } catch (error) {
+    throw new Error(`Cannot read the totesys DDL in ${dir}: ${(error as Error).message}. Run from a checkout of the repository.`, { cause: error });
+  }
+  for (const file of files) {
+    try {
+      await client.query(readFileSync(path.join(dir, file), 'utf8'));
+    } catch (error) {
+      throw new Error(`Applying ${path.join('sql/totesys', file)} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/** Rows in each totesys table that exists (absent tables are left out). */
+export async function totesysRowCounts(client: ClientBase): Promise<Partial<Record<SourceTableName, number>>> {
+  const present = await client.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1::text[])`,
+    [SOURCE_TABLES.map((t) => t.name)],
+  );
+  const names = new Set(present.rows.map((r) => r.table_name));
+  const counts: Partial<Record<SourceTableName, number>> = {};
+  for (const table of SOURCE_TABLES) {
+    if (!names.has(table.name)) continue;
+    const result = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${table.name}"`);
+    counts[table.name] = Number(result.rows[0].n);
+  }
+  return counts;
+}
+
+/** Points each serial sequence past the highest id, so inserts after an explicit-id seed do not collide. */
+export async function resetTotesysSequences(client: ClientBase): Promise<void> {
+  for (const table of SOURCE_TABLES) {
+    await client.query(
+      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max("${table.primaryKey}") FROM "${table.name}"), 0) + 1, false)`,
+      [`"${table.name}"`, table.primaryKey],
+    );
+  }
+}

@@ -1,0 +1,277 @@
+import { promises as fs } from 'node:fs';
+import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../core/contract/source-tables';
+import { LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
+import { batchDate, rawPrefix } from '../core/lake/lake-layout';
+import type { ObjectStore } from '../core/ports/object-store';
+import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../core/ports/query-engine';
+import { currentStateColumns } from '../core/transform/current-state';
+import {
+  batchRelation,
+  parseRawKey,
+  partitionValuesQuery,
+  planWrite,
+  qualifiedTable,
+  quoteIdent,
+  rawRelation,
+  rawTableName,
+  storageType,
+  stringLiteral,
+  tableRelation,
+  trinoRawTableDdl,
+  unionRelation,
+  withRelations,
+  type BoundRelation,
+  type PartitionValues,
+  type SqlNamespace,
+} from '../core/transform/statements';
+import { lakeTrinoType } from '../core/transform/transform';
+import { prefixTableName, trinoLocation } from './lake-locations';
+import { TrinoClient, TrinoQueryError } from './trino-client';
+
+/**
+ * The query engine for a Trino server: a team's own Trino, or the one the test suite starts to
+ * prove the Athena statements (Athena engine v3 is Trino).
+ *
+ * It submits exactly what the Athena engine submits, from the same generator
+ * (`core/transform/statements.ts`, dialect `trino`): `CREATE TABLE … WITH (format = 'PARQUET',
+ * external_location = …) AS WITH <bindings> … SELECT`, and `INSERT INTO` for the further chunks of
+ * a write over 100 partitions. Relations are bound the same way too:
+ *  - `batch_<t>` / `raw_<t>`: the raw table `raw_<t>` (gzip NDJSON, Glue's column types, partitioned
+ *    by `dt`), filtered to the batch's (dt, batch id) pairs. The engine creates the raw tables and
+ *    registers new `dt` partitions (`system.sync_partition_metadata`) where Glue would use
+ *    partition projection;
+ *  - `current_<t>`, `previous_<t>`, star tables: one external Parquet table per location of the
+ *    processed store (see {@link prefixTableName}); a location with no files is an empty relation
+ *    of the contract's columns.
+ *
+ * What the server needs: a Hive catalog (default `lake`) that can read and write the lake — S3 for
+ * S3 stores; for folder stores `fs.native-local.enabled=true` with `local.location` = `localRoot`
+ * — and `hive.non-managed-table-writes-enabled=true` (writes go to locations the pipeline chooses).
+ * The session time zone is UTC, as on Athena, so timestamps without a zone mean their wall clock.
+ */
+export interface TrinoEngineOptions {
+  /** Coordinator URL, e.g. `http://localhost:8080`. */
+  url: string;
+  ingestion: ObjectStore;
+  processed: ObjectStore;
+  /** Hive catalog over the lake (default `lake`). */
+  catalog?: string;
+  /** Schema of the raw tables `raw_<table>` (default `totes_raw`); created when missing. */
+  rawSchema?: string;
+  /** Schema of the current-state, star and output tables (default `totes_processed`); created when missing. */
+  processedSchema?: string;
+  /** `local.location` of the catalog, for folder stores (default `/`). */
+  localRoot?: string;
+  /** Trino user (default `totes`). */
+  user?: string;
+  /** Longest a single statement may run (default 10 minutes). */
+  timeoutMs?: number;
+}
+
+/** Builds the Trino engine (the CLI's `--engine trino --trino-url …`). */
+export function createTrinoEngine(options: TrinoEngineOptions): TrinoEngine {
+  return new TrinoEngine(options);
+}
+
+interface Column {
+  name: string;
+  type: string;
+}
+
+export class TrinoEngine implements QueryEngine {
+  readonly name = 'trino' as const;
+  readonly client: TrinoClient;
+  readonly ns: SqlNamespace;
+  private readonly catalog: string;
+  private readonly localRoot: string;
+  private schemasReady?: Promise<void>;
+  /** Raw tables created in this process, with the `dt` partitions known to be registered. */
+  private readonly rawPartitions = new Map<SourceTableName, Set<string>>();
+  /** Processed-store prefixes registered (or written) as tables in this process. */
+  private readonly registered = new Set<string>();
+
+  constructor(private readonly options: TrinoEngineOptions) {
+    this.catalog = options.catalog ?? 'lake';
+    this.localRoot = options.localRoot ?? '/';
+    this.ns = { catalog: this.catalog, rawDatabase: options.rawSchema ?? 'totes_raw', processedDatabase: options.processedSchema ?? 'totes_processed' };
+    quoteIdent(this.catalog);
+    this.client = new TrinoClient({
+      url: options.url,
+      user: options.user,
+      catalog: this.catalog,
+      timeoutMs: options.timeoutMs,
+      // Parquet compression as on Athena (write_compression = 'ZSTD' there, a session property here).
+      session: { [`${this.catalog}.compression_codec`]: 'ZSTD' },
+    });
+  }
+
+  async write(select: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> {
+    const started = Date.now();
+    const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
+    await this.ensureSchemas();
+    const relations = await this.bind(bindings);
+    const table = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(target.prefix));
+    const location = trinoLocation(this.options.processed, target.prefix, this.localRoot);
+
+    // A re-run of a batch writes the same prefix again: forget the earlier table, clear the files.
+    await this.client.execute(`DROP TABLE IF EXISTS ${table}`, `Dropping the earlier output table of ${where}`);
+    this.registered.delete(target.prefix);
+    await this.clearPrefix(target.prefix, where);
+
+    let partitions: PartitionValues[] | undefined;
+    if (target.partitionedBy?.length) {
+      const found = await this.client.execute(partitionValuesQuery(select, relations, target), `Listing the partitions of ${where}`);
+      partitions = found.rows.map((row) => row.map((v) => (v === null ? null : String(v))));
+    }
+    const statements = planWrite({ dialect: 'trino', table, location, select, relations, target, partitions });
+    let rows = 0;
+    let bytesScanned = 0;
+    for (const [i, sql] of statements.entries()) {
+      const result = await this.client.execute(sql, statements.length > 1 ? `${where}, statement ${i + 1} of ${statements.length}` : where);
+      rows += result.updateCount ?? 0;
+      bytesScanned += result.processedBytes;
+    }
+    this.registered.add(target.prefix);
+
+    const files: string[] = [];
+    for await (const info of this.options.processed.list(target.prefix)) {
+      if (!info.key.split('/').some((part) => part.startsWith('.') || part.startsWith('_'))) files.push(info.key);
+    }
+    return { rows, bytesScanned, elapsedMs: Date.now() - started, files };
+  }
+
+  /**
+   * Runs a read-only query with the relations bound. Values come back as Trino encodes them in
+   * JSON: numbers for integers, text for decimals, dates and times ('12.30', '2024-01-31').
+   */
+  async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
+    const head = sql.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/, '');
+    if (!/^(select|with|values|\()/i.test(head)) throw new Error(`Only read-only SELECT queries can run against the lake; got: ${sql.slice(0, 200)}`);
+    await this.ensureSchemas();
+    const relations = bindings ? await this.bind(bindings) : [];
+    return this.client.query(withRelations(sql, relations), 'Query');
+  }
+
+  async close(): Promise<void> {
+    // Stateless over HTTP: nothing to release.
+  }
+
+  private ensureSchemas(): Promise<void> {
+    this.schemasReady ??= (async () => {
+      for (const schema of [this.ns.rawDatabase, this.ns.processedDatabase]) {
+        await this.client.execute(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.catalog)}.${quoteIdent(schema)}`, `Creating schema ${this.catalog}.${schema}`);
+      }
+    })().catch((err: unknown) => {
+      this.schemasReady = undefined;
+      throw err;
+    });
+    return this.schemasReady;
+  }
+
+  /** WITH entries binding every relation `bindings` names. */
+  private async bind(bindings: RelationBindings): Promise<BoundRelation[]> {
+    const relations: BoundRelation[] = [];
+    for (const table of SOURCE_TABLES) {
+      const batch = bindings.batch[table.name];
+      if (batch) {
+        relations.push(batch.length ? (await this.ensureRaw(table.name, batch), batchRelation(this.ns, table.name, batch, batchIdOf(table.name, batch))) : emptyRelation(`batch_${table.name}`, rawColumns(table.name)));
+      }
+      const raw = bindings.raw?.[table.name];
+      if (raw) {
+        relations.push(raw.length ? (await this.ensureRaw(table.name, raw), rawRelation(this.ns, table.name, raw)) : emptyRelation(rawTableName(table.name), rawColumns(table.name)));
+      }
+      const columns = currentStateColumns(table).map((c) => ({ name: c.name, type: storageType(c.trinoType) }));
+      const current = bindings.current[table.name];
+      if (current !== undefined) relations.push(await this.parquetRelation(`current_${table.name}`, [current], columns));
+      const previous = bindings.previous?.[table.name];
+      if (previous !== undefined) relations.push(await this.parquetRelation(`previous_${table.name}`, [previous], columns));
+    }
+    for (const [name, prefixes] of Object.entries(bindings.star)) {
+      if (!prefixes) continue;
+      const star = STAR_TABLES.find((t) => t.name === name);
+      if (!star) throw new Error(`Cannot bind star relation "${name}": the star contract has no such table`);
+      const columns = [...star.columns.map((c) => ({ name: c.name, type: lakeTrinoType(c.type) })), ...LINEAGE_COLUMNS.map((n) => ({ name: n, type: 'varchar' }))];
+      relations.push(await this.parquetRelation(name, prefixes, columns));
+    }
+    return relations;
+  }
+
+  /** The raw table of a source table, with the `dt` partitions of `keys` registered. */
+  private async ensureRaw(table: SourceTableName, keys: readonly string[]): Promise<void> {
+    let known = this.rawPartitions.get(table);
+    const qualified = qualifiedTable(this.ns, this.ns.rawDatabase, rawTableName(table));
+    if (!known) {
+      const location = trinoLocation(this.options.ingestion, rawPrefix(table), this.localRoot);
+      await this.client.execute(trinoRawTableDdl(this.ns, table, location), `Creating raw table ${qualified}`);
+      known = new Set();
+      this.rawPartitions.set(table, known);
+    }
+    const wanted = new Set(keys.map((key) => parseRawKey(table, key).dt));
+    if ([...wanted].every((dt) => known.has(dt))) return;
+    // Glue finds dt partitions by projection; a Hive metastore must be told. ADD only: never drops.
+    await this.client.execute(
+      `CALL ${quoteIdent(this.catalog)}.system.sync_partition_metadata(schema_name => ${stringLiteral(this.ns.rawDatabase)}, table_name => ${stringLiteral(rawTableName(table))}, mode => 'ADD')`,
+      `Registering the dt partitions of ${qualified}`,
+    );
+    for (const dt of wanted) known.add(dt);
+  }
+
+  /** A relation over Parquet locations: each registered as a table once, unioned; none → empty. */
+  private async parquetRelation(name: string, prefixes: readonly string[], columns: Column[]): Promise<BoundRelation> {
+    const tables: string[] = [];
+    for (const prefix of prefixes) {
+      if (!(await hasObjects(this.options.processed, prefix))) continue;
+      const qualified = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix));
+      if (!this.registered.has(prefix)) {
+        const location = trinoLocation(this.options.processed, prefix, this.localRoot);
+        const cols = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+        await this.client.execute(
+          `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
+          `Registering ${prefix} of ${this.options.processed.name} as ${name}`,
+        );
+        this.registered.add(prefix);
+      }
+      tables.push(qualified);
+    }
+    return tables.length ? unionRelation(name, tables) : emptyRelation(name, columns);
+  }
+
+  /**
+   * Removes what an earlier attempt left under `prefix`: Trino refuses to create a table over a
+   * location that holds files. Only folder stores can be cleared here; on S3 the Athena engine's
+   * fresh-location rule applies, and a non-empty prefix is reported.
+   */
+  private async clearPrefix(prefix: string, where: string): Promise<void> {
+    if (!(await hasObjects(this.options.processed, prefix))) return;
+    const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
+    if (typeof store.pathOf !== 'function') {
+      throw new Error(`${where}: ${store.uri(prefix)} already holds files from an earlier attempt and this store cannot delete them; remove them and run again`);
+    }
+    await fs.rm(store.pathOf(prefix), { recursive: true, force: true });
+  }
+}
+
+/** Raw-table columns in order (contract columns, `_batch_id`), as Glue types them. */
+function rawColumns(table: SourceTableName): Column[] {
+  return currentStateColumns(sourceTable(table)).map((c) => ({ name: c.name, type: c.trinoType }));
+}
+
+function emptyRelation(name: string, columns: readonly Column[]): BoundRelation {
+  return { name, sql: `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`).join(', ')} WHERE false` };
+}
+
+/** The batch id of a batch's raw keys (they all name the same batch). */
+function batchIdOf(table: SourceTableName, keys: readonly string[]): string {
+  const ids = new Set(keys.map((key) => parseRawKey(table, key).batchId));
+  if (ids.size !== 1) throw new Error(`batch_${table} is bound to files of ${ids.size} batches (${[...ids].join(', ')}); a batch relation names one batch`);
+  const [id] = ids;
+  batchDate(id);
+  return id;
+}
+
+async function hasObjects(store: ObjectStore, prefix: string): Promise<boolean> {
+  for await (const _ of store.list(prefix)) return true;
+  return false;
+}
+
+export { TrinoQueryError };

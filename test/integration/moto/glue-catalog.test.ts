@@ -1,0 +1,72 @@
+import { CreateDatabaseCommand, CreateTableCommand, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
+import { GlueCatalog } from '../../../functions/aws/glue-catalog';
+import { PARAM_BATCH_ID, PARAM_SQL_HASH, processedTableInput } from '../../../functions/aws/glue-table-input';
+import { dimensionPrefix, factBatchPrefix, factTablePrefix } from '../../../functions/core/lake/lake-layout';
+import { describeIfMoto, startMotoServer, type MotoServer } from '../../support/moto-server';
+
+const B1 = '0000000001-20261125T200000Z-aaaa';
+const B2 = '0000000002-20261125T200500Z-bbbb';
+const B3 = '0000000003-20261125T201000Z-cccc';
+
+// moto ignores UpdateTable's SkipArchive (it keeps every version); the unit test checks we send it.
+describeIfMoto('GlueCatalog against moto', () => {
+  let moto: MotoServer;
+  let glue: GlueClient;
+  let catalog: GlueCatalog;
+
+  beforeAll(async () => {
+    moto = await startMotoServer();
+    glue = new GlueClient(moto.clientConfig);
+    await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: 'totes_processed', Description: 'Star schema and current state' } }));
+    catalog = new GlueCatalog(glue, { database: 'totes_processed', bucket: 'processed', pageSize: 2 });
+  });
+
+  afterAll(async () => {
+    glue?.destroy();
+    await moto?.stop();
+  });
+
+  it('repoints a dimension deployed by cdktf, seen through GetTable, keeping descriptions', async () => {
+    // As cdktf deploys it: described, at the table root, no batch yet.
+    await glue.send(new CreateTableCommand({ DatabaseName: 'totes_processed', TableInput: processedTableInput('dim_staff', 's3://processed/star/dim_staff/') }));
+    expect(await catalog.location('dim_staff')).toBeUndefined();
+
+    await catalog.repoint('dim_staff', { prefix: dimensionPrefix('dim_staff', B1), batchId: B1, sqlHash: 'h1' });
+    expect(await catalog.location('dim_staff')).toEqual({ prefix: dimensionPrefix('dim_staff', B1), batchId: B1, sqlHash: 'h1' });
+
+    await catalog.repoint('dim_staff', { prefix: dimensionPrefix('dim_staff', B2), batchId: B2, sqlHash: 'h2' });
+    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'dim_staff' }));
+    expect(Table?.StorageDescriptor?.Location).toBe(`s3://processed/star/dim_staff/${B2}/`);
+    expect(Table?.Parameters?.[PARAM_BATCH_ID]).toBe(B2);
+    expect(Table?.Parameters?.[PARAM_SQL_HASH]).toBe('h2');
+    expect(Table?.Parameters?.classification).toBe('parquet');
+    expect(Table?.Description).toMatch(/Staff with their department/);
+    const columns = Table?.StorageDescriptor?.Columns ?? [];
+    expect(columns.map((c) => c.Name)).toEqual(['staff_id', 'first_name', 'last_name', 'department_name', 'location', 'email_address', '_batch_id', '_sql_hash']);
+    expect(columns.every((c) => (c.Comment ?? '').length > 0)).toBe(true);
+  });
+
+  it('creates a missing current-state table from the contract on first repoint', async () => {
+    await catalog.repoint('current_currency', { prefix: `current/currency/${B1}/`, batchId: B1, sqlHash: 'g' });
+    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'current_currency' }));
+    expect(Table?.StorageDescriptor?.Columns?.map((c) => `${c.Name}:${c.Type}`)).toEqual([
+      'currency_id:int', 'currency_code:string', 'created_at:timestamp', 'last_updated:timestamp', '_batch_id:string', '_sql_hash:string',
+    ]);
+    expect(await catalog.location('current_currency')).toEqual({ prefix: `current/currency/${B1}/`, batchId: B1, sqlHash: 'g' });
+  });
+
+  it('adds fact partitions idempotently and pages through them in batch order', async () => {
+    expect(await catalog.partitions('fact_payment')).toEqual([]);
+    for (const b of [B2, B1, B3, B2]) await catalog.addPartition('fact_payment', { prefix: factBatchPrefix('fact_payment', b), batchId: b, sqlHash: `h-${b.slice(9, 10)}` });
+    const parts = await catalog.partitions('fact_payment');
+    expect(parts).toEqual([B1, B2, B3].map((b) => ({ prefix: factBatchPrefix('fact_payment', b), batchId: b, sqlHash: `h-${b.slice(9, 10)}` })));
+    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_payment' }));
+    expect(Table?.StorageDescriptor?.Location).toBe(`s3://processed/${factTablePrefix('fact_payment')}`);
+    expect(Table?.PartitionKeys?.map((k) => k.Name)).toEqual(['batch_id']);
+  });
+
+  it('says what to fix when a table points outside the processed bucket', async () => {
+    await glue.send(new CreateTableCommand({ DatabaseName: 'totes_processed', TableInput: processedTableInput('dim_design', 's3://elsewhere/x/', { batchId: B1, sqlHash: 'h' }) }));
+    await expect(catalog.location('dim_design')).rejects.toThrow(/outside the processed bucket s3:\/\/processed\//);
+  });
+});

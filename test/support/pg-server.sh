@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 server for tests, CI and benchmarks: a temp directory, a free port on
+# 127.0.0.1, trust auth and no durability (fsync, synchronous_commit and full_page_writes off), so it
+# starts in about two seconds and never outlives its purpose.
+#
+#   test/support/pg-server.sh start [--env-file FILE]   prints `export TOTES_TEST_PG_URL=…` and
+#                                                       `export TOTES_TEST_PG_DIR=…` (also to FILE)
+#   test/support/pg-server.sh stop DIR                  stops the server in DIR and deletes DIR
+#
+# Binaries come from `pg_config --bindir`. PostgreSQL refuses to run as root, so when this script runs
+# as root the server runs as the `postgres` user (via runuser); otherwise as the calling user.
+set -euo pipefail
+
+die() { echo "pg-server: $*" >&2; exit 1; }
+
+bindir() {
+  command -v pg_config >/dev/null 2>&1 || die "pg_config not found: install PostgreSQL 15 server binaries (apt-get install postgresql-15) or set TOTES_TEST_PG_URL"
+  local dir; dir="$(pg_config --bindir)"
+  [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] || die "no initdb/pg_ctl in $dir: install the PostgreSQL server package, not only the client"
+  echo "$dir"
+}
+
+# Runs a command as the server's owner: postgres when we are root, ourselves otherwise.
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' 2>/dev/null \
+    || python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
+}
+
+start() {
+  local env_file=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --env-file) env_file="${2:?--env-file needs a file name}"; shift 2 ;;
+      *) die "unknown option '$1' for start (expected --env-file FILE)" ;;
+    esac
+  done
+  local bin dir port log
+  bin="$(bindir)"
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/totes-pg.XXXXXX")"
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || die "running as root but there is no 'postgres' user to own the server"
+    chown postgres "$dir"
+  fi
+  log="$dir/server.log"
+  as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-instructions >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; die "initdb failed in $dir (log above)"; }
+  # Try a few ports: another process may take the free one between our probe and the server's bind.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t 30 start \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB -c TimeZone=UTC" \
+        >/dev/null 2>&1; then
+      break
+    fi
+    [ "$attempt" = 5 ] && { tail -20 "$log" >&2 || true; die "server in $dir did not start (log above)"; }
+  done
+  echo "$port" >"$dir/port"
+  local url="postgres://postgres@127.0.0.1:$port/postgres"
+  local out="export TOTES_TEST_PG_URL=$url
+export TOTES_TEST_PG_DIR=$dir"
+  echo "$out"
+  if [ -n "$env_file" ]; then echo "$out" >"$env_file"; fi
+}
+
+stop() {
+  local dir="${1:?usage: pg-server.sh stop DIR}"
+  [ -d "$dir/data" ] || die "$dir holds no server data directory (expected $dir/data)"
+  local bin; bin="$(bindir)"
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
+  *) die "usage: pg-server.sh start [--env-file FILE] | stop DIR" ;;
+esac

@@ -1,0 +1,197 @@
+import {
+  AthenaClient,
+  GetQueryExecutionCommand,
+  GetQueryResultsCommand,
+  StartQueryExecutionCommand,
+  TooManyRequestsException,
+} from '@aws-sdk/client-athena';
+import { BatchDeleteTableCommand, CreateTableCommand, EntityNotFoundException, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { AthenaEngine, AthenaQueryError } from '../../../functions/aws/athena-engine';
+import { S3ObjectStore } from '../../../functions/aws/s3-object-store';
+import type { Log } from '../../../functions/core/ports/log';
+import type { WriteTarget } from '../../../functions/core/ports/query-engine';
+
+const athena = mockClient(AthenaClient);
+const glue = mockClient(GlueClient);
+const s3 = mockClient(S3Client);
+const BATCH = '0000000042-20261125T204100Z-3f9a';
+
+const metrics: { name: string; value: number; dimensions?: Record<string, string> }[] = [];
+const log: Log = { info() {}, warn() {}, error() {}, progress() {}, metric: (name, value, _unit, dimensions) => void metrics.push({ name, value, dimensions }) };
+
+function engine() {
+  return new AthenaEngine({
+    athena: new AthenaClient({ region: 'eu-west-2', maxAttempts: 1 }),
+    glue: new GlueClient({ region: 'eu-west-2', maxAttempts: 1 }),
+    workgroup: 'totes',
+    namespace: { rawDatabase: 'raw', processedDatabase: 'proc' },
+    processed: new S3ObjectStore('processed', new S3Client({ region: 'eu-west-2', maxAttempts: 1 })),
+    log,
+    sleep: async () => undefined,
+  });
+}
+
+const target = (over: Partial<WriteTarget> = {}): WriteTarget => ({
+  table: 'dim_currency',
+  prefix: `star/dim_currency/${BATCH}/`,
+  columns: [{ name: 'currency_id', trinoType: 'integer' }],
+  batchId: BATCH,
+  sqlHash: 'h',
+  origin: 'sql/transform/dim_currency.sql',
+  ...over,
+});
+
+const succeeded = (bytes = 100, ms = 20) => ({ QueryExecution: { Status: { State: 'SUCCEEDED' as const }, Statistics: { DataScannedInBytes: bytes, EngineExecutionTimeInMillis: ms } } });
+
+beforeEach(() => {
+  athena.reset();
+  glue.reset();
+  s3.reset();
+  metrics.length = 0;
+  s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: `star/dim_currency/${BATCH}/part-0.parquet`, Size: 10 }] });
+  glue.on(GetTableCommand).rejects(new EntityNotFoundException({ message: 'no', $metadata: {} }));
+  glue.on(CreateTableCommand).resolves({});
+  glue.on(BatchDeleteTableCommand).resolves({});
+});
+
+describe('AthenaEngine (mocked Athena and Glue)', () => {
+  it('runs one CTAS in the workgroup, polls until done, and reports rows, bytes, time and files', async () => {
+    let started = 0;
+    athena.on(StartQueryExecutionCommand).callsFake(() => ({ QueryExecutionId: `q${++started}` }));
+    athena.on(GetQueryExecutionCommand)
+      .resolvesOnce({ QueryExecution: { Status: { State: 'QUEUED' } } })
+      .resolvesOnce({ QueryExecution: { Status: { State: 'RUNNING' } } })
+      .resolves(succeeded(1234, 56));
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 3 });
+    const e = engine();
+    const stats = await e.write('SELECT currency_id FROM current_currency', { batch: {}, current: { currency: `current/currency/${BATCH}/` }, star: {} }, target());
+    expect(stats).toEqual({ rows: 3, bytesScanned: 1234, elapsedMs: 56, files: [`star/dim_currency/${BATCH}/part-0.parquet`] });
+
+    const start = athena.commandCalls(StartQueryExecutionCommand)[0].args[0].input;
+    expect(start.WorkGroup).toBe('totes');
+    expect(start.QueryExecutionContext).toEqual({ Database: 'proc', Catalog: undefined });
+    expect(start.QueryString).toMatch(/^CREATE TABLE "proc"."totes_tmp_[0-9a-f]{8}_\d+_dim_currency"\nWITH \(format = 'PARQUET', write_compression = 'ZSTD', external_location = 's3:\/\/processed\/star\/dim_currency\/0000000042-20261125T204100Z-3f9a\/'\)/);
+    // current_currency reads a temporary table registered over its prefix, shaped like the contract.
+    const registered = glue.commandCalls(CreateTableCommand)[0].args[0].input.TableInput!;
+    expect(registered.StorageDescriptor?.Location).toBe(`s3://processed/current/currency/${BATCH}/`);
+    expect(registered.StorageDescriptor?.Columns?.map((c) => c.Name)).toEqual(['currency_id', 'currency_code', 'created_at', 'last_updated', '_batch_id', '_sql_hash']);
+    expect(start.QueryString).toContain(`"current_currency" AS (SELECT * FROM "proc"."${registered.Name}")`);
+    expect(metrics).toContainEqual({ name: 'BytesScanned', value: 1234, dimensions: { table: 'dim_currency' } });
+
+    // Both the registered table and the CTAS table are dropped, metadata only.
+    await e.close();
+    const dropped = glue.commandCalls(BatchDeleteTableCommand)[0].args[0].input;
+    expect(dropped.DatabaseName).toBe('proc');
+    expect(dropped.TablesToDelete).toHaveLength(2);
+  });
+
+  it('reads current_<table> of this batch from the CTAS table that wrote it, without registering another', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 1 });
+    const e = engine();
+    const prefix = `current/currency/${BATCH}/`;
+    await e.write('SELECT 1 AS currency_id', { batch: { currency: [] }, current: {}, star: {} }, target({ table: 'current_currency', prefix }));
+    await e.write('SELECT currency_id FROM current_currency', { batch: {}, current: { currency: prefix }, star: {} }, target());
+    expect(glue.commandCalls(CreateTableCommand)).toHaveLength(0);
+    const [first, second] = athena.commandCalls(StartQueryExecutionCommand).map((c) => c.args[0].input.QueryString!);
+    const ctasTable = /^CREATE TABLE ("proc"."[^"]+")/.exec(first)![1];
+    expect(second).toContain(`"current_currency" AS (SELECT * FROM ${ctasTable})`);
+    expect(first).toContain(`"batch_currency" AS (SELECT "currency_id", "currency_code", "created_at", "last_updated", "_batch_id" FROM "raw"."raw_currency" WHERE (dt = '2026-11-25'`);
+  });
+
+  it('backs off and retries a throttled start (TooManyRequestsException)', async () => {
+    athena.on(StartQueryExecutionCommand)
+      .rejectsOnce(new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} }))
+      .rejectsOnce(new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} }))
+      .resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 0 });
+    await engine().write('SELECT 1 AS currency_id', { batch: {}, current: {}, star: {} }, target());
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(3);
+  });
+
+  it('raises Athena reason, SQL file and batch for a FAILED query, and counts the failure', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q-failed' });
+    athena.on(GetQueryExecutionCommand).resolves({
+      QueryExecution: { Status: { State: 'FAILED', StateChangeReason: "COLUMN_NOT_FOUND: line 3:8: Column 'nope' cannot be resolved", AthenaError: { ErrorCategory: 2, Retryable: false } } },
+    });
+    const err = await engine().write('SELECT nope FROM x', { batch: {}, current: {}, star: {} }, target()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AthenaQueryError);
+    expect((err as Error).message).toContain(`Athena query for sql/transform/dim_currency.sql of batch ${BATCH} FAILED: COLUMN_NOT_FOUND`);
+    expect((err as Error).message).toContain('Query q-failed in workgroup totes');
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(1);
+    expect(metrics).toContainEqual({ name: 'QueryFailed', value: 1, dimensions: { table: 'dim_currency' } });
+  });
+
+  it('re-runs a query whose failure Athena marks retryable, and reports CANCELLED', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand)
+      .resolvesOnce({ QueryExecution: { Status: { State: 'FAILED', StateChangeReason: 'Internal error', AthenaError: { ErrorCategory: 1, Retryable: true } } } })
+      .resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 2 });
+    expect((await engine().write('SELECT 1 AS currency_id', { batch: {}, current: {}, star: {} }, target())).rows).toBe(2);
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(2);
+
+    athena.reset();
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves({ QueryExecution: { Status: { State: 'CANCELLED', StateChangeReason: 'Query cancelled by user' } } });
+    await expect(engine().write('SELECT 1 AS currency_id', { batch: {}, current: {}, star: {} }, target())).rejects.toThrow(/CANCELLED: Query cancelled by user/);
+  });
+
+  it('splits a write of more than 100 partitions into a CTAS and INSERTs, summing rows', async () => {
+    let n = 0;
+    athena.on(StartQueryExecutionCommand).callsFake(() => ({ QueryExecutionId: `q${++n}` }));
+    athena.on(GetQueryExecutionCommand).resolves(succeeded(10, 1));
+    const days = Array.from({ length: 230 }, (_, i) => new Date(Date.UTC(2026, 0, 1 + i)).toISOString().slice(0, 10));
+    athena.on(GetQueryResultsCommand, { QueryExecutionId: 'q1' }).resolves({
+      ResultSet: {
+        ResultSetMetadata: { ColumnInfo: [{ Name: 'day', Type: 'date' }] },
+        Rows: [{ Data: [{ VarCharValue: 'day' }] }, ...days.map((d) => ({ Data: [{ VarCharValue: d }] }))],
+      },
+    });
+    athena.on(GetQueryResultsCommand, { MaxResults: 1 }).resolves({ UpdateCount: 7 });
+    const t = target({ table: 'by_day', columns: [{ name: 'day', trinoType: 'date' }, { name: 'n', trinoType: 'integer' }], partitionedBy: ['day'] });
+    const stats = await engine().write('SELECT day, n FROM x', { batch: {}, current: {}, star: {} }, t);
+    const sql = athena.commandCalls(StartQueryExecutionCommand).map((c) => c.args[0].input.QueryString!);
+    expect(sql[0]).toMatch(/^SELECT DISTINCT "day"/);
+    expect(sql.slice(1).map((s) => s.split(/\s/)[0])).toEqual(['CREATE', 'INSERT', 'INSERT']);
+    expect(stats.rows).toBe(21);
+    expect(stats.bytesScanned).toBe(40);
+  });
+
+  it('binds many batches of a fact as one table with an enum partition projection', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 0 });
+    const other = '0000000041-20261125T203600Z-0000';
+    const star = { fact_payment: [`star/fact_payment/batch_id=${other}/`, `star/fact_payment/batch_id=${BATCH}/`] };
+    await engine().write('SELECT 1 AS currency_id FROM fact_payment', { batch: {}, current: {}, star }, target());
+    const input = glue.commandCalls(CreateTableCommand)[0].args[0].input.TableInput!;
+    expect(input.StorageDescriptor?.Location).toBe('s3://processed/star/fact_payment/');
+    expect(input.PartitionKeys).toEqual([{ Name: 'batch_id', Type: 'string' }]);
+    expect(input.Parameters).toMatchObject({
+      'projection.enabled': 'true',
+      'projection.batch_id.type': 'enum',
+      'projection.batch_id.values': `${other},${BATCH}`,
+      'storage.location.template': 's3://processed/star/fact_payment/batch_id=${batch_id}/',
+    });
+  });
+
+  it('returns query rows across result pages, typed by column', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    const meta = { ColumnInfo: [{ Name: 'id', Type: 'integer' }, { Name: 'paid', Type: 'boolean' }, { Name: 'amount', Type: 'decimal' }, { Name: 'note', Type: 'varchar' }] };
+    athena.on(GetQueryResultsCommand)
+      .resolvesOnce({ NextToken: 't', ResultSet: { ResultSetMetadata: meta, Rows: [{ Data: [{ VarCharValue: 'id' }, { VarCharValue: 'paid' }, { VarCharValue: 'amount' }, { VarCharValue: 'note' }] }, { Data: [{ VarCharValue: '1' }, { VarCharValue: 'true' }, { VarCharValue: '10.50' }, {}] }] } })
+      .resolvesOnce({ ResultSet: { ResultSetMetadata: meta, Rows: [{ Data: [{ VarCharValue: '2' }, { VarCharValue: 'false' }, { VarCharValue: '0.01' }, { VarCharValue: 'x' }] }] } });
+    const rows = await engine().query('SELECT * FROM raw_payment', { batch: {}, current: {}, star: {}, raw: { payment: [] } });
+    expect(rows).toEqual([
+      { id: 1, paid: true, amount: '10.50', note: null },
+      { id: 2, paid: false, amount: '0.01', note: 'x' },
+    ]);
+    expect(athena.commandCalls(StartQueryExecutionCommand)[0].args[0].input.QueryString).toMatch(/^WITH\n"raw_payment" AS \(SELECT .* WHERE false\)\nSELECT \* FROM raw_payment$/);
+  });
+});

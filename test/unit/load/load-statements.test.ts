@@ -1,0 +1,38 @@
+import { starTable } from '../../../functions/core/contract/star-tables';
+import { copyText, createStagingStatement, mergeStatement, unnestSource } from '../../../functions/core/load/load-statements';
+
+describe('load statements', () => {
+  it('upserts a dimension on its key, rewriting only rows that differ', () => {
+    const staff = starTable('dim_staff');
+    expect(mergeStatement('totes_dw', staff, unnestSource(staff))).toBe(
+      'INSERT INTO "totes_dw"."dim_staff" AS t ("staff_id", "first_name", "last_name", "department_name", "location", "email_address") ' +
+        'SELECT "staff_id", "first_name", "last_name", "department_name", "location", "email_address" ' +
+        'FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u("staff_id", "first_name", "last_name", "department_name", "location", "email_address") ' +
+        'ON CONFLICT ("staff_id") DO UPDATE SET "first_name" = EXCLUDED."first_name", "last_name" = EXCLUDED."last_name", ' +
+        '"department_name" = EXCLUDED."department_name", "location" = EXCLUDED."location", "email_address" = EXCLUDED."email_address" ' +
+        'WHERE (t."first_name", t."last_name", t."department_name", t."location", t."email_address") IS DISTINCT FROM ' +
+        '(EXCLUDED."first_name", EXCLUDED."last_name", EXCLUDED."department_name", EXCLUDED."location", EXCLUDED."email_address")',
+    );
+  });
+
+  it('inserts a fact version once, typed arrays per contract column', () => {
+    const sql = mergeStatement('public', starTable('fact_payment'), unnestSource(starTable('fact_payment')));
+    expect(sql).toContain('$4::time(3)[]');
+    expect(sql).toContain('$8::numeric(10,2)[]');
+    expect(sql).toContain('$12::boolean[]');
+    expect(sql).toMatch(/ON CONFLICT \("payment_id", "last_updated_date", "last_updated_time"\) DO NOTHING$/);
+    expect(sql).not.toContain('payment_record_id');
+  });
+
+  it('stages without the identity column and refuses unsafe schema names', () => {
+    expect(createStagingStatement('public', starTable('fact_sales_order'))).toMatch(
+      /^CREATE TEMP TABLE "load_stage_fact_sales_order" ON COMMIT DROP AS SELECT "sales_order_id", .* FROM "public"."fact_sales_order" WITH NO DATA$/,
+    );
+    expect(() => mergeStatement('x"; DROP', starTable('dim_date'), 'y')).toThrow(/Invalid warehouse schema name/);
+  });
+
+  it('writes COPY text with NULLs and escapes', () => {
+    expect(copyText([[1, 2], ['a\tb\\c', null], [true, false], ['line\nbreak\r', '']], 2)).toBe('1\ta\\tb\\\\c\tt\tline\\nbreak\\r\n2\t\\N\tf\t\n');
+    expect(copyText([[]], 0)).toBe('');
+  });
+});

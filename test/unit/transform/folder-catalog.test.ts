@@ -1,0 +1,48 @@
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FolderCatalog } from '../../../functions/local/folder-catalog';
+import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+
+describe('FolderCatalog', () => {
+  let dir: string;
+  let catalog: FolderCatalog;
+  const loc = (prefix: string, batchId: string, sqlHash = 'h1') => ({ prefix, batchId, sqlHash });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'totes-catalog-'));
+    catalog = new FolderCatalog(new FolderObjectStore(dir));
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('knows nothing before the first publication', async () => {
+    expect(await catalog.location('dim_staff')).toBeUndefined();
+    expect(await catalog.partitions('fact_payment')).toEqual([]);
+  });
+
+  it('repoints a rebuilt table in one step', async () => {
+    await catalog.repoint('dim_staff', loc('star/dim_staff/b1/', 'b1'));
+    await catalog.repoint('dim_staff', loc('star/dim_staff/b2/', 'b2'));
+    expect(await catalog.location('dim_staff')).toEqual(loc('star/dim_staff/b2/', 'b2'));
+  });
+
+  it('adds fact partitions idempotently, oldest batch first', async () => {
+    await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b2/', 'b2'));
+    await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b1/', 'b1'));
+    await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b2/', 'b2'));
+    expect(await catalog.partitions('fact_payment')).toEqual([loc('star/fact_payment/batch_id=b1/', 'b1'), loc('star/fact_payment/batch_id=b2/', 'b2')]);
+    await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b2/', 'b2', 'h2'));
+    expect((await catalog.partitions('fact_payment')).map((p) => p.sqlHash)).toEqual(['h1', 'h2']);
+  });
+
+  it('refuses to mix a rebuilt table and a partitioned one', async () => {
+    await catalog.repoint('dim_staff', loc('star/dim_staff/b1/', 'b1'));
+    await expect(catalog.addPartition('dim_staff', loc('x/', 'b1'))).rejects.toThrow(/rebuilt/);
+  });
+
+  it('says which pointer is damaged', async () => {
+    await mkdir(path.join(dir, 'catalog'), { recursive: true });
+    await writeFile(path.join(dir, 'catalog', 'dim_staff.json'), '{"kind":"nonsense"}');
+    await expect(catalog.location('dim_staff')).rejects.toThrow(/catalog\/dim_staff\.json .* is damaged/);
+  });
+});

@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdtemp, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { STAR_TABLE_NAMES, starTable } from '../../../functions/core/contract/star-tables';
+import { loadSqlFiles, parseSqlFile } from '../../../functions/core/transform/sql-files';
+
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+
+describe('loadSqlFiles', () => {
+  it('loads one file per star table, dimensions before facts, hashed and described', async () => {
+    const files = await loadSqlFiles(REPO_ROOT);
+    expect(files.map((f) => f.table.name).sort()).toEqual([...STAR_TABLE_NAMES].sort());
+    const kinds = files.map((f) => f.table.kind);
+    expect(kinds.indexOf('fact')).toBe(kinds.filter((k) => k === 'dimension').length);
+    expect(kinds.lastIndexOf('dimension')).toBeLessThan(kinds.indexOf('fact'));
+    for (const file of files) {
+      const bytes = await readFile(path.join(REPO_ROOT, file.origin));
+      expect(file.sqlHash).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(file.origin).toBe(`sql/transform/${file.table.name}.sql`);
+      expect(file.description.length).toBeGreaterThan(10);
+      expect(file.header).toMatch(/Grain:/);
+      expect(file.header).toMatch(/Sources:/);
+      expect(file.header).toMatch(file.table.kind === 'fact' ? /Incremental/ : /Rebuilt whole/);
+    }
+  });
+
+  describe('with a damaged folder', () => {
+    let root: string;
+    beforeEach(async () => {
+      root = await mkdtemp(path.join(tmpdir(), 'totes-sql-'));
+      await mkdir(path.join(root, 'sql', 'transform'), { recursive: true });
+      for (const name of STAR_TABLE_NAMES) {
+        await copyFile(path.join(REPO_ROOT, 'sql', 'transform', `${name}.sql`), path.join(root, 'sql', 'transform', `${name}.sql`));
+      }
+    });
+    afterEach(async () => rm(root, { recursive: true, force: true }));
+
+    it('fails naming a missing file', async () => {
+      await unlink(path.join(root, 'sql', 'transform', 'dim_staff.sql'));
+      await expect(loadSqlFiles(root)).rejects.toThrow(/missing: dim_staff\.sql/);
+    });
+
+    it('fails naming a file the contract does not know', async () => {
+      await writeFile(path.join(root, 'sql', 'transform', 'dim_colour.sql'), '-- dim_colour: colours\nSELECT 1');
+      await expect(loadSqlFiles(root)).rejects.toThrow(/not in the contract: dim_colour\.sql/);
+    });
+
+    it('fails when sqlRoot has no sql/transform folder', async () => {
+      await expect(loadSqlFiles(path.join(root, 'nowhere'))).rejects.toThrow(/Cannot read the transform SQL folder/);
+    });
+  });
+});
+
+describe('parseSqlFile', () => {
+  it('requires a header naming the table', () => {
+    expect(() => parseSqlFile(starTable('dim_design'), Buffer.from('SELECT 1'))).toThrow(/-- dim_design: <what it builds>/);
+    expect(() => parseSqlFile(starTable('dim_design'), Buffer.from('-- dim_location: x\nSELECT 1'))).toThrow(/dim_design/);
+  });
+
+  it('takes the description from the first header line and hashes the exact bytes', () => {
+    const file = parseSqlFile(starTable('dim_design'), Buffer.from('-- dim_design: every design.\n-- Grain: design.\nSELECT design_id FROM current_design\n'));
+    expect(file.description).toBe('every design.');
+    expect(file.header).toBe('dim_design: every design.\nGrain: design.');
+    expect(file.sqlHash).toBe(createHash('sha256').update('-- dim_design: every design.\n-- Grain: design.\nSELECT design_id FROM current_design\n').digest('hex'));
+  });
+});
