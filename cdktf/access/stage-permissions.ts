@@ -16,6 +16,8 @@ export interface PipelineResources {
 }
 
 const RAW = 'raw/';
+/** Parent of lake-layout's `extractProgressPrefix(seq)` (an unfinished batch's progress); test/infra checks it. */
+export const EXTRACT_PROGRESS_PREFIX = 'progress/extract/';
 const RUNS = 'runs/';
 const objects = (bucketArn: string, ...prefixes: string[]) => prefixes.map((p) => `${bucketArn}/${p}*`);
 const glueDatabase = (r: PipelineResources, db: string) => [
@@ -24,14 +26,15 @@ const glueDatabase = (r: PipelineResources, db: string) => [
 
 /**
  * Extract: reads totesys through its secret, reads the extract manifests (its cursors derive from
- * the newest one), writes raw files and then the manifest. No delete: the bucket is append-only.
+ * the newest one) and the progress of an unfinished batch (a long first load resumes), writes raw
+ * files, progress and then the manifest. No delete: the bucket is append-only.
  */
 export function extractStatements(r: PipelineResources): Statement[] {
   return [
     { sid: 'ReadSourceSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.sourceSecretArn] },
     { sid: 'ListIngestion', actions: ['s3:ListBucket'], resources: [r.ingestionBucketArn] },
-    { sid: 'ReadExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX) },
-    { sid: 'WriteRawBatches', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: objects(r.ingestionBucketArn, RAW, EXTRACT_MANIFEST_PREFIX) },
+    { sid: 'ReadManifestsAndProgress', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX, EXTRACT_PROGRESS_PREFIX) },
+    { sid: 'WriteRawBatches', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: objects(r.ingestionBucketArn, RAW, EXTRACT_PROGRESS_PREFIX, EXTRACT_MANIFEST_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
   ];
 }
@@ -67,7 +70,7 @@ export function transformStatements(r: PipelineResources): Statement[] {
       sid: 'ManageProcessedCatalog',
       actions: [
         'glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition',
-        'glue:CreateTable', 'glue:UpdateTable', 'glue:DeleteTable', 'glue:CreatePartition', 'glue:BatchCreatePartition', 'glue:UpdatePartition',
+        'glue:CreateTable', 'glue:UpdateTable', 'glue:DeleteTable', 'glue:BatchDeleteTable', 'glue:CreatePartition', 'glue:BatchCreatePartition', 'glue:UpdatePartition',
       ],
       resources: glueDatabase(r, r.processedDatabase),
     },
@@ -76,12 +79,14 @@ export function transformStatements(r: PipelineResources): Statement[] {
 
 /**
  * Load: reads the transform manifest and the Parquet it lists, finds published locations in the
- * processed catalog, and writes the warehouse through its secret.
+ * processed catalog, writes the warehouse through its secret, and reads the batch's extract
+ * manifest for the freshness metric.
  */
 export function loadStatements(r: PipelineResources): Statement[] {
   return [
     { sid: 'ReadWarehouseSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.warehouseSecretArn] },
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
+    { sid: 'ReadExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX) },
     { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, 'star/', 'current/', TRANSFORM_MANIFEST_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
     {

@@ -18,8 +18,11 @@ const FIVE_MINUTES = 300;
  *  - any Athena query that failed or was cancelled (QueryFailed);
  *  - no successful extract for 15 minutes, missing data counting as breaching: a stopped schedule,
  *    a broken deploy or a function that never starts emits nothing at all;
- *  - freshness older than 30 minutes (newest source change loaded into the warehouse). A quiet
- *    source also ages the warehouse; that is still worth an e-mail.
+ *  - freshness older than 30 minutes (newest source change loaded into the warehouse), in two
+ *    alarms: a load reporting FreshnessSeconds > 1800, and no load at all for 30 minutes (no
+ *    FreshnessSeconds datapoint), which by definition means the newest loaded change is older
+ *    than 30 minutes: loads stopped, or the source was quiet. A quiet source also ages the
+ *    warehouse; that is still worth an e-mail.
  */
 export class PipelineAlarms extends Construct {
   readonly alarms: CloudwatchMetricAlarm[] = [];
@@ -54,6 +57,11 @@ export class PipelineAlarms extends Construct {
     this.alarm('freshness', {
       description: 'The warehouse is more than 30 minutes behind totesys (newest loaded change).',
       metric: metric.freshness(), statistic: 'Maximum', comparison: 'GreaterThanThreshold', threshold: 30 * 60, periods: 1,
+    });
+    this.alarm('no-recent-load', {
+      description: 'Nothing has been loaded into the warehouse for 30 minutes, so it is more than 30 minutes behind totesys: the transform or load stopped, its trigger is broken, or the source was quiet.',
+      metric: metric.freshness(), statistic: 'SampleCount', comparison: 'LessThanThreshold', threshold: 1, periods: 6,
+      treatMissingData: 'breaching',
     });
   }
 

@@ -79,6 +79,7 @@ export async function seedTotesys(url: string, options: SeedOptions = {}): Promi
       await client.query(`TRUNCATE ${SOURCE_TABLE_NAMES.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY`);
     }
 
+    if (process.env.EXP_REPLICA) await client.query("SET LOCAL session_replication_role = replica");
     const shape = seedShape(seed, scale, asOf);
     const writer = rowWriter(client, method);
     const counts = Object.fromEntries(SOURCE_TABLE_NAMES.map((t) => [t, 0])) as Record<SourceTableName, number>;

@@ -125,7 +125,7 @@ describe('monitoring', () => {
   });
 
   it('every alarm notifies the topic', () => {
-    expect(alarms.length).toBe(12);
+    expect(alarms.length).toBe(13);
     for (const a of alarms) expect(a.alarm_actions).toEqual([topicArn]);
   });
 
@@ -141,8 +141,11 @@ describe('monitoring', () => {
     expect(a).toMatchObject({ comparison_operator: 'LessThanThreshold', threshold: 1, treat_missing_data: 'breaching', statistic: 'Sum' });
   });
 
-  it('alarms when the warehouse is more than 30 minutes behind', () => {
-    expect(custom(METRICS.freshness)).toEqual([expect.objectContaining({ threshold: 1800, comparison_operator: 'GreaterThanThreshold' })]);
+  it('alarms when the warehouse is more than 30 minutes behind, or nothing was loaded for 30 minutes', () => {
+    expect(custom(METRICS.freshness)).toEqual([
+      expect.objectContaining({ statistic: 'Maximum', threshold: 1800, comparison_operator: 'GreaterThanThreshold' }),
+      expect.objectContaining({ statistic: 'SampleCount', threshold: 1, comparison_operator: 'LessThanThreshold', treat_missing_data: 'breaching', evaluation_periods: 6, period: 300 }),
+    ]);
   });
 
   it('the dashboard shows rows per table, stage durations, freshness and bytes scanned', () => {

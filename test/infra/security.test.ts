@@ -1,3 +1,5 @@
+import { EXTRACT_PROGRESS_PREFIX } from '../../cdktf/access/stage-permissions';
+import { extractProgressKey } from '../../functions/core/lake/lake-layout';
 import { Block, statementsOf, synthesizeStack } from './synthesized-stack';
 
 /**
@@ -139,5 +141,19 @@ describe('names', () => {
   ])('every %s has a distinct %s (AWS rejects duplicates at apply time)', (type, attr) => {
     const names = Object.values(s.resources(type)).map((r) => r[attr]);
     expect(new Set(names).size).toBe(names.length);
+  });
+});
+
+describe('stage permissions follow the lake layout', () => {
+  it('the extract may write where lake-layout puts an unfinished batch\'s progress', () => {
+    expect(extractProgressKey(7, 1).startsWith(EXTRACT_PROGRESS_PREFIX)).toBe(true);
+  });
+
+  it('no stage may delete from the ingestion bucket', () => {
+    const deletes = Object.values(s.data('aws_iam_policy_document')).flatMap((d) => d.statement as Block[])
+      .filter((st) => st.effect !== 'Deny' && (st.actions as string[]).some((a) => a.startsWith('s3:Delete')))
+      .flatMap((st) => st.resources as string[]);
+    const ingestion = s.idOf('aws_s3_bucket', (b) => String(b.bucket_prefix).endsWith('-ingestion-'));
+    expect(deletes.filter((r) => r.includes(`aws_s3_bucket.${ingestion}.`))).toEqual([]);
   });
 });

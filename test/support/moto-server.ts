@@ -6,7 +6,7 @@ import path from 'node:path';
 /**
  * moto (a local AWS API emulator from PyPI) in server mode, for the integration tests under
  * test/integration/moto/. `bash test/support/install-moto.sh` installs it into .cache/venv-moto;
- * a `moto_server` on PATH works too. Without either, the suites skip and say why.
+ * a `moto_server` on PATH works too (or MOTO_SERVER_BINARY). Without one, the suites skip and say why.
  */
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -14,6 +14,9 @@ const VENV_BINARY = path.join(REPO, '.cache', 'venv-moto', 'bin', 'moto_server')
 
 /** The moto_server executable, or undefined when none is installed. */
 export function motoServerBinary(): string | undefined {
+  // MOTO_SERVER_BINARY overrides the search (an empty or missing path means "not installed").
+  const override = process.env.MOTO_SERVER_BINARY;
+  if (override !== undefined) return override && existsSync(override) ? override : undefined;
   if (existsSync(VENV_BINARY)) return VENV_BINARY;
   const which = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' });
   const found = which.status === 0 ? which.stdout.trim() : '';

@@ -69,6 +69,7 @@ export const WINDOW_SETTINGS = {
   fromTs: 'totes.from_ts',
   fromId: 'totes.from_id',
   upperBound: 'totes.upper_bound',
+  limit: 'totes.chunk_rows',
 } as const;
 
 /**
@@ -78,7 +79,7 @@ export const WINDOW_SETTINGS = {
  * parameterized `set_config(...)` and read here with `current_setting(...)`: the statement text
  * holds identifiers from the table contract only, never a value.
  */
-export function windowSelect(window: TableWindow): string {
+export function windowSelect(window: TableWindow, chunked = false): string {
   const t = window.table;
   const fields = t.columns.map((c) => {
     const col = quote(c.name);
@@ -92,7 +93,8 @@ export function windowSelect(window: TableWindow): string {
   return (
     `SELECT json_build_object(${fields.join(', ')})::text FROM ${quote(t.name)} ` +
     `WHERE ${after}"last_updated" < current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3) ` +
-    `ORDER BY "last_updated", ${pk}`
+    `ORDER BY "last_updated", ${pk}` +
+    (chunked ? ` LIMIT current_setting('${WINDOW_SETTINGS.limit}')::bigint` : '')
   );
 }
 

@@ -3,12 +3,12 @@ import { PassThrough } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
-import { extractManifestKey, newBatchId, rawKey } from '../lake/lake-layout';
+import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
+import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
 import { latestExtractManifest } from '../lake/manifest-log';
-import type { ExtractManifest, ExtractTable } from '../lake/manifests';
+import { ExtractProgress, type ExtractManifest, type ExtractTable } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
-import { ObjectExistsError } from '../ports/object-store';
+import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { CopyLines } from './copy-text';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type TableWindow } from './extract-window';
 import { detectDrift, INFORMATION_SCHEMA_QUERY, type InformationSchemaColumn } from './schema-drift';
@@ -20,12 +20,19 @@ export interface ExtractOptions {
    * (Prisma's @updatedAt does) so skew cannot stamp a commit behind the bound.
    */
   commitLagSeconds?: number;
+  /**
+   * Stop cleanly at the next chunk boundary once this instant has passed (a Lambda's time budget).
+   * The batch is then not published: its progress is saved and the next run resumes it.
+   */
+  deadline?: Date;
+  /** Rows per raw file: a larger window is read in chunks of this many rows (default 500,000). */
+  chunkRows?: number;
 }
 
 export interface ExtractResult {
-  /** False when nothing changed (no batch is made) or another run published this batch first. */
+  /** False when nothing changed (no batch is made), another run published this batch first, or the time budget ran out. */
   published: boolean;
-  reason?: 'nothing-new' | 'lost-race';
+  reason?: 'nothing-new' | 'lost-race' | 'continued';
   batchId: string;
   seq: number;
   rows: Partial<Record<SourceTableName, number>>;
@@ -35,6 +42,10 @@ export interface ExtractResult {
   manifest?: ExtractManifest;
 }
 
+const DEFAULT_CHUNK_ROWS = 500_000;
+
+type TableProgress = ExtractProgress['tables'][SourceTableName];
+
 /**
  * Extracts every new row version of the 11 totesys tables into one batch in the ingestion store.
  *
@@ -43,25 +54,37 @@ export interface ExtractResult {
  * table in memory. The batch exists only once its manifest is written, last, with a conditional
  * put: if two runs race for the same sequence number exactly one publishes, and the loser's files
  * stay unreferenced (the ingestion store is immutable; only manifest-listed files are ever read).
+ *
+ * A run with a deadline that cannot finish saves its progress at a chunk boundary instead; the
+ * next run resumes the same batch (same id, same upper bound) in a new snapshot. Every row below
+ * that bound had committed before the first snapshot, so the resumed reads see the same rows or
+ * their newer versions — which a later batch reads anyway — and never a row twice.
  */
 export async function extract(ctx: PipelineContext, options: ExtractOptions = {}): Promise<ExtractResult> {
   const started = ctx.now();
   const t0 = Date.now();
+  const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
   const previous = await latestExtractManifest(ctx.ingestion);
   const seq = (previous?.seq ?? 0) + 1;
-  const batchId = newBatchId(seq, started, randomBytes(2).toString('hex'));
+  const resumed = await latestProgress(ctx.ingestion, seq);
+  const batchId = resumed?.batchId ?? newBatchId(seq, started, randomHex());
+  const nonce = randomHex();
   const warnings: string[] = [];
-  const tables: Partial<Record<SourceTableName, ExtractTable>> = {};
-  let snapshotAt = '';
-  let totalRows = 0;
-  let totalBytes = 0;
+  const tables: Partial<Record<SourceTableName, TableProgress>> = { ...resumed?.tables };
+  let snapshotAt = resumed?.snapshotAt ?? '';
+  let upperBound = resumed?.upperBound ?? '';
+  let timeUp = false;
+  if (resumed) ctx.log.info(`Resuming batch ${batchId} from its progress (attempt ${resumed.attempt})`, { batchId });
 
   const client = await connectSource(ctx);
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The first statement fixes the snapshot; the bound is read in that same statement.
     const bound = await readUpperBound(client, options.commitLagSeconds ?? 0);
-    snapshotAt = bound.snapshotAt;
+    if (!resumed) {
+      snapshotAt = bound.snapshotAt;
+      upperBound = bound.upperBound;
+    }
     if (bound.hiddenSessions > 0 && !options.commitLagSeconds) {
       warnings.push(
         `${bound.hiddenSessions} session(s) of other roles are hidden from pg_stat_activity, so their open transactions cannot hold the upper bound back; ` +
@@ -78,21 +101,39 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
       );
     }
 
-    for (const table of SOURCE_TABLES) {
-      const window = planWindow(table, previous?.tables[table.name], bound.upperBound);
-      const read = await extractWindow(ctx, client, window, batchId);
-      const cursor = nextCursor(window, read.last);
-      tables[table.name] = {
-        files: read.rows ? [{ key: rawKey(table.name, batchId), rows: read.rows, bytes: read.bytes }] : [],
-        rows: read.rows,
-        window: { from: window.from, upperBound: window.upperBound },
-        cursor,
-        maxLastUpdated: maxTimestamp(previous?.tables[table.name]?.maxLastUpdated, cursor?.lastUpdated),
+    tableLoop: for (const table of SOURCE_TABLES) {
+      const before = previous?.tables[table.name];
+      let state: TableProgress = tables[table.name] ?? {
+        files: [],
+        rows: 0,
+        window: planWindowFor(table, before, upperBound),
+        cursor: before?.cursor ?? null,
+        maxLastUpdated: before?.maxLastUpdated ?? null,
+        complete: false,
       };
-      totalRows += read.rows;
-      totalBytes += read.bytes;
-      ctx.log.progress('extract', { table: table.name, rows: read.rows, bytes: read.bytes, elapsedMs: Date.now() - t0 });
-      ctx.log.metric('Rows', read.rows, 'Count', { table: table.name, stage: 'extract' });
+      while (!state.complete) {
+        if (options.deadline && ctx.now() >= options.deadline) {
+          timeUp = true;
+          tables[table.name] = state;
+          break tableLoop;
+        }
+        const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
+        const index = state.files.length;
+        const key = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce });
+        const read = await extractChunk(ctx, client, window, batchId, key, chunkRows);
+        const cursor = nextCursor(window, read.last);
+        state = {
+          ...state,
+          files: read.rows ? [...state.files, { key, rows: read.rows, bytes: read.bytes }] : state.files,
+          rows: state.rows + read.rows,
+          cursor,
+          maxLastUpdated: maxTimestamp(state.maxLastUpdated, cursor?.lastUpdated),
+          complete: read.rows < chunkRows,
+        };
+        ctx.log.progress('extract', { table: table.name, rows: state.rows, files: state.files.length, elapsedMs: Date.now() - t0 });
+      }
+      tables[table.name] = state;
+      ctx.log.metric('Rows', state.rows, 'Count', { table: table.name, stage: 'extract' });
     }
     await client.query('COMMIT');
   } catch (err) {
@@ -104,7 +145,26 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
 
   for (const warning of warnings) ctx.log.warn(warning, { batchId });
   const rows = Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, t.rows]));
-  const base = { batchId, seq, rows, bytes: totalBytes, warnings };
+  const totalRows = Object.values(tables).reduce((sum, t) => sum + t.rows, 0);
+  const bytes = Object.values(tables).reduce((sum, t) => sum + t.files.reduce((b, f) => b + f.bytes, 0), 0);
+  const base = { batchId, seq, rows, bytes, warnings };
+
+  if (timeUp) {
+    const attempt = (resumed?.attempt ?? 0) + 1;
+    const progress: ExtractProgress = {
+      kind: 'extract-progress', version: 1, batchId, seq, attempt,
+      startedAt: resumed?.startedAt ?? started.toISOString(), snapshotAt, upperBound,
+      tables: tables as ExtractProgress['tables'],
+    };
+    try {
+      await ctx.ingestion.put(extractProgressKey(seq, attempt), JSON.stringify(progress, null, 2), { ifNoneMatch: true, contentType: 'application/json' });
+    } catch (err) {
+      if (err instanceof ObjectExistsError) return { ...base, published: false, reason: 'lost-race', elapsedMs: Date.now() - t0 };
+      throw err;
+    }
+    ctx.log.info(`Extract ran out of time; batch ${batchId} will be resumed by the next run`, { batchId, rows: totalRows, attempt });
+    return { ...base, published: false, reason: 'continued', elapsedMs: Date.now() - t0 };
+  }
   if (totalRows === 0) {
     return { ...base, published: false, reason: 'nothing-new', elapsedMs: Date.now() - t0 };
   }
@@ -115,10 +175,12 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     batchId,
     seq,
     previousBatchId: previous?.batchId ?? null,
-    startedAt: started.toISOString(),
+    startedAt: resumed?.startedAt ?? started.toISOString(),
     finishedAt: ctx.now().toISOString(),
     snapshotAt,
-    tables: tables as ExtractManifest['tables'],
+    tables: Object.fromEntries(
+      Object.entries(tables).map(([name, { complete: _complete, ...table }]) => [name, table]),
+    ) as ExtractManifest['tables'],
   };
   try {
     await ctx.ingestion.put(extractManifestKey(seq), JSON.stringify(manifest, null, 2), { ifNoneMatch: true, contentType: 'application/json' });
@@ -129,8 +191,25 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     }
     throw err;
   }
-  ctx.log.info('Extract published a batch', { batchId, rows: totalRows, bytes: totalBytes });
+  ctx.log.info('Extract published a batch', { batchId, rows: totalRows, bytes });
   return { ...base, published: true, manifest, elapsedMs: Date.now() - t0 };
+}
+
+const randomHex = (): string => randomBytes(2).toString('hex');
+
+function planWindowFor(table: SourceTable, before: ExtractTable | undefined, upperBound: string): ExtractTable['window'] {
+  const window = planWindow(table, before, upperBound);
+  return { from: window.from, upperBound: window.upperBound };
+}
+
+/** The newest saved progress of batch `seq`, if a run with a deadline left one. */
+async function latestProgress(store: ObjectStore, seq: number): Promise<ExtractProgress | undefined> {
+  let last: string | undefined;
+  for await (const { key } of store.list(extractProgressPrefix(seq))) last = key;
+  if (!last) return undefined;
+  const parsed = ExtractProgress.safeParse(JSON.parse(await getText(store, last)));
+  if (!parsed.success) throw new Error(`Extract progress ${last} in ${store.name} is damaged: ${parsed.error.message}`);
+  return parsed.data;
 }
 
 async function connectSource(ctx: PipelineContext): Promise<pg.Client> {
@@ -176,26 +255,29 @@ async function readUpperBound(client: pg.Client, commitLagSeconds: number): Prom
   return { upperBound: row.upper_bound, snapshotAt: row.snapshot_at, hiddenSessions: row.hidden };
 }
 
-interface WindowRead {
+interface ChunkRead {
   rows: number;
   bytes: number;
   last?: ReturnType<typeof cursorOf>;
 }
 
-/** Streams one table's window into `raw/<table>/dt=…/<batch>.ndjson.gz`; writes nothing when the window is empty. */
-async function extractWindow(ctx: PipelineContext, client: pg.Client, window: TableWindow, batchId: string): Promise<WindowRead> {
+/**
+ * Streams up to `chunkRows` rows of one table's window into `key`; writes nothing when the window
+ * is empty, so a table without changes leaves no file behind.
+ */
+async function extractChunk(ctx: PipelineContext, client: pg.Client, window: TableWindow, batchId: string, key: string, chunkRows: number): Promise<ChunkRead> {
   const { table } = window;
-  await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true)', [
+  await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true)', [
     WINDOW_SETTINGS.fromTs, window.from?.lastUpdated ?? '',
     WINDOW_SETTINGS.fromId, window.from ? String(window.from.id) : '',
     WINDOW_SETTINGS.upperBound, window.upperBound,
+    WINDOW_SETTINGS.limit, String(chunkRows),
   ]);
-  const copy = client.query(copyTo(`COPY (${windowSelect(window)}) TO STDOUT`));
+  const copy = client.query(copyTo(`COPY (${windowSelect(window, true)}) TO STDOUT`));
   const lines = new CopyLines((line) => withBatchId(line, batchId));
   copy.on('error', (err) => lines.destroy(err));
   copy.pipe(lines);
 
-  const key = rawKey(table.name, batchId);
   let sink: PassThrough | undefined;
   let upload: Promise<{ bytes: number }> | undefined;
   try {

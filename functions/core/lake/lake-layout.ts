@@ -4,13 +4,15 @@
  * Ingestion store (immutable; nothing is overwritten or deleted):
  *   raw/<table>/dt=YYYY-MM-DD/<batch_id>.ndjson.gz      raw row versions of one batch
  *   manifests/extract/<seq>.json                         batch manifest, written last, If-None-Match
+ *   progress/extract/<seq>/<attempt>.json                an unfinished batch's progress (long first loads)
  * Processed store:
  *   current/<table>/<batch_id>/                          compacted current state after a batch
  *   star/<dimension>/<batch_id>/                         a dimension rebuilt by a batch
  *   star/<fact>/batch_id=<batch_id>/                     a fact's new versions from a batch
  *   manifests/transform/<seq>.json                       transform manifest, written last
  *   catalog/<table>.json                                 local catalog pointers (Glue in the cloud)
- *   runs/<batch_id>.json                                 run history
+ *   runs/<batch_id>.json                                 run history (older form, see runRecordKey)
+ *   runs/<YYYYMMDDTHHMMSS.mmmZ>-<batch_id|noop>.json     one record per cycle or stage run
  *
  * Sequence numbers are zero-padded so that key order is batch order.
  */
@@ -45,11 +47,19 @@ export function batchDate(batchId: string): string {
 }
 
 export const rawPrefix = (table: string): string => `raw/${table}/`;
-export const rawKey = (table: string, batchId: string, part?: number): string =>
-  `raw/${table}/dt=${batchDate(batchId)}/${batchId}${part === undefined ? '' : `-p${String(part).padStart(4, '0')}`}.ndjson.gz`;
+/**
+ * A raw file of a batch. A table read in one piece is `<batch_id>.ndjson.gz`; a table read in
+ * chunks (long first loads) adds the part number and the nonce of the invocation that wrote it,
+ * so a resumed batch never writes a key twice.
+ */
+export const rawKey = (table: string, batchId: string, part?: { index: number; nonce: string }): string =>
+  `raw/${table}/dt=${batchDate(batchId)}/${batchId}${part ? `-p${String(part.index).padStart(4, '0')}-${part.nonce}` : ''}.ndjson.gz`;
 
 export const EXTRACT_MANIFEST_PREFIX = 'manifests/extract/';
 export const extractManifestKey = (seq: number): string => `${EXTRACT_MANIFEST_PREFIX}${padSeq(seq)}.json`;
+
+export const extractProgressPrefix = (seq: number): string => `progress/extract/${padSeq(seq)}/`;
+export const extractProgressKey = (seq: number, attempt: number): string => `${extractProgressPrefix(seq)}${String(attempt).padStart(4, '0')}.json`;
 
 export const TRANSFORM_MANIFEST_PREFIX = 'manifests/transform/';
 export const transformManifestKey = (seq: number): string => `${TRANSFORM_MANIFEST_PREFIX}${padSeq(seq)}.json`;
@@ -66,3 +76,13 @@ export const factTablePrefix = (table: string): string => `star/${table}/`;
 export const factBatchPrefix = (table: string, batchId: string): string => `star/${table}/batch_id=${batchId}/`;
 export const catalogKey = (table: string): string => `catalog/${table}.json`;
 export const runKey = (batchId: string): string => `runs/${batchId}.json`;
+
+export const RUNS_PREFIX = 'runs/';
+/**
+ * Key of one run record: the run's start time first, so key order is time order and a listing's
+ * tail is the latest runs; then the batch it extracted, or `noop` when it extracted none.
+ */
+export function runRecordKey(startedAt: Date, batchId: string | undefined): string {
+  const stamp = startedAt.toISOString().replace(/[-:]/g, '');
+  return `${RUNS_PREFIX}${stamp}-${batchId ?? 'noop'}.json`;
+}

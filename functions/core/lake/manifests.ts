@@ -46,6 +46,25 @@ export const ExtractManifest = z.object({
 });
 export type ExtractManifest = z.infer<typeof ExtractManifest>;
 
+/**
+ * Progress of a batch an extract could not finish within its time budget (a long first load in
+ * Lambda). Never read as data: the next invocation resumes the batch from it, with the same batch
+ * id and upper bound, and only the manifest, written when every table is done, publishes it.
+ */
+export const ExtractProgress = z.object({
+  kind: z.literal('extract-progress'),
+  version: z.literal(1),
+  batchId,
+  seq: z.number().int().positive(),
+  attempt: z.number().int().positive(),
+  startedAt: z.string(),
+  snapshotAt: z.string(),
+  upperBound: z.string(),
+  /** Tables finished, and the one in progress (its files so far and cursor), in contract order. */
+  tables: z.partialRecord(sourceTable, ExtractTable.extend({ complete: z.boolean() })),
+});
+export type ExtractProgress = z.infer<typeof ExtractProgress>;
+
 export const TransformOutput = z.object({
   kind: z.enum(['fact', 'dimension', 'current']),
   prefix: z.string(),

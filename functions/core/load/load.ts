@@ -80,7 +80,12 @@ export async function loadPending(ctx: PipelineContext, options: LoadOptions = {
   const schema = ctx.warehouseSchema;
   quoteSchema(schema);
   const client = new pg.Client({ connectionString: await ctx.warehouse.url() });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw new Error(`Cannot connect to the warehouse ${ctx.warehouse.description}: ${(err as Error).message}`, { cause: err });
+  }
   const results: LoadResult[] = [];
   try {
     await migrateWarehouse(client, schema, ctx.sqlRoot);
@@ -116,7 +121,13 @@ async function firstManifestSeq(store: ObjectStore): Promise<number | undefined>
 }
 
 async function readTransformManifest(store: ObjectStore, key: string, seq: number): Promise<TransformManifest> {
-  const parsed = TransformManifest.safeParse(JSON.parse(await getText(store, key)));
+  let json: unknown;
+  try {
+    json = JSON.parse(await getText(store, key));
+  } catch (err) {
+    throw new Error(`Transform manifest ${key} in ${store.name} is not readable JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = TransformManifest.safeParse(json);
   if (!parsed.success) throw new Error(`Transform manifest ${key} in ${store.name} is malformed: ${parsed.error.message}`);
   const manifest = parsed.data;
   if (manifest.seq !== seq || parseBatchId(manifest.batchId).seq !== seq) {

@@ -139,7 +139,7 @@ export function unionRelation(name: string, qualified: readonly string[]): Bound
 
 /** Dt and batch id encoded in a raw key; throws if the key is not one the extract writes. */
 export function parseRawKey(table: string, key: string): { dt: string; batchId: string } {
-  const m = /^raw\/([a-z_]+)\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+?)(-p\d{4})?\.ndjson\.gz$/.exec(key);
+  const m = /^raw\/([a-z_]+)\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+?)(-p\d{4}-[0-9a-f]{4})?\.ndjson\.gz$/.exec(key);
   if (!m || m[1] !== table) throw new Error(`"${key}" is not a raw key of table ${table} (expected raw/${table}/dt=YYYY-MM-DD/<batch id>.ndjson.gz)`);
   return { dt: validDate(m[2]), batchId: validBatchId(m[3]) };
 }

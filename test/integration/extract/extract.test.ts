@@ -185,3 +185,48 @@ async function extractManifestCount(ctx: PipelineContext): Promise<number> {
   for await (const _ of ctx.ingestion.list('manifests/extract/')) n++;
   return n;
 }
+
+describe('extract of a long first load', () => {
+  it('reads a large window in chunks, one file per chunk, each row once', async () => {
+    const ctx = await makeContext();
+    const whole = await makeContext();
+    const chunked = await extract(ctx, { chunkRows: 2 });
+    const single = await extract(whole);
+    expect(chunked.rows).toEqual(single.rows);
+    const files = chunked.manifest!.tables.currency.files;
+    expect(files.length).toBe(Math.ceil(single.rows.currency! / 2));
+    expect(files[0].key).not.toMatch(/-p\d{4}-/);
+    expect(files[1].key).toMatch(/-p0001-[0-9a-f]{4}\.ndjson\.gz$/);
+    const ids = (rows: Record<string, unknown>[]) => rows.map((r) => `${r.currency_id}@${r.last_updated}`).sort();
+    expect(ids(await tableRows(ctx, 'currency'))).toEqual(ids(await tableRows(whole, 'currency')));
+  });
+
+  it('stops at a chunk boundary when the time budget runs out, publishes nothing, and the next run resumes the same batch', async () => {
+    const ctx = await makeContext();
+    const reference = await makeContext();
+    let late = false;
+    const store = ctx.ingestion;
+    const putStream = store.putStream.bind(store);
+    store.putStream = async (key, body, opts) => {
+      const result = await putStream(key, body, opts);
+      late = true; // the budget runs out once the first chunk is written
+      return result;
+    };
+    const deadline = new Date('2100-01-01T00:00:00Z');
+    const clock = () => (late ? new Date('2100-01-02T00:00:00Z') : new Date());
+    const first = await extract({ ...ctx, now: clock }, { chunkRows: 2, deadline });
+    expect(first).toMatchObject({ published: false, reason: 'continued' });
+    expect(await extractManifestCount(ctx)).toBe(0);
+
+    const second = await extract(ctx, { chunkRows: 2 });
+    expect(second.published).toBe(true);
+    expect(second.batchId).toBe(first.batchId);
+    const all = await extract(reference);
+    expect(second.rows).toEqual(all.rows);
+    const ids = (rows: Record<string, unknown>[]) => rows.map((r) => `${r.currency_id}@${r.last_updated}`).sort();
+    expect(ids(await tableRows(ctx, 'currency'))).toEqual(ids(await tableRows(reference, 'currency')));
+    for (const table of Object.values(second.manifest!.tables)) {
+      for (const f of table.files) expect(await ctx.ingestion.exists(f.key)).toBe(true);
+    }
+  });
+});

@@ -17,9 +17,9 @@ describe('load statements', () => {
 
   it('inserts a fact version once, typed arrays per contract column', () => {
     const sql = mergeStatement('public', starTable('fact_payment'), unnestSource(starTable('fact_payment')));
-    expect(sql).toContain('$4::time(3)[]');
+    expect(sql).toContain('$3::time(3)[], $4::date[], $5::time(3)[]');
     expect(sql).toContain('$8::numeric(10,2)[]');
-    expect(sql).toContain('$12::boolean[]');
+    expect(sql).toContain('$11::boolean[], $12::date[]');
     expect(sql).toMatch(/ON CONFLICT \("payment_id", "last_updated_date", "last_updated_time"\) DO NOTHING$/);
     expect(sql).not.toContain('payment_record_id');
   });
