@@ -17,7 +17,7 @@ export class PowertoolsLog implements Log {
 
   constructor(serviceName: string, options: { logger?: Logger; metrics?: Metrics } = {}) {
     this.logger = options.logger ?? new Logger({ serviceName });
-    this.metrics = options.metrics ?? new Metrics({ namespace: METRICS.namespace, serviceName });
+    this.metrics = options.metrics ?? new Metrics({ namespace: METRICS.namespace, serviceName: METRICS.service });
   }
 
   info(message: string, fields?: Record<string, unknown>): void {

@@ -5,6 +5,8 @@ import { DEMO_HELP, demoCommand } from './commands/demo';
 import { QUERY_HELP, queryCommand } from './commands/query';
 import { RUN_HELP, runCommand } from './commands/run';
 import { SEED_HELP, seedCommand, SIMULATE_HELP, simulateCommand } from './commands/seed';
+import { STATUS_HELP, statusCommand } from './commands/status';
+import { DOCS_HELP, docsCommand } from './commands/docs';
 
 /**
  * `totes`: the local face of the pipeline. Every command takes --source-url, --warehouse-url,
@@ -19,6 +21,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   simulate: { run: simulateCommand, help: SIMULATE_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
   demo: { run: demoCommand, help: DEMO_HELP },
+  status: { run: statusCommand, help: STATUS_HELP },
+  docs: { run: docsCommand, help: DOCS_HELP },
 };
 
 const COMMON_HELP = `Options for every command:

@@ -1,5 +1,9 @@
 import { extract, type ExtractOptions, type ExtractResult } from './extract/extract';
+import { latestExtractManifest } from './lake/manifest-log';
 import { loadPending } from './load/load';
+import { batchFreshness } from './operate/freshness';
+import { buildRunRecord, writeRunRecord, type RunParts } from './operate/run-history';
+import type { RunRecord } from './operate/run-record';
 import type { PipelineContext } from './pipeline-context';
 import { transformPending } from './transform/transform';
 
@@ -8,6 +12,8 @@ export interface CycleResult {
   transformed: Awaited<ReturnType<typeof transformPending>>;
   loaded: Awaited<ReturnType<typeof loadPending>>;
   timings: { extractMs: number; transformMs: number; loadMs: number; totalMs: number };
+  /** The run-history record this cycle wrote (`runs/…` in the processed store). */
+  run?: RunRecord;
 }
 
 /**
@@ -15,24 +21,40 @@ export interface CycleResult {
  * manifests. Transform and load take every pending batch in order, so a cycle after a failed one
  * finishes the earlier batch first; a stage that fails stops the cycle and leaves the later
  * stages' state as it was (their manifests and ledger decide what is done).
+ *
+ * Every cycle, failed ones included, adds a record to the run history (see operate/run-history.ts):
+ * its batch, stage timings, rows per table, outcome and the warehouse's freshness at the end.
  */
 export async function runCycle(ctx: PipelineContext, options: ExtractOptions = {}): Promise<CycleResult> {
+  const parts: RunParts = { startedAt: ctx.now(), finishedAt: ctx.now(), engine: ctx.engine.name };
   const t0 = Date.now();
-  const extracted = await stage(ctx, 'extract', () => extract(ctx, options));
-  const t1 = Date.now();
-  const transformed = await stage(ctx, 'transform', () => transformPending(ctx));
-  const t2 = Date.now();
-  const loaded = await stage(ctx, 'load', () => loadPending(ctx));
-  const t3 = Date.now();
-  return {
-    extract: extracted,
-    transformed,
-    loaded,
-    timings: { extractMs: t1 - t0, transformMs: t2 - t1, loadMs: t3 - t2, totalMs: t3 - t0 },
-  };
+  try {
+    const extracted = await stage(ctx, parts, 'extract', () => extract(ctx, options));
+    parts.extract = { result: extracted, elapsedMs: Date.now() - t0 };
+    const t1 = Date.now();
+    const transformed = await stage(ctx, parts, 'transform', () => transformPending(ctx));
+    parts.transform = { results: transformed, elapsedMs: Date.now() - t1 };
+    const t2 = Date.now();
+    const loaded = await stage(ctx, parts, 'load', () => loadPending(ctx));
+    parts.load = { results: loaded, elapsedMs: Date.now() - t2 };
+    const t3 = Date.now();
+    // A cycle that got here loaded every published batch, so the newest extract manifest is what the warehouse holds.
+    parts.freshness = await currentFreshness(ctx);
+    const run = await record(ctx, parts);
+    return {
+      extract: extracted,
+      transformed,
+      loaded,
+      timings: { extractMs: t1 - t0, transformMs: t2 - t1, loadMs: t3 - t2, totalMs: t3 - t0 },
+      ...(run ? { run } : {}),
+    };
+  } catch (err) {
+    await record(ctx, parts);
+    throw err;
+  }
 }
 
-async function stage<T>(ctx: PipelineContext, name: string, work: () => Promise<T>): Promise<T> {
+async function stage<T>(ctx: PipelineContext, parts: RunParts, name: string, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   try {
     const result = await work();
@@ -40,7 +62,30 @@ async function stage<T>(ctx: PipelineContext, name: string, work: () => Promise<
     return result;
   } catch (err) {
     const error = err as Error;
+    parts.failure = { stage: name, error: error.message };
     ctx.log.error(`${name} failed: ${error.message}`, { stage: name });
     throw Object.assign(new Error(`${name} failed: ${error.message}`), { cause: err, stage: name });
+  }
+}
+
+async function currentFreshness(ctx: PipelineContext): Promise<RunParts['freshness']> {
+  const manifest = await latestExtractManifest(ctx.ingestion);
+  return manifest ? batchFreshness(manifest, ctx.now()) : undefined;
+}
+
+/**
+ * Writes the cycle's run record. A history that cannot be written must not turn a loaded batch
+ * into a failed cycle (or hide the real failure), so the problem is logged as a warning instead.
+ */
+async function record(ctx: PipelineContext, parts: RunParts): Promise<RunRecord | undefined> {
+  try {
+    const run = buildRunRecord({ ...parts, finishedAt: ctx.now() });
+    await writeRunRecord(ctx.processed, run);
+    return run;
+  } catch (err) {
+    ctx.log.warn(`Could not write the run history record: ${(err as Error).message}. The cycle itself is unaffected; \`totes status\` will not show this run`, {
+      store: ctx.processed.name,
+    });
+    return undefined;
   }
 }

@@ -148,12 +148,6 @@ export async function startTrino(options: StartTrinoOptions = {}): Promise<Trino
       '-XX:+EnableDynamicAgentLoading',
       '--enable-native-access=ALL-UNNAMED',
       '-Djdk.attach.allowAttachSelf=true',
-      // Class-data sharing: the first run writes an archive of Trino's loaded classes next to the
-      // install, later runs map it instead of parsing ~20k classes again (the JVM rebuilds a stale one).
-      '-XX:+AutoCreateSharedArchive',
-      `-XX:SharedArchiveFile=${path.join(install, 'trino-classes.jsa')}`,
-      '-Xlog:cds=off',
-      '-Xlog:cds+dynamic=off',
       `-Djava.io.tmpdir=${path.join(work, 'tmp')}`,
       `-Dconfig=${path.join(work, 'config.properties')}`,
       '-cp',

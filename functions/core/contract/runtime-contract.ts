@@ -23,6 +23,8 @@ export const ENV = {
 
 export const METRICS = {
   namespace: 'TotesLake',
+  /** Value of the `service` dimension Powertools adds to every metric (one service for all three functions). */
+  service: 'totes-lake',
   /** Count; dimension `table`. Rows extracted / written / loaded per table. */
   rows: 'Rows',
   /** Milliseconds; dimension `stage` (extract, transform, load). */

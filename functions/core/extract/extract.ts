@@ -10,6 +10,7 @@ import { ExtractProgress, type ExtractManifest, type ExtractTable } from '../lak
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { CopyLines } from './copy-text';
+import { checkDeletions, writeDeletionMarkers } from './deletions';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type TableWindow } from './extract-window';
 import { detectDrift, INFORMATION_SCHEMA_QUERY, type InformationSchemaColumn } from './schema-drift';
 
@@ -74,6 +75,8 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   let snapshotAt = resumed?.snapshotAt ?? '';
   let upperBound = resumed?.upperBound ?? '';
   let timeUp = false;
+  /** Key tally and deletion markers per table (deletions.ts), taken in the final snapshot. */
+  const checks: Partial<Record<SourceTableName, Pick<ExtractTable, 'keys' | 'deletions'>>> = {};
   if (resumed) ctx.log.info(`Resuming batch ${batchId} from its progress (attempt ${resumed.attempt})`, { batchId });
 
   const client = await connectSource(ctx);
@@ -135,6 +138,19 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
       tables[table.name] = state;
       ctx.log.metric('Rows', state.rows, 'Count', { table: table.name, stage: 'extract' });
     }
+    if (!timeUp) {
+      for (const table of SOURCE_TABLES) {
+        const files = tables[table.name]?.files.map((f) => f.key) ?? [];
+        const check = await checkDeletions(ctx, client, table, previous?.tables[table.name], files);
+        checks[table.name] = { keys: check.keys };
+        if (!check.deleted.length) continue;
+        checks[table.name]!.deletions = await writeDeletionMarkers(ctx, table, check.deleted, batchId, bound.snapshotAt);
+        warnings.push(
+          `${check.deleted.length} row(s) of ${table.name} were deleted in totesys (${table.primaryKey} ${check.deleted.slice(0, 20).join(', ')}${check.deleted.length > 20 ? ', …' : ''}); ` +
+            'deletion markers are written to the lake (deletions/) and the warehouse records them in deleted_rows',
+        );
+      }
+    }
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -165,7 +181,8 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     ctx.log.info(`Extract ran out of time; batch ${batchId} will be resumed by the next run`, { batchId, rows: totalRows, attempt });
     return { ...base, published: false, reason: 'continued', elapsedMs: Date.now() - t0 };
   }
-  if (totalRows === 0) {
+  const deletionsFound = Object.values(checks).some((c) => c.deletions);
+  if (totalRows === 0 && !deletionsFound) {
     return { ...base, published: false, reason: 'nothing-new', elapsedMs: Date.now() - t0 };
   }
 
@@ -179,7 +196,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     finishedAt: ctx.now().toISOString(),
     snapshotAt,
     tables: Object.fromEntries(
-      Object.entries(tables).map(([name, { complete: _complete, ...table }]) => [name, table]),
+      Object.entries(tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name as SourceTableName] }]),
     ) as ExtractManifest['tables'],
   };
   try {

@@ -29,6 +29,13 @@ export const ExtractTable = z.object({
   cursor: Cursor.nullable(),
   /** Newest source last_updated seen in the whole table so far (freshness). */
   maxLastUpdated: z.string().nullable(),
+  /**
+   * Key tally of the whole source table in this batch's snapshot (deletion detection, see
+   * functions/core/extract/deletions.ts). Optional: manifests written before it have none.
+   */
+  keys: z.object({ count: z.number().int().nonnegative(), sum: z.number().int(), max: z.number().int().nullable() }).optional(),
+  /** Deletion markers this batch found for the table (`deletions/<table>/…`); absent when none. */
+  deletions: z.object({ key: z.string(), rows: z.number().int().positive(), ids: z.array(z.number().int()) }).optional(),
 });
 export type ExtractTable = z.infer<typeof ExtractTable>;
 
@@ -91,5 +98,11 @@ export const TransformManifest = z.object({
   /** Star tables this batch wrote. */
   star: z.record(starTable, TransformOutput),
   currentOutputs: z.record(sourceTable, TransformOutput),
+  /** Write-audit-publish: the data tests run on the staged star tables before publishing (additive). */
+  dataTests: z
+    .array(z.object({ name: z.string(), table: z.string(), passed: z.boolean(), failures: z.number().int().nonnegative() }))
+    .optional(),
+  /** Source rows this batch found deleted in totesys, per source table (the load records them in `deleted_rows`). */
+  deletions: z.partialRecord(sourceTable, z.array(z.object({ id: z.number().int(), detectedAt: z.string() }))).optional(),
 });
 export type TransformManifest = z.infer<typeof TransformManifest>;

@@ -53,6 +53,8 @@ export interface LoadResult {
   skipped: boolean;
   method: LoadMethod;
   tables: Partial<Record<StarTableName, TableLoad>>;
+  /** Source rows the batch reported deleted in totesys, newly recorded in `deleted_rows`. */
+  deletedRows: number;
   elapsedMs: number;
 }
 
@@ -172,7 +174,7 @@ async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: Tran
     if (seen.rows.some((r) => r.batch_id === manifest.batchId)) {
       await client.query('ROLLBACK');
       ctx.log.info(`load: batch ${manifest.batchId} is already in the load ledger; skipped`, { batchId: manifest.batchId });
-      return { ...base, skipped: true, tables: {}, elapsedMs: Date.now() - started };
+      return { ...base, skipped: true, tables: {}, deletedRows: 0, elapsedMs: Date.now() - started };
     }
     const clash = seen.rows.find((r) => r.seq === manifest.seq);
     if (clash) {
@@ -197,24 +199,49 @@ async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: Tran
       tables[table.name] = await loadTable(client, ctx, manifest, table, output, plan);
     }
 
+    const deletedRows = await recordDeletions(client, schema, manifest);
+
     const elapsedMs = Date.now() - started;
     const sqlVersions = Object.fromEntries(Object.entries(manifest.star).map(([name, out]) => [name, { origin: out.origin, sqlHash: out.sqlHash }]));
     await client.query(`INSERT INTO ${ledger} (batch_id, seq, rows, sql_versions, elapsed_ms) VALUES ($1, $2, $3, $4, $5)`, [
       manifest.batchId,
       manifest.seq,
-      JSON.stringify(tables),
+      JSON.stringify({ ...tables, ...(deletedRows > 0 ? { deleted_rows: { written: deletedRows } } : {}) }),
       JSON.stringify(sqlVersions),
       elapsedMs,
     ]);
     await client.query('COMMIT');
     for (const [name, load] of Object.entries(tables)) ctx.log.metric(METRICS.rows, load.written, 'Count', { table: name, stage: 'load' });
     ctx.log.metric(METRICS.stageDuration, elapsedMs, 'Milliseconds', { stage: 'load' });
-    ctx.log.info(`load: batch ${manifest.batchId} loaded`, { batchId: manifest.batchId, seq: manifest.seq, method: plan.method, elapsedMs, tables });
-    return { ...base, skipped: false, tables, elapsedMs };
+    ctx.log.info(`load: batch ${manifest.batchId} loaded`, { batchId: manifest.batchId, seq: manifest.seq, method: plan.method, elapsedMs, tables, deletedRows });
+    return { ...base, skipped: false, tables, deletedRows, elapsedMs };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Records the source rows this batch found deleted (manifest `deletions`) in `deleted_rows`, once
+ * per (source table, id): the warehouse keeps what it loaded and marks the deletion beside it.
+ */
+async function recordDeletions(client: pg.Client, schema: string, manifest: TransformManifest): Promise<number> {
+  let recorded = 0;
+  for (const [sourceTable, rows] of Object.entries(manifest.deletions ?? {})) {
+    if (rows.length === 0) continue;
+    try {
+      const res = await client.query(
+        `INSERT INTO ${qualifiedTable(schema, 'deleted_rows')} (source_table, source_id, detected_at, batch_id)
+         SELECT $1, u.id, u.detected_at, $2 FROM unnest($3::integer[], $4::timestamp(3)[]) AS u(id, detected_at)
+         ON CONFLICT (source_table, source_id) DO NOTHING`,
+        [sourceTable, manifest.batchId, rows.map((r) => r.id), rows.map((r) => r.detectedAt)],
+      );
+      recorded += res.rowCount ?? 0;
+    } catch (err) {
+      throw new Error(`Load of batch ${manifest.batchId} failed recording deletions of ${sourceTable} in deleted_rows: ${(err as Error).message}. The batch was rolled back.`, { cause: err });
+    }
+  }
+  return recorded;
 }
 
 async function loadTable(client: pg.Client, ctx: PipelineContext, manifest: TransformManifest, table: StarTable, output: TransformOutput, plan: BatchPlan): Promise<TableLoad> {
@@ -225,6 +252,7 @@ async function loadTable(client: pg.Client, ctx: PipelineContext, manifest: Tran
     new Error(
       `Load of batch ${manifest.batchId} failed on table ${table.name} (file ${file} in ${ctx.processed.name}): ${(err as Error).message}. ` +
         'The batch was rolled back and nothing of it is in the warehouse; fix the cause and run the load again.',
+      { cause: err },
     );
   try {
     if (plan.method === 'copy') await client.query(createStagingStatement(ctx.warehouseSchema, table));

@@ -18,6 +18,7 @@ import { ObjectExistsError } from '../ports/object-store';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { currentStateColumns, currentStateSql } from './current-state';
+import { QuarantinedBatchError, quarantineKey, runDataTests, type DataTestResult } from './data-tests';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
 
 /**
@@ -98,8 +99,60 @@ export async function transformBatch(
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
 ): Promise<TransformManifest> {
-  const { batchId, seq } = extract;
   const startedAt = ctx.now();
+  let staged: StagedBatch;
+  try {
+    staged = await stageBatch(ctx, extract, previous, sqlFiles);
+  } catch (err) {
+    if (err instanceof QuarantinedBatchError) throw err;
+    // A batch that cannot be built (bad input the SQL rejects, an engine that keeps failing) is
+    // quarantined too: nothing of it was published; the reason is kept beside the store's manifests.
+    throw await quarantine(ctx, extract, `its star tables could not be built: ${(err as Error).message}`, []);
+  }
+  const tests = await runDataTests(ctx, extract, staged.star);
+  const failed = tests.filter((t) => !t.passed);
+  if (failed.length) {
+    throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
+  }
+  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests);
+}
+
+interface StagedBatch {
+  current: Record<SourceTableName, string>;
+  currentOutputs: Record<SourceTableName, TransformOutput>;
+  rewritten: SourceTableName[];
+  star: Record<StarTableName, TransformOutput>;
+}
+
+/** Writes a quarantine report for the batch and returns the error that stops it (and so every later batch). */
+async function quarantine(ctx: PipelineContext, extract: ExtractManifest, reason: string, tests: DataTestResult[]): Promise<QuarantinedBatchError> {
+  const key = quarantineKey(extract.batchId);
+  const report = {
+    kind: 'quarantine',
+    batchId: extract.batchId,
+    seq: extract.seq,
+    at: ctx.now().toISOString(),
+    reason,
+    failingTests: tests.filter((t) => !t.passed),
+    passedTests: tests.filter((t) => t.passed).map((t) => `${t.table} ${t.name}`),
+  };
+  await ctx.processed.put(key, `${JSON.stringify(report, null, 2)}\n`, { contentType: 'application/json' });
+  ctx.log.error(`Transform: batch ${extract.batchId} quarantined, nothing of it was published: ${reason}`, { batchId: extract.batchId, report: key });
+  return new QuarantinedBatchError(
+    extract.batchId,
+    key,
+    `batch ${extract.batchId} is quarantined (report ${key} in ${ctx.processed.name}): ${reason}. Nothing of it was published and later batches wait; fix the cause (source data or sql/transform) and run again.`,
+  );
+}
+
+/** Steps 1 and 2: current state and star tables written to their batch locations; nothing published. */
+async function stageBatch(
+  ctx: PipelineContext,
+  extract: ExtractManifest,
+  previous: TransformManifest | undefined,
+  sqlFiles: readonly SqlFile[],
+): Promise<StagedBatch> {
+  const { batchId } = extract;
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
   for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
 
@@ -160,6 +213,20 @@ export async function transformBatch(
     ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name });
   }
   if (!previous || rewritten.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
+  return { current, currentOutputs, rewritten, star };
+}
+
+/** Steps 3 and 4: publish the staged outputs, then the manifest, last. */
+async function publishBatch(
+  ctx: PipelineContext,
+  extract: ExtractManifest,
+  staged: StagedBatch,
+  sqlFiles: readonly SqlFile[],
+  startedAt: Date,
+  tests: DataTestResult[],
+): Promise<TransformManifest> {
+  const { batchId, seq } = extract;
+  const { current, currentOutputs, rewritten, star } = staged;
 
   // 3. Publish. Current tables carried over from an earlier batch were published by that batch.
   for (const name of rewritten) {
@@ -185,6 +252,8 @@ export async function transformBatch(
     current,
     star,
     currentOutputs,
+    dataTests: tests.map(({ name, table, passed, failures }) => ({ name, table, passed, failures })),
+    ...deletionsOf(ctx, extract),
   };
   const key = transformManifestKey(seq);
   try {
@@ -209,6 +278,17 @@ export async function transformBatch(
     elapsedMs,
   });
   return manifest;
+}
+
+/** Deletions the extract found, carried to the load (which records them in `deleted_rows`), and logged. */
+function deletionsOf(ctx: PipelineContext, extract: ExtractManifest): Pick<TransformManifest, 'deletions'> {
+  const deletions: NonNullable<TransformManifest['deletions']> = {};
+  for (const [name, table] of Object.entries(extract.tables)) {
+    if (!table.deletions) continue;
+    deletions[name as SourceTableName] = table.deletions.ids.map((id) => ({ id, detectedAt: extract.snapshotAt }));
+    ctx.log.warn(`Transform: batch ${extract.batchId} carries ${table.deletions.ids.length} deletion(s) of ${name} to the warehouse`, { batchId: extract.batchId, ids: table.deletions.ids });
+  }
+  return Object.keys(deletions).length ? { deletions } : {};
 }
 
 /**

@@ -2,18 +2,12 @@
  * Fixtures of the load tests: a processed store in a temp folder holding star-table Parquet files
  * written by DuckDB in exactly the transform's shape (contract columns in order, then `_batch_id`
  * and `_sql_hash`; times as VARCHAR, dates as DATE, numerics DECIMAL(10,2); zstd), transform
- * manifests that point at them, and a warehouse database to load into.
- *
- * The warehouse is the server named by TOTES_TEST_PG_URL when set (a fresh database per test
- * file, dropped afterwards), else an in-memory PGlite served on a local socket.
+ * manifests that point at them, and a warehouse database to load into (test/support/test-postgres.ts).
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import pg from 'pg';
 import { STAR_TABLE_NAMES, starDuckdbType, starTable, type StarTableName } from '../../../functions/core/contract/star-tables';
 import { SOURCE_TABLE_NAMES } from '../../../functions/core/contract/source-tables';
 import { currentPrefix, dimensionPrefix, factBatchPrefix, newBatchId, transformManifestKey } from '../../../functions/core/lake/lake-layout';
@@ -24,66 +18,21 @@ import type { QueryEngine } from '../../../functions/core/ports/query-engine';
 import type { Catalog } from '../../../functions/core/ports/catalog';
 import type { DatabaseLocator } from '../../../functions/core/ports/source';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import { testDatabase, type TestDatabase } from '../../support/test-postgres';
 
 export type TextRow = Record<string, string | null>;
 export type StarBatch = Partial<Record<StarTableName, TextRow[]>>;
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 
-export interface WarehouseDb {
-  url: string;
-  kind: 'pglite' | 'postgres';
-  close(): Promise<void>;
-}
+export type { TestDatabase as WarehouseDb } from '../../support/test-postgres';
 
-/** A fresh, empty warehouse database. */
-export async function warehouseDatabase(): Promise<WarehouseDb> {
-  const serverUrl = process.env.TOTES_TEST_PG_URL;
-  if (serverUrl) {
-    const name = `load_test_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    return {
-      url: url.toString(),
-      kind: 'postgres',
-      async close() {
-        const c = new pg.Client({ connectionString: serverUrl });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      },
-    };
-  }
-  return pgliteChild();
-}
-
-/** An in-memory PGlite served by a child process (see pglite-child.ts for why not in-process). */
-async function pgliteChild(): Promise<WarehouseDb> {
-  const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  const child = spawn(tsx, [path.join(__dirname, 'pglite-child.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (data: Buffer) => {
-      out += data.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n')) resolve((JSON.parse(line) as { url: string }).url);
-    });
-    child.on('exit', (code) => reject(new Error(`PGlite child process exited with code ${code} before serving`)));
-    child.on('error', reject);
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return {
-    url,
-    kind: 'pglite',
-    async close() {
-      child.stdin.end();
-      await exited;
-    },
-  };
+/**
+ * A fresh, empty warehouse database: a real PostgreSQL server where one can run (TOTES_TEST_PG_URL,
+ * or one started by test/support/pg-server.sh), else embedded PGlite; `kind: 'pglite'` forces PGlite.
+ */
+export function warehouseDatabase(kind?: 'server' | 'pglite'): Promise<TestDatabase> {
+  return testDatabase('load', kind ? { kind } : {});
 }
 
 const unused = (what: string) => () => {
@@ -175,7 +124,7 @@ export class LoadFixture {
    * Writes the transform manifest of batch `seq`. Tables absent from `written` get an empty output
    * (no files, 0 rows), as a batch that changed nothing there would record.
    */
-  async writeManifest(seq: number, written: Partial<TransformManifest['star']>): Promise<TransformManifest> {
+  async writeManifest(seq: number, written: Partial<TransformManifest['star']>, deletions?: TransformManifest['deletions']): Promise<TransformManifest> {
     const batchId = this.batchId(seq);
     const empty = (table: StarTableName): TransformOutput => {
       const kind = starTable(table).kind;
@@ -198,6 +147,7 @@ export class LoadFixture {
       current,
       star,
       currentOutputs,
+      ...(deletions ? { deletions } : {}),
     };
     await this.processed.put(transformManifestKey(seq), JSON.stringify(manifest, null, 2), { ifNoneMatch: true });
     return manifest;

@@ -1,5 +1,4 @@
-import { isPglite, loadPending, warehouseRowCounts, type LoadMethod } from '../../../functions/core/load/load';
-import pg from 'pg';
+import { loadPending, warehouseRowCounts, type LoadMethod } from '../../../functions/core/load/load';
 import { LoadFixture, warehouseDatabase, type WarehouseDb } from './load-fixtures';
 
 /**
@@ -10,12 +9,12 @@ import { LoadFixture, warehouseDatabase, type WarehouseDb } from './load-fixture
  */
 const ROWS = Number(process.env.TOTES_LOAD_BENCH_ROWS ?? 20_000);
 
-describe('load throughput', () => {
+describe.each(['pglite', undefined] as const)('load throughput (%s)', (kind) => {
   let db: WarehouseDb;
   let fx: LoadFixture;
 
   beforeAll(async () => {
-    db = await warehouseDatabase();
+    db = await warehouseDatabase(kind);
     fx = await LoadFixture.create();
     for (const seq of [1, 2]) {
       const out = await fx.writeTableFromSelect(
@@ -37,10 +36,7 @@ describe('load throughput', () => {
   });
 
   it(`loads ${ROWS} fact rows per batch with every method`, async () => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    const pglite = await isPglite(client);
-    await client.end();
+    const pglite = db.kind === 'pglite';
     const methods: LoadMethod[] = pglite ? ['unnest'] : ['unnest', 'copy'];
     for (const method of methods) {
       const schema = `bench_${method}`;

@@ -1,16 +1,22 @@
 import { STAR_TABLE_NAMES, type StarTableName } from '../../../functions/core/contract/star-tables';
-import { loadPending, LoadOrderError, readWarehouseTable, warehouseRowCounts, type LoadMethod } from '../../../functions/core/load/load';
+import { loadPending, LoadOrderError, readWarehouseTable, warehouseRowCounts, type LoadOptions } from '../../../functions/core/load/load';
 import { firstBatch, LoadFixture, payment, salesOrder, warehouseDatabase, withoutSurrogate, type StarBatch, type WarehouseDb } from './load-fixtures';
 
 /**
  * The load stage end to end: Parquet written by DuckDB in the transform's shape, transform
- * manifests in a folder store, loaded into a real warehouse (PGlite, or the server named by
- * TOTES_TEST_PG_URL, where the COPY path runs too). Assertions are on the warehouse's rows.
+ * manifests in a folder store, loaded into a real warehouse. Three runs of the same tests: PGlite
+ * (unnest, the local default), and a PostgreSQL server with unnest and with `auto` (COPY there;
+ * where no server can start, test-postgres falls back to PGlite and `auto` means unnest).
+ * Assertions are on the warehouse's rows.
  */
 
-const methods: LoadMethod[] = process.env.TOTES_TEST_PG_URL ? ['unnest', 'copy'] : ['unnest'];
+const cases: { kind: 'pglite' | undefined; method: NonNullable<LoadOptions['method']> }[] = [
+  { kind: 'pglite', method: 'unnest' },
+  { kind: undefined, method: 'unnest' },
+  { kind: undefined, method: 'auto' },
+];
 
-describe.each(methods)('loadPending (%s)', (method) => {
+describe.each(cases)('loadPending ($kind, $method)', ({ kind, method }) => {
   // One database for the file (starting PGlite takes seconds); each test loads into its own schema.
   let db: WarehouseDb;
   let fx: LoadFixture;
@@ -18,14 +24,14 @@ describe.each(methods)('loadPending (%s)', (method) => {
   let tests = 0;
 
   beforeAll(async () => {
-    db = await warehouseDatabase();
+    db = await warehouseDatabase(kind);
   });
   afterAll(async () => {
     await db.close();
   });
   beforeEach(async () => {
     fx = await LoadFixture.create();
-    schema = `load_${method}_${++tests}`;
+    schema = `load_${++tests}`;
   });
   afterEach(async () => {
     await fx.close();
@@ -54,7 +60,7 @@ describe.each(methods)('loadPending (%s)', (method) => {
     await fx.writeBatch(1, first);
 
     const [r1] = await load();
-    expect(r1).toMatchObject({ batchId: fx.batchId(1), seq: 1, skipped: false, method });
+    expect(r1).toMatchObject({ batchId: fx.batchId(1), seq: 1, skipped: false, method: method === 'auto' && db.kind === 'server' ? 'copy' : 'unnest' });
     expect(r1.tables.fact_sales_order).toEqual({ read: 2, written: 2, files: 1 });
     for (const name of STAR_TABLE_NAMES) expect({ name, rows: await table(name) }).toEqual({ name, rows: first[name] });
 
@@ -150,6 +156,18 @@ describe.each(methods)('loadPending (%s)', (method) => {
     await fx.writeManifest(1, { dim_design: { ...out, rows: 5 } });
     await expect(load()).rejects.toThrow(/failed on table dim_design .*the transform manifest says 5 rows, its files hold 1/);
     expect(await warehouseRowCounts(db.url, schema)).toMatchObject({ dim_design: 0, load_ledger: 0 });
+  });
+
+  it('records the deletions a batch carries in deleted_rows, once each', async () => {
+    await fx.writeBatch(1, firstBatch());
+    await fx.writeManifest(2, {}, { design: [{ id: 8, detectedAt: '2025-01-02 03:04:05.600' }], staff: [{ id: 2, detectedAt: '2025-01-02 03:04:05.600' }] });
+    await fx.writeManifest(3, {}, { design: [{ id: 8, detectedAt: '2025-01-02 03:09:05.000' }] });
+    expect((await load()).map((r) => [r.seq, r.deletedRows])).toEqual([[1, 0], [2, 2], [3, 0]]);
+    expect(await readWarehouseTable(db.url, schema, 'deleted_rows')).toEqual([
+      { source_table: 'design', source_id: '8', detected_at: '2025-01-02 03:04:05.600', batch_id: fx.batchId(2) },
+      { source_table: 'staff', source_id: '2', detected_at: '2025-01-02 03:04:05.600', batch_id: fx.batchId(2) },
+    ]);
+    expect(await table('dim_design')).toEqual(firstBatch().dim_design); // recorded, not deleted
   });
 
   it('picks unnest on PGlite and COPY on a real server by itself, in chunks of any size', async () => {

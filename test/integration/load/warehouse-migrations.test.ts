@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { STAR_TABLES, starPostgresType } from '../../../functions/core/contract/star-tables';
-import { migrateWarehouse, quoteSchema } from '../../../functions/core/load/warehouse-migrations';
+import { migrateWarehouse, quoteSchema, readWarehouseMigrations } from '../../../functions/core/load/warehouse-migrations';
 import { REPO_ROOT, warehouseDatabase, type WarehouseDb } from './load-fixtures';
 
 describe('migrateWarehouse', () => {
@@ -21,8 +21,10 @@ describe('migrateWarehouse', () => {
   });
 
   it('creates the star schema and ledger once, matching the star contract', async () => {
-    expect(await migrateWarehouse(client, 'public', REPO_ROOT)).toEqual({ applied: ['0001_star_schema'], alreadyApplied: [] });
-    expect(await migrateWarehouse(client, 'public', REPO_ROOT)).toEqual({ applied: [], alreadyApplied: ['0001_star_schema'] });
+    const all = (await readWarehouseMigrations(REPO_ROOT)).map((m) => m.version);
+    expect(all.slice(0, 2)).toEqual(['0001_star_schema', '0002_deleted_rows']);
+    expect(await migrateWarehouse(client, 'public', REPO_ROOT)).toEqual({ applied: all, alreadyApplied: [] });
+    expect(await migrateWarehouse(client, 'public', REPO_ROOT)).toEqual({ applied: [], alreadyApplied: all });
 
     const res = await client.query<{ table_name: string; column_name: string; type: string; is_nullable: string }>(
       `SELECT c.table_name, c.column_name, format_type(a.atttypid, a.atttypmod) AS type, c.is_nullable
@@ -58,8 +60,8 @@ describe('migrateWarehouse', () => {
 
   it('migrates another schema without touching public, and rejects unsafe schema names', async () => {
     await migrateWarehouse(client, 'totes_dw', REPO_ROOT);
-    const res = await client.query<{ n: string }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'totes_dw'`);
-    expect(Number(res.rows[0].n)).toBe(11 + 2); // star tables, load_ledger, schema_migrations
+    const res = await client.query<{ n: string }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'totes_dw' AND table_type = 'BASE TABLE'`);
+    expect(Number(res.rows[0].n)).toBe(11 + 3); // star tables, load_ledger, deleted_rows, schema_migrations
     for (const bad of ['Public', 'dw; DROP TABLE x', '1dw', '', 'a"b']) {
       expect(() => quoteSchema(bad)).toThrow(/Invalid warehouse schema name/);
       await expect(migrateWarehouse(client, bad, REPO_ROOT)).rejects.toThrow(/Invalid warehouse schema name/);
@@ -74,8 +76,8 @@ describe('migrateWarehouse', () => {
       await expect(migrateWarehouse(client, 'public', root)).rejects.toThrow(/0001_star_schema\.sql was applied to schema public with different content/);
 
       await cp(path.join(REPO_ROOT, 'sql', 'warehouse', '0001_star_schema.sql'), path.join(root, 'sql', 'warehouse', '0001_star_schema.sql'));
-      await appendFile(path.join(root, 'sql', 'warehouse', '0002_broken.sql'), 'CREATE TABLE half_done (x integer);\nSELECT no_such_function();\n');
-      await expect(migrateWarehouse(client, 'public', root)).rejects.toThrow(/0002_broken\.sql failed in schema public/);
+      await appendFile(path.join(root, 'sql', 'warehouse', '0009_broken.sql'), 'CREATE TABLE half_done (x integer);\nSELECT no_such_function();\n');
+      await expect(migrateWarehouse(client, 'public', root)).rejects.toThrow(/0009_broken\.sql failed in schema public/);
       const half = await client.query(`SELECT to_regclass('public.half_done') AS t`);
       expect(half.rows[0].t).toBeNull();
     } finally {

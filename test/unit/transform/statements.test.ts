@@ -1,3 +1,4 @@
+import { rawKey } from '../../../functions/core/lake/lake-layout';
 import { Parser } from 'node-sql-parser';
 import {
   athenaRawTableDdl,
@@ -80,7 +81,10 @@ describe('batch bindings', () => {
   });
 
   it('collapses the parts of one batch into one filter', () => {
-    const keys = [0, 1, 2].map((p) => `raw/sales_order/dt=2026-11-25/${BATCH}-p000${p}.ndjson.gz`);
+    const keys = [
+      `raw/sales_order/dt=2026-11-25/${BATCH}.ndjson.gz`,
+      ...[1, 2].map((p) => rawKey('sales_order', BATCH, { index: p, nonce: 'beef' })),
+    ];
     expect(batchRelation(ns, 'sales_order', keys, BATCH).sql.match(/_batch_id" =/g)).toHaveLength(1);
   });
 

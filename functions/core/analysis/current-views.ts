@@ -1,0 +1,70 @@
+import { LINEAGE_COLUMNS, STAR_TABLES, type StarTable } from '../contract/star-tables';
+
+/**
+ * The analyst layer's current-state views: `<fact>_current` holds the latest version of each order
+ * or payment, beside the full-history fact. One definition, from the star contract, serves:
+ *  - the lake in DuckDB (`totes query` and the analysis tests): bound as CTEs by {@link withCurrentViews};
+ *  - Athena (Trino): `CREATE OR REPLACE VIEW` DDL from {@link athenaCurrentViewDdl};
+ *  - the warehouse: `sql/warehouse/0003_current_views.sql` (migrations are immutable files, so that
+ *    file holds this SELECT as it was when written; a contract change needs a new migration).
+ *
+ * "Latest" is the greatest (last_updated_date, last_updated_time): both engines order the lake's
+ * 'HH:MM:SS.mmm' time text and the warehouse's time the same way. A version the lake holds twice
+ * (read by two batches) has identical columns, so which copy row_number() keeps does not matter.
+ */
+
+export interface CurrentView {
+  name: string;
+  fact: StarTable;
+}
+
+export const CURRENT_VIEWS: readonly CurrentView[] = STAR_TABLES.filter((t) => t.kind === 'fact').map((fact) => ({ name: `${fact.name}_current`, fact }));
+
+export type ViewTarget = 'lake' | 'warehouse';
+
+/** Columns of a current view: the lake keeps the lineage columns, the warehouse its surrogate key. */
+export function currentViewColumns(fact: StarTable, target: ViewTarget): string[] {
+  const data = fact.columns.map((c) => c.name);
+  return target === 'lake' ? [...data, ...LINEAGE_COLUMNS] : [...(fact.surrogateKey ? [fact.surrogateKey] : []), ...data];
+}
+
+/** The view's SELECT, valid in DuckDB, Trino and PostgreSQL alike. Identifiers come from the contract. */
+export function currentViewSelect(view: CurrentView, target: ViewTarget): string {
+  const cols = currentViewColumns(view.fact, target);
+  const [id] = view.fact.key;
+  return [
+    `SELECT ${cols.join(', ')}`,
+    'FROM (',
+    `  SELECT ${cols.join(', ')},`,
+    `         row_number() OVER (PARTITION BY ${id} ORDER BY last_updated_date DESC, last_updated_time DESC) AS version_rank`,
+    `  FROM ${view.fact.name}`,
+    ') AS versions',
+    'WHERE version_rank = 1',
+  ].join('\n');
+}
+
+/** Athena (Trino) DDL creating every current view in `database` (a Glue database name). */
+export function athenaCurrentViewDdl(database: string): string[] {
+  if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new Error(`Glue database name "${database}" is not a plain lower-case identifier`);
+  return CURRENT_VIEWS.map((view) => `CREATE OR REPLACE VIEW ${database}.${view.name} AS\n${currentViewSelect(view, 'lake').replace(/\bFROM (fact_\w+)$/m, `FROM ${database}.$1`)}`);
+}
+
+/** The warehouse migration's body (what `sql/warehouse/0003_current_views.sql` was written from). */
+export function warehouseCurrentViewsSql(): string {
+  return CURRENT_VIEWS.map((view) => `CREATE VIEW ${view.name} AS\n${currentViewSelect(view, 'warehouse')};`).join('\n\n');
+}
+
+/**
+ * Makes the current views available to one lake query by prepending them as CTEs — only the ones
+ * the query names, so a query that needs none pays nothing. The engine then prepends its own
+ * bindings (the fact tables) in front, so the views read the bound facts.
+ */
+export function withCurrentViews(sql: string): string {
+  const used = CURRENT_VIEWS.filter((v) => new RegExp(`\\b${v.name}\\b`, 'i').test(sql.replace(/--[^\n]*/g, ' ')));
+  if (!used.length) return sql;
+  const ctes = used.map((v) => `${v.name} AS (\n${currentViewSelect(v, 'lake')}\n)`).join(',\n');
+  const body = sql.replace(/^(\s*--[^\n]*\n)*\s*/, '');
+  const withClause = /^with(\s+recursive)?\s/i.exec(body);
+  if (withClause) return `${withClause[0]}${ctes},\n${body.slice(withClause[0].length)}`;
+  return `WITH ${ctes}\n${body}`;
+}

@@ -1,0 +1,217 @@
+import pg from 'pg';
+import { SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
+import { STAR_TABLES, type StarKind, type StarTableName } from '../contract/star-tables';
+import { listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import type { Cursor, ExtractManifest, TransformManifest } from '../lake/manifests';
+import { qualifiedTable } from '../load/load-statements';
+import type { ObjectStore } from '../ports/object-store';
+import { ageSeconds, newestSourceUpdate } from './freshness';
+import { readRunHistory } from './run-history';
+import type { RunRecord } from './run-record';
+
+/**
+ * What `totes status` shows: where every table stands from source to warehouse, how fresh the
+ * warehouse is against the SLA, and the latest runs. Gathered read-only from the manifests, the
+ * run history, the warehouse's load ledger and (optionally) the source; a part that cannot be
+ * reached is reported in `problems` and its numbers left null, so status still answers when, say,
+ * the warehouse is down — which is exactly when someone runs it.
+ */
+
+export interface StatusInputs {
+  ingestion: ObjectStore;
+  processed: ObjectStore;
+  /** URL of totesys; omit to skip the source counts. */
+  sourceUrl?: () => Promise<string>;
+  /** URL of the warehouse; omit to skip the warehouse counts. */
+  warehouseUrl?: () => Promise<string>;
+  warehouseSchema: string;
+  now: Date;
+  /** Freshness past this many seconds breaches the SLA. */
+  slaSeconds: number;
+  /** How many of the latest runs to include. */
+  runs: number;
+}
+
+export interface BatchRef {
+  batchId: string;
+  seq: number;
+  at: string | null;
+}
+
+export interface SourceTableStatus {
+  table: SourceTableName;
+  /** Where the next extract starts: (last_updated, id) after the newest batch. */
+  cursor: Cursor | null;
+  /** Newest batch that carried rows of this table. */
+  lastBatch: string | null;
+  sourceRows: number | null;
+  sourceNewest: string | null;
+  /** Row versions in the raw lake (every published batch). */
+  lakeVersions: number;
+  /** Rows of the lake's current state after the newest transformed batch. */
+  lakeCurrentRows: number | null;
+  /** Newest source last_updated of this table in the warehouse's newest loaded batch. */
+  loadedNewest: string | null;
+  freshnessSeconds: number | null;
+}
+
+export interface StarTableStatus {
+  table: StarTableName;
+  kind: StarKind;
+  /** Rows in the lake: a dimension's current build, a fact's every published partition. */
+  lakeRows: number | null;
+  warehouseRows: number | null;
+  lastBatch: string | null;
+}
+
+export interface PipelineStatus {
+  generatedAt: string;
+  sla: { seconds: number; breached: boolean; reason: string };
+  freshness: { seconds: number; newestSourceUpdate: string; batchId: string } | null;
+  batches: { extracted: BatchRef | null; transformed: BatchRef | null; loaded: BatchRef | null };
+  sourceTables: SourceTableStatus[];
+  starTables: StarTableStatus[];
+  runs: RunRecord[];
+  problems: string[];
+}
+
+export async function readPipelineStatus(inputs: StatusInputs): Promise<PipelineStatus> {
+  const problems: string[] = [];
+  const extracts: ExtractManifest[] = [];
+  for (const seq of await listExtractSeqs(inputs.ingestion)) extracts.push(await readExtractManifest(inputs.ingestion, seq));
+  const transforms: TransformManifest[] = [];
+  for (const seq of await listTransformSeqs(inputs.processed)) transforms.push(await readTransformManifest(inputs.processed, seq));
+  const lastExtract = extracts.at(-1);
+  const lastTransform = transforms.at(-1);
+
+  const warehouse = inputs.warehouseUrl ? await readWarehouse(inputs.warehouseUrl, inputs.warehouseSchema).catch((err: Error) => problem(problems, 'warehouse', err)) : undefined;
+  const source = inputs.sourceUrl ? await readSource(inputs.sourceUrl).catch((err: Error) => problem(problems, 'source (totesys)', err)) : undefined;
+
+  const loadedManifest = warehouse?.loaded ? extracts.find((m) => m.seq === warehouse.loaded!.seq) : undefined;
+  if (warehouse?.loaded && !loadedManifest) {
+    problems.push(`The warehouse's newest loaded batch ${warehouse.loaded.batchId} has no extract manifest in ${inputs.ingestion.name}: is the warehouse from another lake?`);
+  }
+  const newest = loadedManifest ? newestSourceUpdate(loadedManifest) : undefined;
+  const freshnessSeconds = newest === undefined ? undefined : ageSeconds(newest, inputs.now);
+  const freshness = newest !== undefined && freshnessSeconds !== undefined && loadedManifest ? { seconds: freshnessSeconds, newestSourceUpdate: newest, batchId: loadedManifest.batchId } : null;
+
+  const sourceTables: SourceTableStatus[] = SOURCE_TABLES.map(({ name }) => {
+    const lastWith = [...extracts].reverse().find((m) => (m.tables[name]?.rows ?? 0) > 0);
+    const loadedNewest = loadedManifest?.tables[name]?.maxLastUpdated ?? null;
+    return {
+      table: name,
+      cursor: lastExtract?.tables[name]?.cursor ?? null,
+      lastBatch: lastWith?.batchId ?? null,
+      sourceRows: source?.[name]?.rows ?? null,
+      sourceNewest: source?.[name]?.newest ?? null,
+      lakeVersions: extracts.reduce((sum, m) => sum + (m.tables[name]?.rows ?? 0), 0),
+      lakeCurrentRows: lastTransform?.currentOutputs[name]?.rows ?? null,
+      loadedNewest,
+      freshnessSeconds: loadedNewest === null ? null : (ageSeconds(loadedNewest, inputs.now) ?? null),
+    };
+  });
+
+  const starTables: StarTableStatus[] = STAR_TABLES.map(({ name, kind }) => ({
+    table: name,
+    kind,
+    lakeRows: !lastTransform
+      ? null
+      : kind === 'fact'
+        ? transforms.reduce((sum, m) => sum + (m.star[name]?.rows ?? 0), 0)
+        : (lastTransform.star[name]?.rows ?? null),
+    warehouseRows: warehouse?.counts[name] ?? null,
+    lastBatch: [...transforms].reverse().find((m) => m.star[name])?.batchId ?? null,
+  }));
+
+  const history = await readRunHistory(inputs.processed, { last: inputs.runs });
+  for (const bad of history.unreadable) problems.push(`Run record ${bad.key} is unreadable: ${bad.error}`);
+
+  const sla = judgeSla(freshness?.seconds, inputs.slaSeconds, Boolean(warehouse));
+  return {
+    generatedAt: inputs.now.toISOString(),
+    sla,
+    freshness,
+    batches: {
+      extracted: lastExtract ? { batchId: lastExtract.batchId, seq: lastExtract.seq, at: lastExtract.finishedAt } : null,
+      transformed: lastTransform ? { batchId: lastTransform.batchId, seq: lastTransform.seq, at: lastTransform.finishedAt } : null,
+      loaded: warehouse?.loaded ?? null,
+    },
+    sourceTables,
+    starTables,
+    runs: history.records,
+    problems,
+  };
+}
+
+/** Breached when freshness is past the SLA, or unknown (nothing loaded, or the warehouse unreadable): a health check must not pass on no data. */
+export function judgeSla(seconds: number | undefined, slaSeconds: number, warehouseRead: boolean): PipelineStatus['sla'] {
+  if (seconds === undefined) {
+    return {
+      seconds: slaSeconds,
+      breached: true,
+      reason: warehouseRead ? 'no batch has been loaded into the warehouse yet' : 'the warehouse could not be read, so freshness is unknown',
+    };
+  }
+  const breached = seconds > slaSeconds;
+  return { seconds: slaSeconds, breached, reason: breached ? `freshness ${formatAge(seconds)} is past the SLA of ${formatAge(slaSeconds)}` : `freshness ${formatAge(seconds)} is within the SLA of ${formatAge(slaSeconds)}` };
+}
+
+/** '42s', '5m 03s', '2h 07m', '3d 04h'. */
+export function formatAge(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d ${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
+}
+
+function problem(problems: string[], what: string, err: Error): undefined {
+  problems.push(`Could not read the ${what}: ${err.message}`);
+  return undefined;
+}
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+interface WarehouseState {
+  counts: Partial<Record<StarTableName, number>>;
+  loaded: BatchRef | null;
+}
+
+async function readWarehouse(url: () => Promise<string>, schema: string): Promise<WarehouseState> {
+  return withClient(await url(), async (client) => {
+    const ledger = await client.query<{ n: string }>('SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [schema, 'load_ledger']);
+    if (Number(ledger.rows[0].n) === 0) return { counts: {}, loaded: null };
+    const counts: Partial<Record<StarTableName, number>> = {};
+    for (const table of STAR_TABLES) {
+      const res = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualifiedTable(schema, table.name)}`);
+      counts[table.name] = Number(res.rows[0].n);
+    }
+    const last = await client.query<{ batch_id: string; seq: number; loaded_at: Date | null }>(
+      `SELECT batch_id, seq, loaded_at FROM ${qualifiedTable(schema, 'load_ledger')} ORDER BY seq DESC LIMIT 1`,
+    );
+    const row = last.rows[0];
+    return { counts, loaded: row ? { batchId: row.batch_id, seq: Number(row.seq), at: row.loaded_at ? new Date(row.loaded_at).toISOString() : null } : null };
+  });
+}
+
+async function readSource(url: () => Promise<string>): Promise<Partial<Record<SourceTableName, { rows: number; newest: string | null }>>> {
+  return withClient(await url(), async (client) => {
+    const out: Partial<Record<SourceTableName, { rows: number; newest: string | null }>> = {};
+    for (const table of SOURCE_TABLES) {
+      // Identifiers come from the table contract only.
+      const res = await client.query<{ n: string; newest: string | null }>(
+        `SELECT count(*) AS n, to_char(max(last_updated), 'YYYY-MM-DD HH24:MI:SS.MS') AS newest FROM "${table.name}"`,
+      );
+      out[table.name] = { rows: Number(res.rows[0].n), newest: res.rows[0].newest };
+    }
+    return out;
+  });
+}

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { RUNS_PREFIX, runRecordKey } from '../lake/lake-layout';
+import type { ExtractResult } from '../extract/extract';
+import type { LoadResult } from '../load/load';
+import type { TransformResult } from '../transform/transform';
+import { getText, type ObjectStore } from '../ports/object-store';
+import { RunRecord, type DataTestResult, type ExtractStageRecord, type LoadStageRecord, type RunOutcome, type TransformStageRecord } from './run-record';
+
+/**
+ * The run history: one JSON record per run under `runs/` in the processed store, written by the
+ * core so a local cycle and the cloud stages keep the same history. Records are only ever added
+ * (a new key per run), never rewritten, so concurrent runs cannot lose each other's records.
+ */
+
+/** What a finished (or failed) run knows about itself; see {@link buildRunRecord}. */
+export interface RunParts {
+  startedAt: Date;
+  finishedAt: Date;
+  engine?: string;
+  extract?: { result: ExtractResult; elapsedMs: number };
+  transform?: { results: TransformResult[]; elapsedMs: number };
+  load?: { results: LoadResult[]; elapsedMs: number };
+  failure?: { stage: string; error: string };
+  freshness?: { newestSourceUpdate: string; seconds: number };
+  dataTests?: DataTestResult[];
+}
+
+/**
+ * Builds the record of a run from its stage results. Outcome: `failed` when any stage failed;
+ * `nothing-new` when no batch was extracted, transformed or loaded; `success` otherwise (a run
+ * that only finished an earlier batch's transform or load is a success).
+ */
+export function buildRunRecord(parts: RunParts): RunRecord {
+  const extracted = parts.extract?.result;
+  const batchId = extracted?.published
+    ? extracted.batchId
+    : (parts.transform?.results.at(-1)?.batchId ?? parts.load?.results.filter((r) => !r.skipped).at(-1)?.batchId ?? null);
+  const didWork = Boolean(extracted?.published) || (parts.transform?.results.length ?? 0) > 0 || (parts.load?.results.some((r) => !r.skipped) ?? false);
+  const outcome: RunOutcome = parts.failure ? 'failed' : didWork ? 'success' : 'nothing-new';
+  // The transform's write-audit-publish data tests travel in its manifests; a caller may also pass its own.
+  const fromManifests = parts.transform?.results.flatMap((r) => r.manifest.dataTests ?? []) ?? [];
+  const dataTests = parts.dataTests ?? (fromManifests.length ? fromManifests : undefined);
+  const record: RunRecord = {
+    kind: 'run',
+    version: 1,
+    key: runRecordKey(parts.startedAt, batchId ?? undefined),
+    startedAt: parts.startedAt.toISOString(),
+    finishedAt: parts.finishedAt.toISOString(),
+    outcome,
+    batchId,
+    ...(parts.engine ? { engine: parts.engine } : {}),
+    ...(parts.failure ? { failure: parts.failure } : {}),
+    stages: {
+      ...(parts.extract ? { extract: extractStage(parts.extract.result, parts.extract.elapsedMs) } : {}),
+      ...(parts.transform ? { transform: transformStage(parts.transform.results, parts.transform.elapsedMs) } : {}),
+      ...(parts.load ? { load: loadStage(parts.load.results, parts.load.elapsedMs) } : {}),
+    },
+    ...(parts.freshness ? { freshness: parts.freshness } : {}),
+    ...(dataTests ? { dataTests } : {}),
+  };
+  return RunRecord.parse(record);
+}
+
+function extractStage(result: ExtractResult, elapsedMs: number): ExtractStageRecord {
+  return {
+    elapsedMs,
+    published: result.published,
+    ...(result.reason ? { reason: result.reason } : {}),
+    batchId: result.batchId,
+    seq: result.seq,
+    rows: Object.fromEntries(Object.entries(result.rows).map(([t, n]) => [t, n ?? 0])),
+    bytes: result.bytes,
+    warnings: result.warnings,
+  };
+}
+
+function transformStage(results: TransformResult[], elapsedMs: number): TransformStageRecord {
+  return {
+    elapsedMs,
+    batches: results.map((r) => ({
+      batchId: r.batchId,
+      seq: r.seq,
+      tables: Object.fromEntries(Object.entries(r.manifest.star).map(([t, o]) => [t, { rows: o.rows, elapsedMs: o.elapsedMs, origin: o.origin }])),
+    })),
+  };
+}
+
+function loadStage(results: LoadResult[], elapsedMs: number): LoadStageRecord {
+  return {
+    elapsedMs,
+    batches: results.map((r) => ({
+      batchId: r.batchId,
+      seq: r.seq,
+      skipped: r.skipped,
+      tables: Object.fromEntries(Object.entries(r.tables).map(([t, l]) => [t, { read: l?.read ?? 0, written: l?.written ?? 0 }])),
+    })),
+  };
+}
+
+/** Adds a record to the history (never overwrites: a second record for the same key is an error). */
+export async function writeRunRecord(store: ObjectStore, record: RunRecord): Promise<string> {
+  await store.put(record.key, `${JSON.stringify(RunRecord.parse(record), null, 2)}\n`, { ifNoneMatch: true, contentType: 'application/json' });
+  return record.key;
+}
+
+export interface RunHistory {
+  records: RunRecord[];
+  /** Keys that could not be read or parsed, with why: shown, never silently dropped. */
+  unreadable: { key: string; error: string }[];
+}
+
+/** The newest `last` records (all when omitted), oldest first. */
+export async function readRunHistory(store: ObjectStore, options: { last?: number } = {}): Promise<RunHistory> {
+  const keys: string[] = [];
+  for await (const info of store.list(RUNS_PREFIX)) if (info.key.endsWith('.json')) keys.push(info.key);
+  const wanted = options.last === undefined ? keys : keys.slice(Math.max(0, keys.length - options.last));
+  const history: RunHistory = { records: [], unreadable: [] };
+  for (const key of wanted) {
+    try {
+      const parsed = RunRecord.safeParse(JSON.parse(await getText(store, key)));
+      if (parsed.success) history.records.push(parsed.data);
+      else history.unreadable.push({ key, error: z.prettifyError(parsed.error) });
+    } catch (err) {
+      history.unreadable.push({ key, error: (err as Error).message });
+    }
+  }
+  return history;
+}

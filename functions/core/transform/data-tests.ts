@@ -1,0 +1,166 @@
+import { ENUMS, sourceTable, type SourceTableName } from '../contract/source-tables';
+import { STAR_TABLES, type StarTableName } from '../contract/star-tables';
+import type { ExtractManifest, TransformOutput } from '../lake/manifests';
+import type { PipelineContext } from '../pipeline-context';
+import type { RelationBindings } from '../ports/query-engine';
+
+/**
+ * Write-audit-publish: data tests on a batch's STAGED star tables, run after they are written and
+ * before anything is published. A failing test stops the batch (the caller quarantines it): the
+ * catalog, the transform manifest and so the warehouse keep their last good state.
+ *
+ * The tests are dbt's four (unique, not_null, relationships, accepted_values) plus a row-count
+ * reconciliation with the extract manifest. Every statement is plain SQL that Trino (Athena) and
+ * DuckDB run with one meaning: SELECT / JOIN / WHERE / GROUP BY / HAVING, `count(*)` and literal
+ * constants taken from the contracts — no engine-specific function.
+ */
+
+export interface DataTestResult {
+  name: string;
+  table: string;
+  passed: boolean;
+  /** Failing rows (or, for a count reconciliation, the absolute difference). */
+  failures: number;
+  /** Up to five failing rows, for the quarantine report. */
+  sample: Record<string, unknown>[];
+}
+
+interface DataTest {
+  name: string;
+  table: StarTableName;
+  /** A SELECT returning the failing rows (empty = pass). */
+  sql: string;
+}
+
+/** Fact column → the dimension whose key it is. `*_date` columns all reference dim_date. */
+const RELATIONSHIPS: Partial<Record<StarTableName, Record<string, [StarTableName, string]>>> = {
+  fact_sales_order: {
+    sales_staff_id: ['dim_staff', 'staff_id'],
+    counterparty_id: ['dim_counterparty', 'counterparty_id'],
+    currency_id: ['dim_currency', 'currency_id'],
+    design_id: ['dim_design', 'design_id'],
+    agreed_delivery_location_id: ['dim_location', 'location_id'],
+  },
+  fact_purchase_order: {
+    staff_id: ['dim_staff', 'staff_id'],
+    counterparty_id: ['dim_counterparty', 'counterparty_id'],
+    currency_id: ['dim_currency', 'currency_id'],
+    agreed_delivery_location_id: ['dim_location', 'location_id'],
+  },
+  fact_payment: {
+    transaction_id: ['dim_transaction', 'transaction_id'],
+    counterparty_id: ['dim_counterparty', 'counterparty_id'],
+    currency_id: ['dim_currency', 'currency_id'],
+    payment_type_id: ['dim_payment_type', 'payment_type_id'],
+  },
+};
+
+/** Source table of each fact: its rows are exactly the batch's versions of that table. */
+export const FACT_SOURCES: Partial<Record<StarTableName, SourceTableName>> = {
+  fact_sales_order: 'sales_order',
+  fact_purchase_order: 'purchase_order',
+  fact_payment: 'payment',
+};
+
+const literal = (value: string | number): string => (typeof value === 'number' ? String(value) : `'${value.replace(/'/g, "''")}'`);
+
+const ACCEPTED: { table: StarTableName; column: string; values: readonly (string | number)[] }[] = [
+  { table: 'dim_transaction', column: 'transaction_type', values: ENUMS.TransactionType },
+  { table: 'dim_payment_type', column: 'payment_type_name', values: ENUMS.PaymentTypeName },
+  { table: 'dim_date', column: 'day_of_week', values: [1, 2, 3, 4, 5, 6, 7] },
+  { table: 'dim_date', column: 'quarter', values: [1, 2, 3, 4] },
+];
+
+/** The SQL data tests of the star schema, generated from the star contract. */
+export function dataTests(): DataTest[] {
+  const tests: DataTest[] = [];
+  for (const table of STAR_TABLES) {
+    const key = table.key.join(', ');
+    tests.push({
+      name: `unique(${key})`,
+      table: table.name,
+      sql: `SELECT ${key}, count(*) AS copies FROM ${table.name} GROUP BY ${key} HAVING count(*) > 1`,
+    });
+    for (const column of table.columns.filter((c) => !c.nullable)) {
+      tests.push({ name: `not_null(${column.name})`, table: table.name, sql: `SELECT ${key} FROM ${table.name} WHERE ${column.name} IS NULL` });
+    }
+    if (table.kind !== 'fact') continue;
+    const refs = Object.entries(RELATIONSHIPS[table.name] ?? {});
+    for (const column of table.columns.filter((c) => c.type === 'date')) refs.push([column.name, ['dim_date', 'date_id']]);
+    for (const [column, [dim, dimKey]] of refs) {
+      tests.push({
+        name: `relationship(${column} → ${dim}.${dimKey})`,
+        table: table.name,
+        sql: `SELECT f.${column} FROM ${table.name} f LEFT JOIN ${dim} d ON f.${column} = d.${dimKey} WHERE f.${column} IS NOT NULL AND d.${dimKey} IS NULL`,
+      });
+    }
+  }
+  for (const { table, column, values } of ACCEPTED) {
+    tests.push({
+      name: `accepted_values(${column})`,
+      table,
+      sql: `SELECT ${column} FROM ${table} WHERE ${column} NOT IN (${values.map(literal).join(', ')})`,
+    });
+  }
+  return tests;
+}
+
+/**
+ * Runs every data test on the staged outputs of one batch (`staged`: the star outputs it just
+ * wrote, none published) and reconciles fact row counts with the extract manifest.
+ */
+export async function runDataTests(
+  ctx: Pick<PipelineContext, 'engine'>,
+  extract: ExtractManifest,
+  staged: Partial<Record<StarTableName, TransformOutput>>,
+): Promise<DataTestResult[]> {
+  const bindings: RelationBindings = {
+    batch: {},
+    current: {},
+    star: Object.fromEntries(Object.entries(staged).map(([name, output]) => [name, [output.prefix]])),
+  };
+  const results: DataTestResult[] = [];
+  for (const test of dataTests()) {
+    if (!staged[test.table]) continue;
+    const rows = await ctx.engine.query(test.sql, bindings);
+    results.push({ name: test.name, table: test.table, passed: rows.length === 0, failures: rows.length, sample: rows.slice(0, 5) });
+  }
+  // Row counts: one fact row per distinct (id, last_updated) version the batch extracted. A version
+  // read twice (an at-least-once retry) folds into one row, so the manifest's count is an upper bound.
+  for (const [fact, source] of Object.entries(FACT_SOURCES) as [StarTableName, SourceTableName][]) {
+    const output = staged[fact];
+    if (!output) continue;
+    const extracted = extract.tables[source]?.rows ?? 0;
+    const files = extract.tables[source]?.files.map((f) => f.key) ?? [];
+    const pk = sourceTable(source).primaryKey;
+    const [row] = await ctx.engine.query(`SELECT count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v`, {
+      batch: { [source]: files },
+      current: {},
+      star: {},
+    });
+    const versions = Number(row?.n ?? 0);
+    const passed = output.rows === versions && versions <= extracted;
+    results.push({
+      name: `row_count(= distinct versions of extract ${source})`,
+      table: fact,
+      passed,
+      failures: passed ? 0 : Math.max(1, Math.abs(output.rows - versions)),
+      sample: passed ? [] : [{ staged: output.rows, distinctVersions: versions, extractManifestRows: extracted }],
+    });
+  }
+  return results;
+}
+
+/** A batch whose staged outputs failed their data tests (or could not be built): nothing of it was published. */
+export class QuarantinedBatchError extends Error {
+  constructor(
+    readonly batchId: string,
+    readonly reportKey: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'QuarantinedBatchError';
+  }
+}
+
+export const quarantineKey = (batchId: string): string => `quarantine/${batchId}.json`;

@@ -1,0 +1,388 @@
+/**
+ * `npm run bench [-- --orders N]`: Totes Lake against the physical floor, a peer (dlt) and a naive
+ * loader, on one generated totesys, in one run. See BENCHMARKS.md for what each row means.
+ *
+ * Options:
+ *   --orders N          sales orders to generate (default 1 000 000; purchase orders, transactions
+ *                       and payments follow the seed's shape)
+ *   --source-url URL    use this PostgreSQL database as the source (seeded when empty) instead of a
+ *                       throwaway server; the warehouse and the 3× source are databases beside it
+ *   --skip-dlt          do not run the dlt peer
+ *   --dlt-backend B     connectorx (default: the fastest that installs here) or pyarrow
+ *   --skip-3x           do not measure the extract on a 3× source
+ *   --naive-sample N    rows of the naive per-row INSERT sample (default 20 000)
+ *   --keep              keep bench/data/ (lake, floor files) after the run
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { SOURCE_TABLES, SOURCE_TABLE_NAMES } from '../../functions/core/contract/source-tables';
+import { seedTotesys } from '../../functions/totesys/seed';
+import { floorCopyIn, floorJsonToParquet, floorSourceToJson, naiveInsertRate } from './floors';
+import { lastJsonLine, runMeasured } from './measured-process';
+import { markdownTable, type BenchRow } from './report';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const DATA = path.join(ROOT, 'bench', 'data');
+const SEED_SALES_ORDERS_PER_SCALE = 7000;
+
+interface StageReport {
+  ms: number;
+  peakRssMb: number;
+  rows?: Record<string, number>;
+  [key: string]: unknown;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      orders: { type: 'string', default: '1000000' },
+      'source-url': { type: 'string' },
+      'skip-dlt': { type: 'boolean', default: false },
+      'dlt-backend': { type: 'string', default: 'connectorx' },
+      'skip-3x': { type: 'boolean', default: false },
+      'naive-sample': { type: 'string', default: '20000' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const orders = Number(values.orders);
+  if (!Number.isInteger(orders) || orders < 1000) throw new Error(`--orders must be an integer ≥ 1000, got ${values.orders}`);
+  const benchStarted = performance.now();
+  const loadBefore = os.loadavg();
+  const log = (message: string): void => {
+    process.stderr.write(`[bench ${((performance.now() - benchStarted) / 1000).toFixed(0).padStart(4)}s] ${message}\n`);
+  };
+
+  await fs.rm(DATA, { recursive: true, force: true });
+  await fs.mkdir(DATA, { recursive: true });
+  let serverDir: string | undefined;
+  let baseUrl: string;
+  let sourceUrl: string;
+  if (values['source-url']) {
+    sourceUrl = values['source-url'];
+    baseUrl = sourceUrl;
+  } else {
+    log('starting a throwaway PostgreSQL 15 server');
+    const envFile = path.join(DATA, 'pg.env');
+    execFileSync('bash', [path.join(ROOT, 'test/support/pg-server.sh'), 'start', '--env-file', envFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const env = await fs.readFile(envFile, 'utf8');
+    baseUrl = /TOTES_TEST_PG_URL=(\S+)/.exec(env)![1];
+    serverDir = /TOTES_TEST_PG_DIR=(\S+)/.exec(env)![1];
+    sourceUrl = withDatabase(baseUrl, 'totesys');
+  }
+  const warehouseUrl = withDatabase(baseUrl, 'totes_bench_warehouse');
+  const source3xUrl = withDatabase(baseUrl, 'totes_bench_totesys_3x');
+  const results: Record<string, unknown> = { orders };
+  const notes: string[] = [];
+  try {
+    await recreateDatabase(baseUrl, 'totes_bench_warehouse');
+    if (!values['source-url']) await recreateDatabase(baseUrl, 'totesys');
+
+    // 1. Source data.
+    const scale = orders / SEED_SALES_ORDERS_PER_SCALE;
+    const existing = await tableCounts(sourceUrl).catch(() => undefined);
+    let seedS: number | null = null;
+    if (!existing || existing.sales_order === 0) {
+      log(`seeding totesys: scale ${scale.toFixed(3)} (≈${orders} sales orders)`);
+      const t0 = performance.now();
+      // Generated rows satisfy every foreign key by construction; skipping the per-row FK triggers
+      // while seeding (replica role, this database only) makes the seed several times faster.
+      await setReplicaRole(baseUrl, dbName(sourceUrl), true);
+      try {
+        await seedTotesys(sourceUrl, { scale, seed: 1, asOf: new Date(Date.now() - 86_400_000) });
+      } finally {
+        await setReplicaRole(baseUrl, dbName(sourceUrl), false);
+      }
+      await sql(sourceUrl, 'VACUUM ANALYZE');
+      seedS = (performance.now() - t0) / 1000;
+    }
+    const counts = await tableCounts(sourceUrl);
+    const sourceRows = Object.values(counts).reduce((a, b) => a + b, 0);
+    results.seed_s = seedS;
+    results.source_rows = counts;
+    log(`source: ${JSON.stringify(counts)}`);
+
+    // 2. Floors 1 and 2.
+    log('floor: COPY … TO STDOUT as JSON lines');
+    const floorOut = await floorSourceToJson(sourceUrl, path.join(DATA, 'floor', 'ndjson'));
+    log('floor: DuckDB NDJSON → Parquet');
+    const floorParquet = await floorJsonToParquet(floorOut.files, path.join(DATA, 'floor', 'parquet'));
+
+    // 3. Totes Lake, full first cycle, one child process per stage.
+    const lake = path.join(DATA, 'lake');
+    const urls = ['--lake', lake, '--source-url', sourceUrl, '--warehouse-url', warehouseUrl];
+    const stages: Record<string, { report: StageReport; wallMs: number; sampledRssMb: number }> = {};
+    for (const stage of ['extract', 'transform', 'load'] as const) {
+      log(`Totes Lake: ${stage}`);
+      const run = await runMeasured(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'stage-child.ts'), stage, ...urls], { cwd: ROOT });
+      const report = lastJsonLine<StageReport>(run.stdout);
+      stages[stage] = { report, wallMs: run.wallMs, sampledRssMb: run.peakRssMb };
+    }
+    const starRows = Object.values(stages.load.report.rows ?? {}).reduce((a, b) => a + b, 0);
+    const factRows = ['fact_sales_order', 'fact_purchase_order', 'fact_payment'].reduce((a, t) => a + (stages.load.report.rows?.[t] ?? 0), 0);
+
+    // 4. Floor 3, from the star rows the load wrote.
+    log('floor: COPY … FROM STDIN of the star rows');
+    const floorIn = await floorCopyIn(warehouseUrl, path.join(DATA, 'floor', 'csv'));
+
+    // 5. Naive per-row INSERT.
+    const naiveSample = Number(values['naive-sample']);
+    log(`naive: ${naiveSample} single-row INSERTs`);
+    const naive = await naiveInsertRate(warehouseUrl, naiveSample);
+
+    // 6. Warm incremental cycles, then a cold no-op `totes run`.
+    log('Totes Lake: warm incremental cycles (1000 changed sales orders)');
+    const warmRun = await runMeasured(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'stage-child.ts'), 'warm', ...urls, '--changes', '1000', '--repeats', '5'], { cwd: ROOT });
+    const warm = lastJsonLine<{ warmupMs: number; cycles: { ms: number; rows: number; extractMs: number; transformMs: number; loadMs: number }[]; peakRssMb: number }>(warmRun.stdout);
+    const warmMs = median(warm.cycles.map((c) => c.ms));
+    log('Totes Lake: cold `totes run` with nothing new (3 runs)');
+    const colds = [];
+    for (let i = 0; i < 3; i++) colds.push(await runMeasured(process.execPath, [path.join(ROOT, 'functions/cli/totes.cjs'), 'run', ...urls], { cwd: ROOT }));
+    const coldS = median(colds.map((c) => c.wallMs)) / 1000;
+
+    // 7. The peer.
+    let dlt: { seconds: number; wallS: number; peakRssMb: number; rows: number; detail: Record<string, unknown> } | null = null;
+    let dltReason: string | null = null;
+    if (values['skip-dlt']) dltReason = 'skipped (--skip-dlt)';
+    else {
+      const python = await dltPython();
+      if (!python) dltReason = 'dlt is not installed: run `bash test/bench/install-dlt.sh` (a venv under .cache/dlt-venv)';
+      else {
+        log(`peer: dlt sql_database (${values['dlt-backend']}) → local Parquet`);
+        try {
+          const out = path.join(DATA, 'dlt');
+          const run = await runMeasured(python, [path.join(__dirname, 'dlt_extract.py'), sqlalchemyUrl(sourceUrl), out, values['dlt-backend']!, SOURCE_TABLE_NAMES.join(',')], { cwd: ROOT });
+          const report = lastJsonLine<{ run_s: number; rows: Record<string, number> }>(run.stdout);
+          const rows = Object.entries(report.rows).filter(([t]) => !t.startsWith('_dlt')).reduce((a, [, n]) => a + n, 0);
+          dlt = { seconds: report.run_s, wallS: run.wallMs / 1000, peakRssMb: run.peakRssMb, rows, detail: report };
+        } catch (err) {
+          dltReason = `dlt failed: ${(err as Error).message.slice(0, 600)}`;
+        }
+      }
+    }
+
+    // 8. Extract at 3× the rows: a copy of the source with every order table tripled (server-side).
+    let extract3x: { report: StageReport; wallMs: number; sampledRssMb: number; rows: number } | null = null;
+    if (!values['skip-3x']) {
+      log('3×: copying the source and tripling the order tables');
+      await recreateDatabase(baseUrl, dbName(source3xUrl), dbName(sourceUrl));
+      await triple(source3xUrl);
+      const rows3x = Object.values(await tableCounts(source3xUrl)).reduce((a, b) => a + b, 0);
+      log('3×: Totes Lake extract');
+      const lake3x = path.join(DATA, 'lake-3x');
+      const run = await runMeasured(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'stage-child.ts'), 'extract', '--lake', lake3x, '--source-url', source3xUrl, '--warehouse-url', warehouseUrl], { cwd: ROOT });
+      extract3x = { report: lastJsonLine<StageReport>(run.stdout), wallMs: run.wallMs, sampledRssMb: run.peakRssMb, rows: rows3x };
+      await fs.rm(lake3x, { recursive: true, force: true });
+    }
+
+    // 9. Results.
+    const peak = (s: { report: StageReport; sampledRssMb: number }): number => Math.max(s.report.peakRssMb, s.sampledRssMb);
+    const extractS = stages.extract.report.ms / 1000;
+    const transformS = stages.transform.report.ms / 1000;
+    const loadS = stages.load.report.ms / 1000;
+    const fullS = extractS + transformS + loadS;
+    const floorS = floorOut.seconds + floorParquet.seconds + floorIn.seconds;
+    const rows: BenchRow[] = [
+      { stage: 'floor: psql COPY TO STDOUT → JSON lines', seconds: floorOut.seconds, rows: floorOut.rows, peakRssMb: floorOut.peakRssMb },
+      { stage: 'floor: DuckDB JSON lines → Parquet', seconds: floorParquet.seconds, rows: floorParquet.rows },
+      { stage: 'floor: psql COPY FROM STDIN star rows (CSV)', seconds: floorIn.seconds, rows: floorIn.rows, peakRssMb: floorIn.peakRssMb },
+      { stage: '**floors, summed**', seconds: floorS },
+      { stage: 'Totes Lake extract', seconds: extractS, rows: sourceRows, floorS: floorOut.seconds, peakRssMb: peak(stages.extract) },
+      { stage: 'Totes Lake transform', seconds: transformS, rows: sourceRows, floorS: floorParquet.seconds, peakRssMb: peak(stages.transform) },
+      { stage: 'Totes Lake load', seconds: loadS, rows: starRows, floorS: floorIn.seconds, peakRssMb: peak(stages.load) },
+      { stage: '**Totes Lake full first cycle**', seconds: fullS, rows: sourceRows, floorS, peakRssMb: Math.max(peak(stages.extract), peak(stages.transform), peak(stages.load)) },
+      { stage: 'Totes Lake incremental, 1,000 changed rows, warm (median of 5)', seconds: warmMs / 1000, rows: 1000, peakRssMb: Math.max(warm.peakRssMb, warmRun.peakRssMb) },
+      { stage: 'Totes Lake cold `totes run`, nothing new (wall, median of 3)', seconds: coldS, peakRssMb: Math.max(...colds.map((c) => c.peakRssMb)) },
+    ];
+    if (dlt) rows.push({ stage: `dlt ${String(dlt.detail.dlt)} sql_database (${values['dlt-backend']}) → Parquet`, seconds: dlt.seconds, rows: dlt.rows, floorS: floorOut.seconds + floorParquet.seconds, peakRssMb: dlt.peakRssMb });
+    else rows.push({ stage: `dlt: not run — ${dltReason}` });
+    rows.push({ stage: `naive: one INSERT per fact row (${naive.rows} sampled, extrapolated to ${factRows} fact rows)`, seconds: factRows / naive.rowsPerS, rows: factRows, floorS: floorIn.seconds });
+    if (extract3x) rows.push({ stage: 'Totes Lake extract at 3× rows', seconds: extract3x.report.ms / 1000, rows: extract3x.rows, peakRssMb: peak(extract3x) });
+
+    Object.assign(results, {
+      floor_s: floorS,
+      floor_copy_out_s: floorOut.seconds,
+      floor_duckdb_parquet_s: floorParquet.seconds,
+      floor_copy_in_s: floorIn.seconds,
+      full_cycle_s: fullS,
+      ratio_full_to_floor: fullS / floorS,
+      extract_s: extractS,
+      transform_s: transformS,
+      load_s: loadS,
+      stage_wall_s: { extract: stages.extract.wallMs / 1000, transform: stages.transform.wallMs / 1000, load: stages.load.wallMs / 1000 },
+      incremental_warm_ms: warmMs,
+      incremental_cycles: warm.cycles,
+      cold_run_noop_s: coldS,
+      cold_runs_s: colds.map((c) => c.wallMs / 1000),
+      extract_peak_rss_mb: peak(stages.extract),
+      extract_peak_rss_mb_3x: extract3x ? peak(extract3x) : null,
+      extract_3x_s: extract3x ? extract3x.report.ms / 1000 : null,
+      transform_peak_rss_mb: peak(stages.transform),
+      load_peak_rss_mb: peak(stages.load),
+      naive_load_rows_per_s: naive.rowsPerS,
+      naive_sample_rows: naive.rows,
+      load_rows_per_s: starRows / loadS,
+      load_fact_rows_per_s: factRows / loadS,
+      load_to_naive: starRows / loadS / naive.rowsPerS,
+      star_rows: stages.load.report.rows,
+      dlt_extract_s: dlt ? dlt.seconds : null,
+      dlt_wall_s: dlt ? dlt.wallS : null,
+      dlt_peak_rss_mb: dlt ? dlt.peakRssMb : null,
+      dlt_reason: dlt ? null : dltReason,
+      dlt_detail: dlt?.detail ?? null,
+      targets: {
+        full_cycle_le_2x_floor: fullS <= 2 * floorS,
+        incremental_le_300ms: warmMs <= 300,
+        cold_noop_le_2s: coldS <= 2,
+        extract_rss_le_300mb: peak(stages.extract) <= 300,
+        extract_rss_3x_le_110pct: extract3x ? peak(extract3x) <= 1.1 * peak(stages.extract) : null,
+        load_ge_50x_naive: starRows / loadS >= 50 * naive.rowsPerS,
+      },
+      machine: machine(),
+      load_average_before: loadBefore,
+      load_average_after: os.loadavg(),
+      bench_s: (performance.now() - benchStarted) / 1000,
+      finished_at: new Date().toISOString(),
+      command: `npm run bench -- --orders ${orders}`,
+    });
+    const table = markdownTable(rows);
+    results.table = table;
+    await fs.mkdir(path.join(ROOT, 'bench'), { recursive: true });
+    await fs.writeFile(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(`\n${table}\n\nResults: bench/results.json${notes.length ? `\n${notes.join('\n')}` : ''}\n`);
+  } finally {
+    if (serverDir) execFileSync('bash', [path.join(ROOT, 'test/support/pg-server.sh'), 'stop', serverDir], { stdio: 'inherit' });
+    if (!values.keep) await fs.rm(DATA, { recursive: true, force: true });
+  }
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+function dbName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
+}
+
+function sqlalchemyUrl(url: string): string {
+  return url.replace(/^postgres(ql)?:\/\//, 'postgresql+psycopg2://');
+}
+
+const ident = (name: string): string => {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bench: refusing identifier "${name}"`);
+  return `"${name}"`;
+};
+
+async function sql(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query(text, params);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops and creates a database on the server of `url` (optionally as a copy of `template`). */
+async function recreateDatabase(url: string, name: string, template?: string): Promise<void> {
+  const admin = withDatabase(url, 'postgres');
+  await sql(admin, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
+  await sql(admin, `CREATE DATABASE ${ident(name)}${template ? ` TEMPLATE ${ident(template)}` : ''}`);
+}
+
+async function setReplicaRole(url: string, database: string, on: boolean): Promise<void> {
+  await sql(withDatabase(url, 'postgres'), on ? `ALTER DATABASE ${ident(database)} SET session_replication_role = replica` : `ALTER DATABASE ${ident(database)} RESET session_replication_role`);
+}
+
+async function tableCounts(url: string): Promise<Record<string, number>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const counts: Record<string, number> = {};
+    for (const t of SOURCE_TABLE_NAMES) counts[t] = Number((await client.query(`SELECT count(*) AS n FROM ${ident(t)}`)).rows[0].n);
+    return counts;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Triples the order tables of a source copy in place: two more copies of every sales order,
+ * purchase order, transaction and payment, with ids shifted past the originals (links shifted
+ * alike), so the extract reads 3× the rows of the same shape.
+ */
+async function triple(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('SET session_replication_role = replica');
+    const max = (await client.query<{ so: number; po: number; tr: number; pay: number }>(
+      `SELECT (SELECT coalesce(max(sales_order_id), 0) FROM sales_order)::int AS so, (SELECT coalesce(max(purchase_order_id), 0) FROM purchase_order)::int AS po,
+              (SELECT coalesce(max(transaction_id), 0) FROM "transaction")::int AS tr, (SELECT coalesce(max(payment_id), 0) FROM payment)::int AS pay`,
+    )).rows[0];
+    const shifts: Record<string, Record<string, number>> = {
+      sales_order: { sales_order_id: max.so },
+      purchase_order: { purchase_order_id: max.po },
+      transaction: { transaction_id: max.tr, sales_order_id: max.so, purchase_order_id: max.po },
+      payment: { payment_id: max.pay, transaction_id: max.tr },
+    };
+    for (const k of [1, 2]) {
+      for (const [table, shift] of Object.entries(shifts)) {
+        const columns = SOURCE_TABLES.find((t) => t.name === table)!.columns.map((c) => c.name);
+        const select = columns.map((c) => (shift[c] !== undefined ? `${ident(c)} + ${k * shift[c]}` : ident(c)));
+        await client.query(`INSERT INTO ${ident(table)} (${columns.map(ident).join(', ')}) SELECT ${select.join(', ')} FROM ${ident(table)} WHERE ${ident(columns[0])} <= $1`, [shift[columns[0]]]);
+      }
+    }
+    await client.query('RESET session_replication_role');
+    await client.query('ANALYZE');
+  } finally {
+    await client.end();
+  }
+}
+
+async function dltPython(): Promise<string | undefined> {
+  for (const dir of [path.join(ROOT, '.cache', 'dlt-venv'), path.join(os.homedir(), '.cache', 'totes-lake', 'dlt-venv')]) {
+    const python = path.join(dir, 'bin', 'python');
+    try {
+      await fs.access(python);
+      execFileSync(python, ['-c', 'import dlt'], { stdio: 'ignore' });
+      return python;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function machine(): Record<string, unknown> {
+  let pgVersion = '';
+  try {
+    pgVersion = execFileSync('psql', ['--version']).toString().trim();
+  } catch {
+    pgVersion = 'unknown';
+  }
+  return {
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    memory_gb: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    postgres: pgVersion,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

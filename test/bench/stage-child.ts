@@ -1,0 +1,107 @@
+/**
+ * One measured piece of the pipeline, run in its own process so the bench can read its peak RSS
+ * (`VmHWM` at exit, and the parent's /proc samples). Prints one JSON line as its report.
+ *
+ *   stage-child.ts extract|transform|load --lake DIR --source-url URL --warehouse-url URL
+ *   stage-child.ts warm --lake DIR --source-url URL --warehouse-url URL --changes 1000 --repeats 3
+ *
+ * `warm` opens the adapters once, runs a cycle with nothing new (warming DuckDB, connections and
+ * the module cache), then `repeats` times: changes `changes` sales orders in the source, and times
+ * one full cycle in the same process.
+ */
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { extract } from '../../functions/core/extract/extract';
+import { loadPending } from '../../functions/core/load/load';
+import { silentLog } from '../../functions/core/ports/log';
+import { runCycle } from '../../functions/core/run-cycle';
+import { transformPending } from '../../functions/core/transform/transform';
+import { openLocalPipeline } from '../../functions/cli/local-context';
+import { ownPeakRssMb } from './measured-process';
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      lake: { type: 'string' },
+      'source-url': { type: 'string' },
+      'warehouse-url': { type: 'string' },
+      changes: { type: 'string', default: '1000' },
+      repeats: { type: 'string', default: '3' },
+    },
+  });
+  const mode = positionals[0];
+  const pipeline = await openLocalPipeline(
+    {
+      lake: values.lake!,
+      sourceUrl: values['source-url'],
+      warehouseUrl: values['warehouse-url'],
+      warehouseSchema: 'public',
+      engine: 'duckdb',
+      commitLagMs: 0,
+      json: false,
+      verbose: false,
+    },
+    silentLog,
+  );
+  const ctx = pipeline.ctx;
+  try {
+    let report: Record<string, unknown>;
+    const t0 = performance.now();
+    if (mode === 'extract') {
+      const r = await extract(ctx);
+      report = { ms: performance.now() - t0, rows: r.rows, bytes: r.bytes, published: r.published };
+    } else if (mode === 'transform') {
+      const r = await transformPending(ctx);
+      const rows: Record<string, number> = {};
+      for (const batch of r) for (const [name, out] of Object.entries(batch.manifest.star)) rows[name] = (rows[name] ?? 0) + out.rows;
+      report = { ms: performance.now() - t0, batches: r.length, rows };
+    } else if (mode === 'load') {
+      const r = await loadPending(ctx);
+      const rows: Record<string, number> = {};
+      for (const batch of r) for (const [name, t] of Object.entries(batch.tables)) rows[name] = (rows[name] ?? 0) + (t?.written ?? 0);
+      report = { ms: performance.now() - t0, batches: r.length, rows, method: r[0]?.method };
+    } else if (mode === 'warm') {
+      report = await warm(ctx, values['source-url']!, Number(values.changes), Number(values.repeats));
+    } else {
+      throw new Error(`stage-child: unknown mode "${mode}" (extract, transform, load or warm)`);
+    }
+    report.peakRssMb = await ownPeakRssMb();
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  } finally {
+    await pipeline.close();
+  }
+}
+
+async function warm(ctx: Parameters<typeof runCycle>[0], sourceUrl: string, changes: number, repeats: number): Promise<Record<string, unknown>> {
+  const warmup = await runCycle(ctx);
+  const source = new pg.Client({ connectionString: sourceUrl });
+  await source.connect();
+  const cycles: Record<string, unknown>[] = [];
+  try {
+    const max = await source.query<{ n: number }>('SELECT max(sales_order_id)::int AS n FROM sales_order');
+    for (let i = 0; i < repeats; i++) {
+      // A different slice each time, spread over the table; last_updated from the database clock.
+      const step = Math.max(1, Math.floor(max.rows[0].n / changes));
+      await source.query(
+        `UPDATE sales_order SET units_sold = units_sold + 1, last_updated = clock_timestamp()
+          WHERE sales_order_id IN (SELECT g * $1::int - $2::int FROM generate_series(1, $3::int) g)`,
+        [step, i % step, changes],
+      );
+      await new Promise((r) => setTimeout(r, 20)); // the upper bound is exclusive and ms-truncated
+      const t0 = performance.now();
+      const cycle = await runCycle(ctx);
+      const ms = performance.now() - t0;
+      const rows = Object.values(cycle.extract.rows).reduce((a, b) => a + (b ?? 0), 0);
+      cycles.push({ ms, rows, ...cycle.timings });
+    }
+  } finally {
+    await source.end();
+  }
+  return { warmupMs: warmup.timings.totalMs, cycles };
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
