@@ -134,7 +134,7 @@ export class DeploymentVariables extends Construct {
 
     this.allowDestroyData = v('allow_destroy_data', {
       type: 'bool', default: false,
-      description: 'Let `cdktf destroy` empty the ingestion and processed buckets. Objects under Object Lock retention still need a governance bypass (see DEPLOY.md).',
+      description: 'Let `cdktf destroy` empty the ingestion and processed buckets. Objects under Object Lock retention still need a governance bypass (see README, "Teardown").',
     }).booleanValue;
   }
 }

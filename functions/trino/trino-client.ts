@@ -26,6 +26,8 @@ export interface TrinoClientOptions {
   session?: Record<string, string>;
   /** Give up on one statement after this long (default 10 minutes). */
   timeoutMs?: number;
+  /** Called after every statement that completed (for logs, metrics and slow-statement reports). */
+  onStatement?: (event: { context: string; queryId: string; elapsedMs: number; processedBytes: number }) => void;
 }
 
 export interface TrinoColumn {
@@ -104,6 +106,7 @@ export class TrinoClient {
         );
       }
       if (!page.nextUri) {
+        this.options.onStatement?.({ context, queryId: page.id, elapsedMs: Date.now() - started, processedBytes: page.stats.processedBytes ?? 0 });
         return {
           queryId: page.id,
           columns,

@@ -26,7 +26,7 @@ import {
 } from '../core/transform/statements';
 import { lakeTrinoType } from '../core/transform/transform';
 import { prefixTableName, trinoLocation } from './lake-locations';
-import { TrinoClient, TrinoQueryError } from './trino-client';
+import { TrinoClient, TrinoQueryError, type TrinoClientOptions } from './trino-client';
 
 /**
  * The query engine for a Trino server: a team's own Trino, or the one the test suite starts to
@@ -66,6 +66,8 @@ export interface TrinoEngineOptions {
   user?: string;
   /** Longest a single statement may run (default 10 minutes). */
   timeoutMs?: number;
+  /** Called after every statement Trino completed (context, query id, elapsed ms). */
+  onStatement?: TrinoClientOptions['onStatement'];
 }
 
 /** Builds the Trino engine (the CLI's `--engine trino --trino-url …`). */
@@ -100,6 +102,7 @@ export class TrinoEngine implements QueryEngine {
       user: options.user,
       catalog: this.catalog,
       timeoutMs: options.timeoutMs,
+      onStatement: options.onStatement,
       // Parquet compression as on Athena (write_compression = 'ZSTD' there, a session property here).
       session: { [`${this.catalog}.compression_codec`]: 'ZSTD' },
     });

@@ -1,5 +1,5 @@
 import { postgresDataType, trinoType } from '../contract/source-tables';
-import { LINEAGE_COLUMNS, starPostgresType, type StarTable } from '../contract/star-tables';
+import { LINEAGE_COLUMNS, starPostgresType } from '../contract/star-tables';
 import { formatAge } from '../operate/pipeline-status';
 import { barChart, lineChart } from './charts';
 import type { DocsModel } from './docs-model';
@@ -213,4 +213,3 @@ function analysisPage(model: DocsModel): string {
   return `<h3>Current-state views</h3>${views}<h3>Business queries (<code>sql/analysis/</code>)</h3><p>Each runs unchanged on the warehouse (PostgreSQL), the lake (<code>totes query "$(cat FILE)"</code>) and Athena (Trino).</p>${queries}`;
 }
 
-export type { StarTable };

@@ -43,6 +43,7 @@ interface Side {
 }
 
 const timings: Record<string, number> = {};
+const statements: { context: string; elapsedMs: number }[] = [];
 async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   try {
@@ -86,7 +87,9 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
       return { name, engine, processed, ctx };
     };
     duck = side('duckdb', (processed) => new DuckDbEngine(ingestion, processed));
-    tri = side('trino', (processed) => createTrinoEngine({ url: trino.url, ingestion, processed, localRoot: trino.localRoot }));
+    tri = side('trino', (processed) =>
+      createTrinoEngine({ url: trino.url, ingestion, processed, localRoot: trino.localRoot, onStatement: (e) => statements.push(e) }),
+    );
   }, 900_000);
 
   afterAll(async () => {
@@ -94,7 +97,13 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
     await tri?.engine.close();
     await Promise.all([trino?.stop(), db?.close()]);
     timings['whole file'] = Date.now() - suiteStarted;
-    console.log(`Trino fidelity timings (ms): ${JSON.stringify(timings)}`);
+    const kinds = new Map<string, { n: number; ms: number }>();
+    for (const s of statements) {
+      const kind = s.context.replace(/ (of|as) .*$/, '').replace(/\(.*$/, '').trim();
+      const k = kinds.get(kind) ?? { n: 0, ms: 0 };
+      kinds.set(kind, { n: k.n + 1, ms: k.ms + s.elapsedMs });
+    }
+    console.log(`Trino fidelity timings (ms): ${JSON.stringify(timings)}\nTrino statements by kind: ${JSON.stringify(Object.fromEntries(kinds))}`);
   });
 
   /** Transforms the pending batches on both engines and compares every published star table. */
