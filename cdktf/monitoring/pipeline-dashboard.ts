@@ -33,8 +33,8 @@ export class PipelineDashboard extends Construct {
       return w;
     };
     const widgets = [
-      widget('Rows extracted per source table', ROW_TABLES.source.map((t) => line(metric.rows(t), { stat: 'Sum', label: t }))),
-      widget('Rows written / loaded per star table', ROW_TABLES.star.map((t) => line(metric.rows(t), { stat: 'Sum', label: t }))),
+      widget('Rows extracted per source table', ROW_TABLES.source.map((t) => line(metric.rows(t, 'extract'), { stat: 'Sum', label: t }))),
+      widget('Rows loaded per star table', ROW_TABLES.star.map((t) => line(metric.rows(t, 'load'), { stat: 'Sum', label: t }))),
       widget('Stage duration (ms)', STAGES.flatMap((s) => [
         line(metric.stageDuration(s), { stat: 'Average', label: `${s} avg` }),
         line(metric.stageDuration(s), { stat: 'Maximum', label: `${s} max` }),

@@ -28,7 +28,7 @@ const custom = (metricName: string, extra: Record<string, string> = {}): MetricR
 });
 
 export const metric = {
-  rows: (table: string) => custom(METRICS.rows, { table }),
+  rows: (table: string, stage: Stage) => custom(METRICS.rows, { table, stage }),
   stageDuration: (stage: Stage) => custom(METRICS.stageDuration, { stage }),
   freshness: () => custom(METRICS.freshness),
   bytesScanned: () => custom(METRICS.bytesScanned),

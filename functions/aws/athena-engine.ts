@@ -353,7 +353,8 @@ export class AthenaEngine implements QueryEngine {
   private failure(id: string, state: string, execution: QueryExecution | undefined, context: StatementContext, reason?: string): AthenaQueryError {
     const why = reason ?? execution?.Status?.StateChangeReason ?? execution?.Status?.AthenaError?.ErrorMessage ?? 'no reason given';
     const retryable = execution?.Status?.AthenaError?.Retryable === true;
-    this.options.log.metric(METRICS.queryFailed, 1, 'Count', context.table ? { table: context.table } : undefined);
+    // No extra dimension: the alarm watches the one series of all failed queries.
+    this.options.log.metric(METRICS.queryFailed, 1, 'Count');
     const batch = context.batchId ? ` of batch ${context.batchId}` : '';
     return new AthenaQueryError(
       `Athena query for ${context.origin}${batch} ${state}: ${why}. Query ${id} in workgroup ${this.options.workgroup}; ` +

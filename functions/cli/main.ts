@@ -5,6 +5,7 @@ import { DEMO_HELP, demoCommand } from './commands/demo';
 import { QUERY_HELP, queryCommand } from './commands/query';
 import { RUN_HELP, runCommand } from './commands/run';
 import { SEED_HELP, seedCommand, SIMULATE_HELP, simulateCommand } from './commands/seed';
+import { VERIFY_HELP, verifyCommand } from './commands/verify';
 import { STATUS_HELP, statusCommand } from './commands/status';
 import { DOCS_HELP, docsCommand } from './commands/docs';
 
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   simulate: { run: simulateCommand, help: SIMULATE_HELP },
   query: { run: queryCommand, help: QUERY_HELP },
   demo: { run: demoCommand, help: DEMO_HELP },
+  verify: { run: verifyCommand, help: VERIFY_HELP },
   status: { run: statusCommand, help: STATUS_HELP },
   docs: { run: docsCommand, help: DOCS_HELP },
 };

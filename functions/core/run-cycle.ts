@@ -58,7 +58,6 @@ async function stage<T>(ctx: PipelineContext, parts: RunParts, name: string, wor
   const started = Date.now();
   try {
     const result = await work();
-    ctx.log.metric('StageDuration', Date.now() - started, 'Milliseconds', { stage: name });
     return result;
   } catch (err) {
     const error = err as Error;

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../core/contract/source-tables';
 import { LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
 import { batchDate, rawPrefix } from '../core/lake/lake-layout';
@@ -135,6 +136,7 @@ export class TrinoEngine implements QueryEngine {
       bytesScanned += result.processedBytes;
     }
     this.registered.add(target.prefix);
+    await this.nameParquetFiles(target.prefix);
 
     const files: string[] = [];
     for await (const info of this.options.processed.list(target.prefix)) {
@@ -240,6 +242,20 @@ export class TrinoEngine implements QueryEngine {
   }
 
   /**
+   * Trino names its output files `<query id>_<uuid>`, without an extension. In a folder store they
+   * get `.parquet` appended, so the local tools that pick Parquet files by name (the DuckDB engine,
+   * `totes query`) read a lake Trino built; Trino itself reads every non-hidden file of a location.
+   */
+  private async nameParquetFiles(prefix: string): Promise<void> {
+    const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
+    if (typeof store.pathOf !== 'function') return;
+    for (const file of await walk(store.pathOf(prefix))) {
+      const name = path.basename(file);
+      if (!name.startsWith('.') && !name.startsWith('_') && !name.endsWith('.parquet')) await fs.rename(file, `${file}.parquet`);
+    }
+  }
+
+  /**
    * Removes what an earlier attempt left under `prefix`: Trino refuses to create a table over a
    * location that holds files. Only folder stores can be cleared here; on S3 the Athena engine's
    * fresh-location rule applies, and a non-empty prefix is reported.
@@ -252,6 +268,24 @@ export class TrinoEngine implements QueryEngine {
     }
     await fs.rm(store.pathOf(prefix), { recursive: true, force: true });
   }
+}
+
+/** Files under a folder, recursively. */
+async function walk(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  let entries;
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return found;
+    throw err;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await walk(full)));
+    else found.push(full);
+  }
+  return found;
 }
 
 /** Raw-table columns in order (contract columns, `_batch_id`), as Glue types them. */

@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { METRICS } from '../contract/runtime-contract';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
 import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
 import { latestExtractManifest } from '../lake/manifest-log';
@@ -121,8 +122,8 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
           break tableLoop;
         }
         const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
-        const index = state.files.length;
-        const key = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce });
+        const index: number = state.files.length;
+        const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce });
         const read = await extractChunk(ctx, client, window, batchId, key, chunkRows);
         const cursor = nextCursor(window, read.last);
         state = {
@@ -136,7 +137,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
         ctx.log.progress('extract', { table: table.name, rows: state.rows, files: state.files.length, elapsedMs: Date.now() - t0 });
       }
       tables[table.name] = state;
-      ctx.log.metric('Rows', state.rows, 'Count', { table: table.name, stage: 'extract' });
+      ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
     }
     if (!timeUp) {
       for (const table of SOURCE_TABLES) {
@@ -160,6 +161,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   }
 
   for (const warning of warnings) ctx.log.warn(warning, { batchId });
+  ctx.log.metric(METRICS.stageDuration, Date.now() - t0, 'Milliseconds', { stage: 'extract' });
   const rows = Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, t.rows]));
   const totalRows = Object.values(tables).reduce((sum, t) => sum + t.rows, 0);
   const bytes = Object.values(tables).reduce((sum, t) => sum + t.files.reduce((b, f) => b + f.bytes, 0), 0);

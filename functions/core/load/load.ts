@@ -53,8 +53,8 @@ export interface LoadResult {
   skipped: boolean;
   method: LoadMethod;
   tables: Partial<Record<StarTableName, TableLoad>>;
-  /** Source rows the batch reported deleted in totesys, newly recorded in `deleted_rows`. */
-  deletedRows: number;
+  /** Source rows the batch reported deleted in totesys, newly recorded in `deleted_rows` (the load always sets it). */
+  deletedRows?: number;
   elapsedMs: number;
 }
 

@@ -210,7 +210,7 @@ async function stageBatch(
     ctx.log.progress('transform', { batchId, step: table.name, file: index + 1, of: sqlFiles.length });
     const stats = await ctx.engine.write(file.sql, bindings, target);
     star[table.name] = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
-    ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name });
+    ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name, stage: 'transform' });
   }
   if (!previous || rewritten.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
   return { current, currentOutputs, rewritten, star };

@@ -1,0 +1,181 @@
+/**
+ * The oracle of the scenario suite: the full version history of every totesys row, captured
+ * independently of the pipeline by an audit trigger (AFTER INSERT OR UPDATE OR DELETE, FOR EACH
+ * ROW) on each of the 11 tables, in a schema `audit` the pipeline never reads. A rolled-back
+ * transaction takes its audit rows with it, so the history holds committed versions only.
+ *
+ * What the lake can be held to: the pipeline sees the versions that exist at extract time, so a
+ * row updated twice between two extracts yields one lake version. The comparison is therefore:
+ *   every version that was the current version of its row at some published extract's snapshot,
+ *   with last_updated before that extract's bound, is in the lake exactly once — and nothing else;
+ *   every row deleted before a published extract, and known to the lake, has a deletion marker.
+ * "Current at a snapshot" is taken from {@link AuditOracle.mark}, which the scenario calls right
+ * before each extract (scenarios do not write between a mark and its extract's snapshot).
+ */
+import { gunzipSync } from 'node:zlib';
+import { Client } from 'pg';
+import { SOURCE_TABLES, type SourceTableName } from '../../functions/core/contract/source-tables';
+import { deletedKeys } from '../../functions/core/extract/deletions';
+import { listExtractSeqs, readExtractManifest } from '../../functions/core/lake/manifest-log';
+import type { ObjectStore } from '../../functions/core/ports/object-store';
+
+type VersionKey = string; // `${table}:${pk}@${last_updated}`
+interface Newest {
+  op: string;
+  lastUpdated: string | null;
+}
+type Mark = Map<string, Newest>; // `${table}:${pk}` → newest committed version
+
+export class AuditOracle {
+  private readonly marks: { mark: Mark; seq?: number }[] = [];
+
+  private constructor(private readonly url: string) {}
+
+  /** Installs the audit schema and triggers, and records the rows already there as their first version. */
+  static async install(url: string): Promise<AuditOracle> {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`
+        CREATE SCHEMA IF NOT EXISTS audit;
+        CREATE TABLE IF NOT EXISTS audit.row_version (
+          id bigserial PRIMARY KEY, table_name text NOT NULL, op char(1) NOT NULL, pk integer NOT NULL,
+          last_updated text, row jsonb NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+        CREATE OR REPLACE FUNCTION audit.capture() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE r jsonb;
+        BEGIN
+          IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;
+          INSERT INTO audit.row_version (table_name, op, pk, last_updated, row)
+          VALUES (TG_TABLE_NAME, left(TG_OP, 1), (r ->> TG_ARGV[0])::integer,
+                  CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_char((r ->> 'last_updated')::timestamp, 'YYYY-MM-DD HH24:MI:SS.MS') END, r);
+          RETURN NULL;
+        END $$;`);
+      for (const table of SOURCE_TABLES) {
+        await client.query(`DROP TRIGGER IF EXISTS audit_capture ON "${table.name}"`);
+        await client.query(
+          `CREATE TRIGGER audit_capture AFTER INSERT OR UPDATE OR DELETE ON "${table.name}" FOR EACH ROW EXECUTE FUNCTION audit.capture('${table.primaryKey}')`,
+        );
+        await client.query(
+          `INSERT INTO audit.row_version (table_name, op, pk, last_updated, row)
+           SELECT $1, 'S', "${table.primaryKey}", to_char(last_updated, 'YYYY-MM-DD HH24:MI:SS.MS'), to_jsonb(t) FROM "${table.name}" t`,
+          [table.name],
+        );
+      }
+    } finally {
+      await client.end();
+    }
+    return new AuditOracle(url);
+  }
+
+  /** The newest committed version of every row, now: call right before an extract. */
+  async mark(): Promise<void> {
+    const client = new Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      const res = await client.query<{ table_name: string; pk: number; op: string; last_updated: string | null }>(
+        `SELECT DISTINCT ON (table_name, pk) table_name, pk, op, last_updated FROM audit.row_version ORDER BY table_name, pk, id DESC`,
+      );
+      const mark: Mark = new Map(res.rows.map((r) => [`${r.table_name}:${r.pk}`, { op: r.op, lastUpdated: r.last_updated }]));
+      this.marks.push({ mark });
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** After the extract that followed the last mark: binds the mark to the batch it published, if any. */
+  async extracted(ingestion: ObjectStore): Promise<void> {
+    const last = this.marks.at(-1);
+    if (!last || last.seq !== undefined) return;
+    const newest = (await listExtractSeqs(ingestion)).at(-1);
+    const bound = new Set(this.marks.map((m) => m.seq));
+    if (newest !== undefined && !bound.has(newest)) last.seq = newest;
+  }
+
+  /** Every version the lake must hold, and the rows it must mark deleted. */
+  async expected(ingestion: ObjectStore): Promise<{ versions: Set<VersionKey>; deleted: Set<string> }> {
+    const versions = new Set<VersionKey>();
+    const known = new Set<string>();
+    const deleted = new Set<string>();
+    for (const { mark, seq } of this.marks) {
+      if (seq === undefined) continue;
+      const manifest = await readExtractManifest(ingestion, seq);
+      for (const [row, newest] of mark) {
+        const table = row.split(':')[0] as SourceTableName;
+        const bound = manifest.tables[table]?.window.upperBound;
+        if (newest.op === 'D') {
+          if (known.has(row)) deleted.add(row);
+        } else if (bound && newest.lastUpdated! < bound) {
+          versions.add(`${row}@${newest.lastUpdated}`);
+          known.add(row);
+        }
+      }
+    }
+    return { versions, deleted };
+  }
+
+  /** Differences between the lake (raw NDJSON of published batches, deletion markers) and the oracle; empty when they agree. */
+  async compareLake(ingestion: ObjectStore): Promise<string[]> {
+    const { versions, deleted } = await this.expected(ingestion);
+    const seen = new Map<VersionKey, number>();
+    for (const seq of await listExtractSeqs(ingestion)) {
+      const manifest = await readExtractManifest(ingestion, seq);
+      for (const table of SOURCE_TABLES) {
+        for (const file of manifest.tables[table.name]?.files ?? []) {
+          const text = gunzipSync(await ingestion.get(file.key)).toString('utf8');
+          for (const line of text.split('\n')) {
+            if (!line) continue;
+            const row = JSON.parse(line) as Record<string, unknown>;
+            const key = `${table.name}:${String(row[table.primaryKey])}@${String(row.last_updated)}`;
+            seen.set(key, (seen.get(key) ?? 0) + 1);
+          }
+        }
+      }
+    }
+    const problems: string[] = [];
+    const dup = [...seen].filter(([, n]) => n > 1).map(([k, n]) => `${k}×${n}`);
+    if (dup.length) problems.push(`duplicated in the lake: ${dup.slice(0, 10).join(', ')}`);
+    const missing = [...versions].filter((v) => !seen.has(v));
+    if (missing.length) problems.push(`missing from the lake (${missing.length}): ${missing.slice(0, 10).join(', ')}`);
+    const extra = [...seen.keys()].filter((v) => !versions.has(v));
+    if (extra.length) problems.push(`in the lake but never current at an extract (${extra.length}): ${extra.slice(0, 10).join(', ')}`);
+    const marked = new Set<string>();
+    for (const table of SOURCE_TABLES) for (const id of await deletedKeys({ ingestion }, table.name)) marked.add(`${table.name}:${id}`);
+    const unmarked = [...deleted].filter((d) => !marked.has(d));
+    if (unmarked.length) problems.push(`deleted rows without a deletion marker: ${unmarked.join(', ')}`);
+    const wrong = [...marked].filter((d) => !deleted.has(d));
+    if (wrong.length) problems.push(`deletion markers for rows not deleted: ${wrong.join(', ')}`);
+    return problems;
+  }
+
+  /** Differences between the warehouse facts (every version) and the oracle's fact versions. */
+  async compareWarehouse(ingestion: ObjectStore, warehouseUrl: string, schema = 'public'): Promise<string[]> {
+    const { versions } = await this.expected(ingestion);
+    const facts: [SourceTableName, string, string][] = [
+      ['sales_order', 'fact_sales_order', 'sales_order_id'],
+      ['purchase_order', 'fact_purchase_order', 'purchase_order_id'],
+      ['payment', 'fact_payment', 'payment_id'],
+    ];
+    const client = new Client({ connectionString: warehouseUrl });
+    await client.connect();
+    const problems: string[] = [];
+    try {
+      for (const [source, fact, key] of facts) {
+        const res = await client.query<{ v: string }>(
+          `SELECT $1 || ':' || "${key}" || '@' || to_char(last_updated_date, 'YYYY-MM-DD') || ' ' || to_char(last_updated_time, 'HH24:MI:SS.MS') AS v FROM "${schema}"."${fact}"`,
+          [source],
+        );
+        const got = res.rows.map((r) => r.v);
+        const want = [...versions].filter((v) => v.startsWith(`${source}:`));
+        if (new Set(got).size !== got.length) problems.push(`${fact} holds a version twice`);
+        const gotSet = new Set(got);
+        const missing = want.filter((v) => !gotSet.has(v));
+        const extra = got.filter((v) => !versions.has(v));
+        if (missing.length) problems.push(`${fact} misses ${missing.length} version(s): ${missing.slice(0, 5).join(', ')}`);
+        if (extra.length) problems.push(`${fact} has ${extra.length} version(s) the oracle does not: ${extra.slice(0, 5).join(', ')}`);
+      }
+    } finally {
+      await client.end();
+    }
+    return problems;
+  }
+}
