@@ -15,6 +15,7 @@
  * and do not rely on session state (SET, temporary tables, prepared statement names) being private.
  * The pipeline uses one connection at a time, which is always safe.
  */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -53,10 +54,12 @@ export async function startEmbeddedPostgres(
   const inMemory = dataDir === IN_MEMORY;
   const where = inMemory ? 'memory' : path.resolve(dataDir);
   let db: PGlite;
+  const release = inMemory ? () => undefined : await lockDataDir(where, label);
   try {
     if (!inMemory) await mkdir(where, { recursive: true });
     db = await PGlite.create(inMemory ? undefined : where);
   } catch (error) {
+    release();
     throw new Error(
       `Could not open the embedded PostgreSQL "${label}" in ${where}: ${(error as Error).message}. ` +
         'Is another totes process using this data directory? Stop it, or move the directory aside to start afresh.',
@@ -68,6 +71,7 @@ export async function startEmbeddedPostgres(
     await server.start();
   } catch (error) {
     await db.close().catch(() => undefined);
+    release();
     throw new Error(`Could not serve the embedded PostgreSQL "${label}" on 127.0.0.1: ${(error as Error).message}`, { cause: error });
   }
   const port = Number(server.getServerConn().split(':').pop());
@@ -83,8 +87,12 @@ export async function startEmbeddedPostgres(
     },
     close() {
       closing ??= (async () => {
-        await server.stop();
-        await db.close();
+        try {
+          await server.stop();
+          await db.close();
+        } finally {
+          release();
+        }
       })();
       return closing;
     },
@@ -112,4 +120,48 @@ export function urlLocator(url: string): DatabaseLocator {
     },
     async close() {},
   };
+}
+
+/**
+ * PGlite is a single-process database: two processes opening one data directory corrupt it. A lock
+ * file beside the directory (`<dir>.lock`, holding the owner's pid) makes a second `totes` process
+ * stop with a clear message instead; a lock left by a process that no longer exists is taken over.
+ */
+async function lockDataDir(dir: string, label: string): Promise<() => void> {
+  const lockPath = `${dir}.lock`;
+  await mkdir(path.dirname(lockPath), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        process.off('exit', release);
+        rmSync(lockPath, { force: true });
+      };
+      process.on('exit', release);
+      return release;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(readFileSync(lockPath, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new Error(
+          `The embedded PostgreSQL "${label}" in ${dir} is in use by another totes process (pid ${owner}). ` +
+            'Wait for it to finish or stop it; embedded databases serve one process at a time (give --source-url/--warehouse-url to share a real server).',
+        );
+      }
+      rmSync(lockPath, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new Error(`Could not lock the embedded PostgreSQL "${label}" in ${dir} (${lockPath})`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

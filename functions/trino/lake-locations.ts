@@ -29,16 +29,18 @@ export function trinoLocation(store: ObjectStore, key: string, localRoot: string
 /**
  * The Trino table that stands for a location of the processed store: one name per prefix, stable
  * across runs, so a prefix this engine wrote is found again and a prefix it never saw (written by
- * an earlier process, or by another engine) is registered once under the same name.
+ * an earlier process, or by another engine) is registered once under the same name. The readable
+ * part comes from the prefix, the suffix is a hash of the location (the lake it lies in).
  * `star/dim_staff/0000000007-20261125T204100Z-3f9a/` → `star__dim_staff__0000000007_20261125t204100z_3f9a_1a2b3c4d`.
  */
-export function prefixTableName(prefix: string): string {
+export function prefixTableName(prefix: string, location: string = prefix): string {
   const readable = prefix
     .toLowerCase()
     .replace(/\/+$/, '')
     .replace(/\//g, '__')
     .replace(/[^a-z0-9_]/g, '_')
     .slice(0, 100);
-  const hash = createHash('sha256').update(prefix).digest('hex').slice(0, 8);
+  // The hash is of the full location, so two lakes served by one Trino schema never share a table.
+  const hash = createHash('sha256').update(location).digest('hex').slice(0, 8);
   return `${/^[a-z_]/.test(readable) ? '' : 't_'}${readable}_${hash}`;
 }

@@ -8,6 +8,7 @@ import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../
 import { currentStateColumns } from '../core/transform/current-state';
 import {
   batchRelation,
+  outputColumns,
   parseRawKey,
   partitionValuesQuery,
   planWrite,
@@ -27,7 +28,7 @@ import {
 } from '../core/transform/statements';
 import { lakeTrinoType } from '../core/transform/transform';
 import { prefixTableName, trinoLocation } from './lake-locations';
-import { TrinoClient, TrinoQueryError, type TrinoClientOptions } from './trino-client';
+import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './trino-client';
 
 /**
  * The query engine for a Trino server: a team's own Trino, or the one the test suite starts to
@@ -114,8 +115,7 @@ export class TrinoEngine implements QueryEngine {
     const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
     await this.ensureSchemas();
     const relations = await this.bind(bindings);
-    const table = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(target.prefix));
-    const location = trinoLocation(this.options.processed, target.prefix, this.localRoot);
+    const { table, location } = this.processedTable(target.prefix);
 
     // A re-run of a batch writes the same prefix again: forget the earlier table, clear the files.
     await this.client.execute(`DROP TABLE IF EXISTS ${table}`, `Dropping the earlier output table of ${where}`);
@@ -131,7 +131,11 @@ export class TrinoEngine implements QueryEngine {
     let rows = 0;
     let bytesScanned = 0;
     for (const [i, sql] of statements.entries()) {
-      const result = await this.client.execute(sql, statements.length > 1 ? `${where}, statement ${i + 1} of ${statements.length}` : where);
+      const context = statements.length > 1 ? `${where}, statement ${i + 1} of ${statements.length}` : where;
+      const result = await this.client.execute(sql, context).catch((err: unknown) => {
+        if (i === 0 && isEmptyLocationError(err)) return this.createEmpty(table, location, target, context);
+        throw err;
+      });
       rows += result.updateCount ?? 0;
       bytesScanned += result.processedBytes;
     }
@@ -201,13 +205,47 @@ export class TrinoEngine implements QueryEngine {
     return relations;
   }
 
-  /** The raw table of a source table, with the `dt` partitions of `keys` registered. */
+  /** The Trino table standing for a processed-store prefix, and its location. */
+  private processedTable(prefix: string): { table: string; location: string } {
+    const location = trinoLocation(this.options.processed, prefix, this.localRoot);
+    return { table: qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix, location)), location };
+  }
+
+  /**
+   * A CTAS that selects no rows writes no file, and Trino's file metastore (unlike Glue) refuses
+   * to record a table whose location does not exist. Such an output is recorded as an empty table
+   * over a created folder instead: the same result (no rows) that Athena's CTAS gives.
+   */
+  private async createEmpty(table: string, location: string, target: WriteTarget, context: string): Promise<TrinoResult> {
+    const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
+    if (typeof store.pathOf !== 'function') throw new Error(`${context}: Trino could not record an empty output at ${location}`);
+    await fs.mkdir(store.pathOf(target.prefix), { recursive: true });
+    const cols = outputColumns(target).map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+    const partitioned = target.partitionedBy?.length ? `, partitioned_by = ARRAY[${target.partitionedBy.map(stringLiteral).join(', ')}]` : '';
+    return this.client.execute(`CREATE TABLE ${table} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)}${partitioned})`, `${context} (no rows)`);
+  }
+
+  /**
+   * The raw table of a source table, with the `dt` partitions of `keys` registered. A table of that
+   * name left by another lake (one Trino schema, two lake folders) is re-pointed at this lake:
+   * dropping an external table forgets its metadata only, never its files.
+   */
   private async ensureRaw(table: SourceTableName, keys: readonly string[]): Promise<void> {
     let known = this.rawPartitions.get(table);
     const qualified = qualifiedTable(this.ns, this.ns.rawDatabase, rawTableName(table));
     if (!known) {
       const location = trinoLocation(this.options.ingestion, rawPrefix(table), this.localRoot);
-      await this.client.execute(trinoRawTableDdl(this.ns, table, location), `Creating raw table ${qualified}`);
+      const existing = await this.client
+        .execute(`SHOW CREATE TABLE ${qualified}`, `Reading the definition of ${qualified}`)
+        .then((r) => /external_location = '((?:[^']|'')*)'/.exec(String(r.rows[0]?.[0] ?? ''))?.[1]?.replace(/''/g, "'") ?? '')
+        .catch((err: unknown) => {
+          if (err instanceof TrinoQueryError && err.errorName === 'TABLE_NOT_FOUND') return undefined;
+          throw err;
+        });
+      if (existing !== undefined && existing !== location) {
+        await this.client.execute(`DROP TABLE ${qualified}`, `Re-pointing ${qualified} from ${existing} to ${location}`);
+      }
+      if (existing !== location) await this.client.execute(trinoRawTableDdl(this.ns, table, location), `Creating raw table ${qualified}`);
       known = new Set();
       this.rawPartitions.set(table, known);
     }
@@ -226,9 +264,8 @@ export class TrinoEngine implements QueryEngine {
     const tables: string[] = [];
     for (const prefix of prefixes) {
       if (!(await hasObjects(this.options.processed, prefix))) continue;
-      const qualified = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix));
+      const { table: qualified, location } = this.processedTable(prefix);
       if (!this.registered.has(prefix)) {
-        const location = trinoLocation(this.options.processed, prefix, this.localRoot);
         const cols = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
         await this.client.execute(
           `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
@@ -257,16 +294,18 @@ export class TrinoEngine implements QueryEngine {
 
   /**
    * Removes what an earlier attempt left under `prefix`: Trino refuses to create a table over a
-   * location that holds files. Only folder stores can be cleared here; on S3 the Athena engine's
-   * fresh-location rule applies, and a non-empty prefix is reported.
+   * location that exists (even empty, on the local file system). Only folder stores can be cleared
+   * here; on S3 a non-empty prefix is reported.
    */
   private async clearPrefix(prefix: string, where: string): Promise<void> {
-    if (!(await hasObjects(this.options.processed, prefix))) return;
     const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
-    if (typeof store.pathOf !== 'function') {
+    if (typeof store.pathOf === 'function') {
+      await fs.rm(store.pathOf(prefix), { recursive: true, force: true });
+      return;
+    }
+    if (await hasObjects(store, prefix)) {
       throw new Error(`${where}: ${store.uri(prefix)} already holds files from an earlier attempt and this store cannot delete them; remove them and run again`);
     }
-    await fs.rm(store.pathOf(prefix), { recursive: true, force: true });
   }
 }
 
@@ -304,6 +343,10 @@ function batchIdOf(table: SourceTableName, keys: readonly string[]): string {
   const [id] = ids;
   batchDate(id);
   return id;
+}
+
+function isEmptyLocationError(err: unknown): boolean {
+  return err instanceof TrinoQueryError && err.errorName === 'HIVE_METASTORE_ERROR' && /External table location does not exist/i.test(err.message);
 }
 
 async function hasObjects(store: ObjectStore, prefix: string): Promise<boolean> {

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 MOTO_VERSION=5.2.5
-venv=.cache/venv-moto
+venv="${MOTO_VENV:-.cache/venv-moto}"
 marker="$venv/.moto-$MOTO_VERSION"
 
 if [ -f "$marker" ] && [ -x "$venv/bin/moto_server" ]; then

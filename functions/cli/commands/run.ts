@@ -11,20 +11,24 @@ export async function runCommand(argv: string[], makeLog: (json: boolean, verbos
   const { values, common } = parseCommand(argv, { every: { type: 'string' } });
   const log = makeLog(common.json, common.verbose);
   const every = values.every === undefined ? undefined : Duration.parse(values.every);
-  const pipeline = await openLocalPipeline(common, log);
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(130);
     stopping = true;
     log.info('Stopping after the current cycle (Ctrl-C again to stop now)');
   };
+  // Installed before anything opens, so a signal at any point still closes the embedded databases.
+  if (every !== undefined) {
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  }
+  let pipeline: Awaited<ReturnType<typeof openLocalPipeline>> | undefined;
   try {
+    pipeline = await openLocalPipeline(common, log);
     if (every === undefined) {
       report(log, await runCycle(pipeline.ctx, { commitLagSeconds: common.commitLagMs / 1000 }));
       return 0;
     }
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
     while (!stopping) {
       const started = Date.now();
       try {
@@ -40,14 +44,16 @@ export async function runCommand(argv: string[], makeLog: (json: boolean, verbos
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await pipeline.close();
+    await pipeline?.close();
   }
 }
 
 export function report(log: Log, cycle: CycleResult): void {
   const e = cycle.extract;
   const rows = Object.values(e.rows).reduce((a, b) => a + (b ?? 0), 0);
-  const what = e.published ? `batch ${e.batchId}: ${rows} row versions` : e.reason === 'lost-race' ? 'another run published this batch' : 'nothing new';
+  const what = e.published
+    ? `batch ${e.batchId}: ${rows} row versions`
+    : { 'lost-race': 'another run published this batch', continued: `batch ${e.batchId} not finished, resumes next run`, 'nothing-new': 'nothing new' }[e.reason ?? 'nothing-new'];
   const t = cycle.timings;
   log.info(
     `Cycle done — extract ${what}; transformed ${cycle.transformed.length}, loaded ${cycle.loaded.filter((l) => !l.skipped).length} batch(es); ` +

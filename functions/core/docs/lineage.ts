@@ -43,8 +43,8 @@ export function lineageOf(files: readonly LineageFile[]): Lineage {
 
 const NODE_H = 22;
 const STEP = 30;
-const COL_W = 170;
-const COLS = [20, 240, 460, 680, 900];
+const WIDTHS = [160, 270, 180, 170, 170];
+const COLS = [20, 210, 510, 720, 920];
 const HEADERS = ['totesys (source)', 'lake: raw / current', 'sql/transform', 'lake: star table', 'warehouse'];
 
 export function lineageDiagram(files: readonly LineageFile[], warehouseTable: (star: string) => string): string {
@@ -58,11 +58,11 @@ export function lineageDiagram(files: readonly LineageFile[], warehouseTable: (s
   const node = (col: number, i: number, count: number, label: string, cls: string, href?: string, id?: string) => {
     const x = COLS[col];
     const yy = y(i, count);
-    const body = `<rect x="${x}" y="${yy}" width="${COL_W}" height="${NODE_H}" rx="4"/><text x="${x + 8}" y="${yy + 15}">${esc(label)}</text>`;
+    const body = `<rect x="${x}" y="${yy}" width="${WIDTHS[col]}" height="${NODE_H}" rx="4"/><text x="${x + 8}" y="${yy + 15}">${esc(label)}</text>`;
     nodes.push(`<g class="node ${cls}"${id ? ` id="${esc(id)}"` : ''}>${href ? `<a href="${esc(href)}">${body}</a>` : body}</g>`);
   };
   const edge = (c1: number, i1: number, n1: number, c2: number, i2: number, n2: number, title: string) => {
-    const x1 = COLS[c1] + COL_W;
+    const x1 = COLS[c1] + WIDTHS[c1];
     const x2 = COLS[c2];
     const y1 = y(i1, n1) + NODE_H / 2;
     const y2 = y(i2, n2) + NODE_H / 2;
@@ -84,5 +84,5 @@ export function lineageDiagram(files: readonly LineageFile[], warehouseTable: (s
     for (const s of reads[name] ?? []) edge(1, sources.indexOf(s as (typeof sources)[number]), sources.length, 2, i, files.length, `${s} → ${f.origin}`);
   });
   const headers = HEADERS.map((h, i) => `<text class="col-head" x="${COLS[i]}" y="18">${esc(h)}</text>`).join('');
-  return `<svg id="lineage" class="diagram" viewBox="0 0 ${COLS[4] + COL_W + 20} ${height}" role="img" aria-label="Lineage from totesys to the warehouse">${headers}${edges.join('')}${nodes.join('')}</svg>`;
+  return `<svg id="lineage" class="diagram" viewBox="0 0 ${COLS[4] + WIDTHS[4] + 20} ${height}" role="img" aria-label="Lineage from totesys to the warehouse">${headers}${edges.join('')}${nodes.join('')}</svg>`;
 }

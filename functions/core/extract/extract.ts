@@ -233,6 +233,8 @@ async function latestProgress(store: ObjectStore, seq: number): Promise<ExtractP
 
 async function connectSource(ctx: PipelineContext): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: await ctx.source.url(), application_name: 'totes-lake-extract' });
+  // A connection the server drops while idle emits 'error' on the client; the next query fails with it instead of crashing the process.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {

@@ -82,6 +82,8 @@ export async function loadPending(ctx: PipelineContext, options: LoadOptions = {
   const schema = ctx.warehouseSchema;
   quoteSchema(schema);
   const client = new pg.Client({ connectionString: await ctx.warehouse.url() });
+  // A connection the server drops while idle emits 'error' on the client; the next query fails with it instead of crashing the process.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {

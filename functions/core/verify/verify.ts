@@ -78,8 +78,10 @@ const money = (c: number): string => (c / 100).toFixed(2);
 
 export async function verify(ctx: PipelineContext): Promise<VerifyReport> {
   const warehouse = new pg.Client({ connectionString: await ctx.warehouse.url(), application_name: 'totes-lake-verify' });
+  warehouse.on('error', () => undefined);
   await warehouse.connect();
   const source = new pg.Client({ connectionString: await ctx.source.url(), application_name: 'totes-lake-verify' });
+  source.on('error', () => undefined);
   try {
     const schema = ctx.warehouseSchema;
     const ledger = await warehouse.query<{ seq: number; batch_id: string }>(

@@ -152,7 +152,7 @@ describe('totes docs', () => {
       const png = path.join(shots, `${page}.png`);
       execFileSync(chromium!, [...flags(page), '--window-size=1280,1800', `--screenshot=${png}`, url], { stdio: 'pipe', timeout: 60_000 });
       expect((await fs.stat(png)).size).toBeGreaterThan(20_000);
-      const dom = execFileSync(chromium!, [...flags(`${page}-dom`), '--dump-dom', url], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+      const dom = execFileSync(chromium!, [...flags(`${page}-dom`), '--dump-dom', url], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
       expect(dom).toContain(`id="page-${page}"`);
       if (page === 'tables') for (const t of STAR_TABLES) expect(dom).toContain(`id="t-${t.name}"`);
       if (page === 'lineage') expect(dom).toContain('id="lineage"');

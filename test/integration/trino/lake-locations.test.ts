@@ -30,6 +30,8 @@ describe('prefixTableName', () => {
     expect(prefixTableName('star/dim_staff/0000000007-20261125T204100Z-3f9a/')).toBe(a);
     // Lower-casing alone would merge these two; the hash keeps them apart.
     expect(prefixTableName('star/x/B/')).not.toBe(prefixTableName('star/x/b/'));
+    // Same prefix, two lakes: two tables.
+    expect(prefixTableName('star/x/b/', 'local:///lake1/star/x/b/')).not.toBe(prefixTableName('star/x/b/', 'local:///lake2/star/x/b/'));
     expect(prefixTableName('star/fact_payment/batch_id=0000000001-20250101T000500Z-abcd/')).toMatch(/^star__fact_payment__batch_id_0000000001/);
   });
 });

@@ -42,11 +42,15 @@ export async function readStarRows(store: ObjectStore, table: string, prefixes: 
 
 const canonical = (row: Record<string, LoadValue>): string => JSON.stringify(row);
 
-/** The Parquet type of each star column in the files under a prefix: physical + logical. */
-export async function parquetTypes(store: ObjectStore, table: string, prefix: string): Promise<Record<string, string>> {
+/**
+ * The Parquet type of each star column in the files under the prefixes: physical + logical. An
+ * output with no rows may have no file (Trino) or an empty one (DuckDB): both add nothing.
+ */
+export async function parquetTypes(store: ObjectStore, table: string, prefixes: readonly string[]): Promise<Record<string, string>> {
   const wanted = new Set(columnsOf(table).map((c) => c.name));
   const types: Record<string, string> = {};
-  for (const key of await dataFiles(store, prefix)) {
+  const keys = (await Promise.all(prefixes.map((p) => dataFiles(store, p)))).flat();
+  for (const key of keys) {
     const bytes = await store.get(key);
     const meta = parquetMetadata(bytes.slice().buffer as ArrayBuffer);
     for (const e of meta.schema.slice(1)) {
@@ -54,7 +58,9 @@ export async function parquetTypes(store: ObjectStore, table: string, prefix: st
       const logical = e.logical_type ? e.logical_type.type : e.converted_type;
       const decimal = logical === 'DECIMAL' ? `(${e.precision},${e.scale})` : '';
       const kind = logical === 'DECIMAL' ? 'DECIMAL' : logical === 'DATE' ? 'DATE' : e.type === 'BYTE_ARRAY' ? 'STRING' : e.type;
-      types[e.name] = `${kind}${decimal}`;
+      const type = `${kind}${decimal}`;
+      if (types[e.name] && types[e.name] !== type) throw new Error(`${table}.${e.name} is ${types[e.name]} in one file and ${type} in ${key}`);
+      types[e.name] = type;
     }
   }
   return types;
