@@ -88,7 +88,11 @@ export async function loadPending(ctx: PipelineContext, options: LoadOptions = {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new Error(`Cannot connect to the warehouse ${ctx.warehouse.description}: ${(err as Error).message}`, { cause: err });
+    throw new Error(
+      `Cannot connect to the warehouse ${ctx.warehouse.description}: ${(err as Error).message}. ` +
+        'Check the URL (--warehouse-url / TOTES_WAREHOUSE_URL), the credentials and that the server is reachable; the batch stays pending and loads on the next run.',
+      { cause: err },
+    );
   }
   const results: LoadResult[] = [];
   try {
