@@ -119,6 +119,7 @@ export class AthenaEngine implements QueryEngine {
       elapsedMs += execution.elapsedMs;
     }
 
+    await this.clearLeftovers(target);
     const statements = planWrite({ dialect: 'athena', table, location, select, relations, target, partitions });
     let rows = 0;
     for (const [i, statement] of statements.entries()) {
@@ -177,6 +178,19 @@ export class AthenaEngine implements QueryEngine {
     }
     for (const [table, keys] of entries(bindings.raw ?? {})) relations.push(rawRelation(ns, table, keys));
     return relations;
+  }
+
+  /**
+   * Athena's CTAS refuses a location that holds objects. A batch's locations are fixed, so one
+   * holding objects was left by an attempt that died (the transform lease makes this run the only
+   * one working on the batch now): its files are incomplete or equal to what we write, and go.
+   */
+  private async clearLeftovers(target: WriteTarget): Promise<void> {
+    const keys: string[] = [];
+    for await (const o of this.options.processed.list(target.prefix)) keys.push(o.key);
+    if (!keys.length) return;
+    this.options.log.warn(`Clearing ${keys.length} object(s) a previous attempt left at ${target.prefix}`, { table: target.table, batchId: target.batchId });
+    await this.options.processed.delete(keys);
   }
 
   /** Binds `name` to the given prefixes, registering temporary tables shaped like `schemaOf`. */

@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -109,6 +109,25 @@ export class S3ObjectStore implements ObjectStore {
     const res = await this.getObject(key);
     if (!(res.Body instanceof Readable)) throw new Error(`S3 returned no readable body for ${key} in ${this.name}`);
     return res.Body;
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    // DeleteObjects takes at most 1,000 keys a call.
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      let result;
+      try {
+        result = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((k) => ({ Key: checkKey(k, this.name) })), Quiet: true } }),
+        );
+      } catch (err) {
+        throw wrap(err, `delete ${chunk.length} objects from ${this.name}`);
+      }
+      const failed = result?.Errors ?? [];
+      if (failed.length) {
+        throw new Error(`Could not delete ${failed.length} objects from ${this.name}, e.g. ${failed[0].Key}: ${failed[0].Code} ${failed[0].Message}`);
+      }
+    }
   }
 
   async exists(key: string): Promise<boolean> {

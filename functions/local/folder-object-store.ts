@@ -94,6 +94,10 @@ export class FolderObjectStore implements ObjectStore {
     }
   }
 
+  async delete(keys: readonly string[]): Promise<void> {
+    for (const key of keys) await fs.rm(this.pathOf(key), { force: true });
+  }
+
   private async walk(dir: string, rel: string, out: ObjectInfo[]): Promise<void> {
     let entries;
     try {

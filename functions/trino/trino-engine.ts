@@ -18,7 +18,6 @@ import {
   rawTableName,
   storageType,
   stringLiteral,
-  tableRelation,
   trinoRawTableDdl,
   unionRelation,
   withRelations,

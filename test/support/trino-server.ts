@@ -158,9 +158,16 @@ export async function startTrino(options: StartTrinoOptions = {}): Promise<Trino
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
+  // If this process dies without afterAll (a crash, a killed worker), the JVM must not outlive it.
+  const watchdog = spawn('bash', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 2; done; kill -9 ${child.pid} 2>/dev/null`], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  watchdog.unref();
 
   const stop = async (): Promise<void> => {
     await stopProcess(child);
+    if (watchdog.exitCode === null) watchdog.kill();
     log.end();
     await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
   };
@@ -169,6 +176,7 @@ export async function startTrino(options: StartTrinoOptions = {}): Promise<Trino
     await waitUntilReady(url, child, options.timeoutMs ?? 120_000, logFile);
   } catch (err) {
     await stopProcess(child);
+    if (watchdog.exitCode === null) watchdog.kill();
     throw err;
   }
   const startMs = Date.now() - started;

@@ -90,11 +90,20 @@ export function windowSelect(window: TableWindow, chunked = false): string {
   const after = window.from
     ? `("last_updated", ${pk}) > (current_setting('${WINDOW_SETTINGS.fromTs}')::timestamp(3), current_setting('${WINDOW_SETTINGS.fromId}')::integer) AND `
     : '';
+  // The window is chosen and sorted on the plain columns in a subquery; the JSON is rendered
+  // outside it, only for the rows the window keeps. Rendering in the same SELECT as the ORDER BY …
+  // LIMIT made PostgreSQL build the JSON of every row of the table for each chunk and sort those
+  // wide texts (an external merge on disk): chunk k of a big table cost a whole-table render. The
+  // outer ORDER BY repeats the subquery's, so the order is guaranteed; the planner sees the input
+  // already sorted and adds no second sort.
+  const columns = t.columns.map((c) => quote(c.name)).join(', ');
   return (
-    `SELECT json_build_object(${fields.join(', ')})::text FROM ${quote(t.name)} ` +
+    `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
+    `SELECT ${columns} FROM ${quote(t.name)} ` +
     `WHERE ${after}"last_updated" < current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3) ` +
     `ORDER BY "last_updated", ${pk}` +
-    (chunked ? ` LIMIT current_setting('${WINDOW_SETTINGS.limit}')::bigint` : '')
+    (chunked ? ` LIMIT current_setting('${WINDOW_SETTINGS.limit}')::bigint` : '') +
+    `) AS w ORDER BY "last_updated", ${pk}`
   );
 }
 

@@ -11,7 +11,8 @@
  *   star/<fact>/batch_id=<batch_id>/                     a fact's new versions from a batch
  *   manifests/transform/<seq>.json                       transform manifest, written last
  *   catalog/<table>.json                                 local catalog pointers (Glue in the cloud)
- *   runs/<batch_id>.json                                 run history (older form, see runRecordKey)
+ *   runs/<batch_id>.json                                 run history
+ *   leases/<stage>/<seq>/<attempt>.json                  which run is working on a batch (stage-lease.ts) (older form, see runRecordKey)
  *   runs/<YYYYMMDDTHHMMSS.mmmZ>-<batch_id|noop>.json     one record per cycle or stage run
  *
  * Sequence numbers are zero-padded so that key order is batch order.
@@ -74,6 +75,9 @@ export const currentPrefix = (table: string, batchId: string): string => `curren
 export const dimensionPrefix = (table: string, batchId: string): string => `star/${table}/${batchId}/`;
 export const factTablePrefix = (table: string): string => `star/${table}/`;
 export const factBatchPrefix = (table: string, batchId: string): string => `star/${table}/batch_id=${batchId}/`;
+export const leasePrefix = (stage: string, seq: number): string => `leases/${stage}/${padSeq(seq)}/`;
+export const leaseKey = (stage: string, seq: number, attempt: number, released = false): string =>
+  `${leasePrefix(stage, seq)}${String(attempt).padStart(4, '0')}${released ? '-released' : ''}.json`;
 export const catalogKey = (table: string): string => `catalog/${table}.json`;
 export const runKey = (batchId: string): string => `runs/${batchId}.json`;
 

@@ -32,6 +32,13 @@ export interface ObjectStore {
 
   /** Lists keys under a prefix in ascending key order, paging as needed. */
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<ObjectInfo>;
+
+  /**
+   * Deletes objects; absent keys are ignored. The pipeline calls it only on the processed store,
+   * to clear a staged location that a dead attempt left half-written (Athena's CTAS needs an
+   * empty location). Nothing in the ingestion store is ever deleted.
+   */
+  delete(keys: readonly string[]): Promise<void>;
 }
 
 export interface PutOptions {

@@ -14,6 +14,7 @@ import {
   readTransformManifest,
 } from '../lake/manifest-log';
 import type { ExtractManifest, TransformManifest, TransformOutput } from '../lake/manifests';
+import { acquireLease } from '../lake/stage-lease';
 import { ObjectExistsError } from '../ports/object-store';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
@@ -35,7 +36,8 @@ import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
  *  4. write the transform manifest, last, with If-None-Match: the batch is transformed once it
  *     exists, and the load stage starts from it.
  * Every output location is a function of (table, batch), so re-running a batch whose manifest is
- * missing rewrites the same prefixes and publishes the same locations again: it is safe.
+ * missing rewrites the same prefixes and publishes the same locations again: it is safe. A lease
+ * (stage-lease.ts) keeps two runs from writing those locations at the same time.
  * Everything the next batch needs comes from this batch's manifest, never from the catalog.
  */
 
@@ -45,6 +47,9 @@ export interface TransformResult {
   manifestKey: string;
   manifest: TransformManifest;
 }
+
+/** How long a transform run holds a batch before another may take it over (a Lambda runs 15 minutes at most). */
+const LEASE_TTL_MS = 16 * 60_000;
 
 /** Transforms every extracted batch that has no transform manifest yet, in order. */
 export async function transformPending(ctx: PipelineContext): Promise<TransformResult[]> {
@@ -72,6 +77,17 @@ export async function transformPending(ctx: PipelineContext): Promise<TransformR
         `Extract manifest ${seq} (batch ${extract.batchId}) follows batch ${extract.previousBatchId ?? 'none'}, but transform manifest ${seq - 1} is of batch ${previous.batchId}; the manifest logs disagree and must be repaired by hand`,
       );
     }
+    const outcome = await acquireLease(ctx.processed, 'transform', seq, { ttlMs: LEASE_TTL_MS, now: ctx.now });
+    if ('busy' in outcome) {
+      ctx.log.info(`Transform: batch ${extract.batchId} is being transformed by another run (${outcome.busy.holder.host} pid ${outcome.busy.holder.pid}, until ${outcome.busy.expiresAt}); leaving it to that run`, { seq });
+      break;
+    }
+    if (await ctx.processed.exists(transformManifestKey(seq))) {
+      // Another run finished this batch between our listing and our lease: nothing to do.
+      await outcome.lease.release().catch(() => undefined);
+      transformed.add(seq);
+      continue;
+    }
     let manifest: TransformManifest;
     try {
       manifest = await transformBatch(ctx, extract, previous, sqlFiles);
@@ -85,6 +101,9 @@ export async function transformPending(ctx: PipelineContext): Promise<TransformR
         `Transform of batch ${extract.batchId} (seq ${seq}) failed: ${(err as Error).message}. Nothing after it was transformed; fix the cause and run the transform again (re-running a batch is safe).`,
         { cause: err },
       );
+    } finally {
+      // Done or failed, the batch is free again: a retry need not wait for the lease to expire.
+      await outcome.lease.release().catch(() => undefined);
     }
     transformed.add(seq);
     results.push({ seq, batchId: extract.batchId, manifestKey: transformManifestKey(seq), manifest });

@@ -6,7 +6,7 @@ import {
   TooManyRequestsException,
 } from '@aws-sdk/client-athena';
 import { BatchDeleteTableCommand, CreateTableCommand, EntityNotFoundException, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AthenaEngine, AthenaQueryError } from '../../../functions/aws/athena-engine';
 import { S3ObjectStore } from '../../../functions/aws/s3-object-store';
@@ -51,6 +51,7 @@ beforeEach(() => {
   s3.reset();
   metrics.length = 0;
   s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: `star/dim_currency/${BATCH}/part-0.parquet`, Size: 10 }] });
+  s3.on(DeleteObjectsCommand).resolves({});
   glue.on(GetTableCommand).rejects(new EntityNotFoundException({ message: 'no', $metadata: {} }));
   glue.on(CreateTableCommand).resolves({});
   glue.on(BatchDeleteTableCommand).resolves({});
@@ -85,6 +86,19 @@ describe('AthenaEngine (mocked Athena and Glue)', () => {
     const dropped = glue.commandCalls(BatchDeleteTableCommand)[0].args[0].input;
     expect(dropped.DatabaseName).toBe('proc');
     expect(dropped.TablesToDelete).toHaveLength(2);
+  });
+
+  it('clears what a dead attempt left at the target location before the CTAS, which needs it empty', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce({ Contents: [{ Key: `star/dim_currency/${BATCH}/half-written.parquet`, Size: 3 }] })
+      .resolves({ Contents: [{ Key: `star/dim_currency/${BATCH}/part-0.parquet`, Size: 10 }] });
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 1 });
+    const stats = await engine().write('SELECT 1 AS currency_id', { batch: {}, current: {}, star: {} }, target());
+    const deleted = s3.commandCalls(DeleteObjectsCommand).map((c) => c.args[0].input.Delete?.Objects?.map((o) => o.Key));
+    expect(deleted).toEqual([[`star/dim_currency/${BATCH}/half-written.parquet`]]);
+    expect(stats.files).toEqual([`star/dim_currency/${BATCH}/part-0.parquet`]);
   });
 
   it('reads current_<table> of this batch from the CTAS table that wrote it, without registering another', async () => {
