@@ -55,10 +55,8 @@ export async function runCycle(ctx: PipelineContext, options: ExtractOptions = {
 }
 
 async function stage<T>(ctx: PipelineContext, parts: RunParts, name: string, work: () => Promise<T>): Promise<T> {
-  const started = Date.now();
   try {
-    const result = await work();
-    return result;
+    return await work();
   } catch (err) {
     const error = err as Error;
     parts.failure = { stage: name, error: error.message };

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
-import { silentLog, type Log } from '../../functions/core/ports/log';
+import type { Log } from '../../functions/core/ports/log';
 import { runCycle, type CycleResult } from '../../functions/core/run-cycle';
 import { formatVerifyReport, verify } from '../../functions/core/verify/verify';
 import { DuckDbEngine } from '../../functions/local/duckdb-engine';

@@ -161,7 +161,7 @@ describe('totes docs', () => {
     }
     process.stdout.write(`docs screenshots in ${shots}\n`);
   });
-  if (!chromium) it('needs Chromium for the rendering test', () => console.warn('Chromium is missing: the docs rendering test was skipped. Install it with test/support/install-chromium.sh')); // eslint-disable-line no-console
+  if (!chromium) it('needs Chromium for the rendering test', () => console.warn('Chromium is missing: the docs rendering test was skipped. Install it with test/support/install-chromium.sh'));
 });
 
 describe('analyst layer', () => {
