@@ -201,26 +201,11 @@ export class DuckDbEngine implements QueryEngine {
     return { ctes, params };
   }
 
-  /** Parquet files under a key prefix of the processed store (a missing folder has none). */
+  /** Parquet files under a key prefix of the processed store, as paths (a missing folder has none). */
   private async parquetFiles(prefix: string): Promise<string[]> {
     const found: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw err;
-      }
-      for (const entry of entries) {
-        if (entry.name.startsWith('.tmp-')) continue;
-        const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) await walk(full);
-        else if (entry.name.endsWith('.parquet')) found.push(full);
-      }
-    };
-    await walk(this.processed.pathOf(prefix));
-    return found.sort();
+    for await (const { key } of this.processed.list(prefix)) if (key.endsWith('.parquet')) found.push(this.processed.pathOf(key));
+    return found;
   }
 
   /**

@@ -85,7 +85,9 @@ export class FolderObjectStore implements ObjectStore {
 
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
     const found: ObjectInfo[] = [];
-    await this.walk(this.root, '', found);
+    // Walk only the folder the prefix names (its part up to the last '/'), not the whole bucket.
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    await this.walk(folder ? this.pathOf(folder) : this.root, folder, found);
     found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     for (const info of found) {
       if (!info.key.startsWith(prefix)) continue;
