@@ -1,3 +1,4 @@
+import { DELETIONS_PREFIX } from '../../functions/core/extract/deletions';
 import { EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../../functions/core/lake/lake-layout';
 import type { Statement } from './policy-document';
 
@@ -19,6 +20,9 @@ const RAW = 'raw/';
 /** Parent of lake-layout's `extractProgressPrefix(seq)` (an unfinished batch's progress); test/infra checks it. */
 export const EXTRACT_PROGRESS_PREFIX = 'progress/extract/';
 const RUNS = 'runs/';
+/** Parents of stage-lease.ts `leasePrefix` and data-tests.ts `quarantineKey` in the processed store; test/infra checks them. */
+export const LEASES_PREFIX = 'leases/';
+export const QUARANTINE_PREFIX = 'quarantine/';
 const objects = (bucketArn: string, ...prefixes: string[]) => prefixes.map((p) => `${bucketArn}/${p}*`);
 const glueDatabase = (r: PipelineResources, db: string) => [
   `${r.glueArnBase}:catalog`, `${r.glueArnBase}:database/${db}`, `${r.glueArnBase}:table/${db}/*`,
@@ -27,14 +31,18 @@ const glueDatabase = (r: PipelineResources, db: string) => [
 /**
  * Extract: reads totesys through its secret, reads the extract manifests (its cursors derive from
  * the newest one) and the progress of an unfinished batch (a long first load resumes), writes raw
- * files, progress and then the manifest. No delete: the bucket is append-only.
+ * files, deletion markers, progress and then the manifest. No delete: the bucket is append-only.
+ * When the key tallies say a row may have been deleted, it reads the lake's keys itself (raw files
+ * and the newest current state in the processed bucket): it runs no queries.
  */
 export function extractStatements(r: PipelineResources): Statement[] {
   return [
     { sid: 'ReadSourceSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.sourceSecretArn] },
     { sid: 'ListIngestion', actions: ['s3:ListBucket'], resources: [r.ingestionBucketArn] },
-    { sid: 'ReadManifestsAndProgress', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX, EXTRACT_PROGRESS_PREFIX) },
-    { sid: 'WriteRawBatches', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: objects(r.ingestionBucketArn, RAW, EXTRACT_PROGRESS_PREFIX, EXTRACT_MANIFEST_PREFIX) },
+    { sid: 'ReadManifestsProgressAndKeys', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX, EXTRACT_PROGRESS_PREFIX, RAW, DELETIONS_PREFIX) },
+    { sid: 'WriteRawBatches', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: objects(r.ingestionBucketArn, RAW, DELETIONS_PREFIX, EXTRACT_PROGRESS_PREFIX, EXTRACT_MANIFEST_PREFIX) },
+    { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
+    { sid: 'ReadCurrentStateKeys', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, TRANSFORM_MANIFEST_PREFIX, 'current/') },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
   ];
 }
@@ -43,7 +51,7 @@ export function extractStatements(r: PipelineResources): Statement[] {
  * Transform: runs Athena queries in the pipeline workgroup. Athena acts with the caller's
  * credentials, so the role also needs what each query touches: the raw files and manifests (read),
  * the processed bucket's table prefixes (write, and delete so Athena can clean up a failed write;
- * the bucket is versioned), the results bucket, the raw database (read) and the processed
+ * the bucket is versioned), its batch leases, quarantine reports and run history, the results bucket, the raw database (read) and the processed
  * database (create/update tables and partitions, repoint dimensions).
  */
 export function transformStatements(r: PipelineResources): Statement[] {
@@ -54,7 +62,7 @@ export function transformStatements(r: PipelineResources): Statement[] {
     {
       sid: 'WriteProcessedTables',
       actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      resources: objects(r.processedBucketArn, 'current/', 'star/', TRANSFORM_MANIFEST_PREFIX, RUNS),
+      resources: objects(r.processedBucketArn, 'current/', 'star/', TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS),
     },
     {
       sid: 'QueryResults',

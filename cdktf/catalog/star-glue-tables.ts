@@ -1,7 +1,10 @@
 import { GlueCatalogTable } from '@cdktf/provider-aws/lib/glue-catalog-table';
 import { Construct } from 'constructs';
-import { LINEAGE_COLUMNS, STAR_TABLES, starGlueType } from '../../functions/core/contract/star-tables';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LINEAGE_COLUMNS, STAR_TABLES, starGlueType, type StarTable } from '../../functions/core/contract/star-tables';
 import { factTablePrefix } from '../../functions/core/lake/lake-layout';
+import { parseSqlFile, SQL_TRANSFORM_DIR } from '../../functions/core/transform/sql-files';
 
 export const PARQUET_SERDE = 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe';
 
@@ -9,6 +12,21 @@ const LINEAGE_COMMENTS: Record<(typeof LINEAGE_COLUMNS)[number], string> = {
   _batch_id: 'Batch whose transform wrote this row.',
   _sql_hash: 'Content hash of the SQL that built this row.',
 };
+
+/** Glue's limit on a table description. */
+const MAX_DESCRIPTION = 2048;
+
+/**
+ * What a person browsing the catalog reads about a star table: the contract's description, how
+ * the table grows, and the header of the SQL file that builds it (what, grain, incremental or
+ * rebuilt, sources), read from sql/transform/ at synth time so the two cannot drift.
+ */
+export function starTableDescription(table: StarTable, repoRoot = path.resolve(__dirname, '..', '..')): string {
+  const file = parseSqlFile(table, readFileSync(path.join(repoRoot, SQL_TRANSFORM_DIR, `${table.name}.sql`)));
+  const growth = table.kind === 'fact' ? 'One partition batch_id=<batch> per transformed batch.' : 'Rebuilt each batch; the location moves to the newest rebuild.';
+  const text = `${table.description} ${growth} Built by ${file.origin}: ${file.header.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}`;
+  return text.length <= MAX_DESCRIPTION ? text : `${text.slice(0, MAX_DESCRIPTION - 1)}…`;
+}
 
 export interface StarGlueTablesProps {
   databaseName: string;
@@ -34,7 +52,7 @@ export class StarGlueTables extends Construct {
       return new GlueCatalogTable(this, table.name, {
         databaseName: props.databaseName,
         name: table.name,
-        description: `${table.description} ${isFact ? 'One partition batch_id=<batch> per transformed batch.' : 'Rebuilt each batch; the location moves to the newest rebuild.'}`,
+        description: starTableDescription(table),
         tableType: 'EXTERNAL_TABLE',
         parameters: { EXTERNAL: 'TRUE', classification: 'parquet', 'parquet.compression': 'SNAPPY' },
         partitionKeys: isFact ? [{ name: 'batch_id', type: 'string', comment: 'Batch whose new row versions the partition holds.' }] : undefined,

@@ -145,6 +145,15 @@ export class AthenaEngine implements QueryEngine {
     return rows.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, convert(row[i], c.type)])));
   }
 
+  /**
+   * Runs one DDL statement (e.g. `CREATE OR REPLACE VIEW`) in the workgroup and waits for it, with
+   * the same retries and error reporting as the transform's queries. `origin` names it in errors.
+   */
+  async runStatement(sql: string, origin: string): Promise<{ bytesScanned: number; elapsedMs: number }> {
+    const { bytesScanned, elapsedMs } = await this.execute(sql, { origin });
+    return { bytesScanned, elapsedMs };
+  }
+
   /** Drops the temporary Glue tables of this engine (metadata only: no data is deleted). */
   async close(): Promise<void> {
     const names = this.temporary.splice(0);

@@ -1,29 +1,26 @@
 import { METRICS } from '../core/contract/runtime-contract';
 import { readExtractManifest } from '../core/lake/manifest-log';
-import type { ExtractManifest } from '../core/lake/manifests';
+import { batchFreshness } from '../core/operate/freshness';
+import type { RunParts } from '../core/operate/run-history';
 import type { PipelineContext } from '../core/pipeline-context';
 
 /**
- * Seconds between `now` and the newest source `last_updated` a batch carried (its extract
- * manifest records it per table, as UTC 'YYYY-MM-DD HH:MM:SS.mmm'); undefined if none is known.
+ * Emits `FreshnessSeconds` for the newest batch the load put in the warehouse: now − the newest
+ * source `last_updated` its extract manifest records (core/operate/freshness.ts, the same measure
+ * `totes status` and the local run history use). Returns it for the run record.
+ *
+ * The load function reads that manifest from the ingestion bucket (TOTES_INGESTION_BUCKET, and
+ * s3:GetObject on manifests/extract/ in its role).
  */
-export function freshnessSeconds(manifest: ExtractManifest, now: Date): number | undefined {
-  let newest: number | undefined;
-  for (const table of Object.values(manifest.tables)) {
-    if (!table?.maxLastUpdated) continue;
-    const t = Date.parse(`${table.maxLastUpdated.replace(' ', 'T')}Z`);
-    if (!Number.isNaN(t) && (newest === undefined || t > newest)) newest = t;
-  }
-  return newest === undefined ? undefined : Math.max(0, (now.getTime() - newest) / 1000);
-}
-
-/** Emits FreshnessSeconds for the newest batch loaded (the load function reads its extract manifest). */
-export async function emitFreshness(ctx: PipelineContext, seq: number): Promise<void> {
+export async function emitFreshness(ctx: PipelineContext, seq: number): Promise<RunParts['freshness']> {
   try {
-    const seconds = freshnessSeconds(await readExtractManifest(ctx.ingestion, seq), ctx.now());
-    if (seconds !== undefined) ctx.log.metric(METRICS.freshness, Math.round(seconds), 'Seconds');
+    const freshness = batchFreshness(await readExtractManifest(ctx.ingestion, seq), ctx.now());
+    if (freshness) ctx.log.metric(METRICS.freshness, Math.round(freshness.seconds), 'Seconds');
+    else ctx.log.warn('Freshness unknown: the loaded batch\'s extract manifest records no source last_updated', { seq });
+    return freshness;
   } catch (err) {
-    // The warehouse is loaded; a missing metric must not fail the invocation (the alarm on missing data catches it).
-    ctx.log.warn('Could not compute freshness', { seq, error: (err as Error).message });
+    // The warehouse is loaded; a missing metric must not fail the invocation (the alarm treats missing data as breaching).
+    ctx.log.warn(`Could not compute freshness from extract manifest ${seq}: ${(err as Error).message}`, { seq });
+    return undefined;
   }
 }

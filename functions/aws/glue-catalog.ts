@@ -132,6 +132,25 @@ export class GlueCatalog implements Catalog {
     }
   }
 
+  /** The Glue database this catalog manages. */
+  get database(): string {
+    return this.options.database;
+  }
+
+  /**
+   * Rewrites an existing table's definition in one UpdateTable: `change` gets the table as
+   * UpdateTable takes it and returns the new input (used to describe the Athena views).
+   */
+  async updateTable(table: string, change: (input: TableInput) => TableInput): Promise<void> {
+    const current = await this.getTable(table);
+    if (!current) throw new Error(`Glue table ${this.options.database}.${table} does not exist, so it cannot be updated`);
+    try {
+      await this.client.send(new UpdateTableCommand({ DatabaseName: this.options.database, TableInput: change(toTableInput(current)), SkipArchive: true }));
+    } catch (err) {
+      throw glueError(err, `update table ${this.options.database}.${table}`);
+    }
+  }
+
   /** Creates a table; false when another run created it first. */
   private async createTable(input: TableInput): Promise<boolean> {
     try {

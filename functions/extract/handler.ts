@@ -16,13 +16,14 @@ export function createHandler(deps: StageDeps & { extract?: typeof extract } = {
   const run = deps.extract ?? extract;
   return async (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<ExtractResult> => {
     const schedule = parseScheduleEvent(event);
-    return runStage('extract', deps, async (ctx, config) => {
+    return runStage('extract', deps, async (ctx, config, report) => {
       const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
-      const options: ExtractOptions & { deadline?: Date } = {
+      const options: ExtractOptions = {
         commitLagSeconds: config.commitLagSeconds,
         deadline: new Date(Date.now() + Math.max(0, remaining - SAFETY_MARGIN_MS)),
       };
       const result = await run(ctx, options);
+      report({ extract: result });
       ctx.log.metric(METRICS.extractSucceeded, 1, 'Count');
       ctx.log.info('Extract finished', { scheduledAt: schedule.time, published: result.published, reason: result.reason, batchId: result.batchId });
       return result;

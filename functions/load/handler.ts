@@ -20,7 +20,7 @@ export function createHandler(deps: StageDeps & { loadPending?: typeof loadPendi
   const run = deps.loadPending ?? loadPending;
   return async (event: unknown): Promise<LoadHandlerResult> => {
     const objects = parseObjectCreated(event);
-    return runStage('load', deps, async (ctx, config) => {
+    return runStage('load', deps, async (ctx, config, report) => {
       const bucket = requireSetting(config, 'processedBucket', 'the load trigger');
       const manifests = objects.filter((o) => o.bucket === bucket && o.key.startsWith(TRANSFORM_MANIFEST_PREFIX));
       const ignored = objects.filter((o) => !manifests.includes(o)).map((o) => `s3://${o.bucket}/${o.key}`);
@@ -28,7 +28,8 @@ export function createHandler(deps: StageDeps & { loadPending?: typeof loadPendi
       if (!manifests.length) return { loaded: [], ignored };
       const results: LoadResult[] = await run(ctx);
       const loaded = results.filter((r) => !r.skipped);
-      if (loaded.length && config.ingestionBucket) await emitFreshness(ctx, loaded[loaded.length - 1].seq);
+      const freshness = loaded.length ? await emitFreshness(ctx, loaded[loaded.length - 1].seq) : undefined;
+      report({ load: results, freshness });
       return { loaded: loaded.map((r) => r.batchId), ignored };
     });
   };

@@ -1,5 +1,8 @@
 import { BATCH_ID_COLUMN, glueType, SOURCE_TABLES } from '../../functions/core/contract/source-tables';
 import { LINEAGE_COLUMNS, STAR_TABLES, starGlueType } from '../../functions/core/contract/star-tables';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseSqlFile } from '../../functions/core/transform/sql-files';
 import { synthesizeStack } from './synthesized-stack';
 
 /** The Glue catalog of the synthesized stack must be exactly the table and star contracts. */
@@ -67,6 +70,36 @@ describe('star tables', () => {
       expect(t.partition_keys).toBeUndefined();
       // The pipeline repoints a dimension every batch; Terraform must not move it back.
       expect(t.lifecycle.ignore_changes).toEqual(['storage_descriptor[0].location', 'parameters']);
+    }
+  });
+});
+
+describe('a catalog a person can browse', () => {
+  const nonEmpty = (text: unknown) => typeof text === 'string' && text.trim().length > 0;
+
+  it('every table carries a description, every column and partition key a comment', () => {
+    expect(tables).toHaveLength(SOURCE_TABLES.length + STAR_TABLES.length);
+    for (const t of tables) {
+      expect([t.name, nonEmpty(t.description)]).toEqual([t.name, true]);
+      expect(t.description.length).toBeLessThanOrEqual(2048);
+      for (const c of [...t.storage_descriptor.columns, ...(t.partition_keys ?? [])]) expect([t.name, c.name, nonEmpty(c.comment)]).toEqual([t.name, c.name, true]);
+    }
+  });
+
+  it('raw tables are described by the table contract, star tables by the star contract and their SQL file header', () => {
+    for (const table of SOURCE_TABLES) expect(tables.find((t) => t.name === `raw_${table.name}`)!.description).toContain(table.description);
+    for (const table of STAR_TABLES) {
+      const file = parseSqlFile(table, readFileSync(path.join(__dirname, '..', '..', 'sql', 'transform', `${table.name}.sql`)));
+      const description: string = tables.find((t) => t.name === table.name)!.description;
+      expect(description.startsWith(table.description)).toBe(true);
+      expect(description).toContain(`Built by sql/transform/${table.name}.sql: ${table.name}: ${file.description}`);
+    }
+  });
+
+  it('column comments are the contracts\' descriptions', () => {
+    for (const table of STAR_TABLES) {
+      const t = tables.find((r) => r.name === table.name)!;
+      expect(t.storage_descriptor.columns.slice(0, table.columns.length).map((c: { comment: string }) => c.comment)).toEqual(table.columns.map((c) => c.description));
     }
   });
 });

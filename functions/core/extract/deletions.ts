@@ -1,4 +1,5 @@
-import { createGzip } from 'node:zlib';
+import { createInterface } from 'node:readline';
+import { createGunzip, createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { SourceTable } from '../contract/source-tables';
@@ -6,7 +7,7 @@ import { batchDate, parseBatchId } from '../lake/lake-layout';
 import { listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import type { ExtractManifest, ExtractTable } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
-import type { RelationBindings } from '../ports/query-engine';
+import { readParquetColumns } from '../load/parquet-rows';
 
 /**
  * Deletion detection: totesys rows are rarely deleted (foreign keys RESTRICT), but a deleted row
@@ -20,7 +21,8 @@ import type { RelationBindings } from '../ports/query-engine';
  *
  * Only when the tallies disagree (or the previous manifest predates tallies) does the extract pay
  * for a full comparison: the source's key list (same snapshot) against the lake's key list
- * (current state of the newest transformed batch ∪ raw files of later batches ∪ this batch),
+ * (current state of the newest transformed batch ∪ raw files of later batches ∪ this batch, read
+ * from the files themselves: the extract needs no query engine),
  * minus rows already marked deleted. Keys in the lake but not in the source were deleted: they get
  * a deletion marker row version `{<pk>, _deleted: true, deleted_detected_at, _batch_id}` in
  * `deletions/<table>/dt=…/<batch_id>.ndjson.gz` (a prefix of its own, so the raw tables' format and
@@ -76,19 +78,35 @@ export async function checkDeletions(
   return { keys, deleted, compared: true };
 }
 
-/** Every key the published lake knows for `table`, plus the keys of this (unpublished) batch. */
+/**
+ * Every key the published lake knows for `table`, plus the keys of this (unpublished) batch: the
+ * current state after the newest transformed batch (its Parquet files, read in pure JavaScript)
+ * and the raw files of the batches extracted since. Read without a query engine, because the
+ * extract Lambda has none; it runs only when the key tallies disagree.
+ */
 async function lakeKeys(ctx: PipelineContext, table: SourceTable, thisBatchFiles: string[]): Promise<number[]> {
+  const ids = new Set<number>();
   const transformed = (await listTransformSeqs(ctx.processed)).at(-1);
-  const current = transformed === undefined ? undefined : (await readTransformManifest(ctx.processed, transformed)).current[table.name];
+  if (transformed !== undefined) {
+    const current = (await readTransformManifest(ctx.processed, transformed)).currentOutputs[table.name];
+    const pk = { name: table.primaryKey, type: 'integer' as const, nullable: false, description: table.primaryKey };
+    for (const file of current?.files ?? []) {
+      for await (const chunk of readParquetColumns(await ctx.processed.get(file), [pk], { file })) {
+        for (const id of chunk.columns[0]) ids.add(Number(id));
+      }
+    }
+  }
   const files = [...thisBatchFiles];
   for (const seq of await listExtractSeqs(ctx.ingestion, transformed ?? 0)) {
     files.push(...((await readExtractManifest(ctx.ingestion, seq)).tables[table.name]?.files ?? []).map((f) => f.key));
   }
-  const pk = quote(table.primaryKey);
-  const parts = [...(current ? [`SELECT ${pk} AS id FROM current_${table.name}`] : []), `SELECT ${pk} AS id FROM batch_${table.name}`];
-  const bindings: RelationBindings = { batch: { [table.name]: files }, current: current ? { [table.name]: current } : {}, star: {} };
-  const rows = await ctx.engine.query(`SELECT DISTINCT id FROM (${parts.join(' UNION ALL ')}) AS k`, bindings);
-  return rows.map((r) => Number(r.id));
+  for (const file of files) {
+    const lines = createInterface({ input: (await ctx.ingestion.getStream(file)).pipe(createGunzip()), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line) ids.add(Number((JSON.parse(line) as Record<string, unknown>)[table.primaryKey]));
+    }
+  }
+  return [...ids];
 }
 
 /**

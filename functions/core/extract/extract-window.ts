@@ -87,8 +87,11 @@ export function windowSelect(window: TableWindow, chunked = false): string {
     return `'${c.name}', ${value}`;
   });
   const pk = quote(t.primaryKey);
+  // Each setting is read in a scalar subquery: PostgreSQL evaluates it once (an InitPlan) instead
+  // of calling current_setting() and parsing its text for every row the scan filters, which made a
+  // window over an unchanged 1.4M-row table cost about 8× more than the scan itself.
   const after = window.from
-    ? `("last_updated", ${pk}) > (current_setting('${WINDOW_SETTINGS.fromTs}')::timestamp(3), current_setting('${WINDOW_SETTINGS.fromId}')::integer) AND `
+    ? `("last_updated", ${pk}) > ((SELECT current_setting('${WINDOW_SETTINGS.fromTs}')::timestamp(3)), (SELECT current_setting('${WINDOW_SETTINGS.fromId}')::integer)) AND `
     : '';
   // The window is chosen and sorted on the plain columns in a subquery; the JSON is rendered
   // outside it, only for the rows the window keeps. Rendering in the same SELECT as the ORDER BY …
@@ -100,7 +103,7 @@ export function windowSelect(window: TableWindow, chunked = false): string {
   return (
     `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
     `SELECT ${columns} FROM ${quote(t.name)} ` +
-    `WHERE ${after}"last_updated" < current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3) ` +
+    `WHERE ${after}"last_updated" < (SELECT current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3)) ` +
     `ORDER BY "last_updated", ${pk}` +
     (chunked ? ` LIMIT current_setting('${WINDOW_SETTINGS.limit}')::bigint` : '') +
     `) AS w ORDER BY "last_updated", ${pk}`

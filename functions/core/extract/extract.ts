@@ -305,7 +305,9 @@ async function extractChunk(ctx: PipelineContext, client: pg.Client, window: Tab
     for await (const chunk of lines) {
       if (!sink) {
         sink = new PassThrough();
-        const gzip = createGzip({ level: 6 });
+        // Level 3: ~80 MB/s of JSON per core against ~24 MB/s at level 6, for files ~20% larger.
+        // At level 6 compression alone needed more CPU than PostgreSQL spends rendering the rows.
+        const gzip = createGzip({ level: 3 });
         sink.pipe(gzip);
         upload = ctx.ingestion.putStream(key, gzip, { contentType: 'application/x-ndjson' });
         upload.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile

@@ -104,5 +104,21 @@ export const TransformManifest = z.object({
     .optional(),
   /** Source rows this batch found deleted in totesys, per source table (the load records them in `deleted_rows`). */
   deletions: z.partialRecord(sourceTable, z.array(z.object({ id: z.number().int(), detectedAt: z.string() }))).optional(),
+  /**
+   * Raw versions this batch was built without (additive): they broke an input rule (an unparseable
+   * date) and a later batch superseded them (transform/input-checks.ts). They stay in the raw lake.
+   */
+  rejected: z
+    .array(
+      z.object({
+        table: sourceTable,
+        id: z.number().int(),
+        lastUpdated: z.string(),
+        column: z.string(),
+        value: z.string(),
+        supersededBy: z.string().optional(),
+      }),
+    )
+    .optional(),
 });
 export type TransformManifest = z.infer<typeof TransformManifest>;

@@ -3,6 +3,7 @@ import { STAR_TABLES, type StarTableName } from '../contract/star-tables';
 import type { ExtractManifest, TransformOutput } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import type { RelationBindings } from '../ports/query-engine';
+import { readAcceptedOnly } from './input-checks';
 
 /**
  * Write-audit-publish: data tests on a batch's STAGED star tables, run after they are written and
@@ -113,6 +114,7 @@ export async function runDataTests(
   ctx: Pick<PipelineContext, 'engine'>,
   extract: ExtractManifest,
   staged: Partial<Record<StarTableName, TransformOutput>>,
+  acceptOnly: readonly SourceTableName[] = [],
 ): Promise<DataTestResult[]> {
   const bindings: RelationBindings = {
     batch: {},
@@ -133,7 +135,8 @@ export async function runDataTests(
     const extracted = extract.tables[source]?.rows ?? 0;
     const files = extract.tables[source]?.files.map((f) => f.key) ?? [];
     const pk = sourceTable(source).primaryKey;
-    const [row] = await ctx.engine.query(`SELECT count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v`, {
+    // A batch built without superseded rejected versions (input-checks.ts) counts only the rows it read.
+    const [row] = await ctx.engine.query(readAcceptedOnly(`SELECT count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v`, acceptOnly), {
       batch: { [source]: files },
       current: {},
       star: {},

@@ -20,6 +20,7 @@ import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { currentStateColumns, currentStateSql } from './current-state';
 import { QuarantinedBatchError, quarantineKey, runDataTests, type DataTestResult } from './data-tests';
+import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
 
 /**
@@ -119,21 +120,43 @@ export async function transformBatch(
   sqlFiles: readonly SqlFile[],
 ): Promise<TransformManifest> {
   const startedAt = ctx.now();
+  // Input checks first (input-checks.ts): a version the star cannot hold blocks the batch until a
+  // later batch supersedes it (the row fixed or deleted in totesys); then the batch is built without it.
+  const rejected = await findRejectedVersions(ctx, extract);
+  if (rejected.length) {
+    await markSuperseded(ctx, extract, rejected);
+    const open = rejected.filter((r) => !r.supersededBy);
+    if (open.length) {
+      throw await quarantine(
+        ctx,
+        extract,
+        `${open.length} row version(s) break the input contract: ${open.slice(0, 5).map(describeRejected).join('; ')}${open.length > 5 ? '; …' : ''}. ` +
+          'Fix the row(s) in totesys: once a later batch holds their next version, this batch is built without the rejected ones',
+        [],
+        rejected,
+      );
+    }
+    ctx.log.warn(
+      `Transform: batch ${extract.batchId} is built without ${rejected.length} rejected value(s) that later batches superseded: ${rejected.map(describeRejected).join('; ')}`,
+      { batchId: extract.batchId, rejected },
+    );
+  }
+  const acceptOnly = [...new Set(rejected.map((r) => r.table))];
   let staged: StagedBatch;
   try {
-    staged = await stageBatch(ctx, extract, previous, sqlFiles);
+    staged = await stageBatch(ctx, extract, previous, sqlFiles, acceptOnly);
   } catch (err) {
     if (err instanceof QuarantinedBatchError) throw err;
     // A batch that cannot be built (bad input the SQL rejects, an engine that keeps failing) is
     // quarantined too: nothing of it was published; the reason is kept beside the store's manifests.
     throw await quarantine(ctx, extract, `its star tables could not be built: ${(err as Error).message}`, []);
   }
-  const tests = await runDataTests(ctx, extract, staged.star);
+  const tests = await runDataTests(ctx, extract, staged.star, acceptOnly);
   const failed = tests.filter((t) => !t.passed);
   if (failed.length) {
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
   }
-  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests);
+  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected);
 }
 
 interface StagedBatch {
@@ -144,7 +167,13 @@ interface StagedBatch {
 }
 
 /** Writes a quarantine report for the batch and returns the error that stops it (and so every later batch). */
-async function quarantine(ctx: PipelineContext, extract: ExtractManifest, reason: string, tests: DataTestResult[]): Promise<QuarantinedBatchError> {
+async function quarantine(
+  ctx: PipelineContext,
+  extract: ExtractManifest,
+  reason: string,
+  tests: DataTestResult[],
+  rejected: RejectedVersion[] = [],
+): Promise<QuarantinedBatchError> {
   const key = quarantineKey(extract.batchId);
   const report = {
     kind: 'quarantine',
@@ -154,6 +183,7 @@ async function quarantine(ctx: PipelineContext, extract: ExtractManifest, reason
     reason,
     failingTests: tests.filter((t) => !t.passed),
     passedTests: tests.filter((t) => t.passed).map((t) => `${t.table} ${t.name}`),
+    rejectedVersions: rejected,
   };
   await ctx.processed.put(key, `${JSON.stringify(report, null, 2)}\n`, { contentType: 'application/json' });
   ctx.log.error(`Transform: batch ${extract.batchId} quarantined, nothing of it was published: ${reason}`, { batchId: extract.batchId, report: key });
@@ -170,6 +200,7 @@ async function stageBatch(
   extract: ExtractManifest,
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
+  acceptOnly: readonly SourceTableName[] = [],
 ): Promise<StagedBatch> {
   const { batchId } = extract;
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
@@ -188,7 +219,7 @@ async function stageBatch(
       currentOutputs[table.name] = carried;
       continue;
     }
-    const sql = currentStateSql(table, { hasPrevious: before !== undefined });
+    const sql = readAcceptedOnly(currentStateSql(table, { hasPrevious: before !== undefined }), acceptOnly);
     const target: WriteTarget = {
       table: `current_${table.name}`,
       prefix: currentPrefix(table.name, batchId),
@@ -227,7 +258,7 @@ async function stageBatch(
       origin: file.origin,
     };
     ctx.log.progress('transform', { batchId, step: table.name, file: index + 1, of: sqlFiles.length });
-    const stats = await ctx.engine.write(file.sql, bindings, target);
+    const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
     star[table.name] = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
     ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name, stage: 'transform' });
   }
@@ -243,6 +274,7 @@ async function publishBatch(
   sqlFiles: readonly SqlFile[],
   startedAt: Date,
   tests: DataTestResult[],
+  rejected: RejectedVersion[],
 ): Promise<TransformManifest> {
   const { batchId, seq } = extract;
   const { current, currentOutputs, rewritten, star } = staged;
@@ -273,6 +305,7 @@ async function publishBatch(
     currentOutputs,
     dataTests: tests.map(({ name, table, passed, failures }) => ({ name, table, passed, failures })),
     ...deletionsOf(ctx, extract),
+    ...(rejected.length ? { rejected } : {}),
   };
   const key = transformManifestKey(seq);
   try {

@@ -163,6 +163,15 @@ describe('extract', () => {
     expect(ids.filter((id) => id === 100 || id === 101).sort()).toEqual([100, 101]);
   });
 
+  it('detects a deleted row without a query engine (the extract Lambda has none) and marks it once', async () => {
+    await withClient((c) => c.query('DELETE FROM currency WHERE currency_id = 13'));
+    const result = await extract(ctx); // ctx.engine throws on any use
+    expect(result.published).toBe(true);
+    expect(result.manifest!.tables.currency.deletions?.ids).toEqual([13]);
+    const again = await extract(ctx);
+    expect(again).toMatchObject({ published: false, reason: 'nothing-new' });
+  });
+
   it('stops with a clear error, writing nothing, when the source no longer matches the contract', async () => {
     const before = await extractManifestCount(ctx);
     await withClient((c) => c.query('ALTER TABLE design RENAME COLUMN file_name TO file'));

@@ -11,7 +11,9 @@ import {
 } from '@aws-sdk/client-glue';
 import { mockClient } from 'aws-sdk-client-mock';
 import { GlueCatalog } from '../../../functions/aws/glue-catalog';
-import { processedTableInput } from '../../../functions/aws/glue-table-input';
+import { processedTableInput, rawTableInput } from '../../../functions/aws/glue-table-input';
+import { SOURCE_TABLE_NAMES } from '../../../functions/core/contract/source-tables';
+import { STAR_TABLE_NAMES } from '../../../functions/core/contract/star-tables';
 
 const glue = mockClient(GlueClient);
 const B1 = '0000000001-20261125T200000Z-aaaa';
@@ -81,6 +83,9 @@ describe('GlueCatalog (mocked Glue)', () => {
     expect(input.Values).toEqual([B1]);
     expect(input.StorageDescriptor?.Location).toBe(`s3://processed/star/fact_payment/batch_id=${B1}/`);
     expect(input.StorageDescriptor?.SerdeInfo?.SerializationLibrary).toMatch(/ParquetHiveSerDe/);
+    // The partition names the batch and the SQL version that built it, and keeps the column comments.
+    expect(input.Parameters).toEqual({ 'totes.batch_id': B1, 'totes.sql_hash': 'h' });
+    expect(input.StorageDescriptor?.Columns?.every((c) => Boolean(c.Comment))).toBe(true);
   });
 
   it('refuses to add a partition to an unpartitioned table', async () => {
@@ -99,5 +104,34 @@ describe('GlueCatalog (mocked Glue)', () => {
   it('says what failed when Glue fails', async () => {
     glue.on(GetTableCommand).rejects(new InternalServiceException({ message: 'boom', $metadata: {} }));
     await expect(catalog().location('dim_staff')).rejects.toThrow('Glue could not read table proc.dim_staff: InternalServiceException: boom');
+  });
+});
+
+describe('Glue table definitions a person can browse', () => {
+  const processedNames = [...STAR_TABLE_NAMES, ...SOURCE_TABLE_NAMES.map((t) => `current_${t}`)];
+
+  it.each(processedNames)('%s: the table is described, every column and partition key commented', (name) => {
+    const input = processedTableInput(name, `s3://processed/x/${name}/`, { batchId: B1, sqlHash: 'h' });
+    expect(input.Description?.trim()).toBeTruthy();
+    for (const c of [...(input.StorageDescriptor?.Columns ?? []), ...(input.PartitionKeys ?? [])]) expect([c.Name, c.Comment?.trim()]).toEqual([c.Name, expect.any(String)]);
+    expect(input.Parameters).toMatchObject({ 'totes.batch_id': B1, 'totes.sql_hash': 'h' });
+  });
+
+  it.each(SOURCE_TABLE_NAMES)('raw_%s: described from the table contract', (name) => {
+    const input = rawTableInput(name, `s3://ingestion/raw/${name}/`, '2026-01-01');
+    expect(input.Description?.trim()).toBeTruthy();
+    expect(input.StorageDescriptor?.Columns?.every((c) => Boolean(c.Comment?.trim()))).toBe(true);
+  });
+
+  it('a repoint keeps the description cdktf gave the table, and fills one in where it has none', async () => {
+    const described = { ...table('dim_staff', 's3://processed/star/dim_staff/'), Description: 'From cdktf, with the SQL header.' };
+    glue.on(GetTableCommand).resolvesOnce({ Table: described }).resolves({ Table: { ...described, Description: undefined } });
+    glue.on(UpdateTableCommand).resolves({});
+    await catalog().repoint('dim_staff', { prefix: `star/dim_staff/${B1}/`, batchId: B1, sqlHash: 'h1' });
+    await catalog().repoint('dim_staff', { prefix: `star/dim_staff/${B2}/`, batchId: B2, sqlHash: 'h2' });
+    const [first, second] = glue.commandCalls(UpdateTableCommand).map((c) => c.args[0].input.TableInput!);
+    expect(first.Description).toBe('From cdktf, with the SQL header.');
+    expect(second.Description).toMatch(/Built by sql\/transform\/dim_staff\.sql/);
+    expect(second.Parameters).toMatchObject({ 'totes.batch_id': B2, 'totes.sql_hash': 'h2' });
   });
 });

@@ -9,9 +9,11 @@ import { AthenaEngine } from '../../../functions/aws/athena-engine';
 import { PowertoolsLog } from '../../../functions/aws/powertools-log';
 import { backoffDelay, retryWithBackoff } from '../../../functions/aws/retry-with-backoff';
 import { SecretsManagerLocator } from '../../../functions/aws/secrets-locator';
-import { freshnessSeconds } from '../../../functions/aws/freshness-metric';
+import { emitFreshness } from '../../../functions/aws/freshness-metric';
+import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import type { PipelineContext } from '../../../functions/core/pipeline-context';
+import { putExtractManifest, recordingLog } from './lake-fixtures';
 import { silentLog } from '../../../functions/core/ports/log';
-import type { ExtractManifest } from '../../../functions/core/lake/manifests';
 
 const secrets = mockClient(SecretsManagerClient);
 const ARN = 'arn:aws:secretsmanager:eu-west-2:123456789012:secret:totes/source-AbCdEf';
@@ -116,10 +118,21 @@ describe('retry and freshness', () => {
     expect(n).toBe(1);
   });
 
-  it('measures freshness from the newest last_updated of a batch', () => {
-    const table = (maxLastUpdated: string | null) => ({ files: [], rows: 0, window: { from: null, upperBound: '' }, cursor: null, maxLastUpdated });
-    const manifest = { tables: { staff: table('2026-11-25 20:30:00.000'), payment: table('2026-11-25 20:40:00.500'), currency: table(null) } } as unknown as ExtractManifest;
-    expect(freshnessSeconds(manifest, new Date('2026-11-25T20:41:00.500Z'))).toBe(60);
-    expect(freshnessSeconds({ tables: {} } as unknown as ExtractManifest, new Date())).toBeUndefined();
+  it('emits FreshnessSeconds from the newest last_updated of the loaded batch (the core measure)', async () => {
+    const ingestion = new FolderObjectStore(mkdtempSync(path.join(tmpdir(), 'totes-fresh-')));
+    await putExtractManifest(ingestion, 1, { staff: '2026-11-25 20:30:00.000', payment: '2026-11-25 20:40:00.500' });
+    const { log, metrics } = recordingLog();
+    const ctx = { ingestion, log, now: () => new Date('2026-11-25T20:41:00.500Z') } as unknown as PipelineContext;
+    expect(await emitFreshness(ctx, 1)).toEqual({ newestSourceUpdate: '2026-11-25 20:40:00.500', seconds: 60 });
+    expect(metrics).toEqual([{ name: 'FreshnessSeconds', value: 60, unit: 'Seconds', dimensions: undefined }]);
+  });
+
+  it('warns instead of failing the load when the extract manifest cannot be read', async () => {
+    const ingestion = new FolderObjectStore(mkdtempSync(path.join(tmpdir(), 'totes-fresh-')));
+    const { log, lines, metrics } = recordingLog();
+    const ctx = { ingestion, log, now: () => new Date() } as unknown as PipelineContext;
+    expect(await emitFreshness(ctx, 3)).toBeUndefined();
+    expect(metrics).toEqual([]);
+    expect(lines).toEqual([expect.objectContaining({ level: 'warn', message: expect.stringMatching(/Could not compute freshness from extract manifest 3/) })]);
   });
 });

@@ -58,8 +58,8 @@ describe('nextCursor and maxTimestamp', () => {
 describe('windowSelect', () => {
   it('uses a strict tuple comparison after the cursor and a strict upper bound, with no values in the text', () => {
     const sql = windowSelect(planWindow(salesOrder, { files: [], rows: 0, window: { from: null, upperBound: 'x' }, cursor: { lastUpdated: '2026-11-25 08:00:00.000', id: 4 }, maxLastUpdated: null }, '2026-11-25 10:00:00.000'));
-    expect(sql).toContain(`("last_updated", "sales_order_id") > (current_setting('totes.from_ts')::timestamp(3), current_setting('totes.from_id')::integer)`);
-    expect(sql).toContain(`"last_updated" < current_setting('totes.upper_bound')::timestamp(3)`);
+    expect(sql).toContain(`("last_updated", "sales_order_id") > ((SELECT current_setting('totes.from_ts')::timestamp(3)), (SELECT current_setting('totes.from_id')::integer))`);
+    expect(sql).toContain(`"last_updated" < (SELECT current_setting('totes.upper_bound')::timestamp(3))`);
     expect(sql).toContain('ORDER BY "last_updated", "sales_order_id"');
     expect(sql).not.toContain('2026-11-25');
     for (const column of salesOrder.columns) expect(sql).toContain(`'${column.name}', `);

@@ -4,6 +4,8 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { SOURCE_TABLES } from '../../../functions/core/contract/source-tables';
 import { STAR_TABLE_NAMES } from '../../../functions/core/contract/star-tables';
 import { currentStateSql } from '../../../functions/core/transform/current-state';
+import { dataTests } from '../../../functions/core/transform/data-tests';
+import { readAcceptedOnly } from '../../../functions/core/transform/input-checks';
 import { DUCKDB_TRINO_MACROS } from '../../../functions/local/duckdb-trino-macros';
 
 /**
@@ -44,7 +46,7 @@ function calledFunctions(sql: string): string[] {
 describe('sql/transform functions', () => {
   it('FUNCTIONS.md lists every function the SQL files call', async () => {
     const allowed = await allowedFunctions();
-    expect(allowed).toEqual(new Set(['cast', 'format_datetime', 'sequence', 'unnest', 'year', 'month', 'day', 'day_of_week', 'quarter', 'min', 'max', 'row_number']));
+    expect(allowed).toEqual(new Set(['cast', 'format_datetime', 'sequence', 'unnest', 'year', 'month', 'day', 'day_of_week', 'quarter', 'min', 'max', 'row_number', 'count', 'try_cast']));
     for (const table of STAR_TABLE_NAMES) {
       const sql = await readFile(path.join(DIR, `${table}.sql`), 'utf8');
       const strays = calledFunctions(sql).filter((name) => !allowed.has(name));
@@ -57,6 +59,19 @@ describe('sql/transform functions', () => {
     for (const table of SOURCE_TABLES) {
       const strays = calledFunctions(currentStateSql(table, { hasPrevious: true })).filter((name) => !allowed.has(name));
       expect({ table: table.name, strays }).toEqual({ table: table.name, strays: [] });
+    }
+  });
+
+  it('the generated data tests and input checks call only listed functions', async () => {
+    const allowed = await allowedFunctions();
+    const statements = [
+      ...dataTests().map((t) => ({ name: `${t.table} ${t.name}`, sql: t.sql })),
+      ...SOURCE_TABLES.map((t) => ({ name: `${t.name} accepted rows`, sql: readAcceptedOnly(`SELECT count(*) AS n FROM batch_${t.name}`, [t.name]) })),
+    ];
+    expect(statements.filter((s) => /try_cast/.test(s.sql)).map((s) => s.name)).toEqual(['sales_order accepted rows', 'purchase_order accepted rows', 'payment accepted rows']);
+    for (const { name, sql } of statements) {
+      const strays = calledFunctions(sql).filter((fn) => !allowed.has(fn));
+      expect({ name, strays }).toEqual({ name, strays: [] });
     }
   });
 

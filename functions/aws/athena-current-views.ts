@@ -1,0 +1,90 @@
+import type { TableInput } from '@aws-sdk/client-glue';
+import { athenaCurrentViewDdl, CURRENT_VIEWS, type CurrentView } from '../core/analysis/current-views';
+import type { Log } from '../core/ports/log';
+import type { PipelineContext } from '../core/pipeline-context';
+import { sha256 } from '../core/transform/sql-files';
+import { AthenaEngine } from './athena-engine';
+import { GlueCatalog } from './glue-catalog';
+import { PARAM_SQL_HASH, processedColumns } from './glue-table-input';
+
+/**
+ * The analyst views `fact_*_current` (latest version of each order or payment) in the processed
+ * Glue database, created through Athena from the one definition in core/analysis/current-views.ts
+ * — the same SELECT DuckDB binds locally and the warehouse migration holds.
+ *
+ * Why Athena DDL and not cdktf: a Glue view Athena can read must carry the Presto view encoding
+ * (base64 JSON of the SQL and its column types), which only Athena writes reliably; one
+ * `CREATE OR REPLACE VIEW` keeps a single definition. Each view is stamped with the SQL hash of its
+ * DDL (table parameter `totes.sql_hash`) plus descriptions, so a view already at that hash is
+ * left alone (no Athena query) and a changed contract replaces it on the next transform.
+ */
+
+export type ViewAction = 'created' | 'replaced' | 'unchanged';
+
+export interface CurrentViewPorts {
+  engine: Pick<AthenaEngine, 'runStatement'>;
+  catalog: Pick<GlueCatalog, 'getTable' | 'updateTable' | 'database'>;
+  log: Log;
+}
+
+/** Creates or replaces every current view whose definition is missing or out of date. */
+export async function ensureCurrentViews(ports: CurrentViewPorts): Promise<Record<string, ViewAction>> {
+  const database = ports.catalog.database;
+  const statements = athenaCurrentViewDdl(database);
+  const actions: Record<string, ViewAction> = {};
+  for (const [i, view] of CURRENT_VIEWS.entries()) {
+    const ddl = statements[i];
+    const hash = sha256(ddl);
+    const existing = await ports.catalog.getTable(view.name);
+    if (existing && existing.TableType !== 'VIRTUAL_VIEW') {
+      throw new Error(
+        `Glue table ${database}.${view.name} exists but is not a view (${existing.TableType ?? 'no type'}); ` +
+          'the current-state view cannot replace it: drop or rename that table, then run the transform again',
+      );
+    }
+    if (existing?.Parameters?.[PARAM_SQL_HASH] === hash) {
+      actions[view.name] = 'unchanged';
+      continue;
+    }
+    await ports.engine.runStatement(ddl, `current view ${database}.${view.name}`);
+    await ports.catalog.updateTable(view.name, (input) => describeView(input, view, hash));
+    actions[view.name] = existing ? 'replaced' : 'created';
+    ports.log.info(`Athena view ${database}.${view.name} ${actions[view.name]}`, { view: view.name, sqlHash: hash });
+  }
+  return actions;
+}
+
+/** The view as Athena wrote it, plus what a person browsing the catalog needs: descriptions and the DDL hash. */
+export function describeView(input: TableInput, view: CurrentView, hash: string): TableInput {
+  const comments = new Map(processedColumns(view.fact.name).map((c) => [c.Name, c.Comment]));
+  const sd = input.StorageDescriptor;
+  return {
+    ...input,
+    Description:
+      `Current state of ${view.fact.name}: the latest version (greatest last_updated_date, last_updated_time) of each ${view.fact.key[0]}, ` +
+      `beside the full version history in ${view.fact.name}. ${view.fact.description} Defined in functions/core/analysis/current-views.ts.`,
+    Parameters: { ...input.Parameters, [PARAM_SQL_HASH]: hash },
+    ...(sd
+      ? { StorageDescriptor: { ...sd, Columns: sd.Columns?.map((c) => ({ ...c, Comment: c.Comment || comments.get(c.Name ?? '') })) } }
+      : {}),
+  };
+}
+
+/**
+ * The transform Lambda's step after a transform: makes sure the current views exist in the cloud.
+ * A context that is not Athena over Glue (tests over local adapters) has no views to keep; locally
+ * the views are CTEs (`withCurrentViews`). A failure is logged as an error and does not fail the
+ * invocation: the batch is transformed, and the next invocation tries the views again.
+ */
+export async function ensureLakeViews(ctx: PipelineContext): Promise<Record<string, ViewAction> | undefined> {
+  if (!(ctx.engine instanceof AthenaEngine) || !(ctx.catalog instanceof GlueCatalog)) return undefined;
+  try {
+    return await ensureCurrentViews({ engine: ctx.engine, catalog: ctx.catalog, log: ctx.log });
+  } catch (err) {
+    ctx.log.error(`Could not create the current-state views: ${(err as Error).message}. Analysts lack fact_*_current until this is fixed; the next transform retries`, {
+      views: CURRENT_VIEWS.map((v) => v.name),
+    });
+    return undefined;
+  }
+}
+

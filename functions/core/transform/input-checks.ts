@@ -1,0 +1,118 @@
+import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
+import { listExtractSeqs, readExtractManifest } from '../lake/manifest-log';
+import type { ExtractManifest } from '../lake/manifests';
+import type { PipelineContext } from '../pipeline-context';
+import { timestampText } from '../verify/verify';
+
+/**
+ * Input checks: raw row versions of a batch that break the contract in a way the star schema
+ * cannot hold, found BEFORE the batch is built so the quarantine report can name the table,
+ * column, row and value (an engine's cast error names none of them).
+ *
+ * Today one rule: a text column the star turns into a date (`*_date`, 'YYYY-MM-DD') must parse
+ * as a date on the engine that builds the batch (`try_cast(x AS date)`, same meaning as the
+ * `CAST` the SQL files use; Trino and DuckDB both). NULLs in NOT NULL columns never get this far:
+ * the extract's drift check refuses a column that became nullable.
+ *
+ * The way out of such a quarantine: fix the row in totesys. Its next version is extracted by a
+ * later batch (or its deletion is detected); from then on the rejected version is *superseded*,
+ * and the quarantined batch is built without it — exactly as if the fix had happened before the
+ * extract, when the bad version would never have been read. Until then the batch, and every
+ * later one, waits. Rejected versions stay in the raw lake and are listed in the batch's
+ * transform manifest (`rejected`), which `totes verify` reads.
+ */
+
+export interface RejectedVersion {
+  table: SourceTableName;
+  id: number;
+  /** 'YYYY-MM-DD HH:MM:SS.mmm' */
+  lastUpdated: string;
+  column: string;
+  value: string;
+  /** The later batch holding a newer version (or the deletion) of the row, once there is one. */
+  supersededBy?: string;
+}
+
+/** Source text columns the star casts to a date. */
+export function dateTextColumns(table: SourceTable): string[] {
+  return table.columns.filter((c) => c.type === 'text' && c.name.endsWith('_date')).map((c) => c.name);
+}
+
+/** A row passes when every date text column is NULL or parses (identifiers from the contract only). */
+export function acceptPredicate(table: SourceTable): string | undefined {
+  const columns = dateTextColumns(table);
+  return columns.length ? columns.map((c) => `(${c} IS NULL OR try_cast(${c} AS date) IS NOT NULL)`).join(' AND ') : undefined;
+}
+
+/**
+ * Rewrites a SELECT so that `batch_<table>` of each listed table reads only accepted rows. The
+ * relation is referenced as `FROM batch_<table>` / `JOIN batch_<table>` in the SQL files and the
+ * generated merge; it is replaced by a subquery of the same name.
+ */
+export function readAcceptedOnly(sql: string, tables: readonly SourceTableName[]): string {
+  let out = sql;
+  for (const name of tables) {
+    const predicate = acceptPredicate(SOURCE_TABLES.find((t) => t.name === name)!);
+    if (!predicate) continue;
+    out = out.replace(new RegExp(`\\b(FROM|JOIN)\\s+batch_${name}\\b`, 'g'), `$1 (SELECT * FROM batch_${name} WHERE ${predicate}) AS batch_${name}`);
+  }
+  return out;
+}
+
+/** Every version of the batch that breaks an input rule, one entry per failing column. */
+export async function findRejectedVersions(ctx: Pick<PipelineContext, 'engine'>, extract: ExtractManifest): Promise<RejectedVersion[]> {
+  const rejected: RejectedVersion[] = [];
+  for (const table of SOURCE_TABLES) {
+    const files = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
+    const columns = dateTextColumns(table);
+    if (!files.length || !columns.length) continue;
+    const flags = columns.map((c, i) => `(${c} IS NOT NULL AND try_cast(${c} AS date) IS NULL) AS bad_${i}`);
+    const rows = await ctx.engine.query(
+      `SELECT ${table.primaryKey} AS id, last_updated AS lu, ${columns.join(', ')}, ${flags.join(', ')} FROM batch_${table.name} WHERE NOT (${acceptPredicate(table)})`,
+      { batch: { [table.name]: files }, current: {}, star: {} },
+    );
+    for (const row of rows) {
+      columns.forEach((column, i) => {
+        if (row[`bad_${i}`] === true) {
+          rejected.push({ table: table.name, id: Number(row.id), lastUpdated: timestampText(row.lu), column, value: String(row[column]) });
+        }
+      });
+    }
+  }
+  return rejected;
+}
+
+/**
+ * Marks each rejected version superseded when a later published extract batch holds a newer
+ * version of its row, or that row's deletion. Reads only the key and last_updated of later batches.
+ */
+export async function markSuperseded(ctx: Pick<PipelineContext, 'engine' | 'ingestion'>, extract: ExtractManifest, rejected: RejectedVersion[]): Promise<void> {
+  const open = (): RejectedVersion[] => rejected.filter((r) => !r.supersededBy);
+  for (const seq of (await listExtractSeqs(ctx.ingestion)).filter((s) => s > extract.seq)) {
+    if (!open().length) return;
+    const later = await readExtractManifest(ctx.ingestion, seq);
+    for (const name of new Set(open().map((r) => r.table))) {
+      const table = SOURCE_TABLES.find((t) => t.name === name)!;
+      const deleted = new Set(later.tables[name]?.deletions?.ids ?? []);
+      const files = later.tables[name]?.files.map((f) => f.key) ?? [];
+      const newest = new Map<number, string>();
+      if (files.length) {
+        const rows = await ctx.engine.query(`SELECT ${table.primaryKey} AS id, max(last_updated) AS lu FROM batch_${name} GROUP BY ${table.primaryKey}`, {
+          batch: { [name]: files },
+          current: {},
+          star: {},
+        });
+        for (const row of rows) newest.set(Number(row.id), timestampText(row.lu));
+      }
+      for (const r of open().filter((o) => o.table === name)) {
+        const lu = newest.get(r.id);
+        if (deleted.has(r.id) || (lu !== undefined && lu > r.lastUpdated)) r.supersededBy = later.batchId;
+      }
+    }
+  }
+}
+
+export const describeRejected = (r: RejectedVersion): string =>
+  `${r.table}.${r.column} = '${r.value}' (${sourceKey(r.table)} ${r.id}, last_updated ${r.lastUpdated}) is not a 'YYYY-MM-DD' date`;
+
+const sourceKey = (name: SourceTableName): string => SOURCE_TABLES.find((t) => t.name === name)!.primaryKey;
