@@ -121,27 +121,42 @@ export async function runDataTests(
     current: {},
     star: Object.fromEntries(Object.entries(staged).map(([name, output]) => [name, [output.prefix]])),
   };
+  // One query answers every test (failing rows counted per test), so a batch costs one engine
+  // round trip here, not one per test: on Athena each query has seconds of overhead and a 10 MB
+  // minimum charge. Samples are fetched only for the tests that fail.
+  const tests = dataTests().filter((t) => staged[t.table]);
+  const failuresOf = new Map<number, number>();
+  if (tests.length) {
+    const failing = tests.map((t, i) => `SELECT ${i} AS test_id FROM (${t.sql}) AS t${i}`).join('\nUNION ALL\n');
+    for (const row of await ctx.engine.query(`SELECT test_id, count(*) AS failures FROM (${failing}) AS failing GROUP BY test_id`, bindings)) {
+      failuresOf.set(Number(row.test_id), Number(row.failures));
+    }
+  }
   const results: DataTestResult[] = [];
-  for (const test of dataTests()) {
-    if (!staged[test.table]) continue;
-    const rows = await ctx.engine.query(test.sql, bindings);
-    results.push({ name: test.name, table: test.table, passed: rows.length === 0, failures: rows.length, sample: rows.slice(0, 5) });
+  for (const [i, test] of tests.entries()) {
+    const failures = failuresOf.get(i) ?? 0;
+    const sample = failures ? await ctx.engine.query(`SELECT * FROM (${test.sql}) AS failing LIMIT 5`, bindings) : [];
+    results.push({ name: test.name, table: test.table, passed: failures === 0, failures, sample });
   }
   // Row counts: one fact row per distinct (id, last_updated) version the batch extracted. A version
   // read twice (an at-least-once retry) folds into one row, so the manifest's count is an upper bound.
-  for (const [fact, source] of Object.entries(FACT_SOURCES) as [StarTableName, SourceTableName][]) {
-    const output = staged[fact];
-    if (!output) continue;
-    const extracted = extract.tables[source]?.rows ?? 0;
-    const files = extract.tables[source]?.files.map((f) => f.key) ?? [];
-    const pk = sourceTable(source).primaryKey;
-    // A batch built without superseded rejected versions (input-checks.ts) counts only the rows it read.
-    const [row] = await ctx.engine.query(readAcceptedOnly(`SELECT count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v`, acceptOnly), {
-      batch: { [source]: files },
-      current: {},
-      star: {},
+  const facts = (Object.entries(FACT_SOURCES) as [StarTableName, SourceTableName][]).filter(([fact]) => staged[fact]);
+  const versionsOf = new Map<string, number>();
+  if (facts.length) {
+    const counts = facts.map(([, source]) => {
+      const pk = sourceTable(source).primaryKey;
+      return `SELECT '${source}' AS source, count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v_${source}`;
     });
-    const versions = Number(row?.n ?? 0);
+    const batch = Object.fromEntries(facts.map(([, source]) => [source, extract.tables[source]?.files.map((f) => f.key) ?? []]));
+    // A batch built without superseded rejected versions (input-checks.ts) counts only the rows it read.
+    for (const row of await ctx.engine.query(readAcceptedOnly(counts.join('\nUNION ALL\n'), acceptOnly), { batch, current: {}, star: {} })) {
+      versionsOf.set(String(row.source), Number(row.n));
+    }
+  }
+  for (const [fact, source] of facts) {
+    const output = staged[fact]!;
+    const extracted = extract.tables[source]?.rows ?? 0;
+    const versions = versionsOf.get(source) ?? 0;
     const passed = output.rows === versions && versions <= extracted;
     results.push({
       name: `row_count(= distinct versions of extract ${source})`,
