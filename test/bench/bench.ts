@@ -159,7 +159,7 @@ async function main(): Promise<void> {
           const rows = Object.entries(report.rows).filter(([t]) => !t.startsWith('_dlt')).reduce((a, [, n]) => a + n, 0);
           dlt = { seconds: report.run_s, wallS: run.wallMs / 1000, peakRssMb: run.peakRssMb, rows, detail: report };
         } catch (err) {
-          dltReason = `dlt failed: ${(err as Error).message.slice(0, 600)}`;
+          dltReason = `dlt failed: ${(err as Error).message.trim().slice(-600).replace(/\s+/g, ' ')}`;
         }
       }
     }

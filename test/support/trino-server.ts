@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { TrinoClient } from '../../functions/trino/trino-client';
 
 /**
  * A real Trino server for tests: single node (coordinator and worker), bound to 127.0.0.1 on a
@@ -210,7 +211,12 @@ async function waitUntilReady(url: string, child: ChildProcess, timeoutMs: numbe
     if (exited !== null) throw new Error(`Trino exited with code ${exited} while starting; log ${logFile}:\n${tail(logFile)}`);
     try {
       const res = await fetch(`${url}/v1/info`);
-      if (res.ok && ((await res.json()) as { starting?: boolean }).starting === false) return;
+      // "Started" is not yet "can run a query": the worker may not have announced itself (a query
+      // then fails with NO_NODES_AVAILABLE), so a first query must succeed too.
+      if (res.ok && ((await res.json()) as { starting?: boolean }).starting === false) {
+        await new TrinoClient({ url, user: 'totes' }).execute('SELECT 1', 'readiness check');
+        return;
+      }
     } catch {
       // not listening yet
     }
