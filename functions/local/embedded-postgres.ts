@@ -18,8 +18,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { DatabaseLocator } from '../core/ports/source';
 
 /** Pass as `dataDir` for a throwaway database that lives only in memory (tests). */
@@ -53,7 +51,9 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedPostgres> {
   const inMemory = dataDir === IN_MEMORY;
   const where = inMemory ? 'memory' : path.resolve(dataDir);
-  let db: PGlite;
+  // Loaded on first use: PGlite costs ~200 ms to load, which a run against real servers never needs.
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
+  let db: Awaited<ReturnType<typeof PGlite.create>>;
   const release = inMemory ? () => undefined : await lockDataDir(where, label);
   try {
     if (!inMemory) await mkdir(where, { recursive: true });

@@ -76,6 +76,16 @@ it('recovers when killed after the raw files but before the extract manifest', a
   expect(await s.check()).toEqual([]);
 });
 
+it('recovers when killed partway through the raw files (some tables written, others not)', async () => {
+  await change();
+  let rawFiles = 0;
+  const ctx = await s.context({ ingestion: new FaultyStore(s.ctx.ingestion, (op, key) => { if (op === 'put' && key.startsWith('raw/') && ++rawFiles === 2) throw crash; }) });
+  expect(await failingCycle(ctx)).toBeTruthy();
+  expect(rawFiles).toBe(2);
+  await s.cycle();
+  expect(await s.check()).toEqual([]);
+});
+
 it('recovers when killed after the transform outputs but before the transform manifest', async () => {
   await change();
   const ctx = await s.context({ processed: new FaultyStore(s.ctx.processed, (op, key) => { if (op === 'put' && key.startsWith('manifests/transform/')) throw crash; }) });
