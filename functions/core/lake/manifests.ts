@@ -82,6 +82,11 @@ export const TransformOutput = z.object({
   sqlHash: z.string(),
   bytesScanned: z.number().nonnegative(),
   elapsedMs: z.number().nonnegative(),
+  /**
+   * Set on a dimension this batch did not rebuild because none of its sources changed: the batch
+   * whose output it carries forward (already published, and already loaded before this batch).
+   */
+  builtBy: z.string().regex(BATCH_ID_PATTERN).optional(),
 });
 export type TransformOutput = z.infer<typeof TransformOutput>;
 

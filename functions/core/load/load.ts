@@ -202,6 +202,8 @@ async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: Tran
     for (const table of STAR_TABLES) {
       const output = manifest.star[table.name];
       if (!output) continue;
+      // A dimension carried forward unchanged was loaded with the batch that built it (batches load in order).
+      if (output.builtBy) continue;
       tables[table.name] = await loadTable(client, ctx, manifest, table, output, plan);
     }
 

@@ -164,6 +164,8 @@ interface StagedBatch {
   currentOutputs: Record<SourceTableName, TransformOutput>;
   rewritten: SourceTableName[];
   star: Record<StarTableName, TransformOutput>;
+  /** Dimensions carried forward unchanged from the previous batch (not rebuilt, not republished). */
+  carried: StarTableName[];
 }
 
 /** Writes a quarantine report for the batch and returns the error that stops it (and so every later batch). */
@@ -246,8 +248,17 @@ async function stageBatch(
   const previousDimDate = previous?.star.dim_date?.prefix;
   const bindings: RelationBindings = { batch: batchFiles, current, star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
   const star = {} as Record<StarTableName, TransformOutput>;
+  const carried: StarTableName[] = [];
   for (const [index, file] of sqlFiles.entries()) {
     const { table } = file;
+    // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
+    // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
+    const kept = previous?.star[table.name];
+    if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !table.sources.some((s) => rewritten.includes(s as SourceTableName))) {
+      star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
+      carried.push(table.name);
+      continue;
+    }
     const target: WriteTarget = {
       table: table.name,
       prefix: table.kind === 'fact' ? factBatchPrefix(table.name, batchId) : dimensionPrefix(table.name, batchId),
@@ -263,7 +274,7 @@ async function stageBatch(
     ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name, stage: 'transform' });
   }
   if (!previous || rewritten.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
-  return { current, currentOutputs, rewritten, star };
+  return { current, currentOutputs, rewritten, star, carried };
 }
 
 /** Steps 3 and 4: publish the staged outputs, then the manifest, last. */
@@ -277,7 +288,7 @@ async function publishBatch(
   rejected: RejectedVersion[],
 ): Promise<TransformManifest> {
   const { batchId, seq } = extract;
-  const { current, currentOutputs, rewritten, star } = staged;
+  const { current, currentOutputs, rewritten, star, carried } = staged;
 
   // 3. Publish. Current tables carried over from an earlier batch were published by that batch.
   for (const name of rewritten) {
@@ -285,6 +296,7 @@ async function publishBatch(
     await ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash });
   }
   for (const file of sqlFiles) {
+    if (carried.includes(file.table.name)) continue; // published by the batch that built it
     const output = star[file.table.name];
     const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash };
     if (file.table.kind === 'fact') await ctx.catalog.addPartition(file.table.name, location);

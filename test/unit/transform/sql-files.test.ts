@@ -65,3 +65,17 @@ describe('parseSqlFile', () => {
     expect(file.sqlHash).toBe(createHash('sha256').update('-- dim_design: every design.\n-- Grain: design.\nSELECT design_id FROM current_design\n').digest('hex'));
   });
 });
+
+describe('declared sources', () => {
+  // A dimension is carried forward unchanged when none of its declared sources changed in a batch
+  // (transform.ts): that is sound only if its SQL reads exactly those current_* tables.
+  it('every star SQL file reads exactly the current_/batch_ tables its star contract declares', async () => {
+    for (const name of STAR_TABLE_NAMES) {
+      const table = starTable(name);
+      const sql = (await readFile(path.join(REPO_ROOT, 'sql', 'transform', `${name}.sql`), 'utf8')).replace(/--.*$/gm, '');
+      const prefix = table.kind === 'fact' ? 'batch_' : 'current_';
+      const read = [...new Set([...sql.matchAll(new RegExp(`\\b${prefix}([a-z_]+)`, 'g'))].map((m) => m[1]))].sort();
+      expect({ table: table.name, read }).toEqual({ table: table.name, read: [...table.sources].sort() });
+    }
+  });
+});
