@@ -185,6 +185,9 @@ export class AthenaEngine implements QueryEngine {
     for (const [table, prefixes] of Object.entries(bindings.star)) {
       if (prefixes && prefixes.length > 0) relations.push(await this.stagedRelation(table, table, prefixes));
     }
+    for (const [table, prefix] of Object.entries(bindings.previousStar ?? {})) {
+      if (prefix) relations.push(await this.stagedRelation(`previous_${table}`, table, [prefix]));
+    }
     for (const [table, keys] of entries(bindings.raw ?? {})) relations.push(rawRelation(ns, table, keys));
     return relations;
   }

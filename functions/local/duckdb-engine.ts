@@ -197,6 +197,11 @@ export class DuckDbEngine implements QueryEngine {
         ...LINEAGE_COLUMNS.map((name) => ({ name, type: 'VARCHAR' })),
       ];
       await parquet(name, prefixes, columns);
+      const previous = bindings.previousStar?.[name];
+      if (previous !== undefined) await parquet(`previous_${name}`, [previous], columns);
+    }
+    for (const name of Object.keys(bindings.previousStar ?? {})) {
+      if (!bindings.star[name]) throw new Error(`previous_${name} is bound without ${name}: bind both to compare them`);
     }
     return { ctes, params };
   }

@@ -85,8 +85,24 @@ export class TrinoClient {
     this.base = options.url.replace(/\/+$/, '');
   }
 
-  /** Runs one statement to completion and returns all of its rows. */
+  /**
+   * Runs one statement to completion and returns all of its rows. A statement refused with
+   * NO_NODES_AVAILABLE never started (a server just up has not yet registered its worker for the
+   * catalog), so it is sent again, for up to a minute.
+   */
   async execute(sql: string, context = 'Trino statement'): Promise<TrinoResult> {
+    const giveUp = Date.now() + 60_000;
+    for (;;) {
+      try {
+        return await this.executeOnce(sql, context);
+      } catch (err) {
+        if (!(err instanceof TrinoQueryError) || err.errorName !== 'NO_NODES_AVAILABLE' || Date.now() > giveUp) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  private async executeOnce(sql: string, context: string): Promise<TrinoResult> {
     const started = Date.now();
     const deadline = started + (this.options.timeoutMs ?? 600_000);
     let page = await this.request('POST', `${this.base}/v1/statement`, sql, context, deadline);

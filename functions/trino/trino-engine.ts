@@ -200,6 +200,8 @@ export class TrinoEngine implements QueryEngine {
       if (!star) throw new Error(`Cannot bind star relation "${name}": the star contract has no such table`);
       const columns = [...star.columns.map((c) => ({ name: c.name, type: lakeTrinoType(c.type) })), ...LINEAGE_COLUMNS.map((n) => ({ name: n, type: 'varchar' }))];
       relations.push(await this.parquetRelation(name, prefixes, columns));
+      const previous = bindings.previousStar?.[name];
+      if (previous !== undefined) relations.push(await this.parquetRelation(`previous_${name}`, [previous], columns));
     }
     return relations;
   }

@@ -9,6 +9,7 @@
  *   current/<table>/<batch_id>/                          compacted current state after a batch
  *   star/<dimension>/<batch_id>/                         a dimension rebuilt by a batch
  *   star/<fact>/batch_id=<batch_id>/                     a fact's new versions from a batch
+ *   changes/<dimension>/<batch_id>/                      rows of a rebuilt dimension that changed
  *   manifests/transform/<seq>.json                       transform manifest, written last
  *   catalog/<table>.json                                 local catalog pointers (Glue in the cloud)
  *   runs/<batch_id>.json                                 run history
@@ -73,6 +74,8 @@ export function manifestSeq(key: string): number | undefined {
 
 export const currentPrefix = (table: string, batchId: string): string => `current/${table}/${batchId}/`;
 export const dimensionPrefix = (table: string, batchId: string): string => `star/${table}/${batchId}/`;
+/** Rows of a rebuilt dimension that differ from the version it replaces (what the load upserts). */
+export const dimensionChangesPrefix = (table: string, batchId: string): string => `changes/${table}/${batchId}/`;
 export const factTablePrefix = (table: string): string => `star/${table}/`;
 export const factBatchPrefix = (table: string, batchId: string): string => `star/${table}/batch_id=${batchId}/`;
 export const leasePrefix = (stage: string, seq: number): string => `leases/${stage}/${padSeq(seq)}/`;

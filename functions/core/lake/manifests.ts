@@ -87,6 +87,11 @@ export const TransformOutput = z.object({
    * whose output it carries forward (already published, and already loaded before this batch).
    */
   builtBy: z.string().regex(BATCH_ID_PATTERN).optional(),
+  /**
+   * Set on a rebuilt dimension that replaces an earlier version: its rows that are new or differ
+   * from that version (the load upserts only these; the dimension itself stays whole for readers).
+   */
+  changes: z.object({ prefix: z.string(), files: z.array(z.string()), rows: z.number().int().nonnegative() }).optional(),
 });
 export type TransformOutput = z.infer<typeof TransformOutput>;
 

@@ -204,7 +204,9 @@ async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: Tran
       if (!output) continue;
       // A dimension carried forward unchanged was loaded with the batch that built it (batches load in order).
       if (output.builtBy) continue;
-      tables[table.name] = await loadTable(client, ctx, manifest, table, output, plan);
+      // A rebuilt dimension upserts only its rows that changed since the version it replaces.
+      const rows = output.changes ? { ...output, prefix: output.changes.prefix, files: output.changes.files, rows: output.changes.rows } : output;
+      tables[table.name] = await loadTable(client, ctx, manifest, table, rows, plan);
     }
 
     const deletedRows = await recordDeletions(client, schema, manifest);

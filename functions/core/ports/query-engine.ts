@@ -46,6 +46,11 @@ export interface RelationBindings {
    * table's own name: one prefix for a dimension, one per published batch for a fact.
    */
   star: Partial<Record<string, string[]>>;
+  /**
+   * The version of a star table that this batch replaces (key prefix in the processed store), bound
+   * as `previous_<star table>`: what the dimension change sets compare against.
+   */
+  previousStar?: Partial<Record<string, string>>;
   /** Every published raw file per source table, bound as `raw_<table>` (for `totes query`). */
   raw?: Partial<Record<SourceTableName, string[]>>;
 }

@@ -3,6 +3,7 @@ import { starTrinoType, type StarTableName, type StarType } from '../contract/st
 import { METRICS } from '../contract/runtime-contract';
 import {
   currentPrefix,
+  dimensionChangesPrefix,
   dimensionPrefix,
   factBatchPrefix,
   transformManifestKey,
@@ -168,6 +169,21 @@ interface StagedBatch {
   carried: StarTableName[];
 }
 
+/**
+ * The rows of a rebuilt dimension that are new or differ from the version it replaces, written
+ * beside it: the load upserts these instead of the whole dimension (a dimension that grows with
+ * the orders, like dim_transaction, would otherwise be re-sent whole every five minutes). Rows
+ * never leave a dimension, so upserting the difference equals upserting everything.
+ */
+async function writeDimensionChanges(ctx: PipelineContext, rebuilt: WriteTarget, previousPrefix: string): Promise<TransformOutput['changes']> {
+  const name = rebuilt.table;
+  const columns = rebuilt.columns.map((c) => c.name).join(', ');
+  const sql = `SELECT ${columns} FROM ${name} EXCEPT SELECT ${columns} FROM previous_${name}`;
+  const target: WriteTarget = { ...rebuilt, prefix: dimensionChangesPrefix(name, rebuilt.batchId), sqlHash: sha256(sql), origin: 'generated' };
+  const stats = await ctx.engine.write(sql, { batch: {}, current: {}, star: { [name]: [rebuilt.prefix] }, previousStar: { [name]: previousPrefix } }, target);
+  return { prefix: target.prefix, files: stats.files, rows: stats.rows };
+}
+
 /** Writes a quarantine report for the batch and returns the error that stops it (and so every later batch). */
 async function quarantine(
   ctx: PipelineContext,
@@ -271,6 +287,7 @@ async function stageBatch(
     ctx.log.progress('transform', { batchId, step: table.name, file: index + 1, of: sqlFiles.length });
     const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
     star[table.name] = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
+    if (table.kind === 'dimension' && kept) star[table.name].changes = await writeDimensionChanges(ctx, target, kept.prefix);
     ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name, stage: 'transform' });
   }
   if (!previous || rewritten.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);

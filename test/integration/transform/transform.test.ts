@@ -187,6 +187,16 @@ describe('transformPending', () => {
       expect((await lake.catalog.location('dim_staff'))?.prefix).toBe(dimensionPrefix('dim_staff', b2));
     });
 
+    it('writes beside each rebuilt dimension only its rows that changed, and carries untouched dimensions forward', async () => {
+      const manifest = await readTransformManifest(lake.processed, 2);
+      // Staff 1's department moved; staff 2 is as it was.
+      expect(manifest.star.dim_staff.changes?.rows).toBe(1);
+      const changed = strip(await lake.readParquet(manifest.star.dim_staff.changes!.prefix, 'staff_id'));
+      expect(changed.map((r) => r.staff_id)).toEqual([1]);
+      // No design row changed in batch 2: dim_design is batch 1's, not rebuilt.
+      expect(manifest.star.dim_design).toMatchObject({ prefix: dimensionPrefix('dim_design', b1), builtBy: b1 });
+    });
+
     it('extends dim_date to the amended delivery date', async () => {
       const dates = (await lake.readParquet(dimensionPrefix('dim_date', b2), 'date_id')).map((r) => r.date_id);
       expect(dates[0]).toBe('2022-11-03');
