@@ -62,7 +62,7 @@ export function transformStatements(r: PipelineResources): Statement[] {
     {
       sid: 'WriteProcessedTables',
       actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      resources: objects(r.processedBucketArn, 'current/', 'star/', TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS),
+      resources: objects(r.processedBucketArn, 'current/', 'star/', 'changes/', TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS),
     },
     {
       sid: 'QueryResults',
@@ -95,7 +95,7 @@ export function loadStatements(r: PipelineResources): Statement[] {
     { sid: 'ReadWarehouseSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.warehouseSecretArn] },
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
     { sid: 'ReadExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX) },
-    { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, 'star/', 'current/', TRANSFORM_MANIFEST_PREFIX) },
+    { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, 'star/', 'changes/', 'current/', TRANSFORM_MANIFEST_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
     {
       sid: 'ReadProcessedCatalog',
