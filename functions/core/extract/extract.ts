@@ -4,6 +4,7 @@ import { createGzip } from 'node:zlib';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { METRICS } from '../contract/runtime-contract';
+import { openConnection } from '../database-connection';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
 import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
 import { latestExtractManifest } from '../lake/manifest-log';
@@ -231,20 +232,12 @@ async function latestProgress(store: ObjectStore, seq: number): Promise<ExtractP
   return parsed.data;
 }
 
-async function connectSource(ctx: PipelineContext): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: await ctx.source.url(), application_name: 'totes-lake-extract' });
-  // A connection the server drops while idle emits 'error' on the client; the next query fails with it instead of crashing the process.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw new Error(
-      `Cannot connect to totesys at ${ctx.source.description}: ${(err as Error).message}. ` +
-        'Check the URL (--source-url / TOTES_SOURCE_URL), the credentials and that the server is reachable.',
-    );
-  }
-  return client;
+function connectSource(ctx: PipelineContext): Promise<pg.Client> {
+  return openConnection(ctx.source, {
+    what: 'totesys',
+    applicationName: 'totes-lake-extract',
+    hint: 'Check the URL (--source-url / TOTES_SOURCE_URL), the credentials and that the server is reachable.',
+  });
 }
 
 interface UpperBound {

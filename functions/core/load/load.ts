@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
+import { openConnection } from '../database-connection';
 import { from as copyFrom } from 'pg-copy-streams';
 import { METRICS } from '../contract/runtime-contract';
 import { STAR_TABLES, type StarTable, type StarTableName } from '../contract/star-tables';
@@ -81,19 +82,11 @@ const DEFAULT_CHUNK_ROWS = 50_000;
 export async function loadPending(ctx: PipelineContext, options: LoadOptions = {}): Promise<LoadResult[]> {
   const schema = ctx.warehouseSchema;
   quoteSchema(schema);
-  const client = new pg.Client({ connectionString: await ctx.warehouse.url() });
-  // A connection the server drops while idle emits 'error' on the client; the next query fails with it instead of crashing the process.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw new Error(
-      `Cannot connect to the warehouse ${ctx.warehouse.description}: ${(err as Error).message}. ` +
-        'Check the URL (--warehouse-url / TOTES_WAREHOUSE_URL), the credentials and that the server is reachable; the batch stays pending and loads on the next run.',
-      { cause: err },
-    );
-  }
+  const client = await openConnection(ctx.warehouse, {
+    what: 'the warehouse',
+    applicationName: 'totes-lake-load',
+    hint: 'Check the URL (--warehouse-url / TOTES_WAREHOUSE_URL), the credentials and that the server is reachable; the batch stays pending and loads on the next run.',
+  });
   const results: LoadResult[] = [];
   try {
     await migrateWarehouse(client, schema, ctx.sqlRoot);

@@ -1,0 +1,23 @@
+import pg from 'pg';
+import type { DatabaseLocator } from './ports/source';
+
+/**
+ * Opens one `pg` connection to a database the pipeline reads or writes (totesys, the warehouse),
+ * with the two things every stage needs: an error listener, so a connection the server drops while
+ * idle fails the next query instead of crashing the process, and a connect error that names the
+ * database and says what to check.
+ */
+export async function openConnection(
+  locator: DatabaseLocator,
+  options: { what: string; applicationName: string; hint: string },
+): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: await locator.url(), application_name: options.applicationName });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw new Error(`Cannot connect to ${options.what} at ${locator.description}: ${(err as Error).message}. ${options.hint}`, { cause: err });
+  }
+  return client;
+}
