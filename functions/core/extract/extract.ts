@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import pg from 'pg';
@@ -155,7 +156,9 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     }
     await client.query('COMMIT');
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A failure in the middle of a COPY leaves the connection busy with it, so no ROLLBACK could
+    // run: close the connection instead, which ends the read-only transaction on the server.
+    destroyConnection(client);
     throw err;
   } finally {
     await client.end().catch(() => undefined);
@@ -216,6 +219,11 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
 }
 
 const randomHex = (): string => randomBytes(2).toString('hex');
+
+/** Drops the socket under a pg client at once, whatever it is in the middle of. */
+function destroyConnection(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
 
 function planWindowFor(table: SourceTable, before: ExtractTable | undefined, upperBound: string): ExtractTable['window'] {
   const window = planWindow(table, before, upperBound);
@@ -305,7 +313,9 @@ async function extractChunk(ctx: PipelineContext, client: pg.Client, window: Tab
         upload = ctx.ingestion.putStream(key, gzip, { contentType: 'application/x-ndjson' });
         upload.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
       }
-      if (!sink.write(chunk)) await new Promise<void>((resolve) => sink!.once('drain', resolve));
+      // Wait for the upload to take more, or for it to fail: a store that stops reading after an
+      // error would otherwise leave this loop waiting for 'drain' forever.
+      if (!sink.write(chunk)) await Promise.race([once(sink, 'drain'), upload!.then(() => undefined)]);
     }
   } catch (err) {
     sink?.destroy(err as Error);
@@ -313,7 +323,12 @@ async function extractChunk(ctx: PipelineContext, client: pg.Client, window: Tab
   }
   if (!sink || !upload) return { rows: 0, bytes: 0 };
   sink.end();
-  const { bytes } = await upload;
+  let bytes: number;
+  try {
+    ({ bytes } = await upload);
+  } catch (err) {
+    throw new Error(`Extract of ${table.name} failed while streaming rows: ${(err as Error).message}`);
+  }
   const last = lines.lastLine === undefined ? undefined : cursorOf(table, JSON.parse(lines.lastLine) as Record<string, unknown>);
   return { rows: lines.rows, bytes, last };
 }

@@ -196,6 +196,27 @@ async function extractManifestCount(ctx: PipelineContext): Promise<number> {
 }
 
 describe('extract of a long first load', () => {
+  it('fails, instead of waiting forever, when the store stops taking a large upload', async () => {
+    await withClient((c) =>
+      c.query(`INSERT INTO design (design_id, design_name, file_location, file_name, created_at, last_updated)
+               SELECT g, 'Design ' || g, '/designs/' || md5(g::text), md5(g::text) || '.json', '2023-01-01', '2023-01-01' FROM generate_series(1000, 21000) g`),
+    );
+    try {
+      const ctx = await makeContext();
+      // A store that refuses the design upload at once and never reads its stream (like S3 failing
+      // early): 20,000 rows fill every buffer, so the extract must notice the failure, not wait.
+      const putStream = ctx.ingestion.putStream.bind(ctx.ingestion);
+      ctx.ingestion.putStream = async (key, body, opts) => {
+        if (key.startsWith('raw/design/')) throw new Error('S3 said no (injected)');
+        return putStream(key, body, opts);
+      };
+      await expect(extract(ctx)).rejects.toThrow(/Extract of design failed while streaming rows: S3 said no/);
+      expect(await extractManifestCount(ctx)).toBe(0);
+    } finally {
+      await withClient((c) => c.query('DELETE FROM design WHERE design_id >= 1000'));
+    }
+  });
+
   it('reads a large window in chunks, one file per chunk, each row once', async () => {
     const ctx = await makeContext();
     const whole = await makeContext();
