@@ -89,10 +89,12 @@ export async function openScenario(name: string): Promise<Scenario> {
     },
     async cycle(on = ctx) {
       await oracle.mark();
+      let result: CycleResult | undefined;
       try {
-        return await runCycle(on);
+        result = await runCycle(on);
+        return result;
       } finally {
-        await oracle.extracted(ctx.ingestion);
+        await oracle.extracted(ctx.ingestion, result?.extract);
       }
     },
     beforeExtract: () => oracle.mark(),

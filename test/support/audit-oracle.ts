@@ -27,7 +27,8 @@ interface Newest {
 type Mark = Map<string, Newest>; // `${table}:${pk}` → newest committed version
 
 export class AuditOracle {
-  private readonly marks: { mark: Mark; seq?: number }[] = [];
+  /** `seq`: the batch the extract after the mark published; `bound`: what an extract that found nothing new read up to. */
+  private readonly marks: { mark: Mark; seq?: number; bound?: string }[] = [];
 
   private constructor(private readonly url: string) {}
 
@@ -83,9 +84,13 @@ export class AuditOracle {
   }
 
   /** After the extract that followed the last mark: binds the mark to the batch it published, if any. */
-  async extracted(ingestion: ObjectStore): Promise<void> {
+  async extracted(ingestion: ObjectStore, run?: { published: boolean; reason?: string; upperBound?: string }): Promise<void> {
     const last = this.marks.at(-1);
     if (!last || last.seq !== undefined) return;
+    // An extract that found nothing new still promises that every version below its bound is in
+    // the lake already: without this, a run that wrongly skips rows (and so publishes nothing) would
+    // leave the oracle nothing to check.
+    if (run && !run.published && run.reason === 'nothing-new' && run.upperBound) last.bound = run.upperBound;
     const newest = (await listExtractSeqs(ingestion)).at(-1);
     const bound = new Set(this.marks.map((m) => m.seq));
     if (newest !== undefined && !bound.has(newest)) last.seq = newest;
@@ -96,12 +101,12 @@ export class AuditOracle {
     const versions = new Set<VersionKey>();
     const known = new Set<string>();
     const deleted = new Set<string>();
-    for (const { mark, seq } of this.marks) {
-      if (seq === undefined) continue;
-      const manifest = await readExtractManifest(ingestion, seq);
+    for (const { mark, seq, bound: nothingNewBound } of this.marks) {
+      if (seq === undefined && nothingNewBound === undefined) continue;
+      const manifest = seq === undefined ? undefined : await readExtractManifest(ingestion, seq);
       for (const [row, newest] of mark) {
         const table = row.split(':')[0] as SourceTableName;
-        const bound = manifest.tables[table]?.window.upperBound;
+        const bound = manifest ? manifest.tables[table]?.window.upperBound : nothingNewBound;
         if (newest.op === 'D') {
           if (known.has(row)) deleted.add(row);
         } else if (bound && newest.lastUpdated! < bound) {

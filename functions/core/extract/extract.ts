@@ -38,6 +38,11 @@ export interface ExtractResult {
   published: boolean;
   reason?: 'nothing-new' | 'lost-race' | 'continued';
   batchId: string;
+  /**
+   * The bound this run read up to, when it read everything below it (published, or nothing new):
+   * every version older than it is in the lake once this run returns.
+   */
+  upperBound?: string;
   seq: number;
   rows: Partial<Record<SourceTableName, number>>;
   bytes: number;
@@ -189,7 +194,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   }
   const deletionsFound = Object.values(checks).some((c) => c.deletions);
   if (totalRows === 0 && !deletionsFound) {
-    return { ...base, published: false, reason: 'nothing-new', elapsedMs: Date.now() - t0 };
+    return { ...base, upperBound, published: false, reason: 'nothing-new', elapsedMs: Date.now() - t0 };
   }
 
   const manifest: ExtractManifest = {
@@ -215,7 +220,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     throw err;
   }
   ctx.log.info('Extract published a batch', { batchId, rows: totalRows, bytes });
-  return { ...base, published: true, manifest, elapsedMs: Date.now() - t0 };
+  return { ...base, upperBound, published: true, manifest, elapsedMs: Date.now() - t0 };
 }
 
 const randomHex = (): string => randomBytes(2).toString('hex');
