@@ -152,7 +152,7 @@ export async function transformBatch(
     // quarantined too: nothing of it was published; the reason is kept beside the store's manifests.
     throw await quarantine(ctx, extract, `its star tables could not be built: ${(err as Error).message}`, []);
   }
-  const tests = await runDataTests(ctx, extract, staged.star, acceptOnly);
+  const tests = await runDataTests(ctx, extract, staged.star, acceptOnly, staged.carried);
   const failed = tests.filter((t) => !t.passed);
   if (failed.length) {
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
