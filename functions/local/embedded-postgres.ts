@@ -19,6 +19,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { DatabaseLocator } from '../core/ports/source';
+import { processIsAlive } from '../core/process-liveness';
 
 /** Pass as `dataDir` for a throwaway database that lives only in memory (tests). */
 export const IN_MEMORY = 'memory://';
@@ -145,7 +146,7 @@ async function lockDataDir(dir: string, label: string): Promise<() => void> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
         throw new Error(
           `The embedded PostgreSQL "${label}" in ${dir} is in use by another totes process (pid ${owner}). ` +
             'Wait for it to finish or stop it; embedded databases serve one process at a time (give --source-url/--warehouse-url to share a real server).',
@@ -157,11 +158,3 @@ async function lockDataDir(dir: string, label: string): Promise<() => void> {
   throw new Error(`Could not lock the embedded PostgreSQL "${label}" in ${dir} (${lockPath})`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { leaseKey, leasePrefix } from './lake-layout';
+import { processIsAlive } from '../process-liveness';
 
 /**
  * A lease lets one run at a time work on one batch of a stage whose outputs have fixed locations
@@ -47,7 +48,7 @@ export async function acquireLease(
   if (last && !last.released) {
     const held = LeaseRecord.parse(JSON.parse(await getText(store, last.key)));
     const expired = Date.parse(held.expiresAt) <= options.now().getTime();
-    const holderGone = held.holder.host === hostname() && !isAlive(held.holder.pid);
+    const holderGone = held.holder.host === hostname() && !processIsAlive(held.holder.pid);
     if (!expired && !holderGone) return { busy: held };
   }
   const attempt = (last?.attempt ?? 0) + 1;
@@ -76,11 +77,3 @@ export async function acquireLease(
   };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
