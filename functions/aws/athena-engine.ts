@@ -10,15 +10,17 @@ import { BatchDeleteTableCommand, CreateTableCommand, type Column, type GlueClie
 import { GetTableCommand } from '@aws-sdk/client-glue';
 import { randomBytes } from 'node:crypto';
 import { METRICS } from '../core/contract/runtime-contract';
-import type { SourceTableName } from '../core/contract/source-tables';
+import { sourceTable, type SourceTableName } from '../core/contract/source-tables';
 import type { Log } from '../core/ports/log';
 import type { ObjectStore } from '../core/ports/object-store';
-import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../core/ports/query-engine';
+import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
+import { latestVersionsSql } from '../core/transform/current-state';
 import {
   batchRelation,
   partitionValuesQuery,
   planWrite,
   qualifiedTable,
+  quoteIdent,
   rawRelation,
   tableRelation,
   unionRelation,
@@ -180,8 +182,19 @@ export class AthenaEngine implements QueryEngine {
     for (const [table, keys] of entries(bindings.batch)) {
       relations.push(batchId || keys.length > 0 ? batchRelation(ns, table, keys, batchId ?? '') : { ...rawRelation(ns, table, []), name: `batch_${table}` });
     }
-    for (const [table, prefix] of entries(bindings.current)) relations.push(await this.stagedRelation(`current_${table}`, `current_${table}`, [prefix]));
-    for (const [table, prefix] of entries(bindings.previous ?? {})) relations.push(await this.stagedRelation(`previous_${table}`, `current_${table}`, [prefix]));
+    for (const [kind, locations] of [['current', bindings.current], ['previous', bindings.previous ?? {}]] as const) {
+      for (const [table, location] of entries(locations)) {
+        const relation = `${kind}_${table}`;
+        const segments = currentSegments(location);
+        if (segments.length === 1) {
+          relations.push(await this.stagedRelation(relation, `current_${table}`, segments));
+        } else {
+          // Base and deltas: their rows, then the latest version of each (core/transform/current-state.ts).
+          relations.push(await this.stagedRelation(`_segments_${relation}`, `current_${table}`, segments));
+          relations.push({ name: relation, sql: latestVersionsSql(sourceTable(table), quoteIdent(`_segments_${relation}`)) });
+        }
+      }
+    }
     for (const [table, prefixes] of Object.entries(bindings.star)) {
       if (prefixes && prefixes.length > 0) relations.push(await this.stagedRelation(table, table, prefixes));
     }

@@ -1,4 +1,5 @@
 import type { Catalog } from './ports/catalog';
+import type { CompactionPolicy } from './transform/current-compaction';
 import type { Log } from './ports/log';
 import type { ObjectStore } from './ports/object-store';
 import type { QueryEngine } from './ports/query-engine';
@@ -24,4 +25,6 @@ export interface PipelineContext {
   now: () => Date;
   /** Directory containing `sql/` (the repository root, or the Lambda bundle root). */
   sqlRoot: string;
+  /** When the transform compacts current states (transform/current-compaction.ts); defaults apply to what is left out. */
+  compaction?: Partial<CompactionPolicy>;
 }

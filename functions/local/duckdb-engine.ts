@@ -10,7 +10,8 @@ import {
 } from '@duckdb/node-api';
 import { BATCH_ID_COLUMN, duckdbType, SOURCE_TABLES, type SourceTable } from '../core/contract/source-tables';
 import { LINEAGE_COLUMNS, starDuckdbType, STAR_TABLES } from '../core/contract/star-tables';
-import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../core/ports/query-engine';
+import { currentSegments, type CurrentLocation, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
+import { latestVersionsSql } from '../core/transform/current-state';
 import type { FolderObjectStore } from './folder-object-store';
 import { DUCKDB_TRINO_MACROS } from './duckdb-trino-macros';
 
@@ -178,15 +179,23 @@ export class DuckDbEngine implements QueryEngine {
       );
     };
 
+    // A current state in several segments (base, deltas) reads as its latest versions.
+    const currentState = async (relation: string, table: SourceTable, location: CurrentLocation): Promise<void> => {
+      const segments = currentSegments(location);
+      if (segments.length === 1) return parquet(relation, [...segments], rawColumns(table));
+      await parquet(`_segments_${relation}`, [...segments], rawColumns(table));
+      ctes.push(`${ident(relation)} AS (${latestVersionsSql(table, ident(`_segments_${relation}`))})`);
+    };
+
     for (const table of SOURCE_TABLES) {
       const batch = bindings.batch[table.name];
       if (batch) json(`batch_${table.name}`, table, batch);
       const raw = bindings.raw?.[table.name];
       if (raw) json(`raw_${table.name}`, table, raw);
       const current = bindings.current[table.name];
-      if (current !== undefined) await parquet(`current_${table.name}`, [current], rawColumns(table));
+      if (current !== undefined) await currentState(`current_${table.name}`, table, current);
       const previous = bindings.previous?.[table.name];
-      if (previous !== undefined) await parquet(`previous_${table.name}`, [previous], rawColumns(table));
+      if (previous !== undefined) await currentState(`previous_${table.name}`, table, previous);
     }
     for (const [name, prefixes] of Object.entries(bindings.star)) {
       if (!prefixes) continue;

@@ -4,8 +4,8 @@ import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../core/contra
 import { LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
 import { batchDate, rawPrefix } from '../core/lake/lake-layout';
 import type { ObjectStore } from '../core/ports/object-store';
-import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../core/ports/query-engine';
-import { currentStateColumns } from '../core/transform/current-state';
+import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
+import { currentStateColumns, latestVersionsSql } from '../core/transform/current-state';
 import {
   batchRelation,
   outputColumns,
@@ -189,10 +189,17 @@ export class TrinoEngine implements QueryEngine {
         relations.push(raw.length ? (await this.ensureRaw(table.name, raw), rawRelation(this.ns, table.name, raw)) : emptyRelation(rawTableName(table.name), rawColumns(table.name)));
       }
       const columns = currentStateColumns(table).map((c) => ({ name: c.name, type: storageType(c.trinoType) }));
-      const current = bindings.current[table.name];
-      if (current !== undefined) relations.push(await this.parquetRelation(`current_${table.name}`, [current], columns));
-      const previous = bindings.previous?.[table.name];
-      if (previous !== undefined) relations.push(await this.parquetRelation(`previous_${table.name}`, [previous], columns));
+      for (const [relation, location] of [[`current_${table.name}`, bindings.current[table.name]], [`previous_${table.name}`, bindings.previous?.[table.name]]] as const) {
+        if (location === undefined) continue;
+        const segments = currentSegments(location);
+        if (segments.length === 1) {
+          relations.push(await this.parquetRelation(relation, segments, columns));
+        } else {
+          // Base and deltas: their rows, then the latest version of each (transform/current-state.ts).
+          relations.push(await this.parquetRelation(`_segments_${relation}`, segments, columns));
+          relations.push({ name: relation, sql: latestVersionsSql(table, quoteIdent(`_segments_${relation}`)) });
+        }
+      }
     }
     for (const [name, prefixes] of Object.entries(bindings.star)) {
       if (!prefixes) continue;

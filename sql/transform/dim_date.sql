@@ -1,23 +1,26 @@
 -- dim_date: the calendar of every date a fact references (created, last updated, agreed and payment dates).
--- Grain: one row per calendar day, from the earliest to the latest date in the current state of
---   sales_order, purchase_order and payment (agreed future dates included), with no gaps.
--- Rebuilt whole each batch. The calendar never shrinks: the previous dim_date is part of the range,
---   so a date only an older fact version references (an amended agreed date) stays a key.
--- Sources: current_sales_order, current_purchase_order, current_payment, dim_date (previous batch's).
+-- Grain: one row per calendar day, from the earliest to the latest date any version of a
+--   sales_order, purchase_order or payment has held (agreed future dates included), with no gaps.
+-- Rebuilt whole each batch that changes those tables. The calendar never shrinks: the previous
+--   dim_date is part of the range, so a date only an older fact version references (an amended
+--   agreed date) stays a key. Because it already covers every earlier version, the range of the
+--   previous calendar and this batch's versions equals that over the whole current state, and a
+--   batch reads only its own rows, not the million orders before it.
+-- Sources: batch_sales_order, batch_purchase_order, batch_payment, dim_date (previous batch's).
 -- day_of_week is ISO (1 = Monday ... 7 = Sunday); day and month names are English, spelled out here
 -- rather than taken from a locale-dependent formatter.
 WITH fact_dates AS (
-  SELECT CAST(created_at AS date) AS fact_date FROM current_sales_order
-  UNION ALL SELECT CAST(last_updated AS date) FROM current_sales_order
-  UNION ALL SELECT CAST(agreed_delivery_date AS date) FROM current_sales_order
-  UNION ALL SELECT CAST(agreed_payment_date AS date) FROM current_sales_order
-  UNION ALL SELECT CAST(created_at AS date) FROM current_purchase_order
-  UNION ALL SELECT CAST(last_updated AS date) FROM current_purchase_order
-  UNION ALL SELECT CAST(agreed_delivery_date AS date) FROM current_purchase_order
-  UNION ALL SELECT CAST(agreed_payment_date AS date) FROM current_purchase_order
-  UNION ALL SELECT CAST(created_at AS date) FROM current_payment
-  UNION ALL SELECT CAST(last_updated AS date) FROM current_payment
-  UNION ALL SELECT CAST(payment_date AS date) FROM current_payment
+  SELECT CAST(created_at AS date) AS fact_date FROM batch_sales_order
+  UNION ALL SELECT CAST(last_updated AS date) FROM batch_sales_order
+  UNION ALL SELECT CAST(agreed_delivery_date AS date) FROM batch_sales_order
+  UNION ALL SELECT CAST(agreed_payment_date AS date) FROM batch_sales_order
+  UNION ALL SELECT CAST(created_at AS date) FROM batch_purchase_order
+  UNION ALL SELECT CAST(last_updated AS date) FROM batch_purchase_order
+  UNION ALL SELECT CAST(agreed_delivery_date AS date) FROM batch_purchase_order
+  UNION ALL SELECT CAST(agreed_payment_date AS date) FROM batch_purchase_order
+  UNION ALL SELECT CAST(created_at AS date) FROM batch_payment
+  UNION ALL SELECT CAST(last_updated AS date) FROM batch_payment
+  UNION ALL SELECT CAST(payment_date AS date) FROM batch_payment
   UNION ALL SELECT date_id FROM dim_date
 ),
 bounds AS (

@@ -3,11 +3,13 @@
  * (`VmHWM` at exit, and the parent's /proc samples). Prints one JSON line as its report.
  *
  *   stage-child.ts extract|transform|load --lake DIR --source-url URL --warehouse-url URL
- *   stage-child.ts warm --lake DIR --source-url URL --warehouse-url URL --changes 1000 --repeats 3
+ *   stage-child.ts warm --lake DIR --source-url URL --warehouse-url URL --changes 1000 --repeats 3 [--compaction]
  *
  * `warm` opens the adapters once, runs a cycle with nothing new (warming DuckDB, connections and
  * the module cache), then `repeats` times: changes `changes` sales orders in the source, and times
- * one full cycle in the same process.
+ * one full cycle in the same process. With `--compaction`, one more such cycle compacts the
+ * current states' deltas into new bases (what happens at most once an hour in use) and is reported
+ * apart, as `compactionCycle`.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -17,6 +19,7 @@ import { silentLog } from '../../functions/core/ports/log';
 import { runCycle } from '../../functions/core/run-cycle';
 import { transformPending } from '../../functions/core/transform/transform';
 import { openLocalPipeline } from '../../functions/cli/local-context';
+import type { PipelineContext } from '../../functions/core/pipeline-context';
 import { ownPeakRssMb } from './measured-process';
 
 async function main(): Promise<void> {
@@ -28,6 +31,7 @@ async function main(): Promise<void> {
       'warehouse-url': { type: 'string' },
       changes: { type: 'string', default: '1000' },
       repeats: { type: 'string', default: '3' },
+      compaction: { type: 'boolean', default: false },
     },
   });
   const mode = positionals[0];
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
       for (const batch of r) for (const [name, t] of Object.entries(batch.tables)) rows[name] = (rows[name] ?? 0) + (t?.written ?? 0);
       report = { ms: performance.now() - t0, batches: r.length, rows, method: r[0]?.method };
     } else if (mode === 'warm') {
-      report = await warm(ctx, values['source-url']!, Number(values.changes), Number(values.repeats));
+      report = await warm(ctx, values['source-url']!, Number(values.changes), Number(values.repeats), values.compaction!);
     } else {
       throw new Error(`stage-child: unknown mode "${mode}" (extract, transform, load or warm)`);
     }
@@ -73,14 +77,18 @@ async function main(): Promise<void> {
   }
 }
 
-async function warm(ctx: Parameters<typeof runCycle>[0], sourceUrl: string, changes: number, repeats: number): Promise<Record<string, unknown>> {
+async function warm(ctx: PipelineContext, sourceUrl: string, changes: number, repeats: number, compaction: boolean): Promise<Record<string, unknown>> {
   const warmup = await runCycle(ctx);
   const source = new pg.Client({ connectionString: sourceUrl });
   await source.connect();
   const cycles: Record<string, unknown>[] = [];
+  let compactionCycle: Record<string, unknown> | undefined;
   try {
     const max = await source.query<{ n: number }>('SELECT max(sales_order_id)::int AS n FROM sales_order');
-    for (let i = 0; i < repeats; i++) {
+    for (let i = 0; i < repeats + (compaction ? 1 : 0); i++) {
+      // With --compaction, one cycle more that folds the deltas into a new base (at most hourly in use).
+      const compacting = i === repeats;
+      const on: PipelineContext = compacting ? { ...ctx, compaction: { maxDeltas: 0 } } : ctx;
       // A different slice each time, spread over the table; last_updated from the database clock.
       const step = Math.max(1, Math.floor(max.rows[0].n / changes));
       await source.query(
@@ -90,15 +98,16 @@ async function warm(ctx: Parameters<typeof runCycle>[0], sourceUrl: string, chan
       );
       await new Promise((r) => setTimeout(r, 20)); // the upper bound is exclusive and ms-truncated
       const t0 = performance.now();
-      const cycle = await runCycle(ctx);
+      const cycle = await runCycle(on);
       const ms = performance.now() - t0;
       const rows = Object.values(cycle.extract.rows).reduce((a, b) => a + (b ?? 0), 0);
-      cycles.push({ ms, rows, ...cycle.timings });
+      if (compacting) compactionCycle = { ms, rows, ...cycle.timings };
+      else cycles.push({ ms, rows, ...cycle.timings });
     }
   } finally {
     await source.end();
   }
-  return { warmupMs: warmup.timings.totalMs, cycles };
+  return { warmupMs: warmup.timings.totalMs, cycles, ...(compactionCycle ? { compactionCycle } : {}) };
 }
 
 main().catch((err: unknown) => {

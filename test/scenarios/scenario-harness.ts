@@ -56,7 +56,12 @@ export interface Scenario {
   close(): Promise<void>;
 }
 
-export async function openScenario(name: string): Promise<Scenario> {
+export interface ScenarioOptions {
+  /** Compaction policy of the scenario's contexts (default: the product's). */
+  compaction?: PipelineContext['compaction'];
+}
+
+export async function openScenario(name: string, options: ScenarioOptions = {}): Promise<Scenario> {
   const source = await testDatabase(`${name}_src`);
   const warehouse = await testDatabase(`${name}_wh`);
   await seedTotesys(source.url, { scale: 0.005, seed: 7, asOf: new Date('2024-06-01T00:00:00Z') });
@@ -72,7 +77,7 @@ export async function openScenario(name: string): Promise<Scenario> {
     return {
       ingestion, processed, engine, catalog: new FolderCatalog(processed),
       source: urlLocator(source.url), warehouse: urlLocator(warehouse.url), warehouseSchema: 'public',
-      log, now: () => new Date(), sqlRoot: REPO_ROOT, ...overrides,
+      log, now: () => new Date(), sqlRoot: REPO_ROOT, compaction: options.compaction, ...overrides,
     };
   };
   const ctx = await context();

@@ -8,7 +8,10 @@
  * row updated twice between two extracts yields one lake version. The comparison is therefore:
  *   every version that was the current version of its row at some published extract's snapshot,
  *   with last_updated before that extract's bound, is in the lake exactly once — and nothing else;
- *   every row deleted before a published extract, and known to the lake, has a deletion marker.
+ *   every row deleted before a published extract, and known to the lake, has a deletion marker
+ *   (the extract looks for deletions once PostgreSQL's statistics report them, which a session's
+ *   end guarantees: scenarios delete in sessions they close, as totesys's application servers'
+ *   connections report within seconds; see functions/core/extract/deletions.ts).
  * "Current at a snapshot" is taken from {@link AuditOracle.mark}, which the scenario calls right
  * before each extract (scenarios do not write between a mark and its extract's snapshot).
  */

@@ -85,7 +85,7 @@ export function renderStatus(status: PipelineStatus, lake: string): string {
         'last batch': t.lastBatch ?? '∅',
         'source rows': n(t.sourceRows),
         'lake versions': n(t.lakeVersions),
-        'lake current': n(t.lakeCurrentRows),
+        'lake current': t.lakeDeltaVersions ? `${n(t.lakeCurrentRows)} +${n(t.lakeDeltaVersions)} in deltas` : n(t.lakeCurrentRows),
         'newest loaded': t.loadedNewest ?? '∅',
         freshness: age(t.freshnessSeconds),
       })),

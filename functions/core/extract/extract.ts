@@ -13,7 +13,7 @@ import { ExtractProgress, type ExtractManifest, type ExtractTable } from '../lak
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { CopyLines } from './copy-text';
-import { checkDeletions, writeDeletionMarkers } from './deletions';
+import { checkDeletions, readTableStatistics, writeDeletionMarkers } from './deletions';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type TableWindow } from './extract-window';
 import { detectDrift, INFORMATION_SCHEMA_QUERY, type InformationSchemaColumn } from './schema-drift';
 
@@ -31,6 +31,11 @@ export interface ExtractOptions {
   deadline?: Date;
   /** Rows per raw file: a larger window is read in chunks of this many rows (default 500,000). */
   chunkRows?: number;
+  /**
+   * Oldest full key tally (deletion detection) a batch may carry forward while the statistics show
+   * no deletion; default DEFAULT_TALLY_MAX_AGE_SECONDS (1 hour). 0 tallies every table every run.
+   */
+  tallyMaxAgeSeconds?: number;
 }
 
 export interface ExtractResult {
@@ -89,6 +94,8 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
 
   const client = await connectSource(ctx);
   try {
+    // Deletion signatures are read before the snapshot is taken (deletions.ts says why).
+    const statistics = await readTableStatistics(client, SOURCE_TABLES);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The first statement fixes the snapshot; the bound is read in that same statement.
     const bound = await readUpperBound(client, options.commitLagSeconds ?? 0);
@@ -147,10 +154,16 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
       ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
     }
     if (!timeUp) {
+      const tallied: string[] = [];
       for (const table of SOURCE_TABLES) {
         const files = tables[table.name]?.files.map((f) => f.key) ?? [];
-        const check = await checkDeletions(ctx, client, table, previous?.tables[table.name], files);
+        const check = await checkDeletions(ctx, client, table, previous?.tables[table.name], files, {
+          snapshotAt: bound.snapshotAt,
+          statistics: statistics.get(table.name),
+          maxAgeSeconds: options.tallyMaxAgeSeconds,
+        });
         checks[table.name] = { keys: check.keys };
+        if (check.tallied) tallied.push(`${table.name} (${check.tallied})`);
         if (!check.deleted.length) continue;
         checks[table.name]!.deletions = await writeDeletionMarkers(ctx, table, check.deleted, batchId, bound.snapshotAt);
         warnings.push(
@@ -158,6 +171,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
             'deletion markers are written to the lake (deletions/) and the warehouse records them in deleted_rows',
         );
       }
+      if (tallied.length) ctx.log.info(`Deletion check: full key tally of ${tallied.join(', ')}`, { batchId });
     }
     await client.query('COMMIT');
   } catch (err) {

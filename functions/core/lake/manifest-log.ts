@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SourceTableName } from '../contract/source-tables';
 import { getText, type ObjectStore } from '../ports/object-store';
 import {
   EXTRACT_MANIFEST_PREFIX,
@@ -56,4 +57,21 @@ export async function latestExtractManifest(store: ObjectStore): Promise<Extract
   const seqs = await listExtractSeqs(store);
   const last = seqs.at(-1);
   return last === undefined ? undefined : readExtractManifest(store, last);
+}
+
+/**
+ * Where each source table's current state after a transform is read: its compacted base, then
+ * the deltas of later batches in batch order (bind it as `current`: the engine merges them).
+ */
+export function currentLocations(manifest: TransformManifest): Partial<Record<SourceTableName, string[]>> {
+  const out: Partial<Record<SourceTableName, string[]>> = {};
+  for (const [name, base] of Object.entries(manifest.current) as [SourceTableName, string][]) {
+    out[name] = [base, ...(manifest.currentDeltas?.[name] ?? []).map((d) => d.prefix)];
+  }
+  return out;
+}
+
+/** Every Parquet file of a table's current state after a transform: base, then deltas. */
+export function currentFiles(manifest: TransformManifest, table: SourceTableName): string[] {
+  return [manifest.currentOutputs[table], ...(manifest.currentDeltas?.[table] ?? [])].flatMap((o) => o?.files ?? []);
 }

@@ -33,7 +33,26 @@ export const ExtractTable = z.object({
    * Key tally of the whole source table in this batch's snapshot (deletion detection, see
    * functions/core/extract/deletions.ts). Optional: manifests written before it have none.
    */
-  keys: z.object({ count: z.number().int().nonnegative(), sum: z.number().int(), max: z.number().int().nullable() }).optional(),
+  keys: z
+    .object({
+      count: z.number().int().nonnegative(),
+      sum: z.number().int(),
+      max: z.number().int().nullable(),
+      /**
+       * Snapshot clock ('YYYY-MM-DD HH:MM:SS.mmm' UTC) of the last full tally this one derives from
+       * (additive): a batch that skipped the tally carries it forward unchanged.
+       */
+      tallyAt: z.string().optional(),
+      /**
+       * The table's deletion signature read with this tally (additive): the tally is skipped while
+       * it stays the same. `deletes` is pg_stat n_tup_del, `filenode` pg_class.relfilenode,
+       * `statsReset` the database's statistics reset time.
+       */
+      signature: z
+        .object({ deletes: z.number().int().nonnegative(), filenode: z.number().int().nonnegative(), statsReset: z.string().nullable() })
+        .optional(),
+    })
+    .optional(),
   /** Deletion markers this batch found for the table (`deletions/<table>/…`); absent when none. */
   deletions: z.object({ key: z.string(), rows: z.number().int().positive(), ids: z.array(z.number().int()) }).optional(),
 });
@@ -103,11 +122,18 @@ export const TransformManifest = z.object({
   engine: z.string(),
   startedAt: z.string(),
   finishedAt: z.string(),
-  /** Current-state location of every source table after this batch (the next batch merges into these). */
+  /** Location of the compacted base of every source table's current state after this batch (the catalog's `current_<table>`). */
   current: z.record(sourceTable, z.string()),
   /** Star tables this batch wrote. */
   star: z.record(starTable, TransformOutput),
+  /** The compacted base of each current state (`current`), as written. */
   currentOutputs: z.record(sourceTable, TransformOutput),
+  /**
+   * Deltas of each current state since its base, in batch order (additive): each holds one later
+   * batch's latest versions. The current state is base + deltas read through `latestVersionsSql`
+   * (transform/current-state.ts); a table without an entry is its base alone.
+   */
+  currentDeltas: z.partialRecord(sourceTable, z.array(TransformOutput)).optional(),
   /** Write-audit-publish: the data tests run on the staged star tables before publishing (additive). */
   dataTests: z
     .array(z.object({ name: z.string(), table: z.string(), passed: z.boolean(), failures: z.number().int().nonnegative() }))

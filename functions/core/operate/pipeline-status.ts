@@ -48,8 +48,10 @@ export interface SourceTableStatus {
   sourceNewest: string | null;
   /** Row versions in the raw lake (every published batch). */
   lakeVersions: number;
-  /** Rows of the lake's current state after the newest transformed batch. */
+  /** Rows of the compacted base of the lake's current state after the newest transformed batch. */
   lakeCurrentRows: number | null;
+  /** Versions in the current state's deltas since that base (not yet compacted; 0 when none). */
+  lakeDeltaVersions: number;
   /** Newest source last_updated of this table in the warehouse's newest loaded batch. */
   loadedNewest: string | null;
   freshnessSeconds: number | null;
@@ -106,6 +108,7 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
       sourceNewest: source?.[name]?.newest ?? null,
       lakeVersions: extracts.reduce((sum, m) => sum + (m.tables[name]?.rows ?? 0), 0),
       lakeCurrentRows: lastTransform?.currentOutputs[name]?.rows ?? null,
+      lakeDeltaVersions: (lastTransform?.currentDeltas?.[name] ?? []).reduce((sum, d) => sum + d.rows, 0),
       loadedNewest,
       freshnessSeconds: loadedNewest === null ? null : (ageSeconds(loadedNewest, inputs.now) ?? null),
     };

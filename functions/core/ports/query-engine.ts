@@ -31,16 +31,28 @@ export interface QueryEngine {
  *  - `<star table>` (e.g. `fact_sales_order`): the published star table;
  *  - `raw_<source table>`: every published raw row version (queries only).
  */
+/** A current state's location: one prefix, or its segments (base first, then deltas in batch order). */
+export type CurrentLocation = string | readonly string[];
+
+/** The segments of a current-state location, base first. */
+export function currentSegments(location: CurrentLocation): readonly string[] {
+  return typeof location === 'string' ? [location] : location;
+}
+
 export interface RelationBindings {
   /** Raw files of this batch per source table (keys in the ingestion store), bound as `batch_<table>`. */
   batch: Partial<Record<SourceTableName, string[]>>;
-  /** Current-state location per source table (key prefix in the processed store), bound as `current_<table>`. */
-  current: Partial<Record<SourceTableName, string>>;
   /**
-   * Current-state location per source table before this batch (key prefix in the processed store),
-   * bound as `previous_<table>`: what the generated current-state merge reads beside `batch_<table>`.
+   * Current state per source table, bound as `current_<table>`: its location (a key prefix in the
+   * processed store), or its segments — the compacted base, then the deltas of later batches — which
+   * the engine reads as one table through `latestVersionsSql` (transform/current-state.ts).
    */
-  previous?: Partial<Record<SourceTableName, string>>;
+  current: Partial<Record<SourceTableName, CurrentLocation>>;
+  /**
+   * Current state per source table before this batch, bound as `previous_<table>` the same way:
+   * what the generated current-state merge reads beside `batch_<table>`.
+   */
+  previous?: Partial<Record<SourceTableName, CurrentLocation>>;
   /**
    * Published locations of each star table (key prefixes in the processed store), bound under the
    * table's own name: one prefix for a dimension, one per published batch for a fact.

@@ -1,16 +1,19 @@
 import { BATCH_ID_COLUMN, trinoType, type SourceTable } from '../contract/source-tables';
 
 /**
- * The compacted current state of a source table: the latest version of every source row.
+ * The current state of a source table: the latest version of every source row.
  *
- * Each batch merges its raw rows (`batch_<table>`) into the previous state (`previous_<table>`)
- * instead of rescanning the whole raw history, so a batch costs in proportion to its own size.
- * The statement is generated from the table contract alone and is valid Trino and DuckDB SQL.
+ * It is kept as a compacted base plus, between compactions, the deltas of later batches (each a
+ * batch's own latest versions): a batch that changes 1,000 of a million orders writes 1,000 rows
+ * instead of rewriting the million (functions/core/transform/current-compaction.ts decides when to
+ * fold the deltas back into a new base). Readers see the segments through {@link latestVersionsSql},
+ * so base + deltas read exactly like one compacted table.
  *
  * Which version wins, per primary key: the greatest `last_updated`; on a tie, the greatest
  * `_batch_id` (batch ids sort in batch order, and every row keeps the batch that extracted it);
  * on a further tie, the same version was read twice and its copies are interchangeable, but the
  * remaining columns still order the candidates so the choice never depends on file order.
+ * The statements are generated from the table contract alone and are valid Trino and DuckDB SQL.
  */
 
 /** Output columns of a current-state table: the contract columns, then `_batch_id`. */
@@ -22,32 +25,45 @@ export function currentStateColumns(table: SourceTable): { name: string; trinoTy
 }
 
 /**
- * The SELECT merging `batch_<table>` into `previous_<table>` (omitted when there is no previous
- * state: the table's first batch).
+ * The latest version of every row among `versions` (a relation name, or a parenthesized SELECT
+ * with an alias), with the current-state columns.
  */
-export function currentStateSql(table: SourceTable, options: { hasPrevious: boolean }): string {
-  const columns = currentStateColumns(table).map((c) => c.name);
-  const list = columns.join(', ');
+export function latestVersionsSql(table: SourceTable, versions: string): string {
+  const list = currentStateColumns(table)
+    .map((c) => c.name)
+    .join(', ');
   const tiebreak = table.columns
     .map((c) => c.name)
     .filter((name) => name !== table.primaryKey && name !== 'last_updated')
     .map((name) => `${name} ASC NULLS LAST`);
   const order = ['last_updated DESC', `${BATCH_ID_COLUMN} DESC`, ...tiebreak].join(', ');
-  const sources = [
-    ...(options.hasPrevious ? [`  SELECT ${list} FROM previous_${table.name}`] : []),
-    `  SELECT ${list} FROM batch_${table.name}`,
-  ].join('\n  UNION ALL\n');
   return [
-    `-- current_${table.name}: the latest version of every ${table.name} row (generated from the table contract).`,
     `SELECT ${list}`,
     `FROM (`,
     `  SELECT ${list},`,
     `    row_number() OVER (PARTITION BY ${table.primaryKey} ORDER BY ${order}) AS version_rank`,
-    `  FROM (`,
-    sources,
-    `  ) AS versions`,
+    `  FROM ${versions}`,
     `) AS ranked`,
     `WHERE version_rank = 1`,
+  ].join('\n');
+}
+
+/**
+ * The SELECT merging `batch_<table>` into `previous_<table>` (omitted when there is no previous
+ * state: the table's first batch, or a delta, which holds only the batch's own latest versions).
+ */
+export function currentStateSql(table: SourceTable, options: { hasPrevious: boolean }): string {
+  const list = currentStateColumns(table)
+    .map((c) => c.name)
+    .join(', ');
+  const sources = [
+    ...(options.hasPrevious ? [`    SELECT ${list} FROM previous_${table.name}`] : []),
+    `    SELECT ${list} FROM batch_${table.name}`,
+  ].join('\n    UNION ALL\n');
+  return [
+    `-- current_${table.name}: the latest version of every ${table.name} row (generated from the table contract).`,
+    latestVersionsSql(table, `(\n${sources}\n  ) AS versions`),
     '',
   ].join('\n');
 }
+

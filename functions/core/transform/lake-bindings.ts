@@ -1,6 +1,6 @@
 import { SOURCE_TABLE_NAMES, type SourceTableName } from '../contract/source-tables';
 import { STAR_TABLES } from '../contract/star-tables';
-import { listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import { currentLocations, listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import type { RelationBindings } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 
@@ -9,7 +9,7 @@ import type { PipelineContext } from '../pipeline-context';
  *  - `raw_<table>`: every raw file of every published extract batch (a batch is published once its
  *    extract manifest exists; files without one are ignored);
  *  - `<star table>`: what the catalog publishes (a dimension's location, a fact's partitions);
- *  - `current_<table>`: the current state after the latest transformed batch, from its manifest.
+ *  - `current_<table>`: the current state after the latest transformed batch (base and deltas), from its manifest.
  */
 export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'processed' | 'catalog'>): Promise<RelationBindings> {
   // Every table is bound, with no files before its first batch, so a query can name it anyway.
@@ -30,7 +30,7 @@ export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'pro
   }
 
   const lastTransformed = (await listTransformSeqs(ctx.processed)).at(-1);
-  const current = lastTransformed === undefined ? {} : (await readTransformManifest(ctx.processed, lastTransformed)).current;
+  const current = lastTransformed === undefined ? {} : currentLocations(await readTransformManifest(ctx.processed, lastTransformed));
 
   return { batch: {}, current, star, raw };
 }

@@ -19,6 +19,7 @@ import { acquireLease } from '../lake/stage-lease';
 import { ObjectExistsError } from '../ports/object-store';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
+import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy } from './current-compaction';
 import { currentStateColumns, currentStateSql } from './current-state';
 import { QuarantinedBatchError, quarantineKey, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
@@ -30,11 +31,12 @@ import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
  * Batches transform strictly in sequence: batch N merges into the current state batch N-1 left,
  * so it waits until N-1's transform manifest exists; a gap or a failure stops the run and later
  * batches wait for the next one. Per batch:
- *  1. merge the batch into the current state of each source table that has rows in it, into a
- *     fresh location (`current/<table>/<batch>/`); other tables keep their location;
+ *  1. write, for each source table with rows in it, the batch's versions as a delta of its current
+ *     state, or compact base, deltas and batch into a new base (current-compaction.ts), at a fresh
+ *     location (`current/<table>/<batch>/`); other tables keep their base and deltas;
  *  2. run every `sql/transform/*.sql` file: dimensions are rebuilt whole into a fresh location,
  *     facts get the batch's versions as a staged partition; nothing is visible to readers yet;
- *  3. publish: repoint the rewritten current tables and the dimensions, add the fact partitions;
+ *  3. publish: repoint the compacted current tables and the dimensions, add the fact partitions;
  *  4. write the transform manifest, last, with If-None-Match: the batch is transformed once it
  *     exists, and the load stage starts from it.
  * Every output location is a function of (table, batch), so re-running a batch whose manifest is
@@ -163,7 +165,11 @@ export async function transformBatch(
 interface StagedBatch {
   current: Record<SourceTableName, string>;
   currentOutputs: Record<SourceTableName, TransformOutput>;
-  rewritten: SourceTableName[];
+  currentDeltas: Partial<Record<SourceTableName, TransformOutput[]>>;
+  /** Source tables with rows in this batch. */
+  changed: SourceTableName[];
+  /** Current states this batch compacted into a new base (published to the catalog). */
+  compacted: SourceTableName[];
   star: Record<StarTableName, TransformOutput>;
   /** Dimensions carried forward unchanged from the previous batch (not rebuilt, not republished). */
   carried: StarTableName[];
@@ -224,20 +230,28 @@ async function stageBatch(
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
   for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
 
-  // 1. Current state: merge each changed table; unchanged tables keep the location in force.
+  // 1. Current state, per table: kept as it is, a delta with this batch's versions, or compacted
+  // (base, deltas and batch merged into a new base) — current-compaction.ts decides.
+  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
   const current = {} as Record<SourceTableName, string>;
   const currentOutputs = {} as Record<SourceTableName, TransformOutput>;
-  const rewritten: SourceTableName[] = [];
+  const currentDeltas: Partial<Record<SourceTableName, TransformOutput[]>> = {};
+  const changed: SourceTableName[] = [];
+  const compacted: SourceTableName[] = [];
   for (const table of SOURCE_TABLES) {
     const before = previous?.current[table.name];
+    const base = before === undefined ? undefined : previous?.currentOutputs[table.name];
+    const deltas = previous?.currentDeltas?.[table.name] ?? [];
     const rows = extract.tables[table.name]?.rows ?? 0;
-    const carried = previous?.currentOutputs[table.name];
-    if (before !== undefined && carried !== undefined && rows === 0) {
-      current[table.name] = before;
-      currentOutputs[table.name] = carried;
+    const step = compactionStep(policy, { base, deltas }, { batchId, rows });
+    if (step === 'keep') {
+      current[table.name] = before!;
+      currentOutputs[table.name] = base!;
+      if (deltas.length) currentDeltas[table.name] = deltas;
       continue;
     }
-    const sql = readAcceptedOnly(currentStateSql(table, { hasPrevious: before !== undefined }), acceptOnly);
+    const hasPrevious = step === 'compact' && before !== undefined;
+    const sql = readAcceptedOnly(currentStateSql(table, { hasPrevious }), acceptOnly);
     const target: WriteTarget = {
       table: `current_${table.name}`,
       prefix: currentPrefix(table.name, batchId),
@@ -249,20 +263,32 @@ async function stageBatch(
     const bindings: RelationBindings = {
       batch: { [table.name]: batchFiles[table.name] },
       current: {},
-      previous: before === undefined ? {} : { [table.name]: before },
+      previous: hasPrevious ? { [table.name]: [before!, ...deltas.map((d) => d.prefix)] } : {},
       star: {},
     };
-    ctx.log.progress('transform', { batchId, step: `current_${table.name}` });
+    ctx.log.progress('transform', { batchId, step: `current_${table.name}${step === 'delta' ? ' (delta)' : ''}` });
     const stats = await ctx.engine.write(sql, bindings, target);
-    current[table.name] = target.prefix;
-    currentOutputs[table.name] = { kind: 'current', prefix: target.prefix, origin: target.origin, sqlHash: target.sqlHash, ...stats };
-    rewritten.push(table.name);
+    const output: TransformOutput = { kind: 'current', prefix: target.prefix, origin: target.origin, sqlHash: target.sqlHash, ...stats };
+    if (step === 'delta') {
+      current[table.name] = before!;
+      currentOutputs[table.name] = base!;
+      currentDeltas[table.name] = [...deltas, output];
+    } else {
+      current[table.name] = target.prefix;
+      currentOutputs[table.name] = output;
+      compacted.push(table.name);
+    }
+    if (rows > 0) changed.push(table.name);
   }
+  /** Where readers find each current state: the base, then its deltas. */
+  const currentLocations = Object.fromEntries(
+    SOURCE_TABLES.map((t) => [t.name, [current[t.name], ...(currentDeltas[t.name] ?? []).map((d) => d.prefix)]]),
+  ) as Record<SourceTableName, string[]>;
 
   // 2. Star tables, staged: dimensions from the new current state, facts from the batch's rows.
   // dim_date extends the previous calendar (it never shrinks), so it reads the one this batch replaces.
   const previousDimDate = previous?.star.dim_date?.prefix;
-  const bindings: RelationBindings = { batch: batchFiles, current, star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
+  const bindings: RelationBindings = { batch: batchFiles, current: currentLocations, star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
   const star = {} as Record<StarTableName, TransformOutput>;
   const carried: StarTableName[] = [];
   for (const [index, file] of sqlFiles.entries()) {
@@ -270,7 +296,7 @@ async function stageBatch(
     // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
     // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
     const kept = previous?.star[table.name];
-    if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !table.sources.some((s) => rewritten.includes(s as SourceTableName))) {
+    if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !table.sources.some((s) => changed.includes(s as SourceTableName))) {
       star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
       carried.push(table.name);
       continue;
@@ -290,8 +316,8 @@ async function stageBatch(
     if (table.kind === 'dimension' && kept) star[table.name].changes = await writeDimensionChanges(ctx, target, kept.prefix);
     ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name, stage: 'transform' });
   }
-  if (!previous || rewritten.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
-  return { current, currentOutputs, rewritten, star, carried };
+  if (!previous || changed.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
+  return { current, currentOutputs, currentDeltas, changed, compacted, star, carried };
 }
 
 /** Steps 3 and 4: publish the staged outputs, then the manifest, last. */
@@ -305,10 +331,11 @@ async function publishBatch(
   rejected: RejectedVersion[],
 ): Promise<TransformManifest> {
   const { batchId, seq } = extract;
-  const { current, currentOutputs, rewritten, star, carried } = staged;
+  const { current, currentOutputs, currentDeltas, compacted, star, carried } = staged;
 
-  // 3. Publish. Current tables carried over from an earlier batch were published by that batch.
-  for (const name of rewritten) {
+  // 3. Publish. The catalog's current tables are the compacted bases (deltas are read through the
+  // manifest); a base carried over from an earlier batch was published by that batch.
+  for (const name of compacted) {
     const output = currentOutputs[name];
     await ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash });
   }
@@ -332,6 +359,7 @@ async function publishBatch(
     current,
     star,
     currentOutputs,
+    ...(Object.keys(currentDeltas).length ? { currentDeltas } : {}),
     dataTests: tests.map(({ name, table, passed, failures }) => ({ name, table, passed, failures })),
     ...deletionsOf(ctx, extract),
     ...(rejected.length ? { rejected } : {}),
@@ -345,7 +373,8 @@ async function publishBatch(
     return readTransformManifest(ctx.processed, seq);
   }
 
-  const outputs = [...Object.values(star), ...rewritten.map((name) => currentOutputs[name])];
+  const deltasWritten = Object.values(currentDeltas).flatMap((d) => d ?? []).filter((d) => d.prefix.endsWith(`/${batchId}/`));
+  const outputs = [...Object.values(star), ...compacted.map((name) => currentOutputs[name]), ...deltasWritten];
   const bytesScanned = outputs.reduce((sum, o) => sum + o.bytesScanned, 0);
   const elapsedMs = Date.now() - startedAt.getTime();
   ctx.log.metric(METRICS.bytesScanned, bytesScanned, 'Bytes');
@@ -353,7 +382,8 @@ async function publishBatch(
   ctx.log.info(`Transform: batch ${batchId} published`, {
     seq,
     batchId,
-    currentTablesMerged: rewritten.length,
+    currentStatesCompacted: compacted.length,
+    currentDeltasWritten: deltasWritten.length,
     factRows: Object.fromEntries(sqlFiles.filter((f) => f.table.kind === 'fact').map((f) => [f.table.name, star[f.table.name].rows])),
     bytesScanned,
     elapsedMs,

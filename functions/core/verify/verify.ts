@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
 import { deletedKeys } from '../extract/deletions';
-import { readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import { currentLocations, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import { qualifiedTable } from '../load/load-statements';
 import type { PipelineContext } from '../pipeline-context';
 
@@ -121,7 +121,7 @@ export async function verify(ctx: PipelineContext): Promise<VerifyReport> {
       tables.push(
         await verifyTable(ctx, source, warehouse, table, {
           bound,
-          current: transform.current[table.name],
+          current: currentLocations(transform)[table.name],
           rawFiles: rawFiles[table.name] ?? [],
           lakeDeleted: await deletedKeys(ctx, table.name, seq),
           warehouseDeleted: warehouseDeleted.get(table.name) ?? new Set(),
@@ -151,7 +151,7 @@ async function readWarehouseDeleted(client: pg.Client, schema: string): Promise<
 
 interface TableInputs {
   bound: string;
-  current: string | undefined;
+  current: string[] | undefined;
   rawFiles: string[];
   lakeDeleted: Set<number>;
   warehouseDeleted: Set<number>;

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { extract } from '../../../functions/core/extract/extract';
-import { readExtractManifest } from '../../../functions/core/lake/manifest-log';
+import { extractManifestKey } from '../../../functions/core/lake/lake-layout';
+import { latestExtractManifest, readExtractManifest } from '../../../functions/core/lake/manifest-log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import { silentLog } from '../../../functions/core/ports/log';
 import { urlLocator } from '../../../functions/local/embedded-postgres';
@@ -45,6 +46,21 @@ async function withClient<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
   await c.connect();
   try {
     return await work(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Runs `sql` in a session of its own and ends it. A backend reports its statistics (the deletion
+ * signature the extract reads) when it exits, and `end()` waits for the server to close the socket,
+ * which it does only as the backend exits: a deletion made here is visible to the next extract.
+ */
+async function inClosedSession(sql: string, params: unknown[] = []): Promise<void> {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    await c.query(sql, params);
   } finally {
     await c.end();
   }
@@ -164,7 +180,7 @@ describe('extract', () => {
   });
 
   it('detects a deleted row without a query engine (the extract Lambda has none) and marks it once', async () => {
-    await withClient((c) => c.query('DELETE FROM currency WHERE currency_id = 13'));
+    await inClosedSession('DELETE FROM currency WHERE currency_id = 13');
     const result = await extract(ctx); // ctx.engine throws on any use
     expect(result.published).toBe(true);
     expect(result.manifest!.tables.currency.deletions?.ids).toEqual([13]);
@@ -258,5 +274,79 @@ describe('extract of a long first load', () => {
     for (const table of Object.values(second.manifest!.tables)) {
       for (const f of table.files) expect(await ctx.ingestion.exists(f.key)).toBe(true);
     }
+  });
+});
+
+describe('deletion checks without a full scan of every table every run', () => {
+  // Its own table (address), written only in closed sessions, so no other test's statistics
+  // arrive in the middle of it.
+  let ctx: PipelineContext;
+  const addressRow = (id: number) =>
+    `(${id}, 'Line ${id}', NULL, NULL, 'City', 'P${id}', 'UK', '0100', '2023-01-01', now() AT TIME ZONE 'UTC' - interval '1 second')`;
+  const insertAddresses = (ids: number[]) =>
+    inClosedSession(`INSERT INTO address (address_id, address_line_1, address_line_2, district, city, postal_code, country, phone, created_at, last_updated)
+                     VALUES ${ids.map(addressRow).join(', ')}`);
+  const addressKeys = async () => (await latestExtractManifest(ctx.ingestion))!.tables.address.keys!;
+
+  beforeAll(async () => {
+    ctx = await makeContext();
+    await insertAddresses([1, 2, 3, 4, 5]);
+    const first = await extract(ctx);
+    expect(first.published).toBe(true);
+    expect(await addressKeys()).toMatchObject({ count: 5, sum: 15, max: 5, tallyAt: first.manifest!.snapshotAt });
+  });
+
+  it('carries the tally forward, extended by the new keys, while the statistics show no deletion', async () => {
+    const before = await addressKeys();
+    await insertAddresses([6]);
+    const result = await extract(ctx);
+    expect(result.rows.address).toBe(1);
+    // Not tallied again: the tally time is the first batch's; the new key is counted all the same.
+    expect(await addressKeys()).toEqual({ ...before, count: 6, sum: 21, max: 6 });
+  });
+
+  it('finds a deletion by the first extract after its statistics arrive', async () => {
+    const before = await addressKeys();
+    await inClosedSession('DELETE FROM address WHERE address_id = 3');
+    const result = await extract(ctx);
+    expect(result.manifest?.tables.address.deletions?.ids).toEqual([3]);
+    const after = await addressKeys();
+    expect(after).toMatchObject({ count: 5, sum: 18, max: 6 });
+    expect(after.tallyAt).not.toBe(before.tallyAt);
+    expect(after.signature!.deletes).toBeGreaterThan(before.signature!.deletes);
+  });
+
+  it('finds a deleted key newer than the last full tally (a key only a carried tally counted)', async () => {
+    await insertAddresses([7]);
+    expect((await extract(ctx)).rows.address).toBe(1);
+    const carried = await addressKeys();
+    await inClosedSession('DELETE FROM address WHERE address_id = 7');
+    const result = await extract(ctx);
+    expect(result.manifest?.tables.address.deletions?.ids).toEqual([7]);
+    expect((await addressKeys()).tallyAt).not.toBe(carried.tallyAt);
+  });
+
+  it('finds a deletion the statistics never showed once the last full tally is older than the maximum age', async () => {
+    // A writer that does not count (track_counts off in its transaction): the signature stays the same.
+    await inClosedSession('BEGIN; SET LOCAL track_counts = off; DELETE FROM address WHERE address_id = 4; COMMIT');
+    const unseen = await extract(ctx);
+    expect(unseen).toMatchObject({ published: false, reason: 'nothing-new' }); // carried forward: not found yet
+
+    // The last full tally becomes two hours old (rewritten in the folder store, as the test's clock).
+    const latest = (await latestExtractManifest(ctx.ingestion))!;
+    const tallyAt = latest.tables.address.keys!.tallyAt!;
+    const older = new Date(Date.parse(`${tallyAt.replace(' ', 'T')}Z`) - 2 * 3600_000).toISOString().replace('T', ' ').slice(0, 23);
+    latest.tables.address.keys!.tallyAt = older;
+    await ctx.ingestion.put(extractManifestKey(latest.seq), JSON.stringify(latest, null, 2));
+
+    const found = await extract(ctx);
+    expect(found.manifest?.tables.address.deletions?.ids).toEqual([4]);
+    expect((await addressKeys()).tallyAt).toBe(found.manifest!.snapshotAt);
+  });
+
+  it('tallies every run with a maximum age of 0', async () => {
+    await inClosedSession('BEGIN; SET LOCAL track_counts = off; DELETE FROM address WHERE address_id = 5; COMMIT');
+    const found = await extract(ctx, { tallyMaxAgeSeconds: 0 });
+    expect(found.manifest?.tables.address.deletions?.ids).toEqual([5]);
   });
 });

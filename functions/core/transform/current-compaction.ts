@@ -1,0 +1,67 @@
+import { parseBatchId } from '../lake/lake-layout';
+import type { TransformOutput } from '../lake/manifests';
+
+/**
+ * When a batch folds a current state's deltas back into a new compacted base, instead of adding a
+ * delta (see current-state.ts).
+ *
+ * A delta costs in proportion to the batch; a compaction rewrites the whole table. Deltas make every
+ * reader of the state (a dimension rebuild, the deletion check, `totes query`) merge them on the fly,
+ * and the catalog's `current_<table>` is the base alone, so they are kept few, small and young:
+ *  - a small table is always compacted: rewriting it costs little and keeps the catalog table fresh;
+ *  - at most `maxDeltas` deltas, holding at most `maxDeltaFraction` of the base's rows;
+ *  - the oldest delta's batch started at most `maxDeltaAgeMs` before this batch; this also compacts
+ *    a table that this batch did not change, so the catalog's table is never more than about that
+ *    much behind the lake.
+ * The decision depends only on the manifests and the batch, so a re-run of a batch decides the same.
+ */
+export interface CompactionPolicy {
+  /** A base with fewer rows than this is rewritten every time the table changes. */
+  compactBelowRows: number;
+  /** Most deltas a current state keeps; the next change compacts. */
+  maxDeltas: number;
+  /** Compact once the deltas would hold more versions than this fraction of the base's rows. */
+  maxDeltaFraction: number;
+  /** Compact once the oldest delta's batch started this long before the batch being built. */
+  maxDeltaAgeMs: number;
+}
+
+export const DEFAULT_COMPACTION: CompactionPolicy = {
+  compactBelowRows: 100_000,
+  maxDeltas: 11,
+  maxDeltaFraction: 0.1,
+  maxDeltaAgeMs: 60 * 60_000,
+};
+
+export type CompactionStep = 'keep' | 'delta' | 'compact';
+
+/**
+ * What this batch does to one table's current state: `keep` it as it is (nothing changed, deltas
+ * young enough), add a `delta` with the batch's versions, or `compact` base, deltas and batch.
+ */
+export function compactionStep(
+  policy: CompactionPolicy,
+  state: { base: TransformOutput | undefined; deltas: readonly TransformOutput[] },
+  batch: { batchId: string; rows: number },
+): CompactionStep {
+  const { base, deltas } = state;
+  if (!base) return 'compact';
+  const tooOld = deltas.length > 0 && batchStart(batch.batchId) - batchStart(batchOf(deltas[0])) > policy.maxDeltaAgeMs;
+  if (batch.rows === 0) return tooOld ? 'compact' : 'keep';
+  if (tooOld || base.rows < policy.compactBelowRows || deltas.length >= policy.maxDeltas) return 'compact';
+  const pending = deltas.reduce((sum, d) => sum + d.rows, 0) + batch.rows;
+  return pending > base.rows * policy.maxDeltaFraction ? 'compact' : 'delta';
+}
+
+/** The batch that wrote a current-state output: the last path segment of its prefix (`current/<table>/<batch>/`). */
+function batchOf(output: TransformOutput): string {
+  const batchId = output.prefix.split('/').filter(Boolean).at(-1);
+  if (!batchId) throw new Error(`Current-state output at "${output.prefix}" does not name its batch`);
+  return batchId;
+}
+
+/** Start of a batch's extract, from its id (`<seq>-<YYYYMMDDTHHMMSSZ>-<nonce>`), in epoch ms. */
+function batchStart(batchId: string): number {
+  const { stamp } = parseBatchId(batchId);
+  return Date.parse(`${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`);
+}
