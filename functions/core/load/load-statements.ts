@@ -6,11 +6,15 @@ import { quoteSchema } from './warehouse-migrations';
  * The SQL text of the load, built only from the star contract (identifiers) and the validated
  * schema name: values always travel as parameters (unnest arrays) or as COPY data, never in the text.
  *
- * Two ways to feed rows to the same INSERT … ON CONFLICT:
- *  - `unnest`: each column is one array parameter; works everywhere, including PGlite served over a
- *    socket, whose single connection breaks on `COPY … FROM STDIN`;
- *  - `copy`: rows stream into a temporary staging table with `COPY … FROM STDIN`, then one
- *    INSERT … SELECT moves them; faster on a real PostgreSQL server.
+ * Ways to feed rows to the warehouse:
+ *  - `unnest`: each column is one array parameter of an INSERT … ON CONFLICT; works everywhere,
+ *    including PGlite served over a socket, whose single connection breaks on `COPY … FROM STDIN`;
+ *  - `copy`, direct: rows stream with `COPY … FROM STDIN` straight into the target table (one pass,
+ *    as fast as the server can ingest). Used for facts (their UNIQUE natural key still refuses a
+ *    version twice, failing the COPY) and for a dimension that is still empty (nothing to upsert);
+ *  - `copy`, merge: rows stream into a temporary staging table, then one INSERT … SELECT …
+ *    ON CONFLICT moves them; used for a dimension's change set, and as the fallback when a direct
+ *    COPY meets a version that is already there.
  * Dimensions upsert on their natural key and rewrite a row only when a value differs (no dead
  * tuples for the unchanged majority); facts insert each (id, last_updated) version once.
  */
@@ -62,6 +66,16 @@ export function createStagingStatement(schema: string, table: StarTable): string
 
 export function copyStagingStatement(table: StarTable): string {
   return `COPY ${stagingTable(table)} (${columnList(table)}) FROM STDIN`;
+}
+
+/** COPY straight into the warehouse table; a fact's identity surrogate key is left to its default. */
+export function copyTargetStatement(schema: string, table: StarTable): string {
+  return `COPY ${qualifiedTable(schema, table.name)} (${columnList(table)}) FROM STDIN`;
+}
+
+/** One row (`empty`: boolean) saying whether the warehouse table holds no row yet. */
+export function isEmptyStatement(schema: string, table: StarTable): string {
+  return `SELECT NOT EXISTS (SELECT 1 FROM ${qualifiedTable(schema, table.name)}) AS empty`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { parquetMetadata, parquetScan, type AsyncBuffer, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import type { StarColumn } from '../contract/star-tables';
 
 /**
@@ -74,20 +75,34 @@ export async function* readParquetColumns(
     ...metadata,
     schema: metadata.schema.map((e) => (e.converted_type === 'DECIMAL' || e.logical_type?.type === 'DECIMAL' ? { ...e, converted_type: undefined, logical_type: undefined } : e)),
   };
+  // A fact row holds five dates drawn from a few hundred days: format each day once.
+  const days = new Map<number, string>();
+  const dateFromDays = (day: number): string => {
+    let text = days.get(day);
+    if (text === undefined) {
+      text = new Date(day * DAY_MS).toISOString().slice(0, 10);
+      days.set(day, text);
+    }
+    return text;
+  };
   const scan = await parquetScan({
     file: asyncBuffer(bytes),
     metadata: rawMetadata,
     columns: columns.map((c) => c.name),
     compressors,
-    parsers: { dateFromDays: (days: number) => new Date(days * DAY_MS).toISOString().slice(0, 10) },
+    parsers: { dateFromDays },
   });
 
   for (const range of scan.ranges) {
-    let decoded: LoadValue[][];
+    const decoded: LoadValue[][] = [];
     try {
-      decoded = await Promise.all(
-        columns.map(async (column, i) => decoders[i](await scan.readColumn({ column: column.name, rowStart: range.rowStart, rowEnd: range.rowEnd }))),
-      );
+      for (let i = 0; i < columns.length; i++) {
+        // Decoding a column of a row group takes tens of milliseconds of synchronous work. Between
+        // columns, give the event loop a turn so the COPY stream's socket writes can proceed: the
+        // server keeps ingesting the previous chunk while this one decodes (2 cores, both busy).
+        await setImmediatePromise();
+        decoded.push(decoders[i](await scan.readColumn({ column: columns[i].name, rowStart: range.rowStart, rowEnd: range.rowEnd })));
+      }
     } catch (err) {
       throw new Error(`Cannot read rows ${range.rowStart}-${range.rowEnd} of Parquet file ${file}: ${(err as Error).message}`);
     }
@@ -117,6 +132,22 @@ function topLevelElements(metadata: FileMetaData): Map<string, SchemaElement> {
 
 type Decoder = (values: ArrayLike<unknown>) => LoadValue[];
 
+/**
+ * Checks every value with `ok` and returns the values themselves when hyparquet already gave a plain
+ * array of acceptable values (the common case: no copy, no garbage for millions of rows); otherwise
+ * (a typed array, or values to convert) builds a new array with `convert`.
+ */
+function passOrConvert(values: ArrayLike<unknown>, ok: (v: unknown) => boolean, convert: (v: unknown) => LoadValue): LoadValue[] {
+  if (Array.isArray(values)) {
+    let i = 0;
+    while (i < values.length && ok(values[i])) i++;
+    if (i === values.length) return values as LoadValue[];
+  }
+  const out: LoadValue[] = new Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = convert(values[i]);
+  return out;
+}
+
 function decoderFor(column: StarColumn, element: SchemaElement, file: string): Decoder {
   const where = `column "${column.name}" of Parquet file ${file}`;
   const unexpected = (v: unknown): never => {
@@ -125,28 +156,63 @@ function decoderFor(column: StarColumn, element: SchemaElement, file: string): D
   switch (column.type) {
     case 'integer':
       return (values) =>
-        Array.from(values, (v) => (v == null ? null : typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : unexpected(v)));
+        passOrConvert(
+          values,
+          (v) => v === null || typeof v === 'number',
+          (v) => (v == null ? null : typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : unexpected(v)),
+        );
     case 'text':
     case 'time':
     case 'date':
       // Dates arrive as 'YYYY-MM-DD' from the DATE parser above (or as text, which PostgreSQL casts).
-      return (values) => Array.from(values, (v) => (v == null ? null : typeof v === 'string' ? v : unexpected(v)));
+      return (values) =>
+        passOrConvert(
+          values,
+          (v) => v === null || typeof v === 'string',
+          (v) => (v == null ? null : typeof v === 'string' ? v : unexpected(v)),
+        );
     case 'boolean':
-      return (values) => Array.from(values, (v) => (v == null ? null : typeof v === 'boolean' ? v : unexpected(v)));
+      return (values) =>
+        passOrConvert(
+          values,
+          (v) => v === null || typeof v === 'boolean',
+          (v) => (v == null ? null : typeof v === 'boolean' ? v : unexpected(v)),
+        );
     case 'numeric(10,2)': {
       const isDecimal = element.converted_type === 'DECIMAL' || element.logical_type?.type === 'DECIMAL';
       if (!isDecimal) {
         throw new Error(`${where} is ${element.type} without a DECIMAL annotation; the star contract says numeric(10,2) (DECIMAL(10,2))`);
       }
       const fileScale = element.scale ?? (element.logical_type?.type === 'DECIMAL' ? element.logical_type.scale : 0);
-      return (values) =>
-        Array.from(values, (v) => {
-          if (v == null) return null;
-          const unscaled = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : v instanceof Uint8Array ? twosComplement(v) : unexpected(v);
-          return formatDecimal(unscaled, fileScale, 2, where);
-        });
+      const out = (values: ArrayLike<unknown>): LoadValue[] => {
+        const texts: LoadValue[] = new Array(values.length);
+        for (let i = 0; i < values.length; i++) {
+          const v = values[i];
+          if (v == null) texts[i] = null;
+          else if (fileScale === 2 && (typeof v === 'number' || (typeof v === 'bigint' && v <= MAX_SAFE && v >= -MAX_SAFE))) texts[i] = formatCents(Number(v));
+          else {
+            const unscaled = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : v instanceof Uint8Array ? twosComplement(v) : unexpected(v);
+            texts[i] = formatDecimal(unscaled, fileScale, 2, where);
+          }
+        }
+        return texts;
+      };
+      return out;
     }
   }
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A safe integer count of hundredths as 'units.cc' — the same text as formatDecimal(…, 2, 2), in
+ * number arithmetic, which is exact for safe integers (the load's hot path: every fact row has one).
+ */
+function formatCents(cents: number): string {
+  const abs = cents < 0 ? -cents : cents;
+  const frac = abs % 100;
+  const text = `${(abs - frac) / 100}.${frac < 10 ? '0' : ''}${frac}`;
+  return cents < 0 ? `-${text}` : text;
 }
 
 /** A big-endian two's-complement integer (Parquet FIXED_LEN_BYTE_ARRAY / BYTE_ARRAY decimals). */

@@ -59,6 +59,15 @@ describe('readParquetColumns', () => {
     ]);
   });
 
+  it('formats DECIMAL(10,2) (the hot path, in number arithmetic) exactly as the BigInt formatting does', async () => {
+    const values = ['0.00', '0.01', '-0.01', '-0.10', '0.99', '-1.00', '10.00', '-10.05', '12345678.90', '-99999999.99', '99999999.99'];
+    const bytes = await write(values.map((v) => `SELECT ${v}::DECIMAL(10,2) AS unit_price`).join(' UNION ALL ') + ' UNION ALL SELECT NULL', 'zstd');
+    const price = starTable('fact_sales_order').columns.find((c) => c.name === 'unit_price')!;
+    const read = (await readAll(bytes, [price])).rows.map((r) => r[0]);
+    expect([...read].sort()).toEqual([...values, null].sort());
+    for (const v of values) expect(formatDecimal(BigInt(v.replace('.', '')), 2, 2)).toBe(v);
+  });
+
   it('reads wide decimals (fixed-length byte arrays) and lower scales exactly', async () => {
     const bytes = await write(`SELECT 12345678901234567.25::DECIMAL(38,2) AS unit_price UNION ALL SELECT -0.01::DECIMAL(38,2) UNION ALL SELECT 7.5::DECIMAL(10,1)`, 'zstd');
     const price = starTable('fact_sales_order').columns.find((c) => c.name === 'unit_price')!;

@@ -1,5 +1,5 @@
 import { starTable } from '../../../functions/core/contract/star-tables';
-import { copyText, createStagingStatement, mergeStatement, unnestSource } from '../../../functions/core/load/load-statements';
+import { copyTargetStatement, copyText, createStagingStatement, isEmptyStatement, mergeStatement, unnestSource } from '../../../functions/core/load/load-statements';
 
 describe('load statements', () => {
   it('upserts a dimension on its key, rewriting only rows that differ', () => {
@@ -29,6 +29,15 @@ describe('load statements', () => {
       /^CREATE TEMP TABLE "load_stage_fact_sales_order" ON COMMIT DROP AS SELECT "sales_order_id", .* FROM "public"."fact_sales_order" WITH NO DATA$/,
     );
     expect(() => mergeStatement('x"; DROP', starTable('dim_date'), 'y')).toThrow(/Invalid warehouse schema name/);
+  });
+
+  it('copies straight into a table without its identity column, and checks a table for emptiness', () => {
+    expect(copyTargetStatement('totes_dw', starTable('fact_payment'))).toBe(
+      'COPY "totes_dw"."fact_payment" ("payment_id", "created_date", "created_time", "last_updated_date", "last_updated_time", "transaction_id", ' +
+        '"counterparty_id", "payment_amount", "currency_id", "payment_type_id", "paid", "payment_date") FROM STDIN',
+    );
+    expect(isEmptyStatement('public', starTable('dim_date'))).toBe('SELECT NOT EXISTS (SELECT 1 FROM "public"."dim_date") AS empty');
+    expect(() => copyTargetStatement('x"; DROP', starTable('dim_date'))).toThrow(/Invalid warehouse schema name/);
   });
 
   it('writes COPY text with NULLs and escapes', () => {
