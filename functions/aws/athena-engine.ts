@@ -6,7 +6,7 @@ import {
   type AthenaClient,
   type QueryExecution,
 } from '@aws-sdk/client-athena';
-import { BatchDeleteTableCommand, CreateTableCommand, type Column, type GlueClient, type TableInput } from '@aws-sdk/client-glue';
+import { BatchDeleteTableCommand, CreateTableCommand, GetTablesCommand, type Column, type GlueClient, type TableInput } from '@aws-sdk/client-glue';
 import { GetTableCommand } from '@aws-sdk/client-glue';
 import { randomBytes } from 'node:crypto';
 import { METRICS } from '../core/contract/runtime-contract';
@@ -48,6 +48,8 @@ export interface AthenaEngineOptions {
   /** Backoff for throttled starts and for queries that fail with a retryable error. */
   retry?: Partial<BackoffOptions>;
   sleep?: (ms: number) => Promise<void>;
+  /** Clock for telling leftover temporary tables apart (tests). */
+  now?: () => Date;
 }
 
 /** A query that Athena reported FAILED or CANCELLED (or that we stopped after the timeout). */
@@ -78,6 +80,8 @@ interface Execution {
 }
 
 const TEMP_PREFIX = 'totes_tmp_';
+/** A temporary table older than this belongs to a run that is over (a Lambda lives 15 minutes at most). */
+export const LEFTOVER_AGE_MS = 2 * 60 * 60_000;
 const START_RETRYABLE = new Set(['TooManyRequestsException', 'ThrottlingException', 'InternalServerException', 'ServiceUnavailableException']);
 
 /**
@@ -156,10 +160,42 @@ export class AthenaEngine implements QueryEngine {
     return { bytesScanned, elapsedMs };
   }
 
-  /** Drops the temporary Glue tables of this engine (metadata only: no data is deleted). */
+  /**
+   * Drops the temporary Glue tables of this engine, then those an earlier run left behind because
+   * it died before its own close (a Lambda timeout or crash): `totes_tmp_*` tables marked
+   * temporary and created more than {@link LEFTOVER_AGE_MS} ago, longer than any run lives.
+   * Metadata only: no data is deleted. Failures are reported, never thrown.
+   */
   async close(): Promise<void> {
-    const names = this.temporary.splice(0);
+    await this.dropTables(this.temporary.splice(0));
     this.staged.clear();
+    try {
+      await this.dropTables(await this.leftoverTemporaries());
+    } catch (err) {
+      this.options.log.warn('Could not look for temporary Glue tables left by earlier runs', { error: (err as Error).message });
+    }
+  }
+
+  /** Temporary tables (ours by name and marker) older than {@link LEFTOVER_AGE_MS}: their run is over. */
+  private async leftoverTemporaries(): Promise<string[]> {
+    const cutoff = (this.options.now ?? (() => new Date()))().getTime() - LEFTOVER_AGE_MS;
+    const names: string[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await this.options.glue.send(
+        new GetTablesCommand({ DatabaseName: this.options.namespace.processedDatabase, Expression: `${TEMP_PREFIX}.*`, NextToken }),
+      );
+      for (const t of page.TableList ?? []) {
+        const created = t.CreateTime?.getTime();
+        if (t.Name?.startsWith(TEMP_PREFIX) && t.Parameters?.['totes.temporary'] === 'true' && created !== undefined && created < cutoff) names.push(t.Name);
+      }
+      NextToken = page.NextToken;
+    } while (NextToken);
+    if (names.length) this.options.log.info(`Dropping ${names.length} temporary Glue table(s) left by earlier runs`, { tables: names.slice(0, 20) });
+    return names;
+  }
+
+  private async dropTables(names: readonly string[]): Promise<void> {
     for (let i = 0; i < names.length; i += 100) {
       const chunk = names.slice(i, i + 100);
       try {

@@ -5,7 +5,7 @@ import {
   StartQueryExecutionCommand,
   TooManyRequestsException,
 } from '@aws-sdk/client-athena';
-import { BatchDeleteTableCommand, CreateTableCommand, EntityNotFoundException, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
+import { BatchDeleteTableCommand, CreateTableCommand, EntityNotFoundException, GetTableCommand, GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AthenaEngine, AthenaQueryError } from '../../../functions/aws/athena-engine';
@@ -21,8 +21,9 @@ const BATCH = '0000000042-20261125T204100Z-3f9a';
 const metrics: { name: string; value: number; dimensions?: Record<string, string> }[] = [];
 const log: Log = { info() {}, warn() {}, error() {}, progress() {}, metric: (name, value, _unit, dimensions) => void metrics.push({ name, value, dimensions }) };
 
-function engine() {
+function engine(now?: () => Date) {
   return new AthenaEngine({
+    now,
     athena: new AthenaClient({ region: 'eu-west-2', maxAttempts: 1 }),
     glue: new GlueClient({ region: 'eu-west-2', maxAttempts: 1 }),
     workgroup: 'totes',
@@ -55,6 +56,7 @@ beforeEach(() => {
   glue.on(GetTableCommand).rejects(new EntityNotFoundException({ message: 'no', $metadata: {} }));
   glue.on(CreateTableCommand).resolves({});
   glue.on(BatchDeleteTableCommand).resolves({});
+  glue.on(GetTablesCommand).resolves({ TableList: [] });
 });
 
 describe('AthenaEngine (mocked Athena and Glue)', () => {
@@ -207,5 +209,49 @@ describe('AthenaEngine (mocked Athena and Glue)', () => {
       { id: 2, paid: false, amount: '0.01', note: 'x' },
     ]);
     expect(athena.commandCalls(StartQueryExecutionCommand)[0].args[0].input.QueryString).toMatch(/^WITH\n"raw_payment" AS \(SELECT .* WHERE false\)\nSELECT \* FROM raw_payment$/);
+  });
+});
+
+describe('AthenaEngine: current state in segments, and tables left by dead runs', () => {
+  it('reads a current state held as base + deltas through the latest-version merge', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 1 });
+    const base = `current/currency/${BATCH}/`;
+    const delta = 'current/currency/0000000043-20261125T204600Z-aaaa/';
+    await engine().write('SELECT currency_id FROM current_currency', { batch: {}, current: { currency: [base, delta] }, star: {} }, target());
+    const registered = glue.commandCalls(CreateTableCommand).map((c) => c.args[0].input.TableInput!);
+    expect(registered.map((t) => t.StorageDescriptor?.Location)).toEqual([`s3://processed/${base}`, `s3://processed/${delta}`]);
+    const sql = athena.commandCalls(StartQueryExecutionCommand)[0].args[0].input.QueryString!;
+    expect(sql).toContain(`"_segments_current_currency" AS (SELECT * FROM "proc"."${registered[0].Name}" UNION ALL SELECT * FROM "proc"."${registered[1].Name}")`);
+    expect(sql).toMatch(/"current_currency" AS \(SELECT currency_id, currency_code, created_at, last_updated, _batch_id\nFROM \(\n.*row_number\(\) OVER \(PARTITION BY currency_id ORDER BY last_updated DESC, _batch_id DESC/s);
+  });
+
+  it('drops temporary tables older than two hours that earlier runs left, and nothing else', async () => {
+    const now = new Date('2026-11-25T12:00:00Z');
+    const hoursAgo = (h: number) => new Date(now.getTime() - h * 3_600_000);
+    const temporary = { 'totes.temporary': 'true' };
+    glue.on(GetTablesCommand)
+      .resolvesOnce({ TableList: [{ Name: 'totes_tmp_dead_1_dim_staff', CreateTime: hoursAgo(3), Parameters: temporary }, { Name: 'totes_tmp_live_1_dim_staff', CreateTime: hoursAgo(0.2), Parameters: temporary }], NextToken: 'p2' })
+      .resolvesOnce({ TableList: [{ Name: 'totes_tmp_dead_2_fact_payment', CreateTime: hoursAgo(30), Parameters: temporary }, { Name: 'totes_tmp_not_ours', CreateTime: hoursAgo(30), Parameters: {} }, { Name: 'dim_staff', CreateTime: hoursAgo(300), Parameters: temporary }] });
+    await engine(() => now).close();
+    expect(glue.commandCalls(GetTablesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'p2']);
+    const dropped = glue.commandCalls(BatchDeleteTableCommand).flatMap((c) => c.args[0].input.TablesToDelete ?? []);
+    expect(dropped).toEqual(['totes_tmp_dead_1_dim_staff', 'totes_tmp_dead_2_fact_payment']);
+  });
+
+  it('reports, and does not throw, when it cannot look for leftovers', async () => {
+    glue.on(GetTablesCommand).rejects(new Error('AccessDeniedException: glue:GetTables'));
+    const warnings: string[] = [];
+    const e = new AthenaEngine({
+      athena: new AthenaClient({ region: 'eu-west-2', maxAttempts: 1 }),
+      glue: new GlueClient({ region: 'eu-west-2', maxAttempts: 1 }),
+      workgroup: 'totes',
+      namespace: { rawDatabase: 'raw', processedDatabase: 'proc' },
+      processed: new S3ObjectStore('processed', new S3Client({ region: 'eu-west-2', maxAttempts: 1 })),
+      log: { ...log, warn: (message) => void warnings.push(message) },
+    });
+    await expect(e.close()).resolves.toBeUndefined();
+    expect(warnings).toEqual(['Could not look for temporary Glue tables left by earlier runs']);
   });
 });
