@@ -9,7 +9,9 @@
  * the module cache), then `repeats` times: changes `changes` sales orders in the source, and times
  * one full cycle in the same process. With `--compaction`, one more such cycle compacts the
  * current states' deltas into new bases (what happens at most once an hour in use) and is reported
- * apart, as `compactionCycle`.
+ * apart, as `compactionCycle`. With `--activity M`, each change is M minutes of simulated business
+ * (functions/totesys/simulate.ts: new orders with their transactions and payments, amendments,
+ * payments turning paid) instead of `changes` updated sales orders.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -20,6 +22,7 @@ import { runCycle } from '../../functions/core/run-cycle';
 import { transformPending } from '../../functions/core/transform/transform';
 import { openLocalPipeline } from '../../functions/cli/local-context';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
+import { simulateActivity } from '../../functions/totesys/simulate';
 import { ownPeakRssMb } from './measured-process';
 
 async function main(): Promise<void> {
@@ -32,6 +35,7 @@ async function main(): Promise<void> {
       changes: { type: 'string', default: '1000' },
       repeats: { type: 'string', default: '3' },
       compaction: { type: 'boolean', default: false },
+      activity: { type: 'string' },
     },
   });
   const mode = positionals[0];
@@ -66,7 +70,8 @@ async function main(): Promise<void> {
       for (const batch of r) for (const [name, t] of Object.entries(batch.tables)) rows[name] = (rows[name] ?? 0) + (t?.written ?? 0);
       report = { ms: performance.now() - t0, batches: r.length, rows, method: r[0]?.method };
     } else if (mode === 'warm') {
-      report = await warm(ctx, values['source-url']!, Number(values.changes), Number(values.repeats), values.compaction!);
+      const activityMinutes = values.activity === undefined ? undefined : Number(values.activity);
+      report = await warm(ctx, values['source-url']!, { changes: Number(values.changes), repeats: Number(values.repeats), compaction: values.compaction!, activityMinutes });
     } else {
       throw new Error(`stage-child: unknown mode "${mode}" (extract, transform, load or warm)`);
     }
@@ -77,7 +82,15 @@ async function main(): Promise<void> {
   }
 }
 
-async function warm(ctx: PipelineContext, sourceUrl: string, changes: number, repeats: number, compaction: boolean): Promise<Record<string, unknown>> {
+interface WarmOptions {
+  changes: number;
+  repeats: number;
+  compaction: boolean;
+  /** Instead of `changes` updated sales orders, this many minutes of simulated business (new orders, transactions, payments, amendments). */
+  activityMinutes?: number;
+}
+
+async function warm(ctx: PipelineContext, sourceUrl: string, { changes, repeats, compaction, activityMinutes }: WarmOptions): Promise<Record<string, unknown>> {
   const warmup = await runCycle(ctx);
   const source = new pg.Client({ connectionString: sourceUrl });
   await source.connect();
@@ -89,13 +102,17 @@ async function warm(ctx: PipelineContext, sourceUrl: string, changes: number, re
       // With --compaction, one cycle more that folds the deltas into a new base (at most hourly in use).
       const compacting = i === repeats;
       const on: PipelineContext = compacting ? { ...ctx, compaction: { maxDeltas: 0 } } : ctx;
-      // A different slice each time, spread over the table; last_updated from the database clock.
-      const step = Math.max(1, Math.floor(max.rows[0].n / changes));
-      await source.query(
-        `UPDATE sales_order SET units_sold = units_sold + 1, last_updated = clock_timestamp()
-          WHERE sales_order_id IN (SELECT g * $1::int - $2::int FROM generate_series(1, $3::int) g)`,
-        [step, i % step, changes],
-      );
+      if (activityMinutes !== undefined) {
+        await simulateActivity(sourceUrl, { minutes: activityMinutes, seed: 1000 + i });
+      } else {
+        // A different slice each time, spread over the table; last_updated from the database clock.
+        const step = Math.max(1, Math.floor(max.rows[0].n / changes));
+        await source.query(
+          `UPDATE sales_order SET units_sold = units_sold + 1, last_updated = clock_timestamp()
+            WHERE sales_order_id IN (SELECT g * $1::int - $2::int FROM generate_series(1, $3::int) g)`,
+          [step, i % step, changes],
+        );
+      }
       await new Promise((r) => setTimeout(r, 20)); // the upper bound is exclusive and ms-truncated
       const t0 = performance.now();
       const cycle = await runCycle(on);

@@ -3,11 +3,13 @@
  * against the audit oracle and `totes verify`: with a policy that writes deltas even for small
  * tables and compacts every third change, every reader of the current state — the dimensions, the
  * deletion check, `totes verify` — sees exactly what one compacted table would show, through deltas,
- * through a compaction, and through a compaction that the age of the deltas forces alone.
+ * through a compaction, and through a compaction that the age of the deltas forces alone; and
+ * dim_transaction, maintained by key from the transaction delta, equals a whole rebuild.
  */
 import { listTransformSeqs, readTransformManifest } from '../../functions/core/lake/manifest-log';
 import { currentPrefix } from '../../functions/core/lake/lake-layout';
-import { NOW, openScenario, type Scenario } from './scenario-harness';
+import { loadSqlFiles } from '../../functions/core/transform/sql-files';
+import { NOW, REPO_ROOT, openScenario, type Scenario } from './scenario-harness';
 
 jest.setTimeout(90_000);
 let s: Scenario;
@@ -89,4 +91,71 @@ it('compacts deltas older than the age limit even when their table did not chang
   expect(Object.keys(after.currentDeltas ?? {})).toEqual(['counterparty']); // its change is a fresh delta
   for (const name of waiting) expect(after.current[name as keyof typeof after.current]).toBe(currentPrefix(name, after.batchId));
   expect(await s.check()).toEqual([]);
+});
+
+describe('dim_transaction maintained by key (star contract byKey, transform/dimension-by-key.ts)', () => {
+  /** New sales orders (copies of order 1) for new or re-linked transactions to point at. */
+  async function newSalesOrders(count: number): Promise<number[]> {
+    const rows = await s.sql<{ id: number }>(
+      `INSERT INTO sales_order (created_at, last_updated, design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+       SELECT ${NOW}, ${NOW}, design_id, staff_id, counterparty_id, 3, 2.50, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id
+       FROM sales_order, generate_series(1, $1) WHERE sales_order_id = 1 RETURNING sales_order_id AS id`,
+      [count],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Two new transactions, one re-linked to another order, one touched with no value changed: 4 keys. */
+  async function changeTransactions(): Promise<void> {
+    const [a, b, c] = await newSalesOrders(3);
+    await s.sql(`INSERT INTO "transaction" (created_at, last_updated, transaction_type, sales_order_id) VALUES (${NOW}, ${NOW}, 'SALE', $1), (${NOW}, ${NOW}, 'SALE', $2)`, [a, b]);
+    const [relinked, touched] = await s.sql<{ id: number }>(`SELECT transaction_id AS id FROM "transaction" WHERE transaction_type = 'SALE' ORDER BY transaction_id LIMIT 2`);
+    await s.sql(`UPDATE "transaction" SET sales_order_id = $2, last_updated = ${NOW} WHERE transaction_id = $1`, [relinked.id, c]);
+    await s.sql(`UPDATE "transaction" SET last_updated = ${NOW} WHERE transaction_id = $1`, [touched.id]);
+  }
+
+  /** The batch's dim_transaction equals the SQL file run over the whole current state, lineage included. */
+  async function expectWholeRebuildEquality(m: Awaited<ReturnType<typeof lastManifest>>): Promise<void> {
+    const file = (await loadSqlFiles(REPO_ROOT)).find((f) => f.table.name === 'dim_transaction')!;
+    const current = { transaction: [m.current.transaction, ...(m.currentDeltas?.transaction ?? []).map((d) => d.prefix)] };
+    const order = ' ORDER BY transaction_id';
+    const whole = await s.ctx.engine.query(`SELECT * FROM (${file.sql.replace(/--.*$/gm, '')}) AS whole${order}`, { batch: {}, current, star: {} });
+    const built = await s.ctx.engine.query(`SELECT transaction_id, transaction_type, sales_order_id, purchase_order_id FROM dim_transaction${order}`, {
+      batch: {},
+      current: {},
+      star: { dim_transaction: [m.star.dim_transaction.prefix] },
+    });
+    expect(built).toEqual(whole);
+    const lineage = await s.ctx.engine.query('SELECT DISTINCT _batch_id, _sql_hash FROM dim_transaction', { batch: {}, current: {}, star: { dim_transaction: [m.star.dim_transaction.prefix] } });
+    expect(lineage).toEqual([{ _batch_id: m.batchId, _sql_hash: file.sqlHash }]);
+    expect(m.star.dim_transaction).toMatchObject({ origin: file.origin, sqlHash: file.sqlHash, rows: whole.length });
+  }
+
+  it('replaces only the keys of the transaction delta, twice in a row, equal to a whole rebuild', async () => {
+    for (const round of [1, 2]) {
+      const before = await lastManifest();
+      await changeTransactions();
+      await s.cycle();
+      const m = await lastManifest();
+      const delta = m.currentDeltas?.transaction?.at(-1);
+      expect({ round, delta: delta?.prefix, rows: delta?.rows }).toEqual({ round, delta: currentPrefix('transaction', m.batchId), rows: 4 });
+      // By key, the change set is every key of the delta, the touched one included; a whole rebuild's
+      // EXCEPT would leave that one out (3 rows).
+      expect({ round, changes: m.star.dim_transaction.changes?.rows }).toEqual({ round, changes: 4 });
+      expect(m.star.dim_transaction.builtBy).toBeUndefined();
+      expect(m.star.dim_transaction.rows).toBe(before.star.dim_transaction.rows + 2);
+      await expectWholeRebuildEquality(m);
+      expect(await s.check()).toEqual([]);
+    }
+  });
+
+  it('rebuilds whole when the transaction state compacts (no record of just this batch)', async () => {
+    await changeTransactions();
+    await s.cycle();
+    const m = await lastManifest();
+    expect(m.current.transaction).toBe(currentPrefix('transaction', m.batchId));
+    expect(m.star.dim_transaction.changes?.rows).toBe(3); // EXCEPT: the touched transaction did not change
+    await expectWholeRebuildEquality(m);
+    expect(await s.check()).toEqual([]);
+  });
 });

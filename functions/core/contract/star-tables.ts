@@ -29,6 +29,15 @@ export interface StarTable {
   readonly surrogateKey?: string;
   /** Source tables whose change makes this table change (for lineage and docs). */
   readonly sources: readonly string[];
+  /**
+   * A dimension that may be maintained by key (functions/core/transform/dimension-by-key.ts). It
+   * promises that every row depends only on the latest version of ONE source row of its ONE source
+   * table (one `current_` table; no join, grouping, DISTINCT, window or aggregate), keyed by `key`:
+   * then a batch's delta of that table yields exactly the rows it changed, and the rest of the
+   * previous version stands. test/unit/transform/dimension-by-key.test.ts checks the SQL keeps it.
+   * Only worth it for a dimension that grows with the orders; the small ones are rebuilt whole.
+   */
+  readonly byKey?: boolean;
   readonly columns: readonly StarColumn[];
 }
 
@@ -134,7 +143,7 @@ export const STAR_TABLES: readonly StarTable[] = [
     ],
   },
   {
-    name: 'dim_transaction', kind: 'dimension', key: ['transaction_id'], sources: ['transaction'],
+    name: 'dim_transaction', kind: 'dimension', key: ['transaction_id'], sources: ['transaction'], byKey: true,
     description: 'Transactions linking payments to orders.',
     columns: [
       c('transaction_id', 'integer', 'Transaction key.'),

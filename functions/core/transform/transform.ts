@@ -21,6 +21,7 @@ import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy } from './current-compaction';
 import { currentStateColumns, currentStateSql } from './current-state';
+import { planByKey, writeDimensionByKey } from './dimension-by-key';
 import { QuarantinedBatchError, quarantineKey, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
@@ -34,8 +35,10 @@ import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
  *  1. write, for each source table with rows in it, the batch's versions as a delta of its current
  *     state, or compact base, deltas and batch into a new base (current-compaction.ts), at a fresh
  *     location (`current/<table>/<batch>/`); other tables keep their base and deltas;
- *  2. run every `sql/transform/*.sql` file: dimensions are rebuilt whole into a fresh location,
- *     facts get the batch's versions as a staged partition; nothing is visible to readers yet;
+ *  2. run every `sql/transform/*.sql` file: dimensions are rebuilt whole into a fresh location (or,
+ *     declared by-key and fed by a delta, the previous version with the delta's keys replaced:
+ *     dimension-by-key.ts), facts get the batch's versions as a staged partition; nothing is
+ *     visible to readers yet;
  *  3. publish: repoint the compacted current tables and the dimensions, add the fact partitions;
  *  4. write the transform manifest, last, with If-None-Match: the batch is transformed once it
  *     exists, and the load stage starts from it.
@@ -310,11 +313,17 @@ async function stageBatch(
       sqlHash: file.sqlHash,
       origin: file.origin,
     };
-    ctx.log.progress('transform', { batchId, step: table.name, file: index + 1, of: sqlFiles.length });
-    const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
-    star[table.name] = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
-    if (table.kind === 'dimension' && kept) star[table.name].changes = await writeDimensionChanges(ctx, target, kept.prefix);
-    ctx.log.metric(METRICS.rows, stats.rows, 'Count', { table: table.name, stage: 'transform' });
+    // A by-key dimension whose source wrote a delta: only the delta's keys change (dimension-by-key.ts).
+    const byKey = table.kind === 'dimension' ? planByKey(file, kept, currentDeltas, batchId) : undefined;
+    ctx.log.progress('transform', { batchId, step: `${table.name}${byKey ? ' (by key)' : ''}`, file: index + 1, of: sqlFiles.length });
+    if (byKey) {
+      star[table.name] = await writeDimensionByKey(ctx, file, target, byKey, acceptOnly);
+    } else {
+      const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
+      star[table.name] = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
+      if (table.kind === 'dimension' && kept) star[table.name].changes = await writeDimensionChanges(ctx, target, kept.prefix);
+    }
+    ctx.log.metric(METRICS.rows, star[table.name].rows, 'Count', { table: table.name, stage: 'transform' });
   }
   if (!previous || changed.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
   return { current, currentOutputs, currentDeltas, changed, compacted, star, carried };

@@ -22,6 +22,7 @@ describe('loadSqlFiles', () => {
       expect(file.header).toMatch(/Grain:/);
       expect(file.header).toMatch(/Sources:/);
       expect(file.header).toMatch(file.table.kind === 'fact' ? /Incremental/ : /Rebuilt whole/);
+      if (file.table.byKey) expect(file.header).toMatch(/by key/);
     }
   });
 

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Parser } from 'node-sql-parser';
+import { STAR_TABLES, starTable, type StarTable } from '../../../functions/core/contract/star-tables';
+import { currentPrefix, dimensionPrefix } from '../../../functions/core/lake/lake-layout';
+import type { TransformOutput } from '../../../functions/core/lake/manifests';
+import { byKeyMergeSql, byKeySource, planByKey } from '../../../functions/core/transform/dimension-by-key';
+
+const SQL_DIR = path.resolve(__dirname, '../../../sql/transform');
+const parser = new Parser();
+const stripComments = (sql: string) => sql.replace(/--.*$/gm, '');
+
+/** Every object node of an AST, depth first. */
+function nodes(value: unknown, out: Record<string, unknown>[] = []): Record<string, unknown>[] {
+  if (Array.isArray(value)) for (const v of value) nodes(v, out);
+  else if (value && typeof value === 'object') {
+    out.push(value as Record<string, unknown>);
+    for (const v of Object.values(value)) nodes(v, out);
+  }
+  return out;
+}
+
+/**
+ * What makes by-key sound (dimension-by-key.ts): a row of the dimension is a function of one row
+ * of one source table. So the SELECT reads exactly `current_<its source>`, once, and nothing
+ * combines rows: no JOIN, GROUP BY/HAVING, DISTINCT, window (OVER), aggregate, set operation or
+ * subquery. Returns the violations found (empty when sound).
+ */
+function byKeyViolations(table: StarTable, sql: string): string[] {
+  const source = byKeySource(table)!;
+  const text = stripComments(sql);
+  const ast = parser.astify(text, { database: 'trino' });
+  const statements = Array.isArray(ast) ? ast : [ast];
+  const found: string[] = [];
+  if (statements.length !== 1) found.push(`${statements.length} statements`);
+  const tables = parser.tableList(text, { database: 'trino' });
+  if (tables.length !== 1 || tables[0] !== `select::null::current_${source}`) found.push(`reads ${tables.join(', ')}`);
+  const selects = nodes(ast).filter((n) => n.type === 'select');
+  if (selects.length !== 1) found.push(`${selects.length} SELECTs (subquery or set operation)`);
+  for (const select of selects) {
+    const from = (select.from as Record<string, unknown>[] | null) ?? [];
+    if (from.length !== 1) found.push(`FROM lists ${from.length} relations`);
+    if (from.some((f) => f.join || f.expr)) found.push('JOIN or derived table');
+    if (select.groupby) found.push('GROUP BY');
+    if (select.having) found.push('HAVING');
+    if ((select.distinct as { type: unknown } | null)?.type) found.push('DISTINCT');
+    if (select.with) found.push('WITH');
+    if (select._next || select.set_op) found.push('set operation');
+  }
+  for (const n of nodes(ast)) {
+    if (n.type === 'aggr_func') found.push(`aggregate ${String(n.name)}`);
+    if (n.type === 'window_func' || (n.over !== undefined && n.over !== null)) found.push('window (OVER)');
+  }
+  return found;
+}
+
+describe('by-key dimensions (star contract byKey)', () => {
+  const byKey = STAR_TABLES.filter((t) => t.byKey);
+
+  it('is dim_transaction alone, with its one source table', () => {
+    expect(byKey.map((t) => t.name)).toEqual(['dim_transaction']);
+    expect(byKeySource(starTable('dim_transaction'))).toBe('transaction');
+    expect(byKeySource(starTable('dim_staff'))).toBeUndefined();
+  });
+
+  it.each(byKey.map((t) => t.name))('%s.sql reads one current_ table, row by row (no JOIN, GROUP BY, DISTINCT, OVER, aggregate)', (name) => {
+    const table = starTable(name);
+    expect(byKeyViolations(table, readFileSync(path.join(SQL_DIR, `${name}.sql`), 'utf8'))).toEqual([]);
+  });
+
+  it('the check catches each way a SELECT combines rows', () => {
+    const table = starTable('dim_transaction');
+    const cols = 'transaction_id, transaction_type, sales_order_id, purchase_order_id';
+    const bad: Record<string, string> = {
+      join: `SELECT ${cols} FROM current_transaction t JOIN current_payment p ON p.transaction_id = t.transaction_id`,
+      other: `SELECT ${cols} FROM current_payment`,
+      group: `SELECT transaction_id, transaction_type, sales_order_id, purchase_order_id FROM current_transaction GROUP BY 1, 2, 3, 4`,
+      distinct: `SELECT DISTINCT ${cols} FROM current_transaction`,
+      window: `SELECT transaction_id, row_number() OVER (ORDER BY transaction_id) AS transaction_type, sales_order_id, purchase_order_id FROM current_transaction`,
+      aggregate: `SELECT max(transaction_id) AS transaction_id FROM current_transaction`,
+      union: `SELECT ${cols} FROM current_transaction UNION ALL SELECT ${cols} FROM current_transaction`,
+      subquery: `SELECT ${cols} FROM current_transaction WHERE sales_order_id IN (SELECT sales_order_id FROM current_sales_order)`,
+    };
+    for (const [what, sql] of Object.entries(bad)) expect({ what, sound: byKeyViolations(table, sql).length === 0 }).toEqual({ what, sound: false });
+  });
+
+  it('refuses a byKey declaration the contract cannot keep', () => {
+    expect(() => byKeySource({ ...starTable('dim_staff'), byKey: true })).toThrow(/dim_staff is declared byKey.*2 source/);
+  });
+});
+
+describe('planByKey', () => {
+  const BATCH = '0000000007-20250101T000500Z-abcd';
+  const EARLIER = '0000000006-20250101T000000Z-abcd';
+  const file = { table: starTable('dim_transaction'), sqlHash: 'h1' };
+  const output = (prefix: string, sqlHash = 'h1'): TransformOutput => ({ kind: 'current', prefix, files: [], rows: 1, origin: 'generated', sqlHash, bytesScanned: 0, elapsedMs: 0 });
+  const previous = { ...output(dimensionPrefix('dim_transaction', EARLIER)), kind: 'dimension' as const, origin: 'sql/transform/dim_transaction.sql' };
+  const deltaNow = output(currentPrefix('transaction', BATCH), 'merge');
+  const deltaBefore = output(currentPrefix('transaction', EARLIER), 'merge');
+
+  it('builds by key from this batch\'s delta and the previous version', () => {
+    expect(planByKey(file, previous, { transaction: [deltaBefore, deltaNow] }, BATCH)).toEqual({
+      source: 'transaction',
+      deltaPrefix: deltaNow.prefix,
+      previousPrefix: previous.prefix,
+    });
+  });
+
+  it('rebuilds whole on a first build, a changed SQL file, a compaction, or no delta of this batch', () => {
+    expect(planByKey(file, undefined, { transaction: [deltaNow] }, BATCH)).toBeUndefined();
+    expect(planByKey({ ...file, sqlHash: 'h2' }, previous, { transaction: [deltaNow] }, BATCH)).toBeUndefined();
+    expect(planByKey(file, previous, {}, BATCH)).toBeUndefined();
+    expect(planByKey(file, previous, { transaction: [deltaBefore] }, BATCH)).toBeUndefined();
+  });
+
+  it('never applies to a dimension not declared byKey', () => {
+    expect(planByKey({ table: starTable('dim_design'), sqlHash: 'h1' }, previous, { design: [output(currentPrefix('design', BATCH))] }, BATCH)).toBeUndefined();
+  });
+});
+
+describe('byKeyMergeSql', () => {
+  it('keeps the previous rows of unchanged keys and adds the changes, in Trino SQL', () => {
+    const sql = byKeyMergeSql(starTable('dim_transaction'));
+    expect(() => parser.astify(stripComments(sql), { database: 'trino' })).not.toThrow();
+    expect(sql).toMatch(/FROM previous_dim_transaction AS kept\nWHERE NOT EXISTS \(SELECT 1 FROM dim_transaction AS changed WHERE changed\.transaction_id = kept\.transaction_id\)\nUNION ALL/);
+  });
+});
