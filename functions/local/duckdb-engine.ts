@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
@@ -34,6 +35,10 @@ import { DUCKDB_TRINO_MACROS } from './duckdb-trino-macros';
 export class DuckDbEngine implements QueryEngine {
   readonly name = 'duckdb' as const;
   private connecting?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
+  /** Per source table, the raw files whose rows the scratch batch file holds ({@link batchFile}). */
+  private readonly batchFiles = new Map<SourceTable['name'], string>();
+  /** Scratch folder of the batch files, made on first use. */
+  private scratch?: Promise<string>;
   /** One connection runs one statement at a time; calls queue here. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -53,7 +58,7 @@ export class DuckDbEngine implements QueryEngine {
     return this.serial(async (connection) => {
       const started = Date.now();
       const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
-      const bound = await this.bind(bindings);
+      const bound = await this.bind(bindings, connection);
       const params = [...bound.params];
       const body = `WITH ${[...bound.ctes, `_result AS (\n${stripTerminator(select)}\n)`].join(',\n')}\n`;
 
@@ -99,7 +104,7 @@ export class DuckDbEngine implements QueryEngine {
 
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
     return this.serial(async (connection) => {
-      const bound = bindings ? await this.bind(bindings) : { ctes: [], params: [] };
+      const bound = bindings ? await this.bind(bindings, connection) : { ctes: [], params: [] };
       const statement = prependCtes(stripTerminator(sql), bound.ctes);
       let prepared;
       try {
@@ -130,6 +135,10 @@ export class DuckDbEngine implements QueryEngine {
     const { instance, connection } = await connecting;
     connection.closeSync();
     instance.closeSync();
+    const scratch = this.scratch;
+    this.scratch = undefined;
+    this.batchFiles.clear();
+    if (scratch) await fs.rm(await scratch, { recursive: true, force: true });
   }
 
   private serial<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -149,7 +158,7 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   /** CTEs binding every relation `bindings` names, with their parameters (`$1`… in order). */
-  private async bind(bindings: RelationBindings): Promise<{ ctes: string[]; params: DuckDBValue[] }> {
+  private async bind(bindings: RelationBindings, connection: DuckDBConnection): Promise<{ ctes: string[]; params: DuckDBValue[] }> {
     const ctes: string[] = [];
     const params: DuckDBValue[] = [];
     const param = (value: DuckDBValue): string => {
@@ -189,7 +198,8 @@ export class DuckDbEngine implements QueryEngine {
 
     for (const table of SOURCE_TABLES) {
       const batch = bindings.batch[table.name];
-      if (batch) json(`batch_${table.name}`, table, batch);
+      if (batch?.length) ctes.push(`${ident(`batch_${table.name}`)} AS (SELECT * FROM read_parquet(${param(await this.batchFile(connection, table, batch))}))`);
+      else if (batch) json(`batch_${table.name}`, table, batch);
       const raw = bindings.raw?.[table.name];
       if (raw) json(`raw_${table.name}`, table, raw);
       const current = bindings.current[table.name];
@@ -213,6 +223,35 @@ export class DuckDbEngine implements QueryEngine {
       if (!bindings.star[name]) throw new Error(`previous_${name} is bound without ${name}: bind both to compare them`);
     }
     return { ctes, params };
+  }
+
+  /**
+   * The rows of a batch's raw files of one table, parsed once into a Parquet file in a scratch
+   * folder: a batch's statements read them many times (input checks, current state, dim_date,
+   * facts, data tests), and parsing gzip JSON lines is most of their cost on a large batch, while
+   * Parquet reads back fast and streams (holding them in a DuckDB table instead doubled the peak
+   * memory of a 1M-order first batch). Raw files are immutable, so the list of files identifies
+   * the rows. Only the latest batch of each table is kept, so a long-running `totes run --every`
+   * holds one batch per table, not its history; close() removes the folder.
+   */
+  private async batchFile(connection: DuckDBConnection, table: SourceTable, keys: readonly string[]): Promise<string> {
+    const files = keys.map((key) => this.ingestion.pathOf(key));
+    const identity = files.join('\n');
+    this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
+    const target = path.join(await this.scratch, `batch_${table.name}.parquet`);
+    if (this.batchFiles.get(table.name) === identity) return target;
+    this.batchFiles.delete(table.name);
+    const struct = rawColumns(table)
+      .map((c) => `${ident(c.name)}: '${c.type}'`)
+      .join(', ');
+    await run(
+      connection,
+      `COPY (SELECT * FROM read_json($1, format = 'newline_delimited', compression = 'gzip', columns = {${struct}})) TO $2 (FORMAT parquet, COMPRESSION snappy)`,
+      [listValue(files), target],
+      `Reading the batch's raw files of ${table.name} (${keys[0]}${keys.length > 1 ? ` and ${keys.length - 1} more` : ''})`,
+    );
+    this.batchFiles.set(table.name, identity);
+    return target;
   }
 
   /** Parquet files under a key prefix of the processed store, as paths (a missing folder has none). */

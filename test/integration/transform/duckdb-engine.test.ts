@@ -1,5 +1,8 @@
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { DuckDbEngine } from '../../../functions/local/duckdb-engine';
 import { RawLake } from './raw-lake';
-import { batchOne } from './totesys-rows';
+import { batchOne, batchTwo } from './totesys-rows';
 import { rawKey } from '../../../functions/core/lake/lake-layout';
 
 /** The local engine's own promises: typed raw reads, lineage, partitions, clear errors, read-only queries. */
@@ -19,6 +22,24 @@ describe('DuckDbEngine', () => {
     sqlHash: 'h',
     origin: 'sql/transform/scratch.sql',
     ...over,
+  });
+
+  it('reads a batch\'s raw files once per batch: another file list gives that batch\'s rows, and close() leaves no scratch files', async () => {
+    await lake.writeBatch(2, batchTwo);
+    const ids = async (seq: number): Promise<number[]> =>
+      (await lake.engine.query('SELECT department_id AS id FROM batch_department ORDER BY 1', { batch: { department: [rawKey('department', lake.batchId(seq))] }, current: {}, star: {} })).map((r) => Number(r.id));
+    const one = await ids(1);
+    const two = await ids(2);
+    expect(one).toEqual(batchOne.department!.map((r) => Number(r.department_id)).sort((a, b) => a - b));
+    expect(two).toEqual(batchTwo.department!.map((r) => Number(r.department_id)).sort((a, b) => a - b));
+    expect(two).not.toEqual(one);
+    expect(await ids(1)).toEqual(one); // back to batch 1: read again, not batch 2's cached rows
+    const scratch = (await readdir(tmpdir())).filter((d) => d.startsWith('totes-duckdb-'));
+    const other = await DuckDbEngine.create(lake.ingestion, lake.processed);
+    await other.query('SELECT count(*) AS n FROM batch_department', { batch: { department: [rawKey('department', lake.batchId(1))] }, current: {}, star: {} });
+    expect((await readdir(tmpdir())).filter((d) => d.startsWith('totes-duckdb-')).length).toBe(scratch.length + 1);
+    await other.close();
+    expect((await readdir(tmpdir())).filter((d) => d.startsWith('totes-duckdb-'))).toEqual(scratch);
   });
 
   it('binds an empty file list as an empty relation with the contract columns', async () => {
