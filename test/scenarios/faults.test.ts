@@ -97,7 +97,7 @@ it('recovers when killed after the transform outputs but before the transform ma
 it('recovers when killed in the middle of a load (after the first table was written)', async () => {
   await change();
   let gets = 0;
-  const ctx = await s.context({ processed: new FaultyStore(s.ctx.processed, (op, key) => { if (op === 'get' && key.endsWith('.parquet') && ++gets === 3) throw crash; }) });
+  const ctx = await s.context({ processed: new FaultyStore(s.ctx.processed, (op, key) => { if (op === 'get' && key.endsWith('.parquet') && ++gets === 2) throw crash; }) });
   expect(await failingCycle(ctx)).toBeTruthy();
   await s.cycle();
   expect(await s.check()).toEqual([]);

@@ -216,6 +216,11 @@ async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: Tran
       return [{ table, output: rows, reader: new TableChunks(ctx.processed, table, rows, plan.chunkRows) }];
     });
     for (const [i, { table, output, reader }] of work.entries()) {
+      // Nothing to send (a fact without versions in this batch, a dimension whose rebuild changed no row).
+      if (output.rows === 0) {
+        tables[table.name] = { read: 0, written: 0, files: 0 };
+        continue;
+      }
       // Once this table's rows are all sent, start decoding what follows: the next tables up to the
       // first big one (a tiny table in between would otherwise leave the server waiting for it).
       const prefetchNext = () => {

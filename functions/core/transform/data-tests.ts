@@ -115,7 +115,11 @@ export async function runDataTests(
   extract: ExtractManifest,
   staged: Partial<Record<StarTableName, TransformOutput>>,
   acceptOnly: readonly SourceTableName[] = [],
-  /** Dimensions carried forward unchanged: tested when they were built, so their own tests are not re-run (facts still check their keys against them). */
+  /**
+   * Tables this batch did not build: dimensions carried forward unchanged (tested when they were
+   * built; facts still check their keys against them) and facts without versions in the batch
+   * (nothing to test). Their own tests are not run.
+   */
   carried: readonly StarTableName[] = [],
 ): Promise<DataTestResult[]> {
   const bindings: RelationBindings = {

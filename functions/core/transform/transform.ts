@@ -157,7 +157,7 @@ export async function transformBatch(
     // quarantined too: nothing of it was published; the reason is kept beside the store's manifests.
     throw await quarantine(ctx, extract, `its star tables could not be built: ${(err as Error).message}`, []);
   }
-  const tests = await runDataTests(ctx, extract, staged.star, acceptOnly, staged.carried);
+  const tests = await runDataTests(ctx, extract, staged.star, acceptOnly, [...staged.carried, ...staged.unwritten]);
   const failed = tests.filter((t) => !t.passed);
   if (failed.length) {
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
@@ -176,6 +176,8 @@ interface StagedBatch {
   star: Record<StarTableName, TransformOutput>;
   /** Dimensions carried forward unchanged from the previous batch (not rebuilt, not republished). */
   carried: StarTableName[];
+  /** Facts without versions in this batch: not written, no partition, nothing to test or load. */
+  unwritten: StarTableName[];
 }
 
 /**
@@ -294,6 +296,7 @@ async function stageBatch(
   const bindings: RelationBindings = { batch: batchFiles, current: currentLocations, star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
   const star = {} as Record<StarTableName, TransformOutput>;
   const carried: StarTableName[] = [];
+  const unwritten: StarTableName[] = [];
   for (const [index, file] of sqlFiles.entries()) {
     const { table } = file;
     // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
@@ -302,6 +305,14 @@ async function stageBatch(
     if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !table.sources.some((s) => changed.includes(s as SourceTableName))) {
       star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
       carried.push(table.name);
+      continue;
+    }
+    // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
+    // each source version to at most one row: sql-files.test.ts): nothing to write — on Athena one
+    // CTAS fewer per fact and batch — no partition to publish, nothing to load.
+    if (table.kind === 'fact' && !table.sources.some((s) => changed.includes(s as SourceTableName))) {
+      star[table.name] = { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash: file.sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 };
+      unwritten.push(table.name);
       continue;
     }
     const target: WriteTarget = {
@@ -326,7 +337,7 @@ async function stageBatch(
     ctx.log.metric(METRICS.rows, star[table.name].rows, 'Count', { table: table.name, stage: 'transform' });
   }
   if (!previous || changed.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
-  return { current, currentOutputs, currentDeltas, changed, compacted, star, carried };
+  return { current, currentOutputs, currentDeltas, changed, compacted, star, carried, unwritten };
 }
 
 /** Steps 3 and 4: publish the staged outputs, then the manifest, last. */
@@ -352,7 +363,10 @@ async function publishBatch(
     if (carried.includes(file.table.name)) continue; // published by the batch that built it
     const output = star[file.table.name];
     const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash };
-    if (file.table.kind === 'fact') await ctx.catalog.addPartition(file.table.name, location);
+    if (file.table.kind === 'fact') {
+      // A batch without versions of this fact publishes no partition (there is nothing in it).
+      if (output.rows > 0) await ctx.catalog.addPartition(file.table.name, location);
+    }
     else await ctx.catalog.repoint(file.table.name, location);
   }
 
