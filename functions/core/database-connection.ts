@@ -21,3 +21,9 @@ export async function openConnection(
   }
   return client;
 }
+
+/** PGlite (one connection at a time, no COPY FROM STDIN over its socket) or a real PostgreSQL server. */
+export async function isPglite(client: pg.Client): Promise<boolean> {
+  const res = await client.query<{ version: string }>('SELECT version() AS version');
+  return /emscripten|wasm|pglite/i.test(res.rows[0].version);
+}

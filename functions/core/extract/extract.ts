@@ -16,6 +16,7 @@ import { CopyLines } from './copy-text';
 import { checkDeletions, readTableStatistics, writeDeletionMarkers } from './deletions';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type TableWindow } from './extract-window';
 import { detectDrift, INFORMATION_SCHEMA_QUERY, type InformationSchemaColumn } from './schema-drift';
+import { closeSnapshotReaders, openSnapshotReaders } from './snapshot-readers';
 
 export interface ExtractOptions {
   /**
@@ -31,6 +32,11 @@ export interface ExtractOptions {
   deadline?: Date;
   /** Rows per raw file: a larger window is read in chunks of this many rows (default 500,000). */
   chunkRows?: number;
+  /**
+   * Connections that read tables at the same time, all in the one snapshot (default 2; 1 reads
+   * every table on one connection). PGlite and hot standbys always use one.
+   */
+  parallelReads?: number;
   /**
    * Oldest full key tally (deletion detection) a batch may carry forward while the statistics show
    * no deletion; default DEFAULT_TALLY_MAX_AGE_SECONDS (1 hour). 0 tallies every table every run.
@@ -57,6 +63,8 @@ export interface ExtractResult {
 }
 
 const DEFAULT_CHUNK_ROWS = 500_000;
+/** Connections reading tables at once in the shared snapshot: the source's second core renders JSON too. */
+const DEFAULT_PARALLEL_READS = 2;
 
 type TableProgress = ExtractProgress['tables'][SourceTableName];
 
@@ -93,6 +101,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   if (resumed) ctx.log.info(`Resuming batch ${batchId} from its progress (attempt ${resumed.attempt})`, { batchId });
 
   const client = await connectSource(ctx);
+  let readers: pg.Client[] = [];
   try {
     // Deletion signatures are read before the snapshot is taken (deletions.ts says why).
     const statistics = await readTableStatistics(client, SOURCE_TABLES);
@@ -119,40 +128,47 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
       );
     }
 
-    tableLoop: for (const table of SOURCE_TABLES) {
-      const before = previous?.tables[table.name];
-      let state: TableProgress = tables[table.name] ?? {
-        files: [],
-        rows: 0,
-        window: planWindowFor(table, before, upperBound),
-        cursor: before?.cursor ?? null,
-        maxLastUpdated: before?.maxLastUpdated ?? null,
-        complete: false,
-      };
-      while (!state.complete) {
-        if (options.deadline && ctx.now() >= options.deadline) {
-          timeUp = true;
-          tables[table.name] = state;
-          break tableLoop;
-        }
-        const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
-        const index: number = state.files.length;
-        const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce });
-        const read = await extractChunk(ctx, client, window, batchId, key, chunkRows);
-        const cursor = nextCursor(window, read.last);
-        state = {
-          ...state,
-          files: read.rows ? [...state.files, { key, rows: read.rows, bytes: read.bytes }] : state.files,
-          rows: state.rows + read.rows,
-          cursor,
-          maxLastUpdated: maxTimestamp(state.maxLastUpdated, cursor?.lastUpdated),
-          complete: read.rows < chunkRows,
+    // Tables are read by this connection and by readers sharing its snapshot (snapshot-readers.ts):
+    // each takes the next table in contract order until none is left.
+    readers = await openSnapshotReaders(ctx, client, options.parallelReads ?? DEFAULT_PARALLEL_READS, () => connectSource(ctx));
+    const queue = [...SOURCE_TABLES];
+    const readTables = async (reader: pg.Client): Promise<void> => {
+      for (let table = queue.shift(); table && !timeUp; table = queue.shift()) {
+        const before = previous?.tables[table.name];
+        let state: TableProgress = tables[table.name] ?? {
+          files: [],
+          rows: 0,
+          window: planWindowFor(table, before, upperBound),
+          cursor: before?.cursor ?? null,
+          maxLastUpdated: before?.maxLastUpdated ?? null,
+          complete: false,
         };
-        ctx.log.progress('extract', { table: table.name, rows: state.rows, files: state.files.length, elapsedMs: Date.now() - t0 });
+        while (!state.complete) {
+          if (options.deadline && ctx.now() >= options.deadline) {
+            timeUp = true;
+            break;
+          }
+          const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
+          const index: number = state.files.length;
+          const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce });
+          const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows);
+          const cursor = nextCursor(window, read.last);
+          state = {
+            ...state,
+            files: read.rows ? [...state.files, { key, rows: read.rows, bytes: read.bytes }] : state.files,
+            rows: state.rows + read.rows,
+            cursor,
+            maxLastUpdated: maxTimestamp(state.maxLastUpdated, cursor?.lastUpdated),
+            complete: read.rows < chunkRows,
+          };
+          ctx.log.progress('extract', { table: table.name, rows: state.rows, files: state.files.length, elapsedMs: Date.now() - t0 });
+        }
+        tables[table.name] = state;
+        if (state.complete) ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
       }
-      tables[table.name] = state;
-      ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
-    }
+    };
+    await Promise.all([client, ...readers].map(readTables));
+    await closeSnapshotReaders(readers.splice(0));
     if (!timeUp) {
       const tallied: string[] = [];
       for (const table of SOURCE_TABLES) {
@@ -177,10 +193,10 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   } catch (err) {
     // A failure in the middle of a COPY leaves the connection busy with it, so no ROLLBACK could
     // run: close the connection instead, which ends the read-only transaction on the server.
-    destroyConnection(client);
+    for (const c of [client, ...readers]) destroyConnection(c);
     throw err;
   } finally {
-    await client.end().catch(() => undefined);
+    for (const c of [client, ...readers]) await c.end().catch(() => undefined);
   }
 
   for (const warning of warnings) ctx.log.warn(warning, { batchId });
@@ -195,7 +211,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     const progress: ExtractProgress = {
       kind: 'extract-progress', version: 1, batchId, seq, attempt,
       startedAt: resumed?.startedAt ?? started.toISOString(), snapshotAt, upperBound,
-      tables: tables as ExtractProgress['tables'],
+      tables: Object.fromEntries(inContractOrder(tables)) as ExtractProgress['tables'],
     };
     try {
       await ctx.ingestion.put(extractProgressKey(seq, attempt), JSON.stringify(progress, null, 2), { ifNoneMatch: true, contentType: 'application/json' });
@@ -221,7 +237,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     finishedAt: ctx.now().toISOString(),
     snapshotAt,
     tables: Object.fromEntries(
-      Object.entries(tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name as SourceTableName] }]),
+      inContractOrder(tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name] }]),
     ) as ExtractManifest['tables'],
   };
   try {
@@ -238,6 +254,11 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
 }
 
 const randomHex = (): string => randomBytes(2).toString('hex');
+
+/** Entries of a per-table record in contract order (parallel readers finish tables in any order). */
+function inContractOrder<T>(record: Partial<Record<SourceTableName, T>>): [SourceTableName, NonNullable<T>][] {
+  return SOURCE_TABLES.filter((t) => record[t.name] != null).map((t) => [t.name, record[t.name]!]);
+}
 
 /** Drops the socket under a pg client at once, whatever it is in the middle of. */
 function destroyConnection(client: pg.Client): void {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { openConnection } from '../database-connection';
+import { isPglite, openConnection } from '../database-connection';
 import { from as copyFrom } from 'pg-copy-streams';
 import { METRICS } from '../contract/runtime-contract';
 import { STAR_TABLES, type StarTable, type StarTableName } from '../contract/star-tables';
@@ -152,11 +152,7 @@ async function readTransformManifest(store: ObjectStore, key: string, seq: numbe
   return manifest;
 }
 
-/** PGlite (single connection, no COPY FROM STDIN over its socket) or a real PostgreSQL server. */
-export async function isPglite(client: pg.Client): Promise<boolean> {
-  const res = await client.query<{ version: string }>('SELECT version() AS version');
-  return /emscripten|wasm|pglite/i.test(res.rows[0].version);
-}
+export { isPglite };
 
 async function chooseMethod(client: pg.Client, wanted: LoadMethod | 'auto'): Promise<LoadMethod> {
   if (wanted === 'unnest') return wanted;
