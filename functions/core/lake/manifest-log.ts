@@ -63,7 +63,7 @@ export async function latestExtractManifest(store: ObjectStore): Promise<Extract
  * Where each source table's current state after a transform is read: its compacted base, then
  * the deltas of later batches in batch order (bind it as `current`: the engine merges them).
  */
-export function currentLocations(manifest: TransformManifest): Partial<Record<SourceTableName, string[]>> {
+export function currentLocations(manifest: Pick<TransformManifest, 'current' | 'currentDeltas'>): Partial<Record<SourceTableName, string[]>> {
   const out: Partial<Record<SourceTableName, string[]>> = {};
   for (const [name, base] of Object.entries(manifest.current) as [SourceTableName, string][]) {
     out[name] = [base, ...(manifest.currentDeltas?.[name] ?? []).map((d) => d.prefix)];

@@ -9,6 +9,7 @@ import {
   transformManifestKey,
 } from '../lake/lake-layout';
 import {
+  currentLocations,
   listExtractSeqs,
   listTransformSeqs,
   readExtractManifest,
@@ -285,15 +286,12 @@ async function stageBatch(
     }
     if (rows > 0) changed.push(table.name);
   }
-  /** Where readers find each current state: the base, then its deltas. */
-  const currentLocations = Object.fromEntries(
-    SOURCE_TABLES.map((t) => [t.name, [current[t.name], ...(currentDeltas[t.name] ?? []).map((d) => d.prefix)]]),
-  ) as Record<SourceTableName, string[]>;
 
-  // 2. Star tables, staged: dimensions from the new current state, facts from the batch's rows.
-  // dim_date extends the previous calendar (it never shrinks), so it reads the one this batch replaces.
+  // 2. Star tables, staged: dimensions from the new current state (base, then deltas), facts from
+  // the batch's rows. dim_date extends the previous calendar (it never shrinks), so it reads the one
+  // this batch replaces.
   const previousDimDate = previous?.star.dim_date?.prefix;
-  const bindings: RelationBindings = { batch: batchFiles, current: currentLocations, star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
+  const bindings: RelationBindings = { batch: batchFiles, current: currentLocations({ current, currentDeltas }), star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
   const star = {} as Record<StarTableName, TransformOutput>;
   const carried: StarTableName[] = [];
   const unwritten: StarTableName[] = [];
