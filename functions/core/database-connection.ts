@@ -22,8 +22,11 @@ export async function openConnection(
   return client;
 }
 
+/** What `version()` says on PGlite and never on a PostgreSQL server (a case-insensitive regular expression, for JS and SQL `~*`). */
+export const PGLITE_VERSION_PATTERN = 'emscripten|wasm|pglite';
+
 /** PGlite (one connection at a time, no COPY FROM STDIN over its socket) or a real PostgreSQL server. */
 export async function isPglite(client: pg.Client): Promise<boolean> {
   const res = await client.query<{ version: string }>('SELECT version() AS version');
-  return /emscripten|wasm|pglite/i.test(res.rows[0].version);
+  return new RegExp(PGLITE_VERSION_PATTERN, 'i').test(res.rows[0].version);
 }

@@ -6,6 +6,7 @@ import type { SourceTable, SourceTableName } from '../contract/source-tables';
 import { batchDate, parseBatchId } from '../lake/lake-layout';
 import { currentFiles, listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import type { ExtractManifest, ExtractTable } from '../lake/manifests';
+import { PGLITE_VERSION_PATTERN } from '../database-connection';
 import type { PipelineContext } from '../pipeline-context';
 import { readParquetColumns } from '../load/parquet-rows';
 
@@ -145,11 +146,11 @@ async function queryStatistics(client: pg.Client, tables: readonly SourceTable[]
                      OR pg_stat_get_tuples_deleted(c.oid) <> 0 OR pg_stat_get_live_tuples(c.oid) <> 0, false) AS moving,
             to_char(pg_stat_get_db_stat_reset_time(d.oid) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS stats_reset,
             current_setting('track_counts')::boolean AS track_counts,
-            version() LIKE '%PGlite%' AS pglite
+            version() ~* $2 AS pglite
        FROM unnest($1::text[]) AS t(name)
        LEFT JOIN pg_class c ON c.oid = to_regclass(quote_ident(t.name))
        CROSS JOIN (SELECT oid FROM pg_database WHERE datname = current_database()) d`,
-    [tables.map((t) => t.name)],
+    [tables.map((t) => t.name), PGLITE_VERSION_PATTERN],
   );
   return result.rows;
 }

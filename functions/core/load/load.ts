@@ -152,7 +152,6 @@ async function readTransformManifest(store: ObjectStore, key: string, seq: numbe
   return manifest;
 }
 
-export { isPglite };
 
 async function chooseMethod(client: pg.Client, wanted: LoadMethod | 'auto'): Promise<LoadMethod> {
   if (wanted === 'unnest') return wanted;
