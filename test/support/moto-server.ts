@@ -11,6 +11,7 @@ import path from 'node:path';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const VENV_BINARY = path.join(REPO, '.cache', 'venv-moto', 'bin', 'moto_server');
+const LAUNCHER = path.join(REPO, 'test', 'cloud', 'moto_launcher.py');
 
 /** The moto_server executable, or undefined when none is installed. */
 export function motoServerBinary(): string | undefined {
@@ -63,12 +64,25 @@ async function freePort(): Promise<number> {
   });
 }
 
+export interface MotoOptions {
+  /**
+   * Serve through test/cloud/moto_launcher.py, which patches the two gaps of moto 5.2.5 that the
+   * deployed stack meets (aws:SecureTransport bucket-policy conditions, Glue column statistics);
+   * the offline cloud uses it. Default false: plain moto_server.
+   */
+  patched?: boolean;
+}
+
 /** Starts moto_server on a free port of 127.0.0.1 and waits until it answers. */
-export async function startMotoServer(): Promise<MotoServer> {
+export async function startMotoServer(options: MotoOptions = {}): Promise<MotoServer> {
   if (!binary) throw new Error('moto_server is not installed; run `bash test/support/install-moto.sh`');
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['-H', '127.0.0.1', '-p', String(port)];
+  // moto_server's own venv holds the Python that has moto; the launcher runs under it.
+  const command = options.patched ? path.join(path.dirname(binary), 'python') : binary;
+  if (options.patched && !existsSync(command)) throw new Error(`No python beside ${binary}; the patched launcher needs moto's own venv (bash test/support/install-moto.sh)`);
+  const child: ChildProcess = spawn(command, options.patched ? [LAUNCHER, ...args] : args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
