@@ -13,6 +13,8 @@
  *   --dlt-backend B     connectorx (default: the fastest that installs here) or pyarrow
  *   --skip-3x           do not measure the extract on a 3× source
  *   --naive-sample N    rows of the naive per-row INSERT sample (default 20 000)
+ *   --soak-seconds N    seconds of pgbench write load in the exactly-once soak (default 60)
+ *   --skip-soak         do not run the write-load soak
  *   --keep              keep bench/data/ (lake, floor files) after the run
  */
 import { execFileSync } from 'node:child_process';
@@ -23,6 +25,9 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { SOURCE_TABLES, SOURCE_TABLE_NAMES } from '../../functions/core/contract/source-tables';
 import { seedTotesys } from '../../functions/totesys/seed';
+import { openScenario } from '../scenarios/scenario-harness';
+import { soakUnderWriteLoad, type SoakResult } from '../scenarios/write-load-soak';
+import { runWriteLoad } from '../support/write-load';
 import { floorCopyIn, floorJsonToParquet, floorSourceToJson, naiveInsertRate } from './floors';
 import { lastJsonLine, runMeasured } from './measured-process';
 import { markdownTable, type BenchRow } from './report';
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
       'dlt-backend': { type: 'string', default: 'connectorx' },
       'skip-3x': { type: 'boolean', default: false },
       'naive-sample': { type: 'string', default: '20000' },
+      'soak-seconds': { type: 'string', default: '60' },
+      'skip-soak': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -174,6 +181,33 @@ async function main(): Promise<void> {
     for (let i = 0; i < 3; i++) colds.push(await runMeasured(process.execPath, [path.join(ROOT, 'functions/cli/totes.cjs'), 'run', ...urls], { cwd: ROOT }));
     const coldS = median(colds.map((c) => c.wallMs)) / 1000;
 
+    // 6b. Exactly once under write load: pgbench writers at the highest rate this machine sustains
+    // (probed: 3 s per writer count) while the pipeline runs back to back, on a small seeded source
+    // with the audit oracle (test/scenarios/write-load-soak.ts); then settling runs and the verdict.
+    let soak: (SoakResult & { clients: number; probe: { clients: number; tps: number }[] }) | null = null;
+    if (!values['skip-soak']) {
+      const soakSeconds = Number(values['soak-seconds']);
+      process.env.TOTES_TEST_PG_URL = baseUrl;
+      const scenario = await openScenario('bench_load');
+      try {
+        const [max] = await scenario.sql<{ so: number; pay: number; po: number }>(
+          'SELECT (SELECT max(sales_order_id) FROM sales_order) AS so, (SELECT max(payment_id) FROM payment) AS pay, (SELECT max(purchase_order_id) FROM purchase_order) AS po',
+        );
+        const probe: { clients: number; tps: number }[] = [];
+        for (const clients of [2, 4, 8, 16]) {
+          const r = await runWriteLoad(scenario.source.url, { salesOrder: max.so, payment: max.pay, purchaseOrder: max.po }, { seconds: 3, clients });
+          probe.push({ clients, tps: r.tps });
+        }
+        const best = probe.reduce((a, b) => (b.tps > a.tps ? b : a));
+        log(`write load: probe ${probe.map((p) => `${p.clients} writers ${p.tps.toFixed(0)} tps`).join(', ')}; soak of ${soakSeconds} s with ${best.clients}`);
+        soak = { ...(await soakUnderWriteLoad(scenario, { seconds: soakSeconds, clients: best.clients })), clients: best.clients, probe };
+        log(`write load: ${soak.written.tps.toFixed(0)} tps, ${soak.extracts} extracts, ${soak.versionsLost} of ${soak.mustVersions} versions lost, ${soak.duplicated} duplicated`);
+        if (soak.problems.length) notes.push(`Write-load soak problems:\n${soak.problems.join('\n')}`);
+      } finally {
+        await scenario.close();
+      }
+    }
+
     // 7. The peer.
     let dlt: { seconds: number; wallS: number; peakRssMb: number; rows: number; detail: Record<string, unknown> } | null = null;
     let dltReason: string | null = null;
@@ -233,6 +267,12 @@ async function main(): Promise<void> {
       { stage: 'Totes Lake incremental, 5 simulated minutes of business, warm (median of 5)', seconds: activityMs / 1000, rows: activityRows, peakRssMb: Math.max(warmActivity.report.peakRssMb, warmActivity.peakRssMb) },
       { stage: 'Totes Lake cold `totes run`, nothing new (wall, median of 3)', seconds: coldS, peakRssMb: Math.max(...colds.map((c) => c.peakRssMb)) },
     ];
+    if (soak) {
+      rows.push({
+        stage: `Totes Lake under write load: ${soak.written.seconds} s of ${soak.clients} pgbench writers (${soak.written.tps.toFixed(0)} tps), ${soak.extracts} extracts — ${soak.versionsLost} versions lost, ${soak.duplicated} duplicated`,
+        rows: soak.mustVersions,
+      });
+    }
     if (dlt) rows.push({ stage: `dlt ${String(dlt.detail.dlt)} sql_database (${values['dlt-backend']}) → Parquet`, seconds: dlt.seconds, rows: dlt.rows, floorS: floorOut.seconds + floorParquet.seconds, peakRssMb: dlt.peakRssMb });
     else rows.push({ stage: `dlt: not run — ${dltReason}` });
     rows.push({ stage: `naive: one INSERT per fact row (${naive.rows} sampled, extrapolated to ${factRows} fact rows)`, seconds: factRows / naive.rowsPerS, rows: factRows, floorS: floorIn.seconds });
@@ -271,6 +311,12 @@ async function main(): Promise<void> {
       load_fact_rows_per_s: factRows / loadS,
       load_to_naive: starRows / loadS / naive.rowsPerS,
       star_rows: stages.load.report.rows,
+      load_versions_lost: soak ? soak.versionsLost : null,
+      load_versions_duplicated: soak ? soak.duplicated : null,
+      load_write_tps: soak ? soak.written.tps : null,
+      load_soak: soak
+        ? { seconds: soak.written.seconds, writers: soak.clients, probe: soak.probe, transactions: soak.written.transactions, failed: soak.written.failed, extracts: soak.extracts, published: soak.published, must_versions: soak.mustVersions, problems: soak.problems }
+        : null,
       dlt_extract_s: dlt ? dlt.seconds : null,
       dlt_wall_s: dlt ? dlt.wallS : null,
       dlt_peak_rss_mb: dlt ? dlt.peakRssMb : null,
@@ -283,6 +329,7 @@ async function main(): Promise<void> {
         extract_rss_le_300mb: peak(stages.extract) <= 300,
         extract_rss_3x_le_110pct: extract3x ? peak(extract3x) <= 1.1 * peak(stages.extract) : null,
         load_ge_50x_naive: starRows / loadS >= 50 * naive.rowsPerS,
+        load_versions_lost_0: soak ? soak.versionsLost === 0 && soak.duplicated === 0 && soak.problems.length === 0 : null,
       },
       machine: machine(),
       load_average_before: loadBefore,

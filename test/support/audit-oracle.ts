@@ -22,7 +22,7 @@ import { deletedKeys } from '../../functions/core/extract/deletions';
 import { listExtractSeqs, readExtractManifest } from '../../functions/core/lake/manifest-log';
 import type { ObjectStore } from '../../functions/core/ports/object-store';
 
-type VersionKey = string; // `${table}:${pk}@${last_updated}`
+export type VersionKey = string; // `${table}:${pk}@${last_updated}`
 interface Newest {
   op: string;
   lastUpdated: string | null;
@@ -44,7 +44,8 @@ export class AuditOracle {
         CREATE SCHEMA IF NOT EXISTS audit;
         CREATE TABLE IF NOT EXISTS audit.row_version (
           id bigserial PRIMARY KEY, table_name text NOT NULL, op char(1) NOT NULL, pk integer NOT NULL,
-          last_updated text, row jsonb NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+          last_updated text, row jsonb NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp(),
+          xid xid8 NOT NULL DEFAULT pg_current_xact_id());
         CREATE OR REPLACE FUNCTION audit.capture() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE r jsonb;
         BEGIN
@@ -124,21 +125,7 @@ export class AuditOracle {
   /** Differences between the lake (raw NDJSON of published batches, deletion markers) and the oracle; empty when they agree. */
   async compareLake(ingestion: ObjectStore): Promise<string[]> {
     const { versions, deleted } = await this.expected(ingestion);
-    const seen = new Map<VersionKey, number>();
-    for (const seq of await listExtractSeqs(ingestion)) {
-      const manifest = await readExtractManifest(ingestion, seq);
-      for (const table of SOURCE_TABLES) {
-        for (const file of manifest.tables[table.name]?.files ?? []) {
-          const text = gunzipSync(await ingestion.get(file.key)).toString('utf8');
-          for (const line of text.split('\n')) {
-            if (!line) continue;
-            const row = JSON.parse(line) as Record<string, unknown>;
-            const key = `${table.name}:${String(row[table.primaryKey])}@${String(row.last_updated)}`;
-            seen.set(key, (seen.get(key) ?? 0) + 1);
-          }
-        }
-      }
-    }
+    const seen = await lakeVersions(ingestion);
     const problems: string[] = [];
     const dup = [...seen].filter(([, n]) => n > 1).map(([k, n]) => `${k}×${n}`);
     if (dup.length) problems.push(`duplicated in the lake: ${dup.slice(0, 10).join(', ')}`);
@@ -158,32 +145,139 @@ export class AuditOracle {
   /** Differences between the warehouse facts (every version) and the oracle's fact versions. */
   async compareWarehouse(ingestion: ObjectStore, warehouseUrl: string, schema = 'public'): Promise<string[]> {
     const { versions } = await this.expected(ingestion);
-    const facts: [SourceTableName, string, string][] = [
-      ['sales_order', 'fact_sales_order', 'sales_order_id'],
-      ['purchase_order', 'fact_purchase_order', 'purchase_order_id'],
-      ['payment', 'fact_payment', 'payment_id'],
-    ];
-    const client = new Client({ connectionString: warehouseUrl });
-    await client.connect();
     const problems: string[] = [];
+    for (const [source, { fact, got }] of await warehouseFactVersions(warehouseUrl, schema)) {
+      const want = [...versions].filter((v) => v.startsWith(`${source}:`));
+      if (new Set(got).size !== got.length) problems.push(`${fact} holds a version twice`);
+      const gotSet = new Set(got);
+      const missing = want.filter((v) => !gotSet.has(v));
+      const extra = got.filter((v) => !versions.has(v));
+      if (missing.length) problems.push(`${fact} misses ${missing.length} version(s): ${missing.slice(0, 5).join(', ')}`);
+      if (extra.length) problems.push(`${fact} has ${extra.length} version(s) the oracle does not: ${extra.slice(0, 5).join(', ')}`);
+    }
+    return problems;
+  }
+
+  /** The source's snapshot now (`pg_current_snapshot()` as text), for {@link AuditOracle.underLoad}. */
+  async snapshot(): Promise<string> {
+    const client = new Client({ connectionString: this.url });
+    await client.connect();
     try {
-      for (const [source, fact, key] of facts) {
-        const res = await client.query<{ v: string }>(
-          `SELECT $1 || ':' || "${key}" || '@' || to_char(last_updated_date, 'YYYY-MM-DD') || ' ' || to_char(last_updated_time, 'HH24:MI:SS.MS') AS v FROM "${schema}"."${fact}"`,
-          [source],
+      return (await client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0].s;
+    } finally {
+      await client.end();
+    }
+  }
+
+  /**
+   * What the lake must and may hold when writers commit *during* extracts, so no mark can be taken
+   * "right before" a snapshot. Each extract is bracketed by two snapshots of the source taken by
+   * the test, `before` (just before the extract started) and `after` (just after it returned); the
+   * extract's own snapshot S lies between them. With every version's transaction id (audit xid):
+   *   must: v committed before `before` (so S sees it) and its successor not committed before
+   *         `after` (so S does not see that): v was current at S. With last_updated below the
+   *         batch's bound for its table, the batch must have read it.
+   *   may:  v committed before `after` and its successor not before `before`: v may have been
+   *         current at S. Anything in the lake outside this set was never current at an extract.
+   * The lake must hold every `must` version exactly once and nothing outside `may`. After writers
+   * stop and a settling extract runs, every row's final version is a `must`.
+   */
+  async underLoad(extracts: readonly LoadExtract[]): Promise<{ must: Set<VersionKey>; may: Set<VersionKey> }> {
+    const client = new Client({ connectionString: this.url });
+    await client.connect();
+    const must = new Set<VersionKey>();
+    const may = new Set<VersionKey>();
+    try {
+      for (const e of extracts) {
+        const res = await client.query<{ table_name: SourceTableName; pk: number; last_updated: string; must: boolean }>(
+          `WITH v AS (
+             SELECT table_name, pk, op, last_updated, xid, lead(xid) OVER (PARTITION BY table_name, pk ORDER BY id) AS next_xid
+               FROM audit.row_version)
+           SELECT table_name, pk, last_updated,
+                  pg_visible_in_snapshot(xid, $1::pg_snapshot) AND (next_xid IS NULL OR NOT pg_visible_in_snapshot(next_xid, $2::pg_snapshot)) AS must
+             FROM v
+            WHERE op <> 'D' AND pg_visible_in_snapshot(xid, $2::pg_snapshot)
+              AND (next_xid IS NULL OR NOT pg_visible_in_snapshot(next_xid, $1::pg_snapshot))`,
+          [e.before, e.after],
         );
-        const got = res.rows.map((r) => r.v);
-        const want = [...versions].filter((v) => v.startsWith(`${source}:`));
-        if (new Set(got).size !== got.length) problems.push(`${fact} holds a version twice`);
-        const gotSet = new Set(got);
-        const missing = want.filter((v) => !gotSet.has(v));
-        const extra = got.filter((v) => !versions.has(v));
-        if (missing.length) problems.push(`${fact} misses ${missing.length} version(s): ${missing.slice(0, 5).join(', ')}`);
-        if (extra.length) problems.push(`${fact} has ${extra.length} version(s) the oracle does not: ${extra.slice(0, 5).join(', ')}`);
+        for (const r of res.rows) {
+          const bound = e.bounds[r.table_name];
+          if (!bound || !(r.last_updated < bound)) continue;
+          const key = `${r.table_name}:${r.pk}@${r.last_updated}`;
+          may.add(key);
+          if (r.must) must.add(key);
+        }
       }
     } finally {
       await client.end();
     }
-    return problems;
+    return { must, may };
   }
+}
+
+/** One extract of a write-load run, bracketed by source snapshots (see {@link AuditOracle.underLoad}). */
+export interface LoadExtract {
+  before: string;
+  after: string;
+  /** Upper bound per table the extract read below: its manifest's windows, or a nothing-new run's bound for every table. */
+  bounds: Partial<Record<SourceTableName, string>>;
+}
+
+/** Compares a set of versions (lake or warehouse) with `must`/`may`; empty when it agrees. */
+export function compareUnderLoad(what: string, got: Map<VersionKey, number>, expected: { must: Set<VersionKey>; may: Set<VersionKey> }, tables?: readonly SourceTableName[]): string[] {
+  const inScope = (v: VersionKey) => !tables || tables.includes(v.split(':')[0] as SourceTableName);
+  const problems: string[] = [];
+  const dup = [...got].filter(([, n]) => n > 1).map(([k, n]) => `${k}×${n}`);
+  if (dup.length) problems.push(`${what}: duplicated (${dup.length}): ${dup.slice(0, 10).join(', ')}`);
+  const missing = [...expected.must].filter((v) => inScope(v) && !got.has(v));
+  if (missing.length) problems.push(`${what}: missing (${missing.length}): ${missing.slice(0, 10).join(', ')}`);
+  const extra = [...got.keys()].filter((v) => !expected.may.has(v));
+  if (extra.length) problems.push(`${what}: never current at an extract (${extra.length}): ${extra.slice(0, 10).join(', ')}`);
+  return problems;
+}
+
+/** Every row version in the raw lake (published batches only), with how often it occurs. */
+export async function lakeVersions(ingestion: ObjectStore): Promise<Map<VersionKey, number>> {
+  const seen = new Map<VersionKey, number>();
+  for (const seq of await listExtractSeqs(ingestion)) {
+    const manifest = await readExtractManifest(ingestion, seq);
+    for (const table of SOURCE_TABLES) {
+      for (const file of manifest.tables[table.name]?.files ?? []) {
+        const text = gunzipSync(await ingestion.get(file.key)).toString('utf8');
+        for (const line of text.split('\n')) {
+          if (!line) continue;
+          const row = JSON.parse(line) as Record<string, unknown>;
+          const key = `${table.name}:${String(row[table.primaryKey])}@${String(row.last_updated)}`;
+          seen.set(key, (seen.get(key) ?? 0) + 1);
+        }
+      }
+    }
+  }
+  return seen;
+}
+
+/** The source tables whose every version the warehouse keeps, with their fact tables. */
+export const FACT_SOURCES: readonly [SourceTableName, string, string][] = [
+  ['sales_order', 'fact_sales_order', 'sales_order_id'],
+  ['purchase_order', 'fact_purchase_order', 'purchase_order_id'],
+  ['payment', 'fact_payment', 'payment_id'],
+];
+
+/** The version keys each warehouse fact table holds (a list: a duplicate shows twice). */
+export async function warehouseFactVersions(warehouseUrl: string, schema = 'public'): Promise<Map<SourceTableName, { fact: string; got: VersionKey[] }>> {
+  const client = new Client({ connectionString: warehouseUrl });
+  await client.connect();
+  const out = new Map<SourceTableName, { fact: string; got: VersionKey[] }>();
+  try {
+    for (const [source, fact, key] of FACT_SOURCES) {
+      const res = await client.query<{ v: string }>(
+        `SELECT $1 || ':' || "${key}" || '@' || to_char(last_updated_date, 'YYYY-MM-DD') || ' ' || to_char(last_updated_time, 'HH24:MI:SS.MS') AS v FROM "${schema}"."${fact}"`,
+        [source],
+      );
+      out.set(source, { fact, got: res.rows.map((r) => r.v) });
+    }
+  } finally {
+    await client.end();
+  }
+  return out;
 }

@@ -105,9 +105,10 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   try {
     // Deletion signatures are read before the snapshot is taken (deletions.ts says why).
     const statistics = await readTableStatistics(client, SOURCE_TABLES);
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    // The first statement fixes the snapshot; the bound is read in that same statement.
+    // The bound is read before the snapshot exists, in its own statement: readUpperBound says why
+    // this order, and no other, keeps every in-flight writer at or above it.
     const bound = await readUpperBound(client, options.commitLagSeconds ?? 0);
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     if (!resumed) {
       snapshotAt = bound.snapshotAt;
       upperBound = bound.upperBound;
@@ -295,9 +296,33 @@ interface UpperBound {
 }
 
 /**
- * The instant every window of this batch stops short of: the snapshot's clock or the start of the
- * oldest transaction still open on the database, whichever is earlier, truncated to the
- * millisecond, minus the commit lag. Read as UTC text, never through a JavaScript Date.
+ * The instant every window of this batch stops short of: the clock, or the start of the oldest
+ * transaction then open on the database, whichever is earlier, truncated to the millisecond, minus
+ * the commit lag. Read as UTC text, never through a JavaScript Date.
+ *
+ * It must be read *before* the extract's snapshot is taken (outside its transaction, so this
+ * statement has a snapshot of its own and the extract's comes later). The property the windows
+ * need: every transaction T whose commit the extract's snapshot S does not see stamps its rows at
+ * or above the bound. Writers stamp `last_updated` from the database clock no earlier than their
+ * own start (`now()` is the transaction's start); pg_stat_activity publishes a transaction's
+ * `xact_start` when the transaction starts and clears it only after its commit is visible to new
+ * snapshots (ProcArrayEndTransaction comes first in CommitTransaction). Let R be the moment this
+ * statement reads pg_stat_activity, after its clock was taken and before S:
+ *   - T listed as open at R: the bound is at most T's start, which is at most T's stamps.
+ *   - T started after R: its start, and so its stamps, are after this statement's clock ≥ bound.
+ *   - T started before R but not listed: it had committed visibly before R, so before S, and S
+ *     sees it — T is not a transaction S misses.
+ * A statement that is running but has not yet published its transaction's start is counted by
+ * its `query_start` (PostgreSQL publishes the statement's start before starting the transaction),
+ * which narrows the last gap to the few instructions between taking that timestamp and publishing
+ * it. The old order — bound read in the snapshot's own first statement — broke the third case: a
+ * T that committed after S was fixed but before R was in neither, and its rows fell below the
+ * cursor (issue "Exactly once under write load"; test/scenarios/write-load.test.ts).
+ *
+ * Readers that adopt S (snapshot-readers.ts) share the property, S being the same snapshot. A
+ * resumed chunked extract keeps the first attempt's bound and reads in a later snapshot: every
+ * row below the bound had committed before the first snapshot, so the later one sees it or a
+ * newer version (which a later batch reads), never less.
  */
 async function readUpperBound(client: pg.Client, commitLagSeconds: number): Promise<UpperBound> {
   const result = await client.query<{ upper_bound: string; snapshot_at: string; hidden: number }>(
@@ -306,8 +331,10 @@ async function readUpperBound(client: pg.Client, commitLagSeconds: number): Prom
             to_char(s.clock, 'YYYY-MM-DD HH24:MI:SS.MS') AS snapshot_at,
             s.hidden::int AS hidden
        FROM (SELECT statement_timestamp() AT TIME ZONE 'UTC' AS clock,
-                    (SELECT min(a.xact_start) AT TIME ZONE 'UTC' FROM pg_stat_activity a
-                      WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL) AS oldest,
+                    (SELECT min(least(a.xact_start, CASE WHEN a.state IS DISTINCT FROM 'idle' THEN a.query_start END)) AT TIME ZONE 'UTC'
+                       FROM pg_stat_activity a
+                      WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                        AND (a.xact_start IS NOT NULL OR (a.state IS DISTINCT FROM 'idle' AND a.query_start IS NOT NULL))) AS oldest,
                     (SELECT count(*) FROM pg_stat_activity a
                       WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
                         AND a.backend_type = 'client backend' AND a.state IS NULL) AS hidden) s`,
