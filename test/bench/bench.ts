@@ -194,7 +194,7 @@ async function main(): Promise<void> {
           'SELECT (SELECT max(sales_order_id) FROM sales_order) AS so, (SELECT max(payment_id) FROM payment) AS pay, (SELECT max(purchase_order_id) FROM purchase_order) AS po',
         );
         const probe: { clients: number; tps: number }[] = [];
-        for (const clients of [2, 4, 8, 16]) {
+        for (const clients of [2, 4, 8, 16, 32]) {
           const r = await runWriteLoad(scenario.source.url, { salesOrder: max.so, payment: max.pay, purchaseOrder: max.po }, { seconds: 3, clients });
           probe.push({ clients, tps: r.tps });
         }
