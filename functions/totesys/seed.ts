@@ -2,7 +2,7 @@
  * Fills a totesys database with a deterministic, realistic history, for local runs, tests and
  * benchmarks: the same (seed, scale, asOf) always produces identical rows.
  *
- * Shape (DESIGN.md, "The totesys we model"): 30 addresses, 20 counterparties, 3 currencies,
+ * Shape (ARCHITECTURE.md, "The totesys we model"): 30 addresses, 20 counterparties, 3 currencies,
  * 8 departments, 20 staff, 4 payment types, 300 designs; 7000 × scale sales orders and 3000 × scale
  * purchase orders over the ~18 months before `asOf`, one transaction per order and one payment per
  * transaction. Rows are generated and written in chunks, so memory stays flat at any scale.

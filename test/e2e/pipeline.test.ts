@@ -12,8 +12,9 @@
  *    then an amendment and a department move, incremental cycle; `_prisma_migrations` never reaches
  *    the lake.
  *
- * The seed runs at scale 1 (about 7k sales and 3k purchase orders, as in DESIGN.md): about 45 s for
- * the file on a PostgreSQL server. Set TOTES_E2E_SCALE (e.g. 0.1) for a quicker run.
+ * The seed runs at scale 1 (about 7k sales and 3k purchase orders, as in ARCHITECTURE.md, "The
+ * totesys we model"): about 45 s for the file on a PostgreSQL server. Set TOTES_E2E_SCALE (e.g. 0.1)
+ * for a quicker run.
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';

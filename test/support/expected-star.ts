@@ -2,7 +2,7 @@
  * The test oracle: the star schema the warehouse must hold, computed in plain TypeScript from
  * snapshots of the totesys source rows, independently of the SQL files under test.
  *
- * It follows DESIGN.md "Star schema conventions" literally, and nothing else: if the warehouse and
+ * It follows ARCHITECTURE.md "Star schema conventions" literally, and nothing else: if the warehouse and
  * this oracle disagree, one of them misreads the design, and the test says which rows differ.
  *
  * Everything is text, in the canonical form `warehouse-snapshot.ts` reads the warehouse in:

@@ -1,6 +1,6 @@
 /**
  * The star-schema contract: the 11 tables the transform builds and the warehouse holds, in the
- * Terrific Totes warehouse model (DESIGN.md, "Star schema conventions").
+ * Terrific Totes warehouse model (ARCHITECTURE.md, "Star schema conventions").
  *
  * Each table is built by `sql/transform/<name>.sql`. Facts append the new row versions of a batch
  * and are keyed by (natural id, last_updated); dimensions are rebuilt whole from the current state

@@ -28,7 +28,7 @@ export { readWarehouseTable, warehouseRowCounts } from './warehouse-tables';
 /**
  * The load stage: moves each transformed batch from the processed store into the warehouse.
  *
- * Rules (DESIGN.md, "Load"):
+ * Rules (ARCHITECTURE.md, "Load"):
  *  - a batch loads in ONE warehouse transaction together with its row in `load_ledger`, so it is
  *    either wholly in the warehouse or not at all, and a loaded batch is never loaded again;
  *  - batches load strictly in sequence order: batch N needs N-1 in the ledger, unless N is the

@@ -431,7 +431,7 @@ export function lakeTrinoType(type: StarType): string {
   return type === 'time' ? 'varchar' : starTrinoType(type);
 }
 
-/** DESIGN.md: a currency code without an ISO 4217 name is kept (name NULL) and reported. */
+/** ARCHITECTURE.md, "Star schema conventions": a currency code without an ISO 4217 name is kept (name NULL) and reported. */
 async function reportUnknownCurrencies(ctx: PipelineContext, prefix: string, batchId: string): Promise<void> {
   const rows = await ctx.engine.query('SELECT currency_id, currency_code FROM dim_currency WHERE currency_name IS NULL ORDER BY currency_id', {
     batch: {},
