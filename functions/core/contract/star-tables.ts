@@ -3,8 +3,9 @@
  * Terrific Totes warehouse model (ARCHITECTURE.md, "Star schema conventions").
  *
  * Each table is built by `sql/transform/<name>.sql`. Facts append the new row versions of a batch
- * and are keyed by (natural id, last_updated); dimensions are rebuilt whole from the current state
- * of their source tables and keyed by their natural id. The warehouse adds a surrogate
+ * and are keyed by (natural id, last_updated); dimensions are built from the current state of their
+ * source tables and keyed by their natural id — rebuilt whole, carried forward when no source
+ * changed, or (`byKey`) rebuilt for just the keys a batch changed (ARCHITECTURE.md, "Transform"). The warehouse adds a surrogate
  * `*_record_id` to each fact; the lake tables add the lineage columns below.
  */
 

@@ -2,7 +2,7 @@
  * The catalog names the lake's tables and says where each one's current data lives.
  *
  * Glue in the cloud (`aws/glue-catalog.ts`); locally a small JSON pointer per table in the
- * processed store, which the DuckDB engine turns into views (`local/folder-catalog.ts`).
+ * processed store, which the DuckDB engine binds as CTEs through `lakeBindings` (`local/folder-catalog.ts`, `core/transform/lake-bindings.ts`).
  * Rebuilt tables (dimensions, current-state tables) are published by {@link Catalog.repoint}:
  * one call that moves a table to a new location, so readers see the old version or the new
  * one, never a mix. The old location is kept (objects are never deleted by the pipeline).

@@ -1,7 +1,7 @@
 /**
  * The source is totesys, read-only to us: a PostgreSQL connection string.
  *
- * In the cloud it comes from Secrets Manager (`aws/secrets.ts`); locally it is any URL, or an
+ * In the cloud it comes from Secrets Manager (`aws/secrets-locator.ts`); locally it is any URL, or an
  * embedded PGlite database served on a local socket (`local/embedded-postgres.ts`). The pipeline
  * talks to it with `pg`, one connection per run.
  */
