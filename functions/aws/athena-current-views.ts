@@ -17,9 +17,18 @@ import { PARAM_SQL_HASH, processedColumns } from './glue-table-input';
  * `CREATE OR REPLACE VIEW` keeps a single definition. Each view is stamped with the SQL hash of its
  * DDL (table parameter `totes.sql_hash`) plus descriptions, so a view already at that hash is
  * left alone (no Athena query) and a changed contract replaces it on the next transform.
+ *
+ * A view's description is the table parameter `totes.description`, never the Glue table
+ * Description: Athena engine v3's engine (Trino's Glue metastore) reads a table's Description as
+ * its `comment` parameter, and a view whose comment is not "Presto View" is no longer a view to it
+ * — the view vanishes (TABLE_NOT_FOUND), as the offline cloud showed. A view an earlier version
+ * described that way is 'repaired': its Description is removed, no DDL runs.
  */
 
-export type ViewAction = 'created' | 'replaced' | 'unchanged';
+export type ViewAction = 'created' | 'replaced' | 'repaired' | 'unchanged';
+
+/** Table parameter holding a view's description (see above for why not the Glue Description). */
+export const PARAM_DESCRIPTION = 'totes.description';
 
 export interface CurrentViewPorts {
   engine: Pick<AthenaEngine, 'runStatement'>;
@@ -43,7 +52,13 @@ export async function ensureCurrentViews(ports: CurrentViewPorts): Promise<Recor
       );
     }
     if (existing?.Parameters?.[PARAM_SQL_HASH] === hash) {
-      actions[view.name] = 'unchanged';
+      if (existing.Description) {
+        await ports.catalog.updateTable(view.name, (input) => describeView(input, view, hash));
+        actions[view.name] = 'repaired';
+        ports.log.info(`Athena view ${database}.${view.name} repaired (its Glue Description hid it from Athena)`, { view: view.name });
+      } else {
+        actions[view.name] = 'unchanged';
+      }
       continue;
     }
     await ports.engine.runStatement(ddl, `current view ${database}.${view.name}`);
@@ -54,16 +69,18 @@ export async function ensureCurrentViews(ports: CurrentViewPorts): Promise<Recor
   return actions;
 }
 
-/** The view as Athena wrote it, plus what a person browsing the catalog needs: descriptions and the DDL hash. */
+/** The view as Athena wrote it, plus what a person browsing the catalog needs: descriptions (a parameter, and column comments) and the DDL hash. */
 export function describeView(input: TableInput, view: CurrentView, hash: string): TableInput {
   const comments = new Map(processedColumns(view.fact.name).map((c) => [c.Name, c.Comment]));
   const sd = input.StorageDescriptor;
+  const description =
+    `Current state of ${view.fact.name}: the latest version (greatest last_updated_date, last_updated_time) of each ${view.fact.key[0]}, ` +
+    `beside the full version history in ${view.fact.name}. ${view.fact.description} Defined in functions/core/analysis/current-views.ts.`;
   return {
     ...input,
-    Description:
-      `Current state of ${view.fact.name}: the latest version (greatest last_updated_date, last_updated_time) of each ${view.fact.key[0]}, ` +
-      `beside the full version history in ${view.fact.name}. ${view.fact.description} Defined in functions/core/analysis/current-views.ts.`,
-    Parameters: { ...input.Parameters, [PARAM_SQL_HASH]: hash },
+    // Never a Glue Description on a view: Athena would read it as the view's comment and stop seeing a view.
+    Description: undefined,
+    Parameters: { ...input.Parameters, [PARAM_SQL_HASH]: hash, [PARAM_DESCRIPTION]: description },
     ...(sd
       ? { StorageDescriptor: { ...sd, Columns: sd.Columns?.map((c) => ({ ...c, Comment: c.Comment || comments.get(c.Name ?? '') })) } }
       : {}),

@@ -85,8 +85,14 @@ describe('current-state views in Athena', () => {
     const view = tables.get('fact_sales_order_current')!;
     expect(view.TableType).toBe('VIRTUAL_VIEW');
     expect(view.ViewOriginalText).toMatch(/^\/\* Presto View: /);
-    expect(view.Parameters).toEqual({ presto_view: 'true', comment: 'Presto View', 'totes.sql_hash': sha256(statements[0]) });
-    expect(view.Description).toMatch(/^Current state of fact_sales_order: the latest version .* of each sales_order_id/);
+    expect(view.Parameters).toEqual({
+      presto_view: 'true',
+      comment: 'Presto View',
+      'totes.sql_hash': sha256(statements[0]),
+      'totes.description': expect.stringMatching(/^Current state of fact_sales_order: the latest version .* of each sales_order_id/),
+    });
+    // No Glue Description: Athena (Trino) reads it as the view's comment, and the view would vanish.
+    expect(view.Description).toBeUndefined();
     expect(view.StorageDescriptor?.Columns?.every((c) => c.Comment && c.Comment.length > 0)).toBe(true);
     expect(glue.commandCalls(UpdateTableCommand).every((c) => c.args[0].input.SkipArchive === true)).toBe(true);
   });
@@ -102,6 +108,19 @@ describe('current-state views in Athena', () => {
     expect((await ensureCurrentViews(ports())).fact_payment_current).toBe('replaced');
     expect(statements).toHaveLength(4);
     expect(statements[3]).toMatch(/^CREATE OR REPLACE VIEW totes_processed\.fact_payment_current AS/);
+  });
+
+  it('repairs a view an earlier version described with a Glue Description, without running its DDL again', async () => {
+    const { tables, statements } = fakeLake();
+    await ensureCurrentViews(ports());
+    const described = tables.get('fact_payment_current')!;
+    tables.set('fact_payment_current', { ...described, Description: 'Current state of fact_payment (an older description)' });
+    expect(await ensureCurrentViews(ports())).toEqual({ fact_sales_order_current: 'unchanged', fact_purchase_order_current: 'unchanged', fact_payment_current: 'repaired' });
+    expect(statements).toHaveLength(3);
+    const repaired = tables.get('fact_payment_current')!;
+    expect(repaired.Description).toBeUndefined();
+    expect(repaired.Parameters).toMatchObject({ comment: 'Presto View', 'totes.sql_hash': described.Parameters!['totes.sql_hash'] });
+    expect(await ensureCurrentViews(ports())).toMatchObject({ fact_payment_current: 'unchanged' });
   });
 
   it('refuses to replace a table that is not a view, saying what to do', async () => {
