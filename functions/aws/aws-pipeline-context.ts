@@ -63,10 +63,10 @@ export function buildAwsContext(config: AwsConfig, clients: AwsClients, log: Log
       })
     : unavailable<QueryEngine>('the Athena engine', (['processedBucket', 'rawDatabase', 'processedDatabase', 'athenaWorkgroup'] as const).find((k) => !config[k])!);
   const source = config.sourceSecretArn
-    ? new SecretsManagerLocator(clients.secrets, config.sourceSecretArn)
+    ? new SecretsManagerLocator(clients.secrets, config.sourceSecretArn, { log })
     : unavailable<DatabaseLocator>('the totesys source', 'sourceSecretArn');
   const warehouse = config.warehouseSecretArn
-    ? new SecretsManagerLocator(clients.secrets, config.warehouseSecretArn)
+    ? new SecretsManagerLocator(clients.secrets, config.warehouseSecretArn, { log })
     : unavailable<DatabaseLocator>('the warehouse', 'warehouseSecretArn');
   return { ingestion, processed, engine, catalog, source, warehouse, warehouseSchema: config.warehouseSchema, log, now, sqlRoot: sqlRoot() };
 }

@@ -3,9 +3,15 @@
 # 127.0.0.1, trust auth and no durability (fsync, synchronous_commit and full_page_writes off), so it
 # starts in about two seconds and never outlives its purpose.
 #
-#   test/support/pg-server.sh start [--env-file FILE]   prints `export TOTES_TEST_PG_URL=…` and
-#                                                       `export TOTES_TEST_PG_DIR=…` (also to FILE)
-#   test/support/pg-server.sh stop DIR                  stops the server in DIR and deletes DIR
+#   test/support/pg-server.sh start [--env-file FILE] [--tls]
+#                                         prints `export TOTES_TEST_PG_URL=…` and
+#                                         `export TOTES_TEST_PG_DIR=…` (also to FILE)
+#   test/support/pg-server.sh stop DIR    stops the server in DIR and deletes DIR
+#
+# --tls also turns on ssl with a throwaway CA (made with openssl, in DIR/tls, valid two days) that
+# signed a server certificate for 127.0.0.1 and localhost, and prints
+# `export TOTES_TEST_PG_CA_FILE=DIR/tls/ca.crt`: what a client needs for sslmode=verify-full. Plain
+# connections stay allowed (TOTES_TEST_PG_URL has no sslmode), so seeding and checks need no TLS.
 #
 # Binaries come from `pg_config --bindir`. PostgreSQL refuses to run as root, so when this script runs
 # as root the server runs as the `postgres` user (via runuser); otherwise as the calling user.
@@ -30,12 +36,36 @@ free_port() {
     || python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
 }
 
+# A CA and a server certificate for 127.0.0.1/localhost signed by it, in DIR/tls, owned by the
+# server's owner (PostgreSQL refuses a key file that others can read). Prints the -o options.
+make_tls() {
+  local dir="$1" tls="$1/tls"
+  command -v openssl >/dev/null 2>&1 || die "--tls needs openssl on PATH to make a throwaway CA"
+  mkdir -p "$tls"
+  {
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -subj "/CN=Totes Lake throwaway test CA" -keyout "$tls/ca.key" -out "$tls/ca.crt" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" &&
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$tls/server.ext" &&
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+      -days 2 -extfile "$tls/server.ext" -out "$tls/server.crt"
+  } >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "openssl could not make the test certificates (log above)"; }
+  chmod 600 "$tls/server.key" "$tls/ca.key"
+  chmod 644 "$tls/ca.crt" "$tls/server.crt"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres "$tls"; fi
+  echo "-c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
+}
+
 start() {
-  local env_file=""
+  local env_file="" tls=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --env-file) env_file="${2:?--env-file needs a file name}"; shift 2 ;;
-      *) die "unknown option '$1' for start (expected --env-file FILE)" ;;
+      --tls) tls=1; shift ;;
+      *) die "unknown option '$1' for start (expected --env-file FILE, --tls)" ;;
     esac
   done
   local bin dir port log
@@ -49,12 +79,14 @@ start() {
   log="$dir/server.log"
   as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-instructions >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb failed in $dir (log above)"; }
+  local ssl_options=""
+  if [ -n "$tls" ]; then ssl_options=" $(make_tls "$dir")"; fi
   # Try a few ports: another process may take the free one between our probe and the server's bind.
   local attempt
   for attempt in 1 2 3 4 5; do
     port="$(free_port)"
     if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t 30 start \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB -c TimeZone=UTC" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB -c TimeZone=UTC$ssl_options" \
         >/dev/null 2>&1; then
       break
     fi
@@ -64,6 +96,8 @@ start() {
   local url="postgres://postgres@127.0.0.1:$port/postgres"
   local out="export TOTES_TEST_PG_URL=$url
 export TOTES_TEST_PG_DIR=$dir"
+  if [ -n "$tls" ]; then out="$out
+export TOTES_TEST_PG_CA_FILE=$dir/tls/ca.crt"; fi
   echo "$out"
   if [ -n "$env_file" ]; then echo "$out" >"$env_file"; fi
 }
@@ -79,5 +113,5 @@ stop() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
-  *) die "usage: pg-server.sh start [--env-file FILE] | stop DIR" ;;
+  *) die "usage: pg-server.sh start [--env-file FILE] [--tls] | stop DIR" ;;
 esac

@@ -21,7 +21,7 @@ const caFile = path.join(mkdtempSync(path.join(tmpdir(), 'totes-ca-')), 'ca.pem'
 beforeEach(() => secrets.reset());
 
 describe('SecretsManagerLocator (mocked)', () => {
-  const locator = (tls: 'verify-full' | 'disable' = 'verify-full') => new SecretsManagerLocator(new SecretsManagerClient({ region: 'eu-west-2', maxAttempts: 1 }), ARN, { tls, caFile });
+  const locator = () => new SecretsManagerLocator(new SecretsManagerClient({ region: 'eu-west-2', maxAttempts: 1 }), ARN, { caFile });
 
   it('reads the secret once and builds an encoded URL with verify-full TLS', async () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ host: 'db.example', port: '6543', dbname: 'totesys', username: 'u@x', password: 'p/w#' }) });
@@ -37,14 +37,14 @@ describe('SecretsManagerLocator (mocked)', () => {
 
   it('names missing fields without printing values', async () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ host: 'db', password: 'hunter2' }) });
-    const err = (await locator('disable').url().catch((e: unknown) => e)) as Error;
+    const err = (await locator().url().catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/missing or has invalid fields: dbname, username/);
     expect(err.message).not.toContain('hunter2');
   });
 
   it('explains unreadable and non-JSON secrets, then retries on the next call', async () => {
     secrets.on(GetSecretValueCommand).rejectsOnce(new ResourceNotFoundException({ message: 'not found', $metadata: {} })).resolves({ SecretString: 'not json' });
-    const l = locator('disable');
+    const l = locator();
     await expect(l.url()).rejects.toThrow(/Cannot read secret .*ResourceNotFoundException/);
     await expect(l.url()).rejects.toThrow(/is not JSON/);
   });
