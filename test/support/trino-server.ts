@@ -92,14 +92,66 @@ export interface StartTrinoOptions {
 
 /** Starts a Trino server; call {@link trinoUnavailable} first and skip when it returns a reason. */
 export async function startTrino(options: StartTrinoOptions = {}): Promise<TrinoTestServer> {
+  const metastore = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-trino-metastore-'));
+  const lake = {
+    'connector.name': 'hive',
+    'hive.metastore': 'file',
+    'hive.metastore.catalog.dir': `local://${metastore}`,
+    'fs.native-local.enabled': 'true',
+    'local.location': '/',
+    // The engine writes Parquet under locations it chooses (external tables), as on Athena.
+    'hive.non-managed-table-writes-enabled': 'true',
+    'hive.recursive-directories': 'true',
+    'hive.max-partitions-per-writers': '100',
+    'hive.storage-format': 'PARQUET',
+    'hive.compression-codec': 'ZSTD',
+  };
+  const launched = await launchTrino({ catalogs: { lake }, heap: options.heap, timeoutMs: options.timeoutMs }).catch(async (err: unknown) => {
+    await fs.rm(metastore, { recursive: true, force: true });
+    throw err;
+  });
+  const stop = async (): Promise<void> => {
+    await launched.stop();
+    await fs.rm(metastore, { recursive: true, force: true }).catch(() => undefined);
+  };
+  const schema = options.schema ?? 'test';
+  const server: TrinoTestServer = { url: launched.url, catalog: 'lake', schema, localRoot: '/', startMs: launched.startMs, stop };
+  await statement(launched.url, `CREATE SCHEMA IF NOT EXISTS lake."${schema}"`);
+  return server;
+}
+
+export interface LaunchTrinoOptions {
+  /** Catalog name → its properties (`etc/catalog/<name>.properties`). */
+  catalogs: Record<string, Record<string, string>>;
+  /** Server properties added to (or overriding) the defaults of `config.properties`. */
+  config?: Record<string, string>;
+  /** JVM heap (default 3G). */
+  heap?: string;
+  /** Give up when the server is not ready after this long (default 120 s). */
+  timeoutMs?: number;
+}
+
+export interface LaunchedTrino {
+  url: string;
+  /** Milliseconds from spawning the JVM to the first successful query. */
+  startMs: number;
+  /** The server's log file (kept until stop). */
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns a single-node Trino (coordinator and worker) on a free port of 127.0.0.1 with the given
+ * catalogs, waits until it runs a query, and returns how to reach and stop it. A watchdog kills the
+ * JVM if this process dies without calling stop. Used by {@link startTrino} and the offline cloud.
+ */
+export async function launchTrino(options: LaunchTrinoOptions): Promise<LaunchedTrino> {
   const install = await installTrino();
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-trino-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const catalogDir = path.join(work, 'catalog');
-  const metastore = path.join(work, 'metastore');
   await fs.mkdir(catalogDir, { recursive: true });
-  await fs.mkdir(metastore, { recursive: true });
   await fs.mkdir(path.join(work, 'tmp'), { recursive: true });
 
   const config = {
@@ -119,22 +171,10 @@ export async function startTrino(options: StartTrinoOptions = {}): Promise<Trino
     'task.max-worker-threads': '4',
     'query.max-memory': '1GB',
     'query.max-memory-per-node': '1GB',
-  };
-  const lake = {
-    'connector.name': 'hive',
-    'hive.metastore': 'file',
-    'hive.metastore.catalog.dir': `local://${metastore}`,
-    'fs.native-local.enabled': 'true',
-    'local.location': '/',
-    // The engine writes Parquet under locations it chooses (external tables), as on Athena.
-    'hive.non-managed-table-writes-enabled': 'true',
-    'hive.recursive-directories': 'true',
-    'hive.max-partitions-per-writers': '100',
-    'hive.storage-format': 'PARQUET',
-    'hive.compression-codec': 'ZSTD',
+    ...options.config,
   };
   await fs.writeFile(path.join(work, 'config.properties'), properties(config));
-  await fs.writeFile(path.join(catalogDir, 'lake.properties'), properties(lake));
+  for (const [name, catalog] of Object.entries(options.catalogs)) await fs.writeFile(path.join(catalogDir, `${name}.properties`), properties(catalog));
 
   const logFile = path.join(work, 'server.log');
   const log = createWriteStream(logFile);
@@ -180,11 +220,7 @@ export async function startTrino(options: StartTrinoOptions = {}): Promise<Trino
     if (watchdog.exitCode === null) watchdog.kill();
     throw err;
   }
-  const startMs = Date.now() - started;
-  const schema = options.schema ?? 'test';
-  const server: TrinoTestServer = { url, catalog: 'lake', schema, localRoot: '/', startMs, stop };
-  await statement(url, `CREATE SCHEMA IF NOT EXISTS lake."${schema}"`);
-  return server;
+  return { url, startMs: Date.now() - started, logFile, stop };
 }
 
 function properties(values: Record<string, string>): string {
