@@ -555,6 +555,8 @@ export async function startAthenaFacade(options: AthenaFacadeOptions): Promise<A
     if (engine && !/^(AUTO|Athena engine version 3)$/.test(engine)) {
       throw new InvalidRequest(`WorkGroup ${name} selects ${engine}; the offline Athena serves Athena engine version 3 only`);
     }
+    // Where results go: the workgroup's location when it enforces its configuration, else the
+    // request's; with neither Athena refuses the query (API_ResultConfiguration.html, workgroups-settings-override.html).
     const enforced = wg.Configuration?.EnforceWorkGroupConfiguration === true;
     const outputLocation = enforced
       ? (wg.Configuration?.ResultConfiguration?.OutputLocation ?? input.ResultConfiguration?.OutputLocation)
@@ -636,7 +638,8 @@ export async function startAthenaFacade(options: AthenaFacadeOptions): Promise<A
       const info = await queryInfo(result.queryId);
       record(execution, info, started);
       if (cutoff !== undefined && execution.bytesScanned > cutoff) {
-        // Athena cancels a query once it scans past the workgroup's cutoff (workgroups-setting-control-limits-cloudwatch.html);
+        // Athena cancels a query once it scans past the workgroup's per-query cutoff
+        // (https://docs.aws.amazon.com/athena/latest/ug/workgroups-setting-control-limits-cloudwatch.html);
         // here the query has finished when that is known, so what it wrote stays written.
         return finish('CANCELLED', `Query cancelled! : Bytes scanned limit was exceeded (${execution.bytesScanned} > ${cutoff})`);
       }

@@ -17,7 +17,13 @@ import { launchTrino } from '../support/trino-server';
 
 export const ATHENA_CATALOG = 'awsdatacatalog';
 
-/** Athena fails a CTAS or INSERT INTO that writes more than this many partitions (HIVE_TOO_MANY_OPEN_PARTITIONS). */
+/**
+ * Athena fails a CTAS or INSERT INTO that writes more than this many partitions
+ * (HIVE_TOO_MANY_OPEN_PARTITIONS): "The maximum number of partitions you can create with CREATE
+ * TABLE AS SELECT (CTAS) statements is 100" (https://docs.aws.amazon.com/athena/latest/ug/other-notable-limitations.html);
+ * INSERT INTO likewise (https://docs.aws.amazon.com/athena/latest/ug/ctas-insert-into.html).
+ * Enforced by Trino itself here: `hive.max-partitions-per-writers` with one writer per query.
+ */
 export const ATHENA_MAX_WRITTEN_PARTITIONS = 100;
 
 export interface TrinoGlueServer {
