@@ -13,6 +13,22 @@ export interface ExtractScheduleProps {
 }
 
 /**
+ * What the extract receives on each tick. EventBridge Scheduler delivers a target's `input`
+ * verbatim (there is no event envelope around it), and the extract handler accepts only a
+ * "Scheduled Event" (functions/aws/lambda-events.ts): so the input is that envelope, filled in by
+ * Scheduler's context attributes (the tick's scheduled time, this schedule's ARN, the execution id).
+ */
+export const SCHEDULED_EVENT = {
+  version: '0',
+  id: '<aws.scheduler.execution-id>',
+  'detail-type': 'Scheduled Event',
+  source: 'aws.scheduler',
+  time: '<aws.scheduler.scheduled-time>',
+  resources: ['<aws.scheduler.schedule-arn>'],
+  detail: {},
+} as const;
+
+/**
  * EventBridge Scheduler runs the extract on a fixed rate. The scheduler's own role may invoke that
  * one function and drop undeliverable invocations into the extract's DLQ, nothing else. A missed
  * tick is not retried for long: the next tick, minutes later, does the same work.
@@ -48,7 +64,7 @@ export class ExtractSchedule extends Construct {
       target: {
         arn: fn.arn,
         roleArn: role.arn,
-        input: JSON.stringify({ source: 'schedule' }),
+        input: JSON.stringify(SCHEDULED_EVENT),
         retryPolicy: { maximumEventAgeInSeconds: 300, maximumRetryAttempts: 2 },
         deadLetterConfig: { arn: deadLetterQueue.arn },
       },
