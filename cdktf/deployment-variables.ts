@@ -81,7 +81,7 @@ export class DeploymentVariables extends Construct {
 
     this.extractSchedule = v('extract_schedule', {
       type: 'string', default: 'rate(5 minutes)',
-      description: 'EventBridge Scheduler expression that runs the extract. The "no successful extract" alarm assumes at most 15 minutes between runs.',
+      description: 'EventBridge Scheduler expression of the pipeline tick: it runs the extract, and ticks the transform and load so they resume pending batches. The "no successful extract" and "freshness unmeasured" alarms assume at most 15 minutes between ticks.',
     }).stringValue;
 
     this.rawPartitionStartDate = v('raw_partition_start_date', {

@@ -16,8 +16,8 @@ import { SERVICE_NAME } from './monitoring/pipeline-metrics';
 import { PipelineWorkgroup } from './query/athena-workgroup';
 import { configureStateBackend, StateBackendEnv } from './state-backend';
 import { LakeBuckets } from './storage/lake-buckets';
-import { ExtractSchedule } from './triggers/extract-schedule';
 import { ManifestTrigger } from './triggers/manifest-trigger';
+import { StageSchedule } from './triggers/stage-schedule';
 
 export const STACK_NAME = 'totes-lake';
 
@@ -114,7 +114,6 @@ export class TotesLakeStack extends TerraformStack {
       load: stageFunction('load', loadStatements(resources), { [ENV.warehouseSecretArn]: vars.warehouseSecretArn }),
     };
 
-    new ExtractSchedule(this, 'extract-schedule', { name: name('extract-schedule'), scheduleExpression: vars.extractSchedule, extract: this.functions.extract });
     new ManifestTrigger(this, 'transform-trigger', {
       name: name('extract-manifest'),
       description: 'An extract manifest was published: transform that batch.',
@@ -129,6 +128,11 @@ export class TotesLakeStack extends TerraformStack {
       keyPrefix: TRANSFORM_MANIFEST_PREFIX,
       target: this.functions.load,
     });
+    // One tick for the three: it runs the extract, and resumes whatever a transform or load left
+    // pending (a run that failed past its retries, a lost trigger); the load measures freshness on each.
+    for (const stage of ['extract', 'transform', 'load'] as const) {
+      new StageSchedule(this, `${stage}-schedule`, { name: name(`${stage}-schedule`), scheduleExpression: vars.extractSchedule, target: this.functions[stage] });
+    }
 
     const fns = Object.values(this.functions);
     const topic = new AlarmTopic(this, 'alarm-topic', { name: name('alarms'), email: vars.alarmEmail }).topic;

@@ -1,5 +1,5 @@
 import { DELETIONS_PREFIX } from '../../functions/core/extract/deletions';
-import { EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../../functions/core/lake/lake-layout';
+import { EXTRACT_HEARTBEAT_PREFIX, EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../../functions/core/lake/lake-layout';
 import type { Statement } from './policy-document';
 
 /** ARNs of what the stages touch; the stack fills it in. */
@@ -33,7 +33,8 @@ const glueDatabase = (r: PipelineResources, db: string) => [
  * the newest one) and the progress of an unfinished batch (a long first load resumes), writes raw
  * files, deletion markers, progress and then the manifest. No delete: the bucket is append-only.
  * When the key tallies say a row may have been deleted, it reads the lake's keys itself (raw files
- * and the newest current state in the processed bucket): it runs no queries.
+ * and the newest current state in the processed bucket): it runs no queries. An extract that found
+ * nothing new writes its heartbeat (heartbeats/extract/, processed bucket) instead of a batch.
  */
 export function extractStatements(r: PipelineResources): Statement[] {
   return [
@@ -44,6 +45,7 @@ export function extractStatements(r: PipelineResources): Statement[] {
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
     { sid: 'ReadCurrentStateKeys', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, TRANSFORM_MANIFEST_PREFIX, 'current/') },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
+    { sid: 'WriteHeartbeat', actions: ['s3:PutObject'], resources: objects(r.processedBucketArn, EXTRACT_HEARTBEAT_PREFIX) },
   ];
 }
 
@@ -87,15 +89,15 @@ export function transformStatements(r: PipelineResources): Statement[] {
 
 /**
  * Load: reads the transform manifest and the Parquet it lists, finds published locations in the
- * processed catalog, writes the warehouse through its secret, and reads the batch's extract
- * manifest for the freshness metric.
+ * processed catalog, writes the warehouse through its secret, and reads the newest loaded batch's
+ * extract manifest and heartbeat for the freshness metric.
  */
 export function loadStatements(r: PipelineResources): Statement[] {
   return [
     { sid: 'ReadWarehouseSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.warehouseSecretArn] },
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
     { sid: 'ReadExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX) },
-    { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, 'star/', 'changes/', 'current/', TRANSFORM_MANIFEST_PREFIX) },
+    { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, 'star/', 'changes/', 'current/', TRANSFORM_MANIFEST_PREFIX, EXTRACT_HEARTBEAT_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
     {
       sid: 'ReadProcessedCatalog',

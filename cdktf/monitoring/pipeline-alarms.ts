@@ -16,13 +16,17 @@ const FIVE_MINUTES = 300;
  *  - per function: any error; throttling sustained for 15 minutes (runs overlapping for a while,
  *    i.e. a stage slower than the schedule); any message in its dead-letter queue;
  *  - any Athena query that failed or was cancelled (QueryFailed);
- *  - no successful extract for 15 minutes, missing data counting as breaching: a stopped schedule,
- *    a broken deploy or a function that never starts emits nothing at all;
- *  - freshness older than 30 minutes (newest source change loaded into the warehouse), in two
- *    alarms: a load reporting FreshnessSeconds > 1800, and no load at all for 30 minutes (no
- *    FreshnessSeconds datapoint), which by definition means the newest loaded change is older
- *    than 30 minutes: loads stopped, or the source was quiet. A quiet source also ages the
- *    warehouse; that is still worth an e-mail.
+ *  - no successful extract for 15 minutes, missing data counting as breaching: the schedule stopped
+ *    (a stopped schedule, a broken deploy or a function that never starts emits nothing at all), or
+ *    every extract fails. An extract that finds nothing new succeeds, so a quiet source never fires it;
+ *  - freshness past the 30-minute SLA: FreshnessSeconds (now − the source instant the warehouse
+ *    reflects, core/operate/freshness.ts) above 1800. A quiet source keeps it within one tick, so
+ *    this fires only when the warehouse really is behind: a stuck or quarantined batch, a stage
+ *    failing every tick, extracts stopped, or a transaction left open on totesys;
+ *  - freshness unmeasured for 30 minutes: the load emits FreshnessSeconds on every tick, so its
+ *    silence means the load's schedule stopped or the load cannot measure (warehouse or lake out
+ *    of reach); the freshness alarm alone would stay quiet then.
+ * None fires on a healthy pipeline over a quiet source (test/infra/alarms.test.ts evaluates them).
  */
 export class PipelineAlarms extends Construct {
   readonly alarms: CloudwatchMetricAlarm[] = [];
@@ -50,16 +54,16 @@ export class PipelineAlarms extends Construct {
       metric: metric.queryFailed(), statistic: 'Sum', comparison: 'GreaterThanOrEqualToThreshold', threshold: 1, periods: 1,
     });
     this.alarm('no-successful-extract', {
-      description: 'No extract has succeeded for 15 minutes: the schedule, the source database, its secret or the function is broken.',
+      description: 'No extract has succeeded for 15 minutes (one that finds nothing new succeeds too): the schedule stopped, or the source database, its secret or the function is broken. See the extract log; the schedule is <prefix>-extract-schedule.',
       metric: metric.extractSucceeded(), statistic: 'Sum', comparison: 'LessThanThreshold', threshold: 1, periods: 3,
       treatMissingData: 'breaching',
     });
     this.alarm('freshness', {
-      description: 'The warehouse is more than 30 minutes behind totesys (newest loaded change).',
+      description: 'The warehouse reflects totesys as of more than 30 minutes ago (a quiet source stays within one tick): a batch is stuck or quarantined, the transform or load fails every tick, extracts stopped or fail, or a transaction open on totesys holds the extract bound back. See the other alarms, the transform and load logs, and quarantine/ in the processed bucket.',
       metric: metric.freshness(), statistic: 'Maximum', comparison: 'GreaterThanThreshold', threshold: 30 * 60, periods: 1,
     });
-    this.alarm('no-recent-load', {
-      description: 'Nothing has been loaded into the warehouse for 30 minutes, so it is more than 30 minutes behind totesys: the transform or load stopped, its trigger is broken, or the source was quiet.',
+    this.alarm('freshness-unmeasured', {
+      description: 'No load has measured freshness for 30 minutes, though it does on every tick: its schedule (<prefix>-load-schedule) stopped, or the load cannot reach the warehouse or read the lake. See the load log.',
       metric: metric.freshness(), statistic: 'SampleCount', comparison: 'LessThanThreshold', threshold: 1, periods: 6,
       treatMissingData: 'breaching',
     });

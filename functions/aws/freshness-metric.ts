@@ -1,26 +1,32 @@
 import { METRICS } from '../core/contract/runtime-contract';
-import { readExtractManifest } from '../core/lake/manifest-log';
-import { batchFreshness } from '../core/operate/freshness';
-import type { RunParts } from '../core/operate/run-history';
+import { readNewestLoaded, type LoadedBatch } from '../core/load/load-ledger';
+import { measureFreshness, type Freshness } from '../core/operate/freshness';
 import type { PipelineContext } from '../core/pipeline-context';
 
 /**
- * Emits `FreshnessSeconds` for the newest batch the load put in the warehouse: now − the newest
- * source `last_updated` its extract manifest records (core/operate/freshness.ts, the same measure
- * `totes status` and the local run history use). Returns it for the run record.
+ * Emits `FreshnessSeconds`: now − the source instant the warehouse reflects (core/operate/freshness.ts,
+ * the measure `totes status` and the run history use). The load emits it on every run, its
+ * scheduled ticks included, so a quiet source keeps the metric flowing and low, and a stuck batch
+ * or a stopped extract makes it grow: the freshness alarm watches it. Returns it for the run record.
  *
- * The load function reads that manifest from the ingestion bucket (TOTES_INGESTION_BUCKET, and
- * s3:GetObject on manifests/extract/ in its role).
+ * The load function reads the newest loaded batch from the warehouse's ledger, that batch's extract
+ * manifest from the ingestion bucket and its heartbeat from the processed bucket (its role allows
+ * s3:GetObject on manifests/extract/ and heartbeats/extract/).
  */
-export async function emitFreshness(ctx: PipelineContext, seq: number): Promise<RunParts['freshness']> {
+export async function emitFreshness(
+  ctx: PipelineContext,
+  newestLoaded: (ctx: PipelineContext) => Promise<Pick<LoadedBatch, 'seq' | 'batchId'> | null> = readNewestLoaded,
+): Promise<Freshness | undefined> {
   try {
-    const freshness = batchFreshness(await readExtractManifest(ctx.ingestion, seq), ctx.now());
+    const loaded = await newestLoaded(ctx);
+    const freshness = await measureFreshness(ctx, loaded, ctx.now());
     if (freshness) ctx.log.metric(METRICS.freshness, Math.round(freshness.seconds), 'Seconds');
-    else ctx.log.warn('Freshness unknown: the loaded batch\'s extract manifest records no source last_updated', { seq });
+    else ctx.log.warn('Freshness unknown: no batch has been loaded into the warehouse yet', {});
     return freshness;
   } catch (err) {
-    // The warehouse is loaded; a missing metric must not fail the invocation (the alarm treats missing data as breaching).
-    ctx.log.warn(`Could not compute freshness from extract manifest ${seq}: ${(err as Error).message}`, { seq });
+    // The load itself is done; a missing datapoint must not fail the invocation (the alarm on
+    // FreshnessSeconds going silent catches a load that can never measure it).
+    ctx.log.warn(`Could not measure the warehouse's freshness: ${(err as Error).message}`, {});
     return undefined;
   }
 }

@@ -51,15 +51,38 @@ export interface CreatedObject {
 
 /** The objects an "Object Created" event (either delivery) announces; throws on anything else. */
 export function parseObjectCreated(event: unknown): CreatedObject[] {
+  const created = objectCreated(event);
+  if ('objects' in created) return created.objects;
+  throw new Error(`Not an S3 "Object Created" event (EventBridge or S3 notification): ${describe(event)}. ${created.issues}.`);
+}
+
+function objectCreated(event: unknown): { objects: CreatedObject[] } | { issues: string } {
   const bridged = EventBridgeObjectCreated.safeParse(event);
-  if (bridged.success) return [{ bucket: bridged.data.detail.bucket.name, key: bridged.data.detail.object.key }];
+  if (bridged.success) return { objects: [{ bucket: bridged.data.detail.bucket.name, key: bridged.data.detail.object.key }] };
   const notified = S3Notification.safeParse(event);
   if (notified.success) {
-    return notified.data.Records.map((r) => ({ bucket: r.s3.bucket.name, key: decodeURIComponent(r.s3.object.key.replace(/\+/g, ' ')) }));
+    return { objects: notified.data.Records.map((r) => ({ bucket: r.s3.bucket.name, key: decodeURIComponent(r.s3.object.key.replace(/\+/g, ' ')) })) };
   }
+  return { issues: `EventBridge: ${issues(bridged.error)}. S3 notification: ${issues(notified.error)}` };
+}
+
+/**
+ * What starts the transform or the load: a manifest that landed ("Object Created", either
+ * delivery), or a tick of the stage's own schedule (the same "Scheduled Event" the extract gets).
+ * Either way the stage does all its pending work, so a tick resumes a stage that failed, and a
+ * late, duplicated or redriven trigger finds nothing left to do.
+ */
+export type StageTrigger = { tick: ScheduleEvent } | { objects: CreatedObject[] };
+
+/** The trigger of a transform or load; throws, naming what each form lacks, on anything else. */
+export function parseStageTrigger(event: unknown): StageTrigger {
+  const tick = ScheduleEvent.safeParse(event);
+  if (tick.success) return { tick: tick.data };
+  const created = objectCreated(event);
+  if ('objects' in created) return created;
   throw new Error(
-    `Not an S3 "Object Created" event (EventBridge or S3 notification): ${describe(event)}. ` +
-      `EventBridge: ${issues(bridged.error)}. S3 notification: ${issues(notified.error)}.`,
+    `Neither a schedule tick nor an S3 "Object Created" event (EventBridge or S3 notification): ${describe(event)}. ` +
+      `Schedule tick: ${issues(tick.error)}. ${created.issues}.`,
   );
 }
 

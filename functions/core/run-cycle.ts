@@ -1,7 +1,6 @@
 import { extract, type ExtractOptions, type ExtractResult } from './extract/extract';
-import { latestExtractManifest } from './lake/manifest-log';
 import { loadPending } from './load/load';
-import { batchFreshness } from './operate/freshness';
+import { warehouseFreshness } from './operate/freshness';
 import { buildRunRecord, writeRunRecord, type RunParts } from './operate/run-history';
 import type { RunRecord } from './operate/run-record';
 import type { PipelineContext } from './pipeline-context';
@@ -23,7 +22,8 @@ export interface CycleResult {
  * stages' state as it was (their manifests and ledger decide what is done).
  *
  * Every cycle, failed ones included, adds a record to the run history (see operate/run-history.ts):
- * its batch, stage timings, rows per table, outcome and the warehouse's freshness at the end.
+ * its batch, stage timings, rows per table, outcome and the warehouse's freshness at the end
+ * (operate/freshness.ts): a quiet cycle keeps it within a tick, a failing one lets it grow.
  */
 export async function runCycle(ctx: PipelineContext, options: ExtractOptions = {}): Promise<CycleResult> {
   const parts: RunParts = { startedAt: ctx.now(), finishedAt: ctx.now(), engine: ctx.engine.name };
@@ -38,8 +38,7 @@ export async function runCycle(ctx: PipelineContext, options: ExtractOptions = {
     const loaded = await stage(ctx, parts, 'load', () => loadPending(ctx));
     parts.load = { results: loaded, elapsedMs: Date.now() - t2 };
     const t3 = Date.now();
-    // A cycle that got here loaded every published batch, so the newest extract manifest is what the warehouse holds.
-    parts.freshness = await currentFreshness(ctx);
+    parts.freshness = await currentFreshness(ctx, true);
     const run = await record(ctx, parts);
     return {
       extract: extracted,
@@ -49,6 +48,7 @@ export async function runCycle(ctx: PipelineContext, options: ExtractOptions = {
       ...(run ? { run } : {}),
     };
   } catch (err) {
+    parts.freshness = await currentFreshness(ctx, false);
     await record(ctx, parts);
     throw err;
   }
@@ -65,9 +65,18 @@ async function stage<T>(ctx: PipelineContext, parts: RunParts, name: string, wor
   }
 }
 
-async function currentFreshness(ctx: PipelineContext): Promise<RunParts['freshness']> {
-  const manifest = await latestExtractManifest(ctx.ingestion);
-  return manifest ? batchFreshness(manifest, ctx.now()) : undefined;
+/**
+ * The warehouse's freshness for the run record. Not knowing it must not fail a cycle: after a
+ * successful one that is worth a warning; after a failed one (often the warehouse itself) the
+ * failure already says why.
+ */
+async function currentFreshness(ctx: PipelineContext, succeeded: boolean): Promise<RunParts['freshness']> {
+  try {
+    return await warehouseFreshness(ctx);
+  } catch (err) {
+    if (succeeded) ctx.log.warn(`Could not measure the warehouse's freshness: ${(err as Error).message}`, { store: ctx.ingestion.name });
+    return undefined;
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ENV, METRICS } from '../../functions/core/contract/runtime-contract';
 import { EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../../functions/core/lake/lake-layout';
+import { parseScheduleEvent, parseStageTrigger } from '../../functions/aws/lambda-events';
 import { statementsOf, synthesizeStack } from './synthesized-stack';
 
 /** The functions, their triggers, alarms and dashboard, asserted over the synthesized stack. */
@@ -93,11 +94,33 @@ describe('every function', () => {
 describe('triggers', () => {
   it('the scheduler runs the extract every 5 minutes by default', () => {
     const schedules = Object.values(s.resources('aws_scheduler_schedule'));
-    expect(schedules).toHaveLength(1);
-    expect(schedules[0].schedule_expression).toBe('${var.extract_schedule}');
+    expect(schedules).toHaveLength(3);
+    const extract = schedules.filter((sc) => sc.target.arn === s.ref('aws_lambda_function', fnId('extract'), 'arn'));
+    expect(extract).toHaveLength(1);
+    expect(extract[0].schedule_expression).toBe('${var.extract_schedule}');
     expect(s.tf.variable.extract_schedule.default).toBe('rate(5 minutes)');
-    expect(schedules[0].target.arn).toBe(s.ref('aws_lambda_function', fnId('extract'), 'arn'));
-    expect(schedules[0].flexible_time_window.mode).toBe('OFF');
+    expect(extract[0].flexible_time_window.mode).toBe('OFF');
+  });
+
+  it.each(['extract', 'transform', 'load'])('the same tick starts the %s on whatever is pending, with an event its handler accepts', (stage) => {
+    const [schedule] = Object.values(s.resources('aws_scheduler_schedule')).filter((sc) => sc.target.arn === s.ref('aws_lambda_function', fnId(stage), 'arn'));
+    expect(schedule).toMatchObject({ name: `\${var.name_prefix}-${stage}-schedule`, schedule_expression: '${var.extract_schedule}', state: 'ENABLED', flexible_time_window: { mode: 'OFF' } });
+    // Undeliverable ticks go to the stage's own DLQ; the scheduler's role may invoke that function and send there, nothing else.
+    const f = functions[fnId(stage)];
+    expect(schedule.target.dead_letter_config.arn).toBe(f.dead_letter_config.target_arn);
+    const roleId = /aws_iam_role\.([^.]+)\.arn/.exec(schedule.target.role_arn)![1];
+    const policies = Object.values(s.resources('aws_iam_role_policy')).filter((p) => p.role === s.ref('aws_iam_role', roleId, 'id'));
+    expect(policies.flatMap((p) => statementsOf(s, p.policy)).map((st) => [st.actions, st.resources])).toEqual([
+      [['lambda:InvokeFunction'], [s.ref('aws_lambda_function', fnId(stage), 'arn')]],
+      [['sqs:SendMessage'], [f.dead_letter_config.target_arn]],
+    ]);
+    // What EventBridge Scheduler delivers: the input, its context attributes filled in.
+    const payload = JSON.parse(String(schedule.target.input)
+      .replace('<aws.scheduler.scheduled-time>', '2026-11-25T20:45:00Z')
+      .replace('<aws.scheduler.schedule-arn>', 'arn:aws:scheduler:eu-west-2:123456789012:schedule/default/x')
+      .replace('<aws.scheduler.execution-id>', 'e1'));
+    if (stage === 'extract') expect(parseScheduleEvent(payload)).toMatchObject({ time: '2026-11-25T20:45:00Z' });
+    else expect(parseStageTrigger(payload)).toEqual({ tick: expect.objectContaining({ time: '2026-11-25T20:45:00Z' }) });
   });
 
   it.each([
@@ -141,11 +164,15 @@ describe('monitoring', () => {
     expect(a).toMatchObject({ comparison_operator: 'LessThanThreshold', threshold: 1, treat_missing_data: 'breaching', statistic: 'Sum' });
   });
 
-  it('alarms when the warehouse is more than 30 minutes behind, or nothing was loaded for 30 minutes', () => {
-    expect(custom(METRICS.freshness)).toEqual([
-      expect.objectContaining({ statistic: 'Maximum', threshold: 1800, comparison_operator: 'GreaterThanThreshold' }),
-      expect.objectContaining({ statistic: 'SampleCount', threshold: 1, comparison_operator: 'LessThanThreshold', treat_missing_data: 'breaching', evaluation_periods: 6, period: 300 }),
-    ]);
+  it('alarms when the warehouse is more than 30 minutes behind, or its freshness went unmeasured for 30 minutes', () => {
+    expect(custom(METRICS.freshness)).toHaveLength(2);
+    expect(custom(METRICS.freshness)).toEqual(expect.arrayContaining([
+      expect.objectContaining({ alarm_name: '${var.name_prefix}-freshness', statistic: 'Maximum', threshold: 1800, comparison_operator: 'GreaterThanThreshold', treat_missing_data: 'notBreaching' }),
+      expect.objectContaining({
+        alarm_name: '${var.name_prefix}-freshness-unmeasured', statistic: 'SampleCount', threshold: 1, comparison_operator: 'LessThanThreshold',
+        treat_missing_data: 'breaching', evaluation_periods: 6, datapoints_to_alarm: 6, period: 300,
+      }),
+    ]));
   });
 
   it('the dashboard shows rows per table, stage durations, freshness and bytes scanned', () => {

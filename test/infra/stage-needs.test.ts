@@ -1,6 +1,6 @@
 import { LEASES_PREFIX, QUARANTINE_PREFIX } from '../../cdktf/access/stage-permissions';
 import { ENV } from '../../functions/core/contract/runtime-contract';
-import { EXTRACT_MANIFEST_PREFIX, leaseKey, RUNS_PREFIX, runRecordKey } from '../../functions/core/lake/lake-layout';
+import { EXTRACT_HEARTBEAT_PREFIX, EXTRACT_MANIFEST_PREFIX, extractHeartbeatKey, leaseKey, RUNS_PREFIX, runRecordKey } from '../../functions/core/lake/lake-layout';
 import { quarantineKey } from '../../functions/core/transform/data-tests';
 import { Block, statementsOf, synthesizeStack } from './synthesized-stack';
 
@@ -29,9 +29,17 @@ it.each(stages)('the %s function may add run records to runs/ in the processed b
   expect(variables(stage)[ENV.processedBucket]).toBeDefined();
 });
 
-it('the load function can read the extract manifest it measures freshness from', () => {
+it('the load function can read the extract manifest and the heartbeat it measures freshness from', () => {
   expect(variables('load')[ENV.ingestionBucket]).toBeDefined();
   expect(allows('load', 's3:GetObject', `${ingestion}/${EXTRACT_MANIFEST_PREFIX}*`)).toBe(true);
+  expect(extractHeartbeatKey(1).startsWith(EXTRACT_HEARTBEAT_PREFIX)).toBe(true);
+  expect(allows('load', 's3:GetObject', `${processed}/${EXTRACT_HEARTBEAT_PREFIX}*`)).toBe(true);
+  // A missing heartbeat must read as 404, not 403: that takes s3:ListBucket on the bucket.
+  expect(allows('load', 's3:ListBucket', processed)).toBe(true);
+});
+
+it('the extract function may write its heartbeat when it finds nothing new', () => {
+  expect(allows('extract', 's3:PutObject', `${processed}/${EXTRACT_HEARTBEAT_PREFIX}*`)).toBe(true);
 });
 
 it('the transform function may write its batch leases and quarantine reports, and read them back', () => {

@@ -1,3 +1,4 @@
+import { formatAge } from '../../core/operate/pipeline-status';
 import { runCycle, type CycleResult } from '../../core/run-cycle';
 import type { Log } from '../../core/ports/log';
 import { Duration, parseCommand } from '../cli-options';
@@ -57,7 +58,8 @@ export function report(log: Log, cycle: CycleResult): void {
   const t = cycle.timings;
   log.info(
     `Cycle done — extract ${what}; transformed ${cycle.transformed.length}, loaded ${cycle.loaded.filter((l) => !l.skipped).length} batch(es); ` +
-      `extract ${ms(t.extractMs)}, transform ${ms(t.transformMs)}, load ${ms(t.loadMs)}, total ${ms(t.totalMs)}`,
+      `extract ${ms(t.extractMs)}, transform ${ms(t.transformMs)}, load ${ms(t.loadMs)}, total ${ms(t.totalMs)}` +
+      (cycle.run?.freshness ? `; freshness ${formatAge(cycle.run.freshness.seconds)}` : ''),
   );
 }
 

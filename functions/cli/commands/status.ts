@@ -13,8 +13,10 @@ import { ms } from './run';
 export const STATUS_HELP = `totes status [--sla 30m] [--runs 10] [--skip-source] [--json]
   Per source table: cursor, last batch, rows in totesys / raw lake / current state, freshness;
   per star table: rows in the lake and the warehouse; then the latest runs from the run history.
-  Exit code 2 when freshness (now − newest source last_updated loaded into the warehouse) is past
-  the SLA or unknown, so cron or a health check can alert; 0 otherwise.
+  Freshness is now − the source instant the warehouse reflects: the bound of the newest extract
+  that, with every batch before it, is loaded (an extract that found nothing new counts, so a
+  quiet source stays fresh). Exit code 2 when it is past the SLA or unknown (runs stopped, a batch
+  stuck or quarantined, nothing loaded), so cron or a health check can alert; 0 otherwise.
   --skip-source   do not connect to totesys (its row counts show as ∅)`;
 
 /** Exit code when freshness is past the SLA (or unknown). */
@@ -71,7 +73,7 @@ export function renderStatus(status: PipelineStatus, lake: string): string {
   lines.push(`Totes Lake status at ${status.generatedAt} — lake ${lake}`);
   lines.push(
     freshness
-      ? `Freshness: ${formatAge(freshness.seconds)} (newest source update ${freshness.newestSourceUpdate} UTC, batch ${freshness.batchId}) — ${sla.breached ? 'BREACHED' : 'OK'}: ${sla.reason}`
+      ? `Freshness: ${formatAge(freshness.seconds)} (the warehouse reflects totesys as of ${freshness.sourceAt} UTC: batch ${freshness.batchId}${freshness.via === 'heartbeat' ? ' and a later extract that found nothing new' : ''}) — ${sla.breached ? 'BREACHED' : 'OK'}: ${sla.reason}`
       : `Freshness: unknown — BREACHED: ${sla.reason}`,
   );
   const ref = (b: PipelineStatus['batches']['loaded']) => (b ? `#${b.seq} ${b.batchId}${b.at ? ` at ${b.at}` : ''}` : 'none');
@@ -86,8 +88,7 @@ export function renderStatus(status: PipelineStatus, lake: string): string {
         'source rows': n(t.sourceRows),
         'lake versions': n(t.lakeVersions),
         'lake current': t.lakeDeltaVersions ? `${n(t.lakeCurrentRows)} +${n(t.lakeDeltaVersions)} in deltas` : n(t.lakeCurrentRows),
-        'newest loaded': t.loadedNewest ?? '∅',
-        freshness: age(t.freshnessSeconds),
+        'newest change loaded': t.loadedNewest ?? '∅',
       })),
     ),
   );

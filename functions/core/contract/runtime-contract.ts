@@ -29,7 +29,10 @@ export const METRICS = {
   rows: 'Rows',
   /** Milliseconds; dimension `stage` (extract, transform, load). */
   stageDuration: 'StageDuration',
-  /** Seconds between now and the newest source last_updated loaded into the warehouse. */
+  /**
+   * Seconds between now and the source instant the warehouse reflects (core/operate/freshness.ts);
+   * the load emits it on every run, its scheduled ticks on a quiet source included.
+   */
   freshness: 'FreshnessSeconds',
   /** Bytes; Athena bytes scanned per batch. */
   bytesScanned: 'BytesScanned',

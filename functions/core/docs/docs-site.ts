@@ -168,7 +168,7 @@ function historyPage(model: DocsModel): string {
   );
   const freshness = lineChart(
     'chart-freshness',
-    `Freshness at the end of each run (now − newest source update in the warehouse); dashed: the SLA (${formatAge(model.slaSeconds)})`,
+    `Freshness at the end of each run (now − the source instant the warehouse reflects); dashed: the SLA (${formatAge(model.slaSeconds)})`,
     model.runs.filter((r) => r.freshness).map((r) => ({
       x: Date.parse(r.finishedAt),
       y: r.freshness!.seconds / 60,

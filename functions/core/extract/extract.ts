@@ -8,6 +8,7 @@ import { METRICS } from '../contract/runtime-contract';
 import { openConnection } from '../database-connection';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
 import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
+import { writeExtractHeartbeat } from '../lake/extract-heartbeat';
 import { latestExtractManifest } from '../lake/manifest-log';
 import { ExtractProgress, type ExtractManifest, type ExtractTable } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
@@ -225,6 +226,8 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   }
   const deletionsFound = Object.values(checks).some((c) => c.deletions);
   if (totalRows === 0 && !deletionsFound) {
+    // No batch, but a heartbeat: the warehouse reflects this snapshot once `previous` is loaded (operate/freshness.ts).
+    if (previous) await writeExtractHeartbeat(ctx.processed, { afterSeq: previous.seq, afterBatchId: previous.batchId, snapshotAt, upperBound, at: ctx.now().toISOString() });
     return { ...base, upperBound, published: false, reason: 'nothing-new', elapsedMs: Date.now() - t0 };
   }
 

@@ -15,6 +15,7 @@
  *   runs/<batch_id>.json                                 run history
  *   leases/<stage>/<seq>/<attempt>.json                  which run is working on a batch (stage-lease.ts) (older form, see runRecordKey)
  *   runs/<YYYYMMDDTHHMMSS.mmmZ>-<batch_id|noop>.json     one record per cycle or stage run
+ *   heartbeats/extract/<seq>.json                        newest extract that found nothing new after batch <seq> (overwritten)
  *
  * Sequence numbers are zero-padded so that key order is batch order.
  */
@@ -62,6 +63,14 @@ export const extractManifestKey = (seq: number): string => `${EXTRACT_MANIFEST_P
 
 export const extractProgressPrefix = (seq: number): string => `progress/extract/${padSeq(seq)}/`;
 export const extractProgressKey = (seq: number, attempt: number): string => `${extractProgressPrefix(seq)}${String(attempt).padStart(4, '0')}.json`;
+
+/**
+ * The heartbeat of the newest extract that found nothing new after batch `seq` (extract-heartbeat.ts).
+ * In the processed store, not the ingestion store: it is overwritten by every quiet tick, and the
+ * ingestion store keeps every object (and, in S3, every locked version) for a year.
+ */
+export const EXTRACT_HEARTBEAT_PREFIX = 'heartbeats/extract/';
+export const extractHeartbeatKey = (seq: number): string => `${EXTRACT_HEARTBEAT_PREFIX}${padSeq(seq)}.json`;
 
 export const TRANSFORM_MANIFEST_PREFIX = 'manifests/transform/';
 export const transformManifestKey = (seq: number): string => `${TRANSFORM_MANIFEST_PREFIX}${padSeq(seq)}.json`;

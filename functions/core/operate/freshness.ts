@@ -1,29 +1,50 @@
+import { readExtractHeartbeat, type ExtractHeartbeat } from '../lake/extract-heartbeat';
+import { readExtractManifest } from '../lake/manifest-log';
 import type { ExtractManifest } from '../lake/manifests';
+import { readNewestLoaded, type LoadedBatch } from '../load/load-ledger';
+import type { PipelineContext } from '../pipeline-context';
+import type { ObjectStore } from '../ports/object-store';
 
 /**
- * Freshness: how old the newest data a reader can see is. Measured as now − the newest source
- * `last_updated` of the newest batch loaded into the warehouse (each extract manifest records, per
- * table, the newest `last_updated` seen so far, as UTC 'YYYY-MM-DD HH:MM:SS.mmm').
+ * Freshness: how far behind totesys the warehouse is, the one definition `totes status`, the run
+ * history, the data docs, `totes verify` and the `FreshnessSeconds` metric all use.
  *
- * An idle source makes freshness grow although the pipeline is healthy; that is deliberate: the
- * SLA says how old the warehouse may be, and only the source can tell whether it was idle.
+ *   freshness = now − the source instant the warehouse reflects
+ *
+ * The instant is the upper bound of the newest extract such that it and every batch before it are
+ * loaded: every source version stamped before that bound is in the warehouse (the extract's
+ * guarantee). Batches load in order, so with batch L the newest in the load ledger:
+ *  - batch L's own extract qualifies: its bound;
+ *  - so does a later extract that found nothing new after L (its heartbeat, lake/extract-heartbeat.ts):
+ *    the source had nothing for the lake between L's bound and its own, so the warehouse reflects
+ *    the heartbeat's bound as soon as L is loaded;
+ *  - an extract after a batch that is not loaded (a backlog, a quarantined batch) does not.
+ * Hence a quiet source stays fresh within one schedule tick, while a stopped schedule, a stuck or
+ * quarantined batch, a backlog, or a transaction left open on totesys (it holds the bound back)
+ * ages the warehouse, and an SLA on freshness fires on exactly those. Nothing loaded yet: unknown.
+ *
+ * Why the bound and not the snapshot clock: the bound is the clock held back by the commit lag
+ * and by any transaction still open on totesys, and versions stamped between it and the clock are
+ * not in the batch yet; the bound is what the warehouse can vouch for.
  */
 
-/** Parses the manifests' UTC timestamp text ('YYYY-MM-DD HH:MM:SS.mmm') to epoch ms; undefined if malformed. */
+export interface Freshness {
+  /** The source instant the warehouse reflects ('YYYY-MM-DD HH:MM:SS.mmm' UTC). */
+  sourceAt: string;
+  /** now − sourceAt, in seconds (never negative: the two clocks may disagree by a little). */
+  seconds: number;
+  /** The newest batch in the warehouse. */
+  batchId: string;
+  seq: number;
+  /** What vouches for `sourceAt`: that batch's extract, or a later extract that found nothing new. */
+  via: 'batch' | 'heartbeat';
+}
+
+/** Parses the lake's UTC timestamp text ('YYYY-MM-DD HH:MM:SS.mmm') to epoch ms; undefined if malformed. */
 export function parseSourceTimestamp(text: string | null | undefined): number | undefined {
   if (!text) return undefined;
   const t = Date.parse(`${text.trim().replace(' ', 'T')}Z`);
   return Number.isNaN(t) ? undefined : t;
-}
-
-/** Newest source last_updated over every table of a batch (text as in the manifest), or undefined. */
-export function newestSourceUpdate(manifest: Pick<ExtractManifest, 'tables'>): string | undefined {
-  let newest: { text: string; t: number } | undefined;
-  for (const table of Object.values(manifest.tables)) {
-    const t = parseSourceTimestamp(table?.maxLastUpdated);
-    if (t !== undefined && (newest === undefined || t > newest.t)) newest = { text: table!.maxLastUpdated!, t };
-  }
-  return newest?.text;
 }
 
 /** Seconds from a source timestamp to `now` (never negative: clocks may disagree by a little). */
@@ -32,9 +53,51 @@ export function ageSeconds(sourceTimestamp: string, now: Date): number | undefin
   return t === undefined ? undefined : Math.max(0, Math.round((now.getTime() - t) / 100) / 10);
 }
 
-/** Freshness of a loaded batch, or undefined when its manifest names no timestamp. */
-export function batchFreshness(manifest: Pick<ExtractManifest, 'tables'>, now: Date): { newestSourceUpdate: string; seconds: number } | undefined {
-  const newest = newestSourceUpdate(manifest);
-  const seconds = newest === undefined ? undefined : ageSeconds(newest, now);
-  return newest === undefined || seconds === undefined ? undefined : { newestSourceUpdate: newest, seconds };
+/**
+ * The bound a published batch read up to: the earliest of its tables' window bounds (they share
+ * the batch's bound, except a table whose cursor was already past it, whose window then ends at
+ * its cursor).
+ */
+export function batchBound(manifest: Pick<ExtractManifest, 'tables' | 'snapshotAt'>): string {
+  const bounds = Object.values(manifest.tables).map((t) => t!.window.upperBound);
+  return bounds.length ? bounds.reduce((a, b) => (b < a ? b : a)) : manifest.snapshotAt;
+}
+
+/**
+ * The definition, on the evidence: the newest loaded batch's extract manifest, and the heartbeat
+ * of the newest quiet extract after it (if any). A heartbeat of another batch (the lake and the
+ * warehouse disagree) vouches for nothing.
+ */
+export function freshnessOf(loaded: Pick<ExtractManifest, 'seq' | 'batchId' | 'tables' | 'snapshotAt'>, heartbeat: ExtractHeartbeat | undefined, now: Date): Freshness | undefined {
+  const own = batchBound(loaded);
+  const later = heartbeat && heartbeat.afterSeq === loaded.seq && heartbeat.afterBatchId === loaded.batchId && heartbeat.upperBound > own ? heartbeat.upperBound : undefined;
+  const sourceAt = later ?? own;
+  const seconds = ageSeconds(sourceAt, now);
+  if (seconds === undefined) return undefined;
+  return { sourceAt, seconds, batchId: loaded.batchId, seq: loaded.seq, via: later ? 'heartbeat' : 'batch' };
+}
+
+/**
+ * Freshness of a warehouse whose newest loaded batch is `loaded` (from its load ledger), read from
+ * the lake: that batch's extract manifest and its heartbeat. Undefined when nothing is loaded.
+ */
+export async function measureFreshness(
+  stores: { ingestion: ObjectStore; processed: ObjectStore },
+  loaded: Pick<LoadedBatch, 'seq' | 'batchId'> | null,
+  now: Date,
+): Promise<Freshness | undefined> {
+  if (!loaded) return undefined;
+  const manifest = await readExtractManifest(stores.ingestion, loaded.seq);
+  if (manifest.batchId !== loaded.batchId) {
+    throw new Error(
+      `The warehouse's newest loaded batch is ${loaded.batchId} (seq ${loaded.seq}), but extract manifest ${loaded.seq} in ${stores.ingestion.name} is batch ${manifest.batchId}: ` +
+        'the warehouse and the lake belong to different runs, so its freshness cannot be told',
+    );
+  }
+  return freshnessOf(manifest, await readExtractHeartbeat(stores.processed, loaded.seq), now);
+}
+
+/** Freshness of the context's warehouse now: its load ledger, then the lake (see {@link measureFreshness}). */
+export async function warehouseFreshness(ctx: PipelineContext): Promise<Freshness | undefined> {
+  return measureFreshness(ctx, await readNewestLoaded(ctx), ctx.now());
 }

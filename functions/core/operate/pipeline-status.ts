@@ -5,7 +5,8 @@ import { listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformM
 import type { Cursor, ExtractManifest, TransformManifest } from '../lake/manifests';
 import { qualifiedTable } from '../load/load-statements';
 import type { ObjectStore } from '../ports/object-store';
-import { ageSeconds, newestSourceUpdate } from './freshness';
+import { quarantineKey } from '../transform/data-tests';
+import { measureFreshness, type Freshness } from './freshness';
 import { readRunHistory } from './run-history';
 import type { RunRecord } from './run-record';
 
@@ -52,9 +53,11 @@ export interface SourceTableStatus {
   lakeCurrentRows: number | null;
   /** Versions in the current state's deltas since that base (not yet compacted; 0 when none). */
   lakeDeltaVersions: number;
-  /** Newest source last_updated of this table in the warehouse's newest loaded batch. */
+  /**
+   * Newest source last_updated of this table in the warehouse's newest loaded batch: when the table
+   * last changed, as far as the warehouse knows (a quiet table's is old; that is not staleness).
+   */
   loadedNewest: string | null;
-  freshnessSeconds: number | null;
 }
 
 export interface StarTableStatus {
@@ -69,8 +72,11 @@ export interface StarTableStatus {
 export interface PipelineStatus {
   generatedAt: string;
   sla: { seconds: number; breached: boolean; reason: string };
-  freshness: { seconds: number; newestSourceUpdate: string; batchId: string } | null;
+  /** now − the source instant the warehouse reflects (operate/freshness.ts); null when unknown. */
+  freshness: Freshness | null;
   batches: { extracted: BatchRef | null; transformed: BatchRef | null; loaded: BatchRef | null };
+  /** Batches extracted but not yet in the warehouse (they do not count for freshness until loaded); null when the warehouse could not be read. */
+  backlog: Backlog | null;
   sourceTables: SourceTableStatus[];
   starTables: StarTableStatus[];
   runs: RunRecord[];
@@ -93,13 +99,13 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
   if (warehouse?.loaded && !loadedManifest) {
     problems.push(`The warehouse's newest loaded batch ${warehouse.loaded.batchId} has no extract manifest in ${inputs.ingestion.name}: is the warehouse from another lake?`);
   }
-  const newest = loadedManifest ? newestSourceUpdate(loadedManifest) : undefined;
-  const freshnessSeconds = newest === undefined ? undefined : ageSeconds(newest, inputs.now);
-  const freshness = newest !== undefined && freshnessSeconds !== undefined && loadedManifest ? { seconds: freshnessSeconds, newestSourceUpdate: newest, batchId: loadedManifest.batchId } : null;
+  const freshness = loadedManifest
+    ? ((await measureFreshness(inputs, warehouse!.loaded, inputs.now).catch((err: Error) => void problems.push(`Could not measure freshness: ${err.message}`))) ?? null)
+    : null;
+  const backlog = warehouse ? await readBacklog(inputs.processed, extracts, new Set(transforms.map((m) => m.seq)), warehouse.loaded?.seq ?? 0) : null;
 
   const sourceTables: SourceTableStatus[] = SOURCE_TABLES.map(({ name }) => {
     const lastWith = [...extracts].reverse().find((m) => (m.tables[name]?.rows ?? 0) > 0);
-    const loadedNewest = loadedManifest?.tables[name]?.maxLastUpdated ?? null;
     return {
       table: name,
       cursor: lastExtract?.tables[name]?.cursor ?? null,
@@ -109,8 +115,7 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
       lakeVersions: extracts.reduce((sum, m) => sum + (m.tables[name]?.rows ?? 0), 0),
       lakeCurrentRows: lastTransform?.currentOutputs[name]?.rows ?? null,
       lakeDeltaVersions: (lastTransform?.currentDeltas?.[name] ?? []).reduce((sum, d) => sum + d.rows, 0),
-      loadedNewest,
-      freshnessSeconds: loadedNewest === null ? null : (ageSeconds(loadedNewest, inputs.now) ?? null),
+      loadedNewest: loadedManifest?.tables[name]?.maxLastUpdated ?? null,
     };
   });
 
@@ -129,7 +134,7 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
   const history = await readRunHistory(inputs.processed, { last: inputs.runs });
   for (const bad of history.unreadable) problems.push(`Run record ${bad.key} is unreadable: ${bad.error}`);
 
-  const sla = judgeSla(freshness?.seconds, inputs.slaSeconds, Boolean(warehouse));
+  const sla = judgeSla(freshness?.seconds, inputs.slaSeconds, Boolean(warehouse), backlog);
   return {
     generatedAt: inputs.now.toISOString(),
     sla,
@@ -139,6 +144,7 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
       transformed: lastTransform ? { batchId: lastTransform.batchId, seq: lastTransform.seq, at: lastTransform.finishedAt } : null,
       loaded: warehouse?.loaded ?? null,
     },
+    backlog,
     sourceTables,
     starTables,
     runs: history.records,
@@ -146,17 +152,48 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
   };
 }
 
-/** Breached when freshness is past the SLA, or unknown (nothing loaded, or the warehouse unreadable): a health check must not pass on no data. */
-export function judgeSla(seconds: number | undefined, slaSeconds: number, warehouseRead: boolean): PipelineStatus['sla'] {
+export interface Backlog {
+  /** Batches extracted after the newest loaded one. */
+  batches: number;
+  /** The oldest of them, which every later one waits for; null when none. */
+  next: BatchRef | null;
+  /** Where that one stands: not transformed yet, quarantined (see its report), or transformed and waiting for the load. */
+  state: 'none' | 'to-transform' | 'quarantined' | 'to-load';
+  quarantineReport: string | null;
+}
+
+async function readBacklog(processed: ObjectStore, extracts: ExtractManifest[], transformed: Set<number>, loadedSeq: number): Promise<Backlog> {
+  const waiting = extracts.filter((m) => m.seq > loadedSeq);
+  const next = waiting[0];
+  if (!next) return { batches: 0, next: null, state: 'none', quarantineReport: null };
+  const ref = { batchId: next.batchId, seq: next.seq, at: next.finishedAt };
+  if (transformed.has(next.seq)) return { batches: waiting.length, next: ref, state: 'to-load', quarantineReport: null };
+  const report = quarantineKey(next.batchId);
+  const quarantined = await processed.exists(report);
+  return { batches: waiting.length, next: ref, state: quarantined ? 'quarantined' : 'to-transform', quarantineReport: quarantined ? report : null };
+}
+
+/**
+ * Breached when freshness is past the SLA, or unknown (nothing loaded, or the warehouse unreadable):
+ * a health check must not pass on no data. The reason names a backlog when there is one: it is
+ * what holds freshness back.
+ */
+export function judgeSla(seconds: number | undefined, slaSeconds: number, warehouseRead: boolean, backlog?: Backlog | null): PipelineStatus['sla'] {
+  const where = { none: '', 'to-transform': 'not transformed yet', quarantined: `quarantined (report ${backlog?.quarantineReport})`, 'to-load': 'transformed, not loaded yet' };
+  const waiting = backlog?.next ? `; ${backlog.batches} batch(es) extracted but not loaded, the oldest ${backlog.next.batchId} ${where[backlog.state]}` : '';
   if (seconds === undefined) {
     return {
       seconds: slaSeconds,
       breached: true,
-      reason: warehouseRead ? 'no batch has been loaded into the warehouse yet' : 'the warehouse could not be read, so freshness is unknown',
+      reason: (warehouseRead ? 'no batch has been loaded into the warehouse yet' : 'the warehouse could not be read, so freshness is unknown') + waiting,
     };
   }
   const breached = seconds > slaSeconds;
-  return { seconds: slaSeconds, breached, reason: breached ? `freshness ${formatAge(seconds)} is past the SLA of ${formatAge(slaSeconds)}` : `freshness ${formatAge(seconds)} is within the SLA of ${formatAge(slaSeconds)}` };
+  return {
+    seconds: slaSeconds,
+    breached,
+    reason: (breached ? `freshness ${formatAge(seconds)} is past the SLA of ${formatAge(slaSeconds)}` : `freshness ${formatAge(seconds)} is within the SLA of ${formatAge(slaSeconds)}`) + waiting,
+  };
 }
 
 /** '42s', '5m 03s', '2h 07m', '3d 04h'. */

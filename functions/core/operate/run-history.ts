@@ -4,6 +4,7 @@ import type { ExtractResult } from '../extract/extract';
 import type { LoadResult } from '../load/load';
 import type { TransformResult } from '../transform/transform';
 import { getText, type ObjectStore } from '../ports/object-store';
+import type { Freshness } from './freshness';
 import { RunRecord, type DataTestResult, type ExtractStageRecord, type LoadStageRecord, type RunOutcome, type TransformStageRecord } from './run-record';
 
 /**
@@ -21,7 +22,7 @@ export interface RunParts {
   transform?: { results: TransformResult[]; elapsedMs: number };
   load?: { results: LoadResult[]; elapsedMs: number };
   failure?: { stage: string; error: string };
-  freshness?: { newestSourceUpdate: string; seconds: number };
+  freshness?: Freshness;
   dataTests?: DataTestResult[];
 }
 

@@ -73,11 +73,23 @@ export const RunRecord = z.object({
     load: LoadStageRecord.optional(),
   }),
   /**
-   * Age of the warehouse's data when the run ended: now − the newest source last_updated it holds
-   * (from the newest loaded batch's extract manifest). Absent when unknown (nothing loaded yet, or
-   * the run failed before the load).
+   * The warehouse's freshness when the run ended (operate/freshness.ts): now − the source instant
+   * it reflects. Absent when unknown (nothing loaded yet, or the warehouse could not be read).
+   * Records written before that definition measured now − the newest change loaded, which a quiet
+   * source ages; their value is dropped on reading rather than charted beside the new one.
    */
-  freshness: z.object({ newestSourceUpdate: z.string(), seconds: z.number().nonnegative() }).optional(),
+  freshness: z.preprocess(
+    (value) => (value && typeof value === 'object' && !('sourceAt' in value) ? undefined : value),
+    z
+      .object({
+        sourceAt: z.string(),
+        seconds: z.number().nonnegative(),
+        batchId: z.string(),
+        seq: z.number().int(),
+        via: z.enum(['batch', 'heartbeat']),
+      })
+      .optional(),
+  ),
   dataTests: z.array(DataTestResult).optional(),
 });
 export type RunRecord = z.infer<typeof RunRecord>;

@@ -3,6 +3,9 @@ import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contra
 import { deletedKeys } from '../extract/deletions';
 import { currentLocations, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import { qualifiedTable } from '../load/load-statements';
+import { freshnessOf, type Freshness } from '../operate/freshness';
+import { formatAge } from '../operate/pipeline-status';
+import { readExtractHeartbeat } from '../lake/extract-heartbeat';
 import type { PipelineContext } from '../pipeline-context';
 
 /**
@@ -41,6 +44,12 @@ export interface VerifyReport {
   /** The batch compared (newest in the load ledger), or null when nothing is loaded yet. */
   batchId: string | null;
   seq: number | null;
+  /**
+   * How far behind totesys the compared warehouse is (operate/freshness.ts): the source instant it
+   * reflects, which can be later than that batch's bound when a quiet extract followed it. Absent
+   * when nothing is loaded.
+   */
+  freshness?: Freshness;
   tables: TableReport[];
   problems: string[];
 }
@@ -130,7 +139,8 @@ export async function verify(ctx: PipelineContext): Promise<VerifyReport> {
       );
     }
     await source.query('COMMIT');
-    return { ok: tables.every((t) => t.differences.length === 0), batchId, seq, tables, problems: [] };
+    const freshness = freshnessOf(lastExtract, await readExtractHeartbeat(ctx.processed, seq), ctx.now());
+    return { ok: tables.every((t) => t.differences.length === 0), batchId, seq, ...(freshness ? { freshness } : {}), tables, problems: [] };
   } finally {
     await source.end().catch(() => undefined);
     await warehouse.end().catch(() => undefined);
@@ -285,6 +295,9 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
 export function formatVerifyReport(report: VerifyReport): string {
   const lines: string[] = [];
   lines.push(report.batchId ? `Compared as of batch ${report.batchId} (seq ${report.seq})` : 'Nothing compared');
+  if (report.freshness) {
+    lines.push(`Freshness: ${formatAge(report.freshness.seconds)} (the warehouse reflects totesys as of ${report.freshness.sourceAt} UTC${report.freshness.via === 'heartbeat' ? ', confirmed by a later extract that found nothing new' : ''})`);
+  }
   lines.push(...report.problems);
   const pad = (v: unknown, n: number): string => String(v ?? '-').padEnd(n);
   lines.push(`${pad('table', 16)}${pad('source keys', 13)}${pad('lake keys', 11)}${pad('wh keys', 9)}${pad('lake vers.', 12)}${pad('wh vers.', 10)}${pad('deleted', 9)}result`);

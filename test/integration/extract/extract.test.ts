@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { extract } from '../../../functions/core/extract/extract';
 import { extractManifestKey } from '../../../functions/core/lake/lake-layout';
+import { readExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
 import { latestExtractManifest, readExtractManifest } from '../../../functions/core/lake/manifest-log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import { silentLog } from '../../../functions/core/ports/log';
@@ -66,6 +67,12 @@ async function inClosedSession(sql: string, params: unknown[] = []): Promise<voi
   }
 }
 
+async function listKeys(store: PipelineContext['processed'], prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of store.list(prefix)) keys.push(o.key);
+  return keys;
+}
+
 async function makeContext(): Promise<PipelineContext> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-extract-'));
   const unused = new Proxy({}, { get: () => { throw new Error('not used by the extract'); } });
@@ -124,9 +131,18 @@ describe('extract', () => {
     expect(manifest.tables.currency.files[0].key).toMatch(/^raw\/currency\/dt=\d{4}-\d{2}-\d{2}\/0000000001-\d{8}T\d{6}Z-[0-9a-f]{4}\.ndjson\.gz$/);
   });
 
-  it('publishes no batch when nothing changed', async () => {
+  it('publishes no batch when nothing changed, only a heartbeat of its bound after the newest batch', async () => {
     const result = await extract(ctx);
     expect(result).toMatchObject({ published: false, reason: 'nothing-new' });
+    const batch1 = await readExtractManifest(ctx.ingestion, 1);
+    const heartbeat = await readExtractHeartbeat(ctx.processed, 1);
+    expect(heartbeat).toMatchObject({ afterSeq: 1, afterBatchId: batch1.batchId, upperBound: result.upperBound });
+    expect(heartbeat!.upperBound > batch1.tables.currency.window.upperBound).toBe(true);
+    // The next quiet run replaces it: one object per batch however long the quiet lasts.
+    const again = await extract(ctx);
+    expect((await readExtractHeartbeat(ctx.processed, 1))!.upperBound).toBe(again.upperBound);
+    expect(await listKeys(ctx.processed, 'heartbeats/')).toEqual(['heartbeats/extract/0000000001.json']);
+    expect(await listKeys(ctx.ingestion, 'manifests/')).toEqual(['manifests/extract/0000000001.json']);
   });
 
   it('reads rows tied on last_updated across the cursor exactly once', async () => {

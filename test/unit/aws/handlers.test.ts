@@ -105,8 +105,8 @@ describe('transform handler', () => {
     const { ctx, ingestion, processed } = localContext();
     await ingestion.put(extractManifestKey(1), '{}');
     const handler = createTransform({ env, log: silentLog, context: () => ctx, transformPending: fakeTransformPending });
-    await expect(handler({ Records: [] })).rejects.toThrow(/Not an S3 "Object Created" event/);
-    await expect(handler(schedule)).rejects.toThrow(/Not an S3 "Object Created" event/);
+    await expect(handler({ Records: [] })).rejects.toThrow(/Neither a schedule tick nor an S3 "Object Created" event/);
+    await expect(handler({ ...schedule, time: 'yesterday' })).rejects.toThrow(/Schedule tick: time/);
     await expect(handler({ ...bridged('b', 'k'), detail: { bucket: { name: 'b' } } })).rejects.toThrow(/detail.object/);
     expect(await listTransformSeqs(processed)).toEqual([]);
   });
@@ -134,7 +134,55 @@ describe('load handler', () => {
     const { ctx } = localContext();
     const handler = createLoad({ env, log: silentLog, context: () => ctx, loadPending: fakeLoadPending });
     expect((await handler(bridged('totes-ingestion', extractManifestKey(1)))).loaded).toEqual([]);
-    await expect(handler('not an event')).rejects.toThrow(/Not an S3 "Object Created" event \(EventBridge or S3 notification\): "not an event"/);
+    await expect(handler('not an event')).rejects.toThrow(/Neither a schedule tick nor an S3 "Object Created" event \(EventBridge or S3 notification\): "not an event"/);
+  });
+});
+
+/**
+ * Heal on the next tick: a stage that failed through its retries while the source is quiet (no new
+ * manifest will ever trigger it again) resumes on a tick of its own schedule once the cause is
+ * gone; the failed event, redriven from the dead-letter queue afterwards, does nothing.
+ */
+describe('ticks', () => {
+  beforeEach(() => loaded.clear());
+  const tick = { ...schedule, time: '2026-11-25T20:45:00Z', resources: ['arn:aws:scheduler:eu-west-2:123456789012:schedule/default/totes-lake-transform-schedule'] };
+
+  it('a transform that failed past its retries resumes on the next tick; the redriven event then does nothing', async () => {
+    const { ctx, ingestion, processed } = localContext();
+    await ingestion.put(extractManifestKey(1), '{}');
+    let athenaDown = true;
+    const flaky = async (c: PipelineContext) => {
+      if (athenaDown) throw new Error('ThrottlingException: Rate exceeded');
+      return fakeTransformPending(c);
+    };
+    const handler = createTransform({ env, log: silentLog, context: () => ctx, transformPending: flaky });
+    const event = bridged('totes-ingestion', extractManifestKey(1));
+    for (let attempt = 0; attempt < 3; attempt++) await expect(handler(event)).rejects.toThrow(/ThrottlingException/); // the invocation and Lambda's two retries
+    expect(await listTransformSeqs(processed)).toEqual([]);
+    athenaDown = false;
+    expect(await handler(tick)).toEqual({ batches: ['batch-1'], ignored: [] });
+    expect(await handler(event)).toEqual({ batches: [], ignored: [] }); // redriven from the DLQ
+    expect(await handler(tick)).toEqual({ batches: [], ignored: [] });
+    expect(await listTransformSeqs(processed)).toEqual([1]);
+  });
+
+  it('a load that failed resumes on the next tick, which also reports freshness; redriven and late triggers load nothing twice', async () => {
+    const { ctx, processed } = localContext();
+    await processed.put(transformManifestKey(1), '{}');
+    let warehouseDown = true;
+    const flaky = async (c: PipelineContext) => {
+      if (warehouseDown) throw new Error('Cannot connect to the warehouse');
+      return fakeLoadPending(c);
+    };
+    const measured: number[] = [];
+    const handler = createLoad({ env, log: silentLog, context: () => ctx, loadPending: flaky, newestLoaded: async () => (measured.push(1), null) });
+    const event = bridged('totes-processed', transformManifestKey(1));
+    await expect(handler(event)).rejects.toThrow(/Cannot connect/);
+    warehouseDown = false;
+    expect((await handler(tick)).loaded).toEqual(['batch-1']);
+    expect((await handler(event)).loaded).toEqual([]);
+    expect((await handler({ ...tick, time: '2026-11-20T00:00:00Z' })).loaded).toEqual([]); // a tick that waited days in a queue
+    expect(measured).toHaveLength(3); // every run that got past the load measured freshness
   });
 });
 

@@ -118,21 +118,29 @@ describe('retry and freshness', () => {
     expect(n).toBe(1);
   });
 
-  it('emits FreshnessSeconds from the newest last_updated of the loaded batch (the core measure)', async () => {
-    const ingestion = new FolderObjectStore(mkdtempSync(path.join(tmpdir(), 'totes-fresh-')));
-    await putExtractManifest(ingestion, 1, { staff: '2026-11-25 20:30:00.000', payment: '2026-11-25 20:40:00.500' });
+  it('emits FreshnessSeconds: now − the source instant the warehouse reflects (the core measure)', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'totes-fresh-'));
+    const ingestion = new FolderObjectStore(path.join(root, 'ingestion'));
+    const processed = new FolderObjectStore(path.join(root, 'processed'));
+    // Batch 1 read up to 20:40:00.000; its newest change (20:30) is not what freshness measures.
+    await putExtractManifest(ingestion, 1, { staff: '2026-11-25 20:30:00.000' });
     const { log, metrics } = recordingLog();
-    const ctx = { ingestion, log, now: () => new Date('2026-11-25T20:41:00.500Z') } as unknown as PipelineContext;
-    expect(await emitFreshness(ctx, 1)).toEqual({ newestSourceUpdate: '2026-11-25 20:40:00.500', seconds: 60 });
+    const ctx = { ingestion, processed, log, now: () => new Date('2026-11-25T20:41:00.000Z') } as unknown as PipelineContext;
+    const batch1 = { seq: 1, batchId: '0000000001-20261125T204001Z-abcd' };
+    expect(await emitFreshness(ctx, async () => batch1)).toEqual({ sourceAt: '2026-11-25 20:40:00.000', seconds: 60, ...batch1, via: 'batch' });
     expect(metrics).toEqual([{ name: 'FreshnessSeconds', value: 60, unit: 'Seconds', dimensions: undefined }]);
   });
 
-  it('warns instead of failing the load when the extract manifest cannot be read', async () => {
-    const ingestion = new FolderObjectStore(mkdtempSync(path.join(tmpdir(), 'totes-fresh-')));
+  it('warns instead of failing the load when freshness cannot be measured, and emits nothing before the first load', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'totes-fresh-'));
     const { log, lines, metrics } = recordingLog();
-    const ctx = { ingestion, log, now: () => new Date() } as unknown as PipelineContext;
-    expect(await emitFreshness(ctx, 3)).toBeUndefined();
+    const ctx = { ingestion: new FolderObjectStore(path.join(root, 'ingestion')), processed: new FolderObjectStore(path.join(root, 'processed')), log, now: () => new Date() } as unknown as PipelineContext;
+    expect(await emitFreshness(ctx, async () => ({ seq: 3, batchId: '0000000003-20261125T204003Z-abcd' }))).toBeUndefined();
+    expect(await emitFreshness(ctx, async () => null)).toBeUndefined();
     expect(metrics).toEqual([]);
-    expect(lines).toEqual([expect.objectContaining({ level: 'warn', message: expect.stringMatching(/Could not compute freshness from extract manifest 3/) })]);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'warn', message: expect.stringMatching(/Could not measure the warehouse's freshness: Object manifests\/extract\/0000000003.json not found/) }),
+      expect.objectContaining({ level: 'warn', message: 'Freshness unknown: no batch has been loaded into the warehouse yet' }),
+    ]);
   });
 });

@@ -8,6 +8,7 @@ import type { ExtractResult } from '../../../functions/core/extract/extract';
 import { extractManifestKey, transformManifestKey } from '../../../functions/core/lake/lake-layout';
 import type { TransformManifest } from '../../../functions/core/lake/manifests';
 import type { LoadResult } from '../../../functions/core/load/load';
+import { writeExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
 import { readRunHistory } from '../../../functions/core/operate/run-history';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
@@ -123,6 +124,16 @@ describe('transform run records', () => {
     expect((await readRunHistory(processed)).records.map((r) => [r.outcome, r.stages.transform?.batches])).toEqual([['nothing-new', []]]);
   });
 
+  it('a tick records a run only when it transformed something or failed', async () => {
+    const { processed, deps } = lake();
+    const pending = [[], [transformed(1, [])]];
+    const handler = createTransform({ ...deps, transformPending: async () => pending.shift()! });
+    expect(await handler(schedule)).toEqual({ batches: [], ignored: [] });
+    expect((await readRunHistory(processed)).records).toEqual([]);
+    expect(await handler(schedule)).toEqual({ batches: [B1], ignored: [] });
+    expect((await readRunHistory(processed)).records.map((r) => [r.outcome, r.batchId])).toEqual([['success', B1]]);
+  });
+
   it('records a quarantined batch as failed, with its batch and the data tests of its report', async () => {
     const { processed, deps } = lake();
     const report = {
@@ -156,27 +167,41 @@ describe('load run records', () => {
   it('records rows per table and the freshness it emits as FreshnessSeconds', async () => {
     const { ingestion, processed, deps, metrics } = lake();
     await putExtractManifest(ingestion, 1, { sales_order: '2026-11-25 20:40:00.000', staff: '2026-11-25 20:30:00.000' });
-    const handler = createLoad({ ...deps, loadPending: async () => [loadedBatch(1)] });
+    const handler = createLoad({ ...deps, loadPending: async () => [loadedBatch(1)], newestLoaded: async () => ({ seq: 1, batchId: B1, loadedAt: null }) });
     expect((await handler(created('totes-processed', transformManifestKey(1)))).loaded).toEqual([B1]);
     const [record] = (await readRunHistory(processed)).records;
     expect(record.outcome).toBe('success');
     expect(record.stages.load?.batches).toEqual([{ batchId: B1, seq: 1, skipped: false, tables: { fact_sales_order: { read: 7, written: 7 } } }]);
-    // The clock has moved a little past NOW by the time freshness is measured.
-    expect(record.freshness?.newestSourceUpdate).toBe('2026-11-25 20:40:00.000');
+    // Batch 1 read up to 20:40:00.000; the clock has moved a little past NOW by the time freshness is measured.
+    expect(record.freshness).toMatchObject({ sourceAt: '2026-11-25 20:40:00.000', batchId: B1, seq: 1, via: 'batch' });
     expect(record.freshness?.seconds).toBeGreaterThanOrEqual(300);
     expect(record.freshness?.seconds).toBeLessThan(320);
     const emitted = metrics.filter((m) => m.name === 'FreshnessSeconds');
     expect(emitted).toEqual([{ name: 'FreshnessSeconds', value: Math.round(record.freshness!.seconds), unit: 'Seconds', dimensions: undefined }]);
   });
 
-  it('a duplicate event that loads nothing records nothing-new and emits no freshness', async () => {
-    const { processed, deps, metrics } = lake();
-    const handler = createLoad({ ...deps, loadPending: async () => [loadedBatch(1, true)] });
+  it('a tick that loads nothing still measures and records freshness: a quiet source stays fresh', async () => {
+    const { ingestion, processed, deps, metrics } = lake();
+    await putExtractManifest(ingestion, 1, {});
+    // A quiet extract after batch 1 read up to 20:44:30 (NOW is 20:45).
+    await writeExtractHeartbeat(processed, { afterSeq: 1, afterBatchId: B1, snapshotAt: '2026-11-25 20:44:30.000', upperBound: '2026-11-25 20:44:30.000', at: NOW.toISOString() });
+    const handler = createLoad({ ...deps, loadPending: async () => [], newestLoaded: async () => ({ seq: 1, batchId: B1, loadedAt: null }) });
+    const result = await handler(schedule);
+    expect(result.loaded).toEqual([]);
+    expect(result.freshnessSeconds).toBeLessThan(60);
+    const [record] = (await readRunHistory(processed)).records;
+    expect(record).toMatchObject({ outcome: 'nothing-new', batchId: null, freshness: { sourceAt: '2026-11-25 20:44:30.000', via: 'heartbeat' } });
+    expect(metrics.filter((m) => m.name === 'FreshnessSeconds')).toHaveLength(1);
+  });
+
+  it('a duplicate event that loads nothing records nothing-new, with the freshness it measured', async () => {
+    const { ingestion, processed, deps, metrics } = lake();
+    await putExtractManifest(ingestion, 1, {});
+    const handler = createLoad({ ...deps, loadPending: async () => [loadedBatch(1, true)], newestLoaded: async () => ({ seq: 1, batchId: B1, loadedAt: null }) });
     await handler(created('totes-processed', transformManifestKey(1)));
     const [record] = (await readRunHistory(processed)).records;
-    expect(record).toMatchObject({ outcome: 'nothing-new', batchId: null });
-    expect(record.freshness).toBeUndefined();
-    expect(metrics.filter((m) => m.name === 'FreshnessSeconds')).toEqual([]);
+    expect(record).toMatchObject({ outcome: 'nothing-new', batchId: null, freshness: { batchId: B1 } });
+    expect(metrics.filter((m) => m.name === 'FreshnessSeconds')).toHaveLength(1);
   });
 
   it('records a failed load', async () => {
