@@ -337,7 +337,11 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.
 export async function deployOfflineCloud(options: OfflineDeployOptions): Promise<OfflineCloud> {
   const t0 = Date.now();
   const log = options.log ?? (() => undefined);
+  // The tools first, so a missing one fails at once, named, before anything starts.
   const mirror = findProviderMirror();
+  const version = await run('terraform', ['version', '-json'], { cwd: REPO, env: { ...process.env, CHECKPOINT_DISABLE: '1', TF_CLI_CONFIG_FILE: '/dev/null' } });
+  const terraformVersion = z.object({ terraform_version: z.string() }).parse(JSON.parse(version.stdout)).terraform_version;
+  if (compareVersions(terraformVersion, '1.5.0') < 0) throw new Error(`terraform ${terraformVersion} is too old for the offline cloud; install Terraform >= 1.10`);
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-offline-cloud-'));
   const ownMoto = !options.moto;
   let moto: MotoServer | undefined = options.moto;
@@ -476,7 +480,7 @@ export async function deployOfflineCloud(options: OfflineDeployOptions): Promise
       }
     };
 
-    log(`offline cloud: terraform init (hashicorp/aws ${mirror.version} from ${mirror.dir}; endpoints: ${services.join(', ')})`);
+    log(`offline cloud: terraform ${terraformVersion} init (hashicorp/aws ${mirror.version} from ${mirror.dir}; endpoints: ${services.join(', ')})`);
     const init = await terraform(['init', '-input=false', '-no-color']);
     log('offline cloud: terraform plan');
     const plan = await terraform(['plan', '-input=false', '-no-color', '-out=tfplan']);
