@@ -53,7 +53,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   uri(key: string): string {
-    return `s3://${this.bucket}/${checkKey(key, this.name)}`;
+    // '' is the bucket's root (a prefix, never an object): the load turns Athena's file URIs back into keys with it.
+    return key === '' ? `s3://${this.bucket}/` : `s3://${this.bucket}/${checkKey(key, this.name)}`;
   }
 
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<void> {

@@ -14,6 +14,7 @@
  * it is skipped with a notice. TOTES_LOAD_SECONDS sets how long the writers write (default 20; the
  * bench's soak runs 60).
  */
+import { describeRequiring } from '../support/requires';
 import { pgbenchBinary } from '../support/write-load';
 import { openScenario, type Scenario } from './scenario-harness';
 import { soakUnderWriteLoad } from './write-load-soak';
@@ -26,10 +27,7 @@ const skipReason = !pgbenchBinary()
   : process.env.TOTES_TEST_PG === 'pglite'
     ? 'TOTES_TEST_PG=pglite (the write load needs a PostgreSQL server)'
     : undefined;
-if (skipReason) console.warn(`SKIPPED write-load scenario: ${skipReason}`);
-const describeLoad = skipReason ? describe.skip : describe;
-
-describeLoad('exactly once under write load', () => {
+describeRequiring('exactly once under write load', skipReason, () => {
   let s: Scenario;
   beforeAll(async () => {
     s = await openScenario('write_load');

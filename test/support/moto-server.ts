@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { describeRequiring } from './requires';
 
 /**
  * moto (a local AWS API emulator from PyPI) in server mode, for the integration tests under
@@ -30,14 +31,11 @@ export function motoServerBinary(): string | undefined {
 const binary = motoServerBinary();
 
 /**
- * `describe` when moto is installed; otherwise `describe.skip` after printing how to install it,
- * so a skipped suite is visible in the output instead of passing silently.
+ * `describe` when moto is installed; otherwise a skip that says how to install it (a failure in CI:
+ * see requires.ts), so a missing moto never passes silently.
  */
-export const describeIfMoto: jest.Describe = ((name: string, fn: jest.EmptyFunction) => {
-  if (binary) return describe(name, fn);
-  console.warn(`SKIPPED "${name}": moto_server is not installed. Run \`bash test/support/install-moto.sh\` (needs Python 3) to run these tests.`);
-  return describe.skip(name, fn);
-}) as jest.Describe;
+export const describeIfMoto = ((name: string, fn: jest.EmptyFunction) =>
+  describeRequiring(name, binary ? undefined : 'moto_server is not installed; run `bash test/support/install-moto.sh` (needs Python 3)', fn)) as (name: string, fn: jest.EmptyFunction) => void;
 
 export interface MotoServer {
   endpoint: string;

@@ -10,7 +10,11 @@ export interface ObjectStore {
   /** Bucket name (S3) or folder name (local), for messages. */
   readonly name: string;
 
-  /** Address of a key that a query engine can read: `s3://bucket/key` or an absolute file path. */
+  /**
+   * Address of a key (or of a prefix: `''` is the store's root) that a query engine can read:
+   * `s3://bucket/key` or an absolute file path. `uri('')` is the prefix every other address starts
+   * with, so an address an engine reports can be turned back into a key.
+   */
   uri(key: string): string;
 
   /**

@@ -17,6 +17,7 @@ import { FolderObjectStore } from '../../../functions/local/folder-object-store'
 import { seedTotesys } from '../../../functions/totesys/seed';
 import { createTrinoEngine } from '../../../functions/trino/trino-engine';
 import { testDatabase, type TestDatabase } from '../../support/test-postgres';
+import { describeRequiring } from '../../support/requires';
 import { startTrino, trinoSkipReason, type TrinoTestServer } from '../../support/trino-server';
 
 /**
@@ -27,8 +28,7 @@ import { startTrino, trinoSkipReason, type TrinoTestServer } from '../../support
  */
 const REPO = path.resolve(__dirname, '../../..');
 const skipReason = trinoSkipReason();
-if (skipReason) console.warn(`Trino data-test checks SKIPPED: ${skipReason}`);
-const describeTrino = skipReason ? describe.skip : describe;
+const describeTrino = (name: string, fn: jest.EmptyFunction) => describeRequiring(name, skipReason, fn);
 
 describeTrino('data tests and input checks on Trino', () => {
   let trino: TrinoTestServer;

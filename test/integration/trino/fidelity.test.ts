@@ -22,6 +22,7 @@ import { seedTotesys } from '../../../functions/totesys/seed';
 import { simulateActivity } from '../../../functions/totesys/simulate';
 import { createTrinoEngine, TrinoQueryError } from '../../../functions/trino/trino-engine';
 import { testDatabase, type TestDatabase } from '../../support/test-postgres';
+import { describeRequiring } from '../../support/requires';
 import { startTrino, trinoSkipReason, type TrinoTestServer } from '../../support/trino-server';
 import { parquetTypes, readStarRows, rowDifferences } from './star-outputs';
 
@@ -34,8 +35,7 @@ import { parquetTypes, readStarRows, rowDifferences } from './star-outputs';
 
 const REPO = path.resolve(__dirname, '../../..');
 const skipReason = trinoSkipReason();
-if (skipReason) console.warn(`Trino fidelity tests SKIPPED: ${skipReason}`);
-const describeTrino = skipReason ? describe.skip : describe;
+const describeTrino = (name: string, fn: jest.EmptyFunction) => describeRequiring(name, skipReason, fn);
 
 interface Side {
   name: string;

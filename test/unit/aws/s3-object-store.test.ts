@@ -108,4 +108,10 @@ describe('S3ObjectStore (mocked S3)', () => {
     expect(() => store().uri('/abs')).toThrow(/Invalid object key/);
     expect(store().uri('a/b')).toBe('s3://ingest/a/b');
   });
+
+  it('addresses the bucket root as the prefix of every object URI', () => {
+    // The load turns the file URIs an Athena transform records back into keys with uri('') (offline cloud finding).
+    expect(store().uri('')).toBe('s3://ingest/');
+    expect(store().uri('star/x/1.parquet').startsWith(store().uri(''))).toBe(true);
+  });
 });
