@@ -1,5 +1,17 @@
 import { DELETIONS_PREFIX } from '../../functions/core/extract/deletions';
-import { EXTRACT_HEARTBEAT_PREFIX, EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../../functions/core/lake/lake-layout';
+import {
+  CHANGES_PREFIX,
+  CURRENT_PREFIX,
+  EXTRACT_HEARTBEAT_PREFIX,
+  EXTRACT_MANIFEST_PREFIX,
+  EXTRACT_PROGRESS_PREFIX,
+  LEASES_PREFIX,
+  QUARANTINE_PREFIX,
+  RAW_PREFIX,
+  RUNS_PREFIX,
+  STAR_PREFIX,
+  TRANSFORM_MANIFEST_PREFIX,
+} from '../../functions/core/lake/lake-layout';
 import type { Statement } from './policy-document';
 
 /** ARNs of what the stages touch; the stack fills it in. */
@@ -16,13 +28,9 @@ export interface PipelineResources {
   warehouseSecretArn: string;
 }
 
-const RAW = 'raw/';
-/** Parent of lake-layout's `extractProgressPrefix(seq)` (an unfinished batch's progress); test/infra checks it. */
-export const EXTRACT_PROGRESS_PREFIX = 'progress/extract/';
-const RUNS = 'runs/';
-/** Parents of stage-lease.ts `leasePrefix` and data-tests.ts `quarantineKey` in the processed store; test/infra checks them. */
-export const LEASES_PREFIX = 'leases/';
-export const QUARANTINE_PREFIX = 'quarantine/';
+/** Every prefix granted below is lake-layout.ts's (DELETIONS_PREFIX: core/extract/deletions.ts); test/infra checks them against the code. */
+const RAW = RAW_PREFIX;
+const RUNS = RUNS_PREFIX;
 const objects = (bucketArn: string, ...prefixes: string[]) => prefixes.map((p) => `${bucketArn}/${p}*`);
 const glueDatabase = (r: PipelineResources, db: string) => [
   `${r.glueArnBase}:catalog`, `${r.glueArnBase}:database/${db}`, `${r.glueArnBase}:table/${db}/*`,
@@ -43,7 +51,7 @@ export function extractStatements(r: PipelineResources): Statement[] {
     { sid: 'ReadManifestsProgressAndKeys', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX, EXTRACT_PROGRESS_PREFIX, RAW, DELETIONS_PREFIX) },
     { sid: 'WriteRawBatches', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: objects(r.ingestionBucketArn, RAW, DELETIONS_PREFIX, EXTRACT_PROGRESS_PREFIX, EXTRACT_MANIFEST_PREFIX) },
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
-    { sid: 'ReadCurrentStateKeys', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, TRANSFORM_MANIFEST_PREFIX, 'current/') },
+    { sid: 'ReadCurrentStateKeys', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, TRANSFORM_MANIFEST_PREFIX, CURRENT_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
     { sid: 'WriteHeartbeat', actions: ['s3:PutObject'], resources: objects(r.processedBucketArn, EXTRACT_HEARTBEAT_PREFIX) },
   ];
@@ -64,7 +72,7 @@ export function transformStatements(r: PipelineResources): Statement[] {
     {
       sid: 'WriteProcessedTables',
       actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      resources: objects(r.processedBucketArn, 'current/', 'star/', 'changes/', TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS),
+      resources: objects(r.processedBucketArn, CURRENT_PREFIX, STAR_PREFIX, CHANGES_PREFIX, TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS),
     },
     {
       sid: 'QueryResults',
@@ -97,7 +105,7 @@ export function loadStatements(r: PipelineResources): Statement[] {
     { sid: 'ReadWarehouseSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.warehouseSecretArn] },
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
     { sid: 'ReadExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX) },
-    { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, 'star/', 'changes/', 'current/', TRANSFORM_MANIFEST_PREFIX, EXTRACT_HEARTBEAT_PREFIX) },
+    { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, STAR_PREFIX, CHANGES_PREFIX, CURRENT_PREFIX, TRANSFORM_MANIFEST_PREFIX, EXTRACT_HEARTBEAT_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
     {
       sid: 'ReadProcessedCatalog',

@@ -1,5 +1,6 @@
 import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
 import { Construct } from 'constructs';
+import { RAW_PREFIX, STAR_PREFIX } from '../../functions/core/lake/lake-layout';
 import type { DeploymentVariables } from '../deployment-variables';
 import { abortIncompleteUploads, SecureBucket } from './secure-bucket';
 
@@ -38,7 +39,7 @@ export class LakeBuckets extends Construct {
       versioned: true,
       objectLockRetentionDays: vars.ingestionRetentionDays,
       forceDestroy: vars.allowDestroyData,
-      lifecycleRules: [ageing('raw-to-cheaper-storage', 'raw/'), abortIncompleteUploads()],
+      lifecycleRules: [ageing('raw-to-cheaper-storage', RAW_PREFIX), abortIncompleteUploads()],
     });
 
     this.processed = new SecureBucket(this, 'processed', {
@@ -46,7 +47,7 @@ export class LakeBuckets extends Construct {
       versioned: true,
       forceDestroy: vars.allowDestroyData,
       lifecycleRules: [
-        ageing('star-to-cheaper-storage', 'star/'),
+        ageing('star-to-cheaper-storage', STAR_PREFIX),
         {
           id: 'expire-noncurrent-versions', status: 'Enabled', filter: [{ prefix: '' }],
           noncurrentVersionExpiration: [{ noncurrentDays: 30 }],

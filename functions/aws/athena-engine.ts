@@ -11,6 +11,7 @@ import { GetTableCommand } from '@aws-sdk/client-glue';
 import { randomBytes } from 'node:crypto';
 import { METRICS } from '../core/contract/runtime-contract';
 import { sourceTable, type SourceTableName } from '../core/contract/source-tables';
+import { factTablePrefix, parseFactBatchPrefix } from '../core/lake/lake-layout';
 import type { Log } from '../core/ports/log';
 import type { ObjectStore } from '../core/ports/object-store';
 import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
@@ -258,13 +259,13 @@ export class AthenaEngine implements QueryEngine {
   private async stagedRelation(name: string, schemaOf: string, prefixes: readonly string[]): Promise<BoundRelation> {
     const ns = this.options.namespace;
     const q = (t: string) => qualifiedTable(ns, ns.processedDatabase, t);
-    const facts = prefixes.map((p) => /^(star\/[a-z_]+\/)batch_id=([^/]+)\/$/.exec(p));
-    if (prefixes.length > 1 && facts.every((m) => m !== null && m[1] === facts[0]![1])) {
+    const facts = prefixes.map(parseFactBatchPrefix);
+    if (prefixes.length > 1 && facts.every((f) => f !== undefined && f.table === facts[0]!.table)) {
       // Many batches of one fact: one table over the fact's root with exactly those batch partitions.
       const key = prefixes.join('\n');
       let temp = this.staged.get(key);
       if (!temp) {
-        temp = await this.createTemporary(name, schemaOf, facts[0]![1], facts.map((m) => m![2]));
+        temp = await this.createTemporary(name, schemaOf, factTablePrefix(facts[0]!.table), facts.map((f) => f!.batchId));
         this.staged.set(key, temp);
       }
       return tableRelation(name, q(temp));

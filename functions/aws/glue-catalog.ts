@@ -8,6 +8,7 @@ import {
   type Table,
   type TableInput,
 } from '@aws-sdk/client-glue';
+import { factTablePrefix } from '../core/lake/lake-layout';
 import type { Catalog, TableLocation } from '../core/ports/catalog';
 import { errorName } from './retry-with-backoff';
 import { isProcessedTable, PARAM_BATCH_ID, PARAM_SQL_HASH, processedTableInput } from './glue-table-input';
@@ -70,7 +71,7 @@ export class GlueCatalog implements Catalog {
   async addPartition(table: string, location: TableLocation): Promise<void> {
     let found = await this.getTable(table);
     if (!found) {
-      await this.createTable(processedTableInput(table, this.uriOf(parentPrefix(location.prefix))));
+      await this.createTable(processedTableInput(table, this.uriOf(factTablePrefix(table))));
       found = await this.getTable(table);
       if (!found) throw new Error(`Glue table ${this.options.database}.${table} could not be created`);
     }
@@ -175,13 +176,6 @@ export class GlueCatalog implements Catalog {
     const prefix = location.slice(root.length);
     return prefix.endsWith('/') ? prefix : `${prefix}/`;
   }
-}
-
-/** `star/fact_x/batch_id=…/` → `star/fact_x/`. */
-function parentPrefix(prefix: string): string {
-  const trimmed = prefix.replace(/\/$/, '');
-  const cut = trimmed.lastIndexOf('/');
-  return cut < 0 ? prefix : trimmed.slice(0, cut + 1);
 }
 
 /** The writable part of a Table, as UpdateTable takes it back. */

@@ -2,14 +2,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../core/contract/source-tables';
 import { LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
-import { batchDate, rawPrefix } from '../core/lake/lake-layout';
+import { batchDate, parseRawKey, rawPrefix } from '../core/lake/lake-layout';
 import type { ObjectStore } from '../core/ports/object-store';
 import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
 import { currentStateColumns, latestVersionsSql } from '../core/transform/current-state';
 import {
   batchRelation,
   outputColumns,
-  parseRawKey,
   partitionValuesQuery,
   planWrite,
   qualifiedTable,

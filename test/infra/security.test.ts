@@ -1,5 +1,4 @@
-import { EXTRACT_PROGRESS_PREFIX } from '../../cdktf/access/stage-permissions';
-import { extractProgressKey } from '../../functions/core/lake/lake-layout';
+import { EXTRACT_PROGRESS_PREFIX, extractProgressKey } from '../../functions/core/lake/lake-layout';
 import { Block, statementsOf, synthesizeStack } from './synthesized-stack';
 
 /**

@@ -1,7 +1,15 @@
-import { LEASES_PREFIX, QUARANTINE_PREFIX } from '../../cdktf/access/stage-permissions';
 import { ENV } from '../../functions/core/contract/runtime-contract';
-import { EXTRACT_HEARTBEAT_PREFIX, EXTRACT_MANIFEST_PREFIX, extractHeartbeatKey, leaseKey, RUNS_PREFIX, runRecordKey } from '../../functions/core/lake/lake-layout';
-import { quarantineKey } from '../../functions/core/transform/data-tests';
+import {
+  EXTRACT_HEARTBEAT_PREFIX,
+  EXTRACT_MANIFEST_PREFIX,
+  extractHeartbeatKey,
+  LEASES_PREFIX,
+  leaseKey,
+  QUARANTINE_PREFIX,
+  quarantineKey,
+  RUNS_PREFIX,
+  runRecordKey,
+} from '../../functions/core/lake/lake-layout';
 import { Block, statementsOf, synthesizeStack } from './synthesized-stack';
 
 /**

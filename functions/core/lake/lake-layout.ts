@@ -1,19 +1,22 @@
 /**
- * Where everything lives in the two stores. Every key the pipeline reads or writes is built here.
+ * Where everything lives in the two stores. Every key the pipeline reads or writes is built here,
+ * and every key read back is parsed here (the `parse*` functions); the stack's IAM grants
+ * (cdktf/access/stage-permissions.ts) take their prefixes from the `*_PREFIX` constants.
  *
  * Ingestion store (immutable; nothing is overwritten or deleted):
  *   raw/<table>/dt=YYYY-MM-DD/<batch_id>.ndjson.gz      raw row versions of one batch
+ *   deletions/<table>/dt=YYYY-MM-DD/<batch_id>.ndjson.gz deletion markers (built in core/extract/deletions.ts)
  *   manifests/extract/<seq>.json                         batch manifest, written last, If-None-Match
  *   progress/extract/<seq>/<attempt>.json                an unfinished batch's progress (long first loads)
  * Processed store:
- *   current/<table>/<batch_id>/                          compacted current state after a batch
+ *   current/<table>/<batch_id>/                          current state after a batch (a base or a delta)
  *   star/<dimension>/<batch_id>/                         a dimension rebuilt by a batch
  *   star/<fact>/batch_id=<batch_id>/                     a fact's new versions from a batch
  *   changes/<dimension>/<batch_id>/                      rows of a rebuilt dimension that changed
  *   manifests/transform/<seq>.json                       transform manifest, written last
  *   catalog/<table>.json                                 local catalog pointers (Glue in the cloud)
- *   runs/<batch_id>.json                                 run history
- *   leases/<stage>/<seq>/<attempt>.json                  which run is working on a batch (stage-lease.ts) (older form, see runRecordKey)
+ *   leases/<stage>/<seq>/<attempt>[-released].json      which run is working on a batch (stage-lease.ts)
+ *   quarantine/<batch_id>.json                           why a batch was not published (data-tests.ts)
  *   runs/<YYYYMMDDTHHMMSS.mmmZ>-<batch_id|noop>.json     one record per cycle or stage run
  *   heartbeats/extract/<seq>.json                        newest extract that found nothing new after batch <seq> (overwritten)
  *
@@ -49,19 +52,29 @@ export function batchDate(batchId: string): string {
   return `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}`;
 }
 
-export const rawPrefix = (table: string): string => `raw/${table}/`;
+export const RAW_PREFIX = 'raw/';
+export const rawPrefix = (table: string): string => `${RAW_PREFIX}${table}/`;
 /**
  * A raw file of a batch. A table read in one piece is `<batch_id>.ndjson.gz`; a table read in
  * chunks (long first loads) adds the part number and the nonce of the invocation that wrote it,
  * so a resumed batch never writes a key twice.
  */
 export const rawKey = (table: string, batchId: string, part?: { index: number; nonce: string }): string =>
-  `raw/${table}/dt=${batchDate(batchId)}/${batchId}${part ? `-p${String(part.index).padStart(4, '0')}-${part.nonce}` : ''}.ndjson.gz`;
+  `${rawPrefix(table)}dt=${batchDate(batchId)}/${batchId}${part ? `-p${String(part.index).padStart(4, '0')}-${part.nonce}` : ''}.ndjson.gz`;
+
+/** Dt partition and batch id of a raw key of `table`; throws if the key is not one {@link rawKey} builds. */
+export function parseRawKey(table: string, key: string): { dt: string; batchId: string } {
+  const m = /^raw\/([a-z_]+)\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+?)(-p\d{4}-[0-9a-f]{4})?\.ndjson\.gz$/.exec(key);
+  if (!m || m[1] !== table) throw new Error(`"${key}" is not a raw key of table ${table} (expected raw/${table}/dt=YYYY-MM-DD/<batch id>.ndjson.gz)`);
+  if (!BATCH_ID_PATTERN.test(m[3])) throw new Error(`"${m[3]}" in raw key "${key}" is not a batch id`);
+  return { dt: m[2], batchId: m[3] };
+}
 
 export const EXTRACT_MANIFEST_PREFIX = 'manifests/extract/';
 export const extractManifestKey = (seq: number): string => `${EXTRACT_MANIFEST_PREFIX}${padSeq(seq)}.json`;
 
-export const extractProgressPrefix = (seq: number): string => `progress/extract/${padSeq(seq)}/`;
+export const EXTRACT_PROGRESS_PREFIX = 'progress/extract/';
+export const extractProgressPrefix = (seq: number): string => `${EXTRACT_PROGRESS_PREFIX}${padSeq(seq)}/`;
 export const extractProgressKey = (seq: number, attempt: number): string => `${extractProgressPrefix(seq)}${String(attempt).padStart(4, '0')}.json`;
 
 /**
@@ -81,17 +94,46 @@ export function manifestSeq(key: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export const currentPrefix = (table: string, batchId: string): string => `current/${table}/${batchId}/`;
-export const dimensionPrefix = (table: string, batchId: string): string => `star/${table}/${batchId}/`;
+export const CURRENT_PREFIX = 'current/';
+export const currentPrefix = (table: string, batchId: string): string => `${CURRENT_PREFIX}${table}/${batchId}/`;
+
+/** Table and batch of a current-state output prefix ({@link currentPrefix}); throws on anything else. */
+export function parseCurrentPrefix(prefix: string): { table: string; batchId: string } {
+  const m = /^current\/([a-z_]+)\/([^/]+)\/$/.exec(prefix);
+  if (!m || !BATCH_ID_PATTERN.test(m[2])) throw new Error(`"${prefix}" is not a current-state prefix (expected current/<table>/<batch id>/)`);
+  return { table: m[1], batchId: m[2] };
+}
+
+export const STAR_PREFIX = 'star/';
+export const dimensionPrefix = (table: string, batchId: string): string => `${STAR_PREFIX}${table}/${batchId}/`;
+export const CHANGES_PREFIX = 'changes/';
 /** Rows of a rebuilt dimension that differ from the version it replaces (what the load upserts). */
-export const dimensionChangesPrefix = (table: string, batchId: string): string => `changes/${table}/${batchId}/`;
-export const factTablePrefix = (table: string): string => `star/${table}/`;
-export const factBatchPrefix = (table: string, batchId: string): string => `star/${table}/batch_id=${batchId}/`;
-export const leasePrefix = (stage: string, seq: number): string => `leases/${stage}/${padSeq(seq)}/`;
+export const dimensionChangesPrefix = (table: string, batchId: string): string => `${CHANGES_PREFIX}${table}/${batchId}/`;
+export const factTablePrefix = (table: string): string => `${STAR_PREFIX}${table}/`;
+export const factBatchPrefix = (table: string, batchId: string): string => `${factTablePrefix(table)}batch_id=${batchId}/`;
+
+/** Table and batch of a fact's batch prefix ({@link factBatchPrefix}), or undefined for any other prefix. */
+export function parseFactBatchPrefix(prefix: string): { table: string; batchId: string } | undefined {
+  const m = /^star\/([a-z_]+)\/batch_id=([^/]+)\/$/.exec(prefix);
+  return m ? { table: m[1], batchId: m[2] } : undefined;
+}
+
+export const LEASES_PREFIX = 'leases/';
+export const leasePrefix = (stage: string, seq: number): string => `${LEASES_PREFIX}${stage}/${padSeq(seq)}/`;
 export const leaseKey = (stage: string, seq: number, attempt: number, released = false): string =>
   `${leasePrefix(stage, seq)}${String(attempt).padStart(4, '0')}${released ? '-released' : ''}.json`;
+
+/** Attempt number of a lease key ({@link leaseKey}) and whether it marks a release; undefined for any other key. */
+export function parseLeaseKey(key: string): { attempt: number; released: boolean } | undefined {
+  const m = /\/(\d{4})(-released)?\.json$/.exec(key);
+  return m ? { attempt: Number(m[1]), released: Boolean(m[2]) } : undefined;
+}
+
+export const QUARANTINE_PREFIX = 'quarantine/';
+/** The report of a batch whose staged outputs failed their data tests (core/transform/data-tests.ts). */
+export const quarantineKey = (batchId: string): string => `${QUARANTINE_PREFIX}${batchId}.json`;
+
 export const catalogKey = (table: string): string => `catalog/${table}.json`;
-export const runKey = (batchId: string): string => `runs/${batchId}.json`;
 
 export const RUNS_PREFIX = 'runs/';
 /**

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
-import { leaseKey, leasePrefix } from './lake-layout';
+import { leaseKey, leasePrefix, parseLeaseKey } from './lake-layout';
 import { processIsAlive } from '../process-liveness';
 
 /**
@@ -40,10 +40,10 @@ export async function acquireLease(
 ): Promise<LeaseOutcome> {
   let last: { attempt: number; released: boolean; key: string } | undefined;
   for await (const { key } of store.list(leasePrefix(stage, seq))) {
-    const m = /\/(\d{4})(-released)?\.json$/.exec(key);
-    if (!m) continue;
-    const attempt = Number(m[1]);
-    if (!last || attempt > last.attempt || (attempt === last.attempt && m[2])) last = { attempt, released: Boolean(m[2]), key };
+    const parsed = parseLeaseKey(key);
+    if (!parsed) continue;
+    const { attempt, released } = parsed;
+    if (!last || attempt > last.attempt || (attempt === last.attempt && released)) last = { attempt, released, key };
   }
   if (last && !last.released) {
     const held = LeaseRecord.parse(JSON.parse(await getText(store, last.key)));

@@ -1,4 +1,4 @@
-import { parseBatchId } from '../lake/lake-layout';
+import { parseBatchId, parseCurrentPrefix } from '../lake/lake-layout';
 import type { TransformOutput } from '../lake/manifests';
 
 /**
@@ -53,11 +53,9 @@ export function compactionStep(
   return pending > base.rows * policy.maxDeltaFraction ? 'compact' : 'delta';
 }
 
-/** The batch that wrote a current-state output: the last path segment of its prefix (`current/<table>/<batch>/`). */
+/** The batch that wrote a current-state output, from its prefix (`current/<table>/<batch>/`). */
 function batchOf(output: TransformOutput): string {
-  const batchId = output.prefix.split('/').filter(Boolean).at(-1);
-  if (!batchId) throw new Error(`Current-state output at "${output.prefix}" does not name its batch`);
-  return batchId;
+  return parseCurrentPrefix(output.prefix).batchId;
 }
 
 /** Start of a batch's extract, from its id (`<seq>-<YYYYMMDDTHHMMSSZ>-<nonce>`), in epoch ms. */

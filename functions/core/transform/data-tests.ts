@@ -192,4 +192,5 @@ export class QuarantinedBatchError extends Error {
   }
 }
 
-export const quarantineKey = (batchId: string): string => `quarantine/${batchId}.json`;
+/** Built in lake-layout.ts; re-exported for the callers that still import it from here (test/scenarios). */
+export { quarantineKey } from '../lake/lake-layout';

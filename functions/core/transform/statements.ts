@@ -1,6 +1,6 @@
 import { BATCH_ID_COLUMN, sourceTable, trinoType, type SourceTableName } from '../contract/source-tables';
 import { LINEAGE_COLUMNS } from '../contract/star-tables';
-import { BATCH_ID_PATTERN, batchDate } from '../lake/lake-layout';
+import { BATCH_ID_PATTERN, batchDate, parseRawKey } from '../lake/lake-layout';
 import type { WriteTarget } from '../ports/query-engine';
 
 /**
@@ -135,13 +135,6 @@ export function unionRelation(name: string, qualified: readonly string[]): Bound
   quoteIdent(name);
   if (qualified.length === 0) throw new Error(`Relation ${name} is bound to no table`);
   return { name, sql: qualified.map((q) => `SELECT * FROM ${q}`).join(' UNION ALL ') };
-}
-
-/** Dt and batch id encoded in a raw key; throws if the key is not one the extract writes. */
-export function parseRawKey(table: string, key: string): { dt: string; batchId: string } {
-  const m = /^raw\/([a-z_]+)\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+?)(-p\d{4}-[0-9a-f]{4})?\.ndjson\.gz$/.exec(key);
-  if (!m || m[1] !== table) throw new Error(`"${key}" is not a raw key of table ${table} (expected raw/${table}/dt=YYYY-MM-DD/<batch id>.ndjson.gz)`);
-  return { dt: validDate(m[2]), batchId: validBatchId(m[3]) };
 }
 
 function validBatchId(id: string): string {

@@ -6,6 +6,8 @@ import {
   dimensionChangesPrefix,
   dimensionPrefix,
   factBatchPrefix,
+  parseCurrentPrefix,
+  quarantineKey,
   transformManifestKey,
 } from '../lake/lake-layout';
 import {
@@ -23,7 +25,7 @@ import type { PipelineContext } from '../pipeline-context';
 import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy } from './current-compaction';
 import { currentStateColumns, currentStateSql } from './current-state';
 import { planByKey, writeDimensionByKey } from './dimension-by-key';
-import { QuarantinedBatchError, quarantineKey, runDataTests, type DataTestResult } from './data-tests';
+import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
 
@@ -394,7 +396,7 @@ async function publishBatch(
     return readTransformManifest(ctx.processed, seq);
   }
 
-  const deltasWritten = Object.values(currentDeltas).flatMap((d) => d ?? []).filter((d) => d.prefix.endsWith(`/${batchId}/`));
+  const deltasWritten = Object.values(currentDeltas).flatMap((d) => d ?? []).filter((d) => parseCurrentPrefix(d.prefix).batchId === batchId);
   const outputs = [...Object.values(star), ...compacted.map((name) => currentOutputs[name]), ...deltasWritten];
   const bytesScanned = outputs.reduce((sum, o) => sum + o.bytesScanned, 0);
   const elapsedMs = Date.now() - startedAt.getTime();

@@ -7,7 +7,8 @@ import { readExtractManifest, readTransformManifest } from '../../../functions/c
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import { silentLog } from '../../../functions/core/ports/log';
 import { getText } from '../../../functions/core/ports/object-store';
-import { dataTests, FACT_SOURCES, quarantineKey } from '../../../functions/core/transform/data-tests';
+import { quarantineKey } from '../../../functions/core/lake/lake-layout';
+import { dataTests, FACT_SOURCES } from '../../../functions/core/transform/data-tests';
 import { findRejectedVersions } from '../../../functions/core/transform/input-checks';
 import { transformPending } from '../../../functions/core/transform/transform';
 import { DuckDbEngine } from '../../../functions/local/duckdb-engine';

@@ -5,14 +5,14 @@ import { createHandler as createExtract } from '../../../functions/extract/handl
 import { createHandler as createTransform } from '../../../functions/transform/handler';
 import { createHandler as createLoad } from '../../../functions/load/handler';
 import type { ExtractResult } from '../../../functions/core/extract/extract';
-import { extractManifestKey, transformManifestKey } from '../../../functions/core/lake/lake-layout';
+import { extractManifestKey, quarantineKey, transformManifestKey } from '../../../functions/core/lake/lake-layout';
 import type { TransformManifest } from '../../../functions/core/lake/manifests';
 import type { LoadResult } from '../../../functions/core/load/load';
 import { writeExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
 import { readRunHistory } from '../../../functions/core/operate/run-history';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
-import { QuarantinedBatchError, quarantineKey } from '../../../functions/core/transform/data-tests';
+import { QuarantinedBatchError } from '../../../functions/core/transform/data-tests';
 import type { TransformResult } from '../../../functions/core/transform/transform';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 import { batchIdOf, putExtractManifest, recordingLog } from './lake-fixtures';

@@ -1,4 +1,4 @@
-import { rawKey } from '../../../functions/core/lake/lake-layout';
+import { parseRawKey, rawKey } from '../../../functions/core/lake/lake-layout';
 import { Parser } from 'node-sql-parser';
 import {
   athenaRawTableDdl,
@@ -6,7 +6,6 @@ import {
   ctasStatement,
   insertStatement,
   outputColumns,
-  parseRawKey,
   partitionValuesQuery,
   planWrite,
   qualifiedTable,
