@@ -13,6 +13,7 @@ import { METRICS } from '../core/contract/runtime-contract';
 import { sourceTable, type SourceTableName } from '../core/contract/source-tables';
 import { factTablePrefix, parseFactBatchPrefix } from '../core/lake/lake-layout';
 import type { Log } from '../core/ports/log';
+import { quoteLakeIdent } from '../core/sql/sql-text';
 import type { ObjectStore } from '../core/ports/object-store';
 import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
 import { latestVersionsSql } from '../core/transform/current-state';
@@ -21,7 +22,6 @@ import {
   partitionValuesQuery,
   planWrite,
   qualifiedTable,
-  quoteIdent,
   rawRelation,
   tableRelation,
   unionRelation,
@@ -228,7 +228,7 @@ export class AthenaEngine implements QueryEngine {
         } else {
           // Base and deltas: their rows, then the latest version of each (core/transform/current-state.ts).
           relations.push(await this.stagedRelation(`_segments_${relation}`, `current_${table}`, segments));
-          relations.push({ name: relation, sql: latestVersionsSql(sourceTable(table), quoteIdent(`_segments_${relation}`)) });
+          relations.push({ name: relation, sql: latestVersionsSql(sourceTable(table), quoteLakeIdent(`_segments_${relation}`)) });
         }
       }
     }

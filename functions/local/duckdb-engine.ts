@@ -12,6 +12,7 @@ import {
 import { BATCH_ID_COLUMN, duckdbType, SOURCE_TABLES, type SourceTable } from '../core/contract/source-tables';
 import { LINEAGE_COLUMNS, starDuckdbType, STAR_TABLES } from '../core/contract/star-tables';
 import { currentSegments, type CurrentLocation, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
+import { prependCtes, quoteIdent } from '../core/sql/sql-text';
 import { latestVersionsSql } from '../core/transform/current-state';
 import type { FolderObjectStore } from './folder-object-store';
 import { DUCKDB_TRINO_MACROS } from './duckdb-trino-macros';
@@ -75,7 +76,7 @@ export class DuckDbEngine implements QueryEngine {
       params.push(single ? `${tmp}.parquet` : tmp);
       const options = single
         ? 'FORMAT parquet, COMPRESSION zstd'
-        : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map(ident).join(', ')})`;
+        : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')})`;
       const copied = await run(connection, `COPY (${body}SELECT ${projection} FROM _result) TO $${params.length} (${options})`, params, where).catch(
         async (err: unknown) => {
           await fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
@@ -169,13 +170,13 @@ export class DuckDbEngine implements QueryEngine {
     const json = (relation: string, table: SourceTable, keys: string[]): void => {
       const columns = rawColumns(table);
       if (!keys.length) {
-        ctes.push(`${ident(relation)} AS (${emptyRelation(columns)})`);
+        ctes.push(`${quoteIdent(relation)} AS (${emptyRelation(columns)})`);
         return;
       }
       const files = keys.map((key) => this.ingestion.pathOf(key));
-      const struct = columns.map((c) => `${ident(c.name)}: '${c.type}'`).join(', ');
+      const struct = columns.map((c) => `${quoteIdent(c.name)}: '${c.type}'`).join(', ');
       ctes.push(
-        `${ident(relation)} AS (SELECT * FROM read_json(${param(listValue(files))}, format = 'newline_delimited', ` +
+        `${quoteIdent(relation)} AS (SELECT * FROM read_json(${param(listValue(files))}, format = 'newline_delimited', ` +
           `compression = 'gzip', columns = {${struct}}))`,
       );
     };
@@ -183,8 +184,8 @@ export class DuckDbEngine implements QueryEngine {
       const files = (await Promise.all(prefixes.map((p) => this.parquetFiles(p)))).flat();
       ctes.push(
         files.length
-          ? `${ident(relation)} AS (SELECT * FROM read_parquet(${param(listValue(files))}, hive_partitioning = false))`
-          : `${ident(relation)} AS (${emptyRelation(columns)})`,
+          ? `${quoteIdent(relation)} AS (SELECT * FROM read_parquet(${param(listValue(files))}, hive_partitioning = false))`
+          : `${quoteIdent(relation)} AS (${emptyRelation(columns)})`,
       );
     };
 
@@ -193,12 +194,12 @@ export class DuckDbEngine implements QueryEngine {
       const segments = currentSegments(location);
       if (segments.length === 1) return parquet(relation, [...segments], rawColumns(table));
       await parquet(`_segments_${relation}`, [...segments], rawColumns(table));
-      ctes.push(`${ident(relation)} AS (${latestVersionsSql(table, ident(`_segments_${relation}`))})`);
+      ctes.push(`${quoteIdent(relation)} AS (${latestVersionsSql(table, quoteIdent(`_segments_${relation}`))})`);
     };
 
     for (const table of SOURCE_TABLES) {
       const batch = bindings.batch[table.name];
-      if (batch?.length) ctes.push(`${ident(`batch_${table.name}`)} AS (SELECT * FROM read_parquet(${param(await this.batchFile(connection, table, batch))}))`);
+      if (batch?.length) ctes.push(`${quoteIdent(`batch_${table.name}`)} AS (SELECT * FROM read_parquet(${param(await this.batchFile(connection, table, batch))}))`);
       else if (batch) json(`batch_${table.name}`, table, batch);
       const raw = bindings.raw?.[table.name];
       if (raw) json(`raw_${table.name}`, table, raw);
@@ -242,7 +243,7 @@ export class DuckDbEngine implements QueryEngine {
     if (this.batchFiles.get(table.name) === identity) return target;
     this.batchFiles.delete(table.name);
     const struct = rawColumns(table)
-      .map((c) => `${ident(c.name)}: '${c.type}'`)
+      .map((c) => `${quoteIdent(c.name)}: '${c.type}'`)
       .join(', ');
     await run(
       connection,
@@ -277,11 +278,11 @@ export class DuckDbEngine implements QueryEngine {
     if (missing.length) {
       throw new Error(`${where} does not produce column(s) ${missing.join(', ')} of ${target.table}; make the SELECT match the contract's columns`);
     }
-    const columns = target.columns.map((c) => `CAST(${ident(c.name)} AS ${duckdbTypeOfTrino(c.trinoType, where)}) AS ${ident(c.name)}`);
+    const columns = target.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${duckdbTypeOfTrino(c.trinoType, where)}) AS ${quoteIdent(c.name)}`);
     for (const name of LINEAGE_COLUMNS) {
       if (wanted.has(name)) continue;
       params.push(name === BATCH_ID_COLUMN ? target.batchId : target.sqlHash);
-      columns.push(`CAST($${params.length} AS VARCHAR) AS ${ident(name)}`);
+      columns.push(`CAST($${params.length} AS VARCHAR) AS ${quoteIdent(name)}`);
     }
     return columns.join(',\n  ');
   }
@@ -299,13 +300,7 @@ function rawColumns(table: SourceTable): DuckColumn[] {
 
 /** A relation with the given columns and no rows. */
 function emptyRelation(columns: DuckColumn[]): string {
-  return `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`).join(', ')} WHERE false`;
-}
-
-/** Quotes an identifier taken from a contract; anything else is refused. */
-function ident(name: string): string {
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`Refusing to use "${name}" as an SQL identifier: identifiers come from the contracts`);
-  return `"${name}"`;
+  return `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`).join(', ')} WHERE false`;
 }
 
 /** The DuckDB type for a Trino type name of a write target. */
@@ -326,30 +321,6 @@ export function duckdbTypeOfTrino(trinoType: string, where = 'write target'): st
 /** Drops trailing semicolons and whitespace so the statement can be embedded. */
 function stripTerminator(sql: string): string {
   return sql.replace(/[\s;]+$/, '');
-}
-
-/** Leading whitespace and comments of a statement. */
-function leadingComments(sql: string): number {
-  let i = 0;
-  for (;;) {
-    while (i < sql.length && /\s/.test(sql[i])) i++;
-    if (sql.startsWith('--', i)) {
-      const end = sql.indexOf('\n', i);
-      i = end === -1 ? sql.length : end + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end === -1 ? sql.length : end + 2;
-    } else return i;
-  }
-}
-
-/** Puts binding CTEs in front of a statement, merging with its own WITH clause if it has one. */
-function prependCtes(sql: string, ctes: string[]): string {
-  if (!ctes.length) return sql;
-  const body = sql.slice(leadingComments(sql));
-  const withClause = /^with(\s+recursive)?\s/i.exec(body);
-  if (withClause) return `${withClause[0]}${ctes.join(',\n')},\n${body.slice(withClause[0].length)}`;
-  return `WITH ${ctes.join(',\n')}\n${body}`;
 }
 
 async function run(connection: DuckDBConnection, sql: string, params: DuckDBValue[], where: string): Promise<Record<string, unknown>[]> {

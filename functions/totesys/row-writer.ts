@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import type { ClientBase } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { sourceTable, type SourceTableName, type SourceType } from '../core/contract/source-tables';
+import { quoteIdent } from '../core/sql/sql-text';
 
 export type Row = readonly (string | null)[];
 export type WriteMethod = 'copy' | 'insert';
@@ -26,8 +27,6 @@ export interface RowWriter {
 
 /** Rows per INSERT … unnest statement: large enough to amortise the round trip, small enough for PGlite's memory. */
 const INSERT_CHUNK = 5000;
-
-const quote = (identifier: string): string => `"${identifier}"`;
 
 /** The PostgreSQL type a text value is cast to on insert. */
 export function castType(type: SourceType): string {
@@ -48,10 +47,10 @@ function insertWriter(client: ClientBase): RowWriter {
     let sql = statements.get(name);
     if (!sql) {
       const { columns } = sourceTable(name);
-      const names = columns.map((c) => quote(c.name)).join(', ');
-      const casts = columns.map((c) => `u.${quote(c.name)}::${castType(c.type)}`).join(', ');
+      const names = columns.map((c) => quoteIdent(c.name)).join(', ');
+      const casts = columns.map((c) => `u.${quoteIdent(c.name)}::${castType(c.type)}`).join(', ');
       const arrays = columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
-      sql = `INSERT INTO ${quote(name)} (${names}) SELECT ${casts} FROM unnest(${arrays}) AS u(${names})`;
+      sql = `INSERT INTO ${quoteIdent(name)} (${names}) SELECT ${casts} FROM unnest(${arrays}) AS u(${names})`;
       statements.set(name, sql);
     }
     return sql;
@@ -85,7 +84,7 @@ function copyWriter(client: ClientBase): RowWriter {
     method: 'copy',
     async write(table, rows) {
       if (rows.length === 0) return;
-      const names = sourceTable(table).columns.map((c) => quote(c.name)).join(', ');
+      const names = sourceTable(table).columns.map((c) => quoteIdent(c.name)).join(', ');
       const lines = function* (): Generator<string> {
         // Batches of lines, so the stream carries a few large chunks rather than one per row.
         for (let start = 0; start < rows.length; start += 2000) {
@@ -95,7 +94,7 @@ function copyWriter(client: ClientBase): RowWriter {
         }
       };
       try {
-        await pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${quote(table)} (${names}) FROM STDIN`)));
+        await pipeline(Readable.from(lines()), client.query(copyFrom(`COPY ${quoteIdent(table)} (${names}) FROM STDIN`)));
       } catch (error) {
         throw new Error(`COPY of ${rows.length} generated rows into totesys.${table} failed: ${(error as Error).message}`, { cause: error });
       }

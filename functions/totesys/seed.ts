@@ -15,6 +15,7 @@
 import { Client } from 'pg';
 import { SOURCE_TABLE_NAMES, type SourceTableName } from '../core/contract/source-tables';
 import { silentLog, type Log } from '../core/ports/log';
+import { quoteIdent } from '../core/sql/sql-text';
 import { rowWriter, type Row, type WriteMethod } from './row-writer';
 import { SeededRandom } from './seeded-random';
 import {
@@ -76,7 +77,7 @@ export async function seedTotesys(url: string, options: SeedOptions = {}): Promi
             'seeding would mix two histories. Seed an empty database, or pass reset to empty the totesys tables first.',
         );
       }
-      await client.query(`TRUNCATE ${SOURCE_TABLE_NAMES.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY`);
+      await client.query(`TRUNCATE ${SOURCE_TABLE_NAMES.map((t) => quoteIdent(t)).join(', ')} RESTART IDENTITY`);
     }
 
     const checkedAtEnd = await skipPerRowForeignKeyChecks(client);

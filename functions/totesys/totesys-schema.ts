@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ClientBase } from 'pg';
 import { SOURCE_TABLES, type SourceTableName } from '../core/contract/source-tables';
+import { quoteIdent } from '../core/sql/sql-text';
 
 /** sql/totesys, found from this file whether run from source (tsx, jest) or from a bundle beside the repo. */
 export function totesysSqlDir(): string {
@@ -49,8 +50,8 @@ export async function totesysRowCounts(client: ClientBase): Promise<Partial<Reco
 export async function resetTotesysSequences(client: ClientBase): Promise<void> {
   for (const table of SOURCE_TABLES) {
     await client.query(
-      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max("${table.primaryKey}") FROM "${table.name}"), 0) + 1, false)`,
-      [`"${table.name}"`, table.primaryKey],
+      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max(${quoteIdent(table.primaryKey)}) FROM ${quoteIdent(table.name)}), 0) + 1, false)`,
+      [quoteIdent(table.name), table.primaryKey],
     );
   }
 }

@@ -4,6 +4,7 @@ import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../core/contra
 import { LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
 import { batchDate, parseRawKey, rawPrefix } from '../core/lake/lake-layout';
 import type { ObjectStore } from '../core/ports/object-store';
+import { quoteLakeIdent, stringLiteral } from '../core/sql/sql-text';
 import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
 import { currentStateColumns, latestVersionsSql } from '../core/transform/current-state';
 import {
@@ -12,11 +13,9 @@ import {
   partitionValuesQuery,
   planWrite,
   qualifiedTable,
-  quoteIdent,
   rawRelation,
   rawTableName,
   storageType,
-  stringLiteral,
   trinoRawTableDdl,
   unionRelation,
   withRelations,
@@ -96,7 +95,7 @@ export class TrinoEngine implements QueryEngine {
     this.catalog = options.catalog ?? 'lake';
     this.localRoot = options.localRoot ?? '/';
     this.ns = { catalog: this.catalog, rawDatabase: options.rawSchema ?? 'totes_raw', processedDatabase: options.processedSchema ?? 'totes_processed' };
-    quoteIdent(this.catalog);
+    quoteLakeIdent(this.catalog);
     this.client = new TrinoClient({
       url: options.url,
       user: options.user,
@@ -166,7 +165,7 @@ export class TrinoEngine implements QueryEngine {
   private ensureSchemas(): Promise<void> {
     this.schemasReady ??= (async () => {
       for (const schema of [this.ns.rawDatabase, this.ns.processedDatabase]) {
-        await this.client.execute(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.catalog)}.${quoteIdent(schema)}`, `Creating schema ${this.catalog}.${schema}`);
+        await this.client.execute(`CREATE SCHEMA IF NOT EXISTS ${quoteLakeIdent(this.catalog)}.${quoteLakeIdent(schema)}`, `Creating schema ${this.catalog}.${schema}`);
       }
     })().catch((err: unknown) => {
       this.schemasReady = undefined;
@@ -196,7 +195,7 @@ export class TrinoEngine implements QueryEngine {
         } else {
           // Base and deltas: their rows, then the latest version of each (transform/current-state.ts).
           relations.push(await this.parquetRelation(`_segments_${relation}`, segments, columns));
-          relations.push({ name: relation, sql: latestVersionsSql(table, quoteIdent(`_segments_${relation}`)) });
+          relations.push({ name: relation, sql: latestVersionsSql(table, quoteLakeIdent(`_segments_${relation}`)) });
         }
       }
     }
@@ -227,7 +226,7 @@ export class TrinoEngine implements QueryEngine {
     const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
     if (typeof store.pathOf !== 'function') throw new Error(`${context}: Trino could not record an empty output at ${location}`);
     await fs.mkdir(store.pathOf(target.prefix), { recursive: true });
-    const cols = outputColumns(target).map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+    const cols = outputColumns(target).map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
     const partitioned = target.partitionedBy?.length ? `, partitioned_by = ARRAY[${target.partitionedBy.map(stringLiteral).join(', ')}]` : '';
     return this.client.execute(`CREATE TABLE ${table} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)}${partitioned})`, `${context} (no rows)`);
   }
@@ -260,7 +259,7 @@ export class TrinoEngine implements QueryEngine {
     if ([...wanted].every((dt) => known.has(dt))) return;
     // Glue finds dt partitions by projection; a Hive metastore must be told. ADD only: never drops.
     await this.client.execute(
-      `CALL ${quoteIdent(this.catalog)}.system.sync_partition_metadata(schema_name => ${stringLiteral(this.ns.rawDatabase)}, table_name => ${stringLiteral(rawTableName(table))}, mode => 'ADD')`,
+      `CALL ${quoteLakeIdent(this.catalog)}.system.sync_partition_metadata(schema_name => ${stringLiteral(this.ns.rawDatabase)}, table_name => ${stringLiteral(rawTableName(table))}, mode => 'ADD')`,
       `Registering the dt partitions of ${qualified}`,
     );
     for (const dt of wanted) known.add(dt);
@@ -273,7 +272,7 @@ export class TrinoEngine implements QueryEngine {
       if (!(await hasObjects(this.options.processed, prefix))) continue;
       const { table: qualified, location } = this.processedTable(prefix);
       if (!this.registered.has(prefix)) {
-        const cols = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+        const cols = columns.map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
         await this.client.execute(
           `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
           `Registering ${prefix} of ${this.options.processed.name} as ${name}`,
@@ -340,7 +339,7 @@ function rawColumns(table: SourceTableName): Column[] {
 }
 
 function emptyRelation(name: string, columns: readonly Column[]): BoundRelation {
-  return { name, sql: `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`).join(', ')} WHERE false` };
+  return { name, sql: `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteLakeIdent(c.name)}`).join(', ')} WHERE false` };
 }
 
 /** The batch id of a batch's raw keys (they all name the same batch). */

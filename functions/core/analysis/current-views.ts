@@ -1,4 +1,5 @@
 import { LINEAGE_COLUMNS, STAR_TABLES, type StarTable } from '../contract/star-tables';
+import { checkIdent, prependCtes } from '../sql/sql-text';
 
 /**
  * The analyst layer's current-state views: `<fact>_current` holds the latest version of each order
@@ -45,7 +46,7 @@ export function currentViewSelect(view: CurrentView, target: ViewTarget): string
 
 /** Athena (Trino) DDL creating every current view in `database` (a Glue database name). */
 export function athenaCurrentViewDdl(database: string): string[] {
-  if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new Error(`Glue database name "${database}" is not a plain lower-case identifier`);
+  checkIdent(database);
   return CURRENT_VIEWS.map((view) => `CREATE OR REPLACE VIEW ${database}.${view.name} AS\n${currentViewSelect(view, 'lake').replace(/\bFROM (fact_\w+)$/m, `FROM ${database}.$1`)}`);
 }
 
@@ -62,9 +63,5 @@ export function warehouseCurrentViewsSql(): string {
 export function withCurrentViews(sql: string): string {
   const used = CURRENT_VIEWS.filter((v) => new RegExp(`\\b${v.name}\\b`, 'i').test(sql.replace(/--[^\n]*/g, ' ')));
   if (!used.length) return sql;
-  const ctes = used.map((v) => `${v.name} AS (\n${currentViewSelect(v, 'lake')}\n)`).join(',\n');
-  const body = sql.replace(/^(\s*--[^\n]*\n)*\s*/, '');
-  const withClause = /^with(\s+recursive)?\s/i.exec(body);
-  if (withClause) return `${withClause[0]}${ctes},\n${body.slice(withClause[0].length)}`;
-  return `WITH ${ctes}\n${body}`;
+  return prependCtes(sql, used.map((v) => `${v.name} AS (\n${currentViewSelect(v, 'lake')}\n)`));
 }

@@ -1,4 +1,5 @@
 import { starPostgresType, type StarTable } from '../contract/star-tables';
+import { quoteIdent } from '../sql/sql-text';
 import type { LoadValue } from './parquet-rows';
 import { quoteSchema } from './warehouse-migrations';
 
@@ -19,21 +20,16 @@ import { quoteSchema } from './warehouse-migrations';
  * tuples for the unchanged majority); facts insert each (id, last_updated) version once.
  */
 
-const ident = (name: string): string => {
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`Refusing to quote identifier "${name}": not a contract name`);
-  return `"${name}"`;
-};
-
 export function qualifiedTable(schema: string, table: string): string {
-  return `${quoteSchema(schema)}.${ident(table)}`;
+  return `${quoteSchema(schema)}.${quoteIdent(table)}`;
 }
 
 /** Name of the per-transaction staging table of the COPY path. */
 export function stagingTable(table: StarTable): string {
-  return ident(`load_stage_${table.name}`);
+  return quoteIdent(`load_stage_${table.name}`);
 }
 
-const columnList = (table: StarTable): string => table.columns.map((c) => ident(c.name)).join(', ');
+const columnList = (table: StarTable): string => table.columns.map((c) => quoteIdent(c.name)).join(', ');
 
 /** `unnest($1::integer[], $2::text[], …) AS u(col, …)`: one array parameter per contract column. */
 export function unnestSource(table: StarTable): string {
@@ -49,10 +45,10 @@ export function unnestSource(table: StarTable): string {
 export function mergeStatement(schema: string, table: StarTable, source: string): string {
   const target = qualifiedTable(schema, table.name);
   const cols = columnList(table);
-  const key = table.key.map(ident).join(', ');
+  const key = table.key.map((n) => quoteIdent(n)).join(', ');
   const insert = `INSERT INTO ${target} AS t (${cols}) SELECT ${cols} FROM ${source}`;
   if (table.kind === 'fact') return `${insert} ON CONFLICT (${key}) DO NOTHING`;
-  const rest = table.columns.filter((c) => !table.key.includes(c.name)).map((c) => ident(c.name));
+  const rest = table.columns.filter((c) => !table.key.includes(c.name)).map((c) => quoteIdent(c.name));
   if (rest.length === 0) return `${insert} ON CONFLICT (${key}) DO NOTHING`;
   const set = rest.map((c) => `${c} = EXCLUDED.${c}`).join(', ');
   const current = rest.map((c) => `t.${c}`).join(', ');

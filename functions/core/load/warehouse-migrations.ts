@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
+import { quoteIdent } from '../sql/sql-text';
 
 /**
  * Brings a warehouse schema up to date with `sql/warehouse/*.sql`.
@@ -26,7 +27,7 @@ export function quoteSchema(schema: string): string {
       `Invalid warehouse schema name "${schema}": use 1-63 lower-case letters, digits or underscores, not starting with a digit (e.g. public, totes_dw)`,
     );
   }
-  return `"${schema}"`;
+  return quoteIdent(schema);
 }
 
 export interface WarehouseMigration {

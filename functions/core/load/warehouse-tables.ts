@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { STAR_TABLE_NAMES, starTable, type StarType } from '../contract/star-tables';
+import { quoteIdent } from '../sql/sql-text';
 import { qualifiedTable } from './load-statements';
 
 /**
@@ -59,8 +60,8 @@ export async function readWarehouseTable(url: string, schema: string, table: str
     columns = [...(star.surrogateKey ? [{ name: star.surrogateKey }] : []), ...star.columns];
     order = [...star.key];
   }
-  const select = columns.map((c) => `${asText(`"${c.name}"`, c.type)} AS "${c.name}"`).join(', ');
-  const orderBy = order.map((c) => `"${c}"`).join(', ');
+  const select = columns.map((c) => `${asText(quoteIdent(c.name), c.type)} AS ${quoteIdent(c.name)}`).join(', ');
+  const orderBy = order.map((c) => quoteIdent(c)).join(', ');
   return withClient(url, async (client) => {
     const res = await client.query<Record<string, string | null>>(`SELECT ${select} FROM ${qualifiedTable(schema, table)} ORDER BY ${orderBy}`);
     return res.rows;

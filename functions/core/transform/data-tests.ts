@@ -3,6 +3,7 @@ import { STAR_TABLES, type StarTableName } from '../contract/star-tables';
 import type { ExtractManifest, TransformOutput } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import type { RelationBindings } from '../ports/query-engine';
+import { literal } from '../sql/sql-text';
 import { readAcceptedOnly } from './input-checks';
 
 /**
@@ -62,8 +63,6 @@ export const FACT_SOURCES: Partial<Record<StarTableName, SourceTableName>> = {
   fact_purchase_order: 'purchase_order',
   fact_payment: 'payment',
 };
-
-const literal = (value: string | number): string => (typeof value === 'number' ? String(value) : `'${value.replace(/'/g, "''")}'`);
 
 const ACCEPTED: { table: StarTableName; column: string; values: readonly (string | number)[] }[] = [
   { table: 'dim_transaction', column: 'transaction_type', values: ENUMS.TransactionType },

@@ -2,6 +2,7 @@ import { BATCH_ID_COLUMN, sourceTable, trinoType, type SourceTableName } from '.
 import { LINEAGE_COLUMNS } from '../contract/star-tables';
 import { BATCH_ID_PATTERN, batchDate, parseRawKey } from '../lake/lake-layout';
 import type { WriteTarget } from '../ports/query-engine';
+import { quoteLakeIdent, splitSelect, stringLiteral } from '../sql/sql-text';
 
 /**
  * The SQL text the Athena and Trino engines run around a `sql/transform/*.sql` SELECT.
@@ -42,32 +43,14 @@ export interface BoundRelation {
 /** Athena fails a query that writes more than this many partitions (HIVE_TOO_MANY_OPEN_PARTITIONS). */
 export const MAX_PARTITIONS_PER_WRITE = 100;
 
-const IDENTIFIER = /^[a-z_][a-z0-9_-]*$/;
 const TYPE = /^[a-z]+( [a-z]+)*(\(\d+(, ?\d+)?\))?$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const RESULT = '_totes_result';
 const OUTPUT = '_totes_output';
 
-/** Double-quotes an identifier; only names the contracts and our config produce are accepted. */
-export function quoteIdent(name: string): string {
-  if (!IDENTIFIER.test(name)) {
-    throw new Error(`"${name}" is not an identifier the pipeline generates (expected ${IDENTIFIER}); check the contract or the database names in the configuration`);
-  }
-  return `"${name}"`;
-}
-
-/**
- * A SQL string literal. Used only for values our own code produced (locations, validated batch ids,
- * partition values read back from the engine), never for user input; quotes are doubled.
- */
-export function stringLiteral(value: string): string {
-  if (value.includes('\0')) throw new Error('A SQL literal cannot contain a NUL character');
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
 /** `"catalog"."database"."table"` (Trino) or `"database"."table"` (Athena). */
 export function qualifiedTable(ns: SqlNamespace, database: string, table: string): string {
-  return [ns.catalog, database, table].filter((p): p is string => p !== undefined).map(quoteIdent).join('.');
+  return [ns.catalog, database, table].filter((p): p is string => p !== undefined).map(quoteLakeIdent).join('.');
 }
 
 export const rawTableName = (table: SourceTableName): string => `raw_${table}`;
@@ -80,7 +63,7 @@ export function storageType(type: string): string {
 
 function cast(column: string, type: string): string {
   const stored = storageType(type);
-  const col = quoteIdent(column);
+  const col = quoteLakeIdent(column);
   // A time goes through time(3) first so that '9:05' and TIME '09:05:00' both become '09:05:00.000'.
   if (stored !== type) return `CAST(CAST(${col} AS time(3)) AS varchar) AS ${col}`;
   return `CAST(${col} AS ${type}) AS ${col}`;
@@ -118,21 +101,21 @@ function rawSliceRelation(ns: SqlNamespace, name: string, table: SourceTableName
       ? 'false'
       : [...slices.values()]
           .sort((a, b) => (a.batchId < b.batchId ? -1 : a.batchId > b.batchId ? 1 : 0))
-          .map((s) => `(dt = ${stringLiteral(validDate(s.dt))} AND ${quoteIdent(BATCH_ID_COLUMN)} = ${stringLiteral(validBatchId(s.batchId))})`)
+          .map((s) => `(dt = ${stringLiteral(validDate(s.dt))} AND ${quoteLakeIdent(BATCH_ID_COLUMN)} = ${stringLiteral(validBatchId(s.batchId))})`)
           .join(' OR ');
-  const columns = [...contract.columns.map((c) => c.name), BATCH_ID_COLUMN].map(quoteIdent).join(', ');
+  const columns = [...contract.columns.map((c) => c.name), BATCH_ID_COLUMN].map(quoteLakeIdent).join(', ');
   return { name, sql: `SELECT ${columns} FROM ${qualifiedTable(ns, ns.rawDatabase, rawTableName(table))} WHERE ${filter}` };
 }
 
 /** Binds `name` to a table the engine registered (a staged prefix, or a published table). */
 export function tableRelation(name: string, qualified: string): BoundRelation {
-  quoteIdent(name);
+  quoteLakeIdent(name);
   return { name, sql: `SELECT * FROM ${qualified}` };
 }
 
 /** Binds `name` to the union of several registered tables (e.g. a fact read from several prefixes). */
 export function unionRelation(name: string, qualified: readonly string[]): BoundRelation {
-  quoteIdent(name);
+  quoteLakeIdent(name);
   if (qualified.length === 0) throw new Error(`Relation ${name} is bound to no table`);
   return { name, sql: qualified.map((q) => `SELECT * FROM ${q}`).join(' UNION ALL ') };
 }
@@ -147,92 +130,6 @@ function validDate(dt: string): string {
   return dt;
 }
 
-/** A transform SELECT split into its own WITH entries (text without `WITH`) and its final query. */
-export interface SplitSelect {
-  ctes: string | undefined;
-  body: string;
-}
-
-/**
- * Splits a SELECT that may start with `WITH a AS (…), b (x, y) AS (…) SELECT …` into the entry
- * list and the final query, skipping comments, string literals and quoted identifiers. Leading
- * comments (the file header) and trailing semicolons are dropped.
- */
-export function splitSelect(sql: string): SplitSelect {
-  const text = stripOuter(sql);
-  if (!/^with\b/i.test(text)) return { ctes: undefined, body: text };
-  const afterWith = 4;
-  if (/^recursive\b/i.test(text.slice(afterWith).trimStart())) throw new Error('WITH RECURSIVE is not supported in transform SQL');
-  let depth = 0;
-  let i = afterWith;
-  while (i < text.length) {
-    const skipped = skipLexeme(text, i);
-    if (skipped !== i) {
-      i = skipped;
-      continue;
-    }
-    const ch = text[i];
-    if (ch === '(') depth++;
-    else if (ch === ')') {
-      depth--;
-      if (depth < 0) throw new Error('Unbalanced parentheses in transform SQL');
-      if (depth === 0) {
-        const next = skipSpace(text, i + 1);
-        if (text[next] === ',' || /^as\b/i.test(text.slice(next))) {
-          i = next;
-          continue;
-        }
-        return { ctes: text.slice(afterWith, i + 1).trim(), body: text.slice(i + 1).trim() };
-      }
-    }
-    i++;
-  }
-  throw new Error('Transform SQL starts with WITH but has no query after its WITH entries');
-}
-
-/** Position after a comment, string literal or quoted identifier starting at `i`, or `i` itself. */
-function skipLexeme(text: string, i: number): number {
-  const two = text.slice(i, i + 2);
-  if (two === '--') {
-    const end = text.indexOf('\n', i);
-    return end < 0 ? text.length : end + 1;
-  }
-  if (two === '/*') {
-    const end = text.indexOf('*/', i + 2);
-    if (end < 0) throw new Error('Unterminated /* comment in transform SQL');
-    return end + 2;
-  }
-  const quote = text[i];
-  if (quote === "'" || quote === '"') {
-    let j = i + 1;
-    for (;;) {
-      const end = text.indexOf(quote, j);
-      if (end < 0) throw new Error(`Unterminated ${quote === "'" ? 'string literal' : 'quoted identifier'} in transform SQL`);
-      if (text[end + 1] === quote) j = end + 2;
-      else return end + 1;
-    }
-  }
-  return i;
-}
-
-function skipSpace(text: string, i: number): number {
-  for (;;) {
-    while (i < text.length && /\s/.test(text[i])) i++;
-    const skipped = text.startsWith('--', i) || text.startsWith('/*', i) ? skipLexeme(text, i) : i;
-    if (skipped === i) return i;
-    i = skipped;
-  }
-}
-
-function stripOuter(sql: string): string {
-  let text = sql.slice(skipSpace(sql, 0));
-  text = text.replace(/(\s|;)+$/, '');
-  // A trailing line comment after the last statement: drop it so nothing can comment out our suffix.
-  const lines = text.split('\n');
-  while (lines.length > 1 && /^\s*--/.test(lines[lines.length - 1])) lines.pop();
-  return lines.join('\n').replace(/(\s|;)+$/, '');
-}
-
 /**
  * The file's SELECT with `relations` bound in front of it as WITH entries, merged with the
  * file's own WITH list. Used for reads (`query`); writes use {@link writeQuery}.
@@ -244,7 +141,7 @@ export function withRelations(select: string, relations: readonly BoundRelation[
 }
 
 function entry(r: BoundRelation): string {
-  return `${quoteIdent(r.name)} AS (${r.sql})`;
+  return `${quoteLakeIdent(r.name)} AS (${r.sql})`;
 }
 
 /** One output column: taken from the SELECT (cast to its type) or a lineage constant. */
@@ -266,7 +163,7 @@ export function outputColumns(target: WriteTarget): OutputColumn[] {
   const columns: OutputColumn[] = target.columns.map((c) => ({ name: c.name, expression: cast(c.name, c.trinoType), type: storageType(c.trinoType) }));
   const lineage: Record<(typeof LINEAGE_COLUMNS)[number], string> = { _batch_id: validBatchId(target.batchId), _sql_hash: target.sqlHash };
   for (const name of LINEAGE_COLUMNS) {
-    if (!listed.has(name)) columns.push({ name, expression: `CAST(${stringLiteral(lineage[name])} AS varchar) AS ${quoteIdent(name)}`, type: 'varchar' });
+    if (!listed.has(name)) columns.push({ name, expression: `CAST(${stringLiteral(lineage[name])} AS varchar) AS ${quoteLakeIdent(name)}`, type: 'varchar' });
   }
   const partitionedBy = target.partitionedBy ?? [];
   for (const p of partitionedBy) {
@@ -304,7 +201,7 @@ function partitionFilter(target: WriteTarget, only: readonly PartitionValues[]):
       if (values.length !== partitionedBy.length) throw new Error(`Partition of ${target.table} needs ${partitionedBy.length} values, got ${values.length}`);
       const parts = partitionedBy.map((p, i) => {
         const v = values[i];
-        return v === null ? `${quoteIdent(p)} IS NULL` : `${quoteIdent(p)} = CAST(${stringLiteral(v)} AS ${types.get(p)})`;
+        return v === null ? `${quoteLakeIdent(p)} IS NULL` : `${quoteLakeIdent(p)} = CAST(${stringLiteral(v)} AS ${types.get(p)})`;
       });
       return `(${parts.join(' AND ')})`;
     })
@@ -343,7 +240,7 @@ export function ctasStatement(input: WriteStatementInput): string {
 /** `INSERT INTO <table> (<columns>) <query>`: the second and later chunks of a split write. */
 export function insertStatement(input: Omit<WriteStatementInput, 'dialect' | 'location'>): string {
   const { table, select, relations, target, only } = input;
-  const names = outputColumns(target).map((c) => quoteIdent(c.name)).join(', ');
+  const names = outputColumns(target).map((c) => quoteLakeIdent(c.name)).join(', ');
   return `INSERT INTO ${table} (${names})\n${writeQuery(select, relations, target, only)}`;
 }
 
@@ -354,7 +251,7 @@ export function insertStatement(input: Omit<WriteStatementInput, 'dialect' | 'lo
 export function partitionValuesQuery(select: string, relations: readonly BoundRelation[], target: WriteTarget): string {
   const partitionedBy = target.partitionedBy ?? [];
   if (partitionedBy.length === 0) throw new Error(`${target.table} is not partitioned; it needs no partition query`);
-  const cols = partitionedBy.map(quoteIdent).join(', ');
+  const cols = partitionedBy.map(quoteLakeIdent).join(', ');
   return `SELECT DISTINCT ${cols} FROM (\n${writeQuery(select, relations, target)}\n) ORDER BY ${cols}`;
 }
 
@@ -385,7 +282,7 @@ function rawColumns(table: SourceTableName): { name: string; type: string }[] {
  * them) after creating it.
  */
 export function trinoRawTableDdl(ns: SqlNamespace, table: SourceTableName, location: string): string {
-  const cols = [...rawColumns(table), { name: 'dt', type: 'varchar' }].map((c) => `${quoteIdent(c.name)} ${c.type}`).join(',\n  ');
+  const cols = [...rawColumns(table), { name: 'dt', type: 'varchar' }].map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(',\n  ');
   return `CREATE TABLE IF NOT EXISTS ${qualifiedTable(ns, ns.rawDatabase, rawTableName(table))} (\n  ${cols}\n)\nWITH (format = 'JSON', external_location = ${stringLiteral(location)}, partitioned_by = ARRAY['dt'])`;
 }
 
@@ -399,7 +296,7 @@ export function athenaRawTableDdl(rawDatabase: string, table: SourceTableName, l
   const cols = rawColumns(table).map((c) => `\`${c.name}\` ${hive(c.type)}`).join(',\n  ');
   validDate(firstDate);
   return [
-    `CREATE EXTERNAL TABLE IF NOT EXISTS \`${quoteIdent(rawDatabase).slice(1, -1)}\`.\`${rawTableName(table)}\` (\n  ${cols}\n)`,
+    `CREATE EXTERNAL TABLE IF NOT EXISTS \`${quoteLakeIdent(rawDatabase).slice(1, -1)}\`.\`${rawTableName(table)}\` (\n  ${cols}\n)`,
     `PARTITIONED BY (\`dt\` string)`,
     `ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'`,
     `LOCATION ${stringLiteral(location)}`,

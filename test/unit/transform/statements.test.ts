@@ -9,11 +9,8 @@ import {
   partitionValuesQuery,
   planWrite,
   qualifiedTable,
-  quoteIdent,
   rawRelation,
-  splitSelect,
   storageType,
-  stringLiteral,
   tableRelation,
   trinoRawTableDdl,
   unionRelation,
@@ -21,6 +18,7 @@ import {
   type SqlNamespace,
 } from '../../../functions/core/transform/statements';
 import type { WriteTarget } from '../../../functions/core/ports/query-engine';
+import { quoteLakeIdent, splitSelect, stringLiteral } from '../../../functions/core/sql/sql-text';
 
 const BATCH = '0000000042-20261125T204100Z-3f9a';
 const ns: SqlNamespace = { rawDatabase: 'totes_raw', processedDatabase: 'totes_processed' };
@@ -47,9 +45,9 @@ function parsesAsQuery(sql: string): boolean {
 
 describe('identifiers and literals', () => {
   it('quotes contract identifiers and refuses anything else', () => {
-    expect(quoteIdent('sales_order')).toBe('"sales_order"');
-    expect(() => quoteIdent('a"; DROP TABLE x; --')).toThrow(/not an identifier/);
-    expect(() => quoteIdent('Upper')).toThrow(/not an identifier/);
+    expect(quoteLakeIdent('sales_order')).toBe('"sales_order"');
+    expect(() => quoteLakeIdent('a"; DROP TABLE x; --')).toThrow(/not an identifier/);
+    expect(() => quoteLakeIdent('Upper')).toThrow(/not an identifier/);
   });
 
   it('doubles quotes in literals', () => {
