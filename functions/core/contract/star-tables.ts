@@ -16,6 +16,8 @@ export interface StarColumn {
   readonly type: StarType;
   readonly nullable: boolean;
   readonly description: string;
+  /** A fact column holding a dimension's key: that dimension (its key is `key[0]`); see {@link starReferences}. */
+  readonly references?: StarTableName;
 }
 
 export type StarKind = 'fact' | 'dimension';
@@ -61,10 +63,12 @@ export type StarTableName = (typeof STAR_TABLE_NAMES)[number];
 export const LINEAGE_COLUMNS = ['_batch_id', '_sql_hash'] as const;
 
 const c = (name: string, type: StarType, description: string, nullable = false): StarColumn => ({ name, type, nullable, description });
+/** A fact column holding the key of `dimension` (a `date` column: of dim_date). */
+const ref = (name: string, type: StarType, description: string, dimension: StarTableName): StarColumn => ({ ...c(name, type, description), references: dimension });
 const versionColumns = (): StarColumn[] => [
-  c('created_date', 'date', 'Date the source row was created (UTC); key of dim_date.'),
+  ref('created_date', 'date', 'Date the source row was created (UTC); key of dim_date.', 'dim_date'),
   c('created_time', 'time', 'Time of day the source row was created (UTC).'),
-  c('last_updated_date', 'date', 'Date this version was written (UTC); key of dim_date.'),
+  ref('last_updated_date', 'date', 'Date this version was written (UTC); key of dim_date.', 'dim_date'),
   c('last_updated_time', 'time', 'Time of day this version was written (UTC).'),
 ];
 
@@ -168,15 +172,15 @@ export const STAR_TABLES: readonly StarTable[] = [
     columns: [
       c('sales_order_id', 'integer', 'Sales order id.'),
       ...versionColumns(),
-      c('sales_staff_id', 'integer', 'Salesperson; key of dim_staff.'),
-      c('counterparty_id', 'integer', 'Buyer; key of dim_counterparty.'),
+      ref('sales_staff_id', 'integer', 'Salesperson; key of dim_staff.', 'dim_staff'),
+      ref('counterparty_id', 'integer', 'Buyer; key of dim_counterparty.', 'dim_counterparty'),
       c('units_sold', 'integer', 'Units sold.'),
       c('unit_price', 'numeric(10,2)', 'Price per unit.'),
-      c('currency_id', 'integer', 'Key of dim_currency.'),
-      c('design_id', 'integer', 'Key of dim_design.'),
-      c('agreed_payment_date', 'date', 'Agreed payment date; key of dim_date.'),
-      c('agreed_delivery_date', 'date', 'Agreed delivery date; key of dim_date.'),
-      c('agreed_delivery_location_id', 'integer', 'Key of dim_location.'),
+      ref('currency_id', 'integer', 'Key of dim_currency.', 'dim_currency'),
+      ref('design_id', 'integer', 'Key of dim_design.', 'dim_design'),
+      ref('agreed_payment_date', 'date', 'Agreed payment date; key of dim_date.', 'dim_date'),
+      ref('agreed_delivery_date', 'date', 'Agreed delivery date; key of dim_date.', 'dim_date'),
+      ref('agreed_delivery_location_id', 'integer', 'Key of dim_location.', 'dim_location'),
     ],
   },
   {
@@ -186,15 +190,15 @@ export const STAR_TABLES: readonly StarTable[] = [
     columns: [
       c('purchase_order_id', 'integer', 'Purchase order id.'),
       ...versionColumns(),
-      c('staff_id', 'integer', 'Buyer; key of dim_staff.'),
-      c('counterparty_id', 'integer', 'Supplier; key of dim_counterparty.'),
+      ref('staff_id', 'integer', 'Buyer; key of dim_staff.', 'dim_staff'),
+      ref('counterparty_id', 'integer', 'Supplier; key of dim_counterparty.', 'dim_counterparty'),
       c('item_code', 'text', 'Supplier item code.'),
       c('item_quantity', 'integer', 'Quantity ordered.'),
       c('item_unit_price', 'numeric(10,2)', 'Price per item.'),
-      c('currency_id', 'integer', 'Key of dim_currency.'),
-      c('agreed_delivery_date', 'date', 'Agreed delivery date; key of dim_date.'),
-      c('agreed_payment_date', 'date', 'Agreed payment date; key of dim_date.'),
-      c('agreed_delivery_location_id', 'integer', 'Key of dim_location.'),
+      ref('currency_id', 'integer', 'Key of dim_currency.', 'dim_currency'),
+      ref('agreed_delivery_date', 'date', 'Agreed delivery date; key of dim_date.', 'dim_date'),
+      ref('agreed_payment_date', 'date', 'Agreed payment date; key of dim_date.', 'dim_date'),
+      ref('agreed_delivery_location_id', 'integer', 'Key of dim_location.', 'dim_location'),
     ],
   },
   {
@@ -204,13 +208,13 @@ export const STAR_TABLES: readonly StarTable[] = [
     columns: [
       c('payment_id', 'integer', 'Payment id.'),
       ...versionColumns(),
-      c('transaction_id', 'integer', 'Key of dim_transaction.'),
-      c('counterparty_id', 'integer', 'Key of dim_counterparty.'),
+      ref('transaction_id', 'integer', 'Key of dim_transaction.', 'dim_transaction'),
+      ref('counterparty_id', 'integer', 'Key of dim_counterparty.', 'dim_counterparty'),
       c('payment_amount', 'numeric(10,2)', 'Amount.'),
-      c('currency_id', 'integer', 'Key of dim_currency.'),
-      c('payment_type_id', 'integer', 'Key of dim_payment_type.'),
+      ref('currency_id', 'integer', 'Key of dim_currency.', 'dim_currency'),
+      ref('payment_type_id', 'integer', 'Key of dim_payment_type.', 'dim_payment_type'),
       c('paid', 'boolean', 'Whether the payment has been made.'),
-      c('payment_date', 'date', 'Payment date; key of dim_date.'),
+      ref('payment_date', 'date', 'Payment date; key of dim_date.', 'dim_date'),
     ],
   },
 ];
@@ -221,6 +225,31 @@ export function starTable(name: string): StarTable {
   const table = byName.get(name as StarTableName);
   if (!table) throw new Error(`Unknown star table "${name}": the star contract declares ${STAR_TABLE_NAMES.join(', ')}`);
   return table;
+}
+
+/** A fact column that holds a dimension's key, and that key. */
+export interface StarReference {
+  fact: StarTableName;
+  column: string;
+  dimension: StarTableName;
+  dimensionKey: string;
+}
+
+/**
+ * The fact → dimension references the contract declares (`references` on a fact column), in column
+ * order: what the data tests check (data-tests.ts `relationship`) and the docs draw (star-diagram.ts).
+ * With `tables`, only references among those tables.
+ */
+export function starReferences(tables: readonly StarTable[] = STAR_TABLES): StarReference[] {
+  const dims = new Map(tables.filter((t) => t.kind === 'dimension').map((t) => [t.name, t]));
+  return tables
+    .filter((t) => t.kind === 'fact')
+    .flatMap((fact) =>
+      fact.columns.flatMap((col) => {
+        const dim = col.references && dims.get(col.references);
+        return dim ? [{ fact: fact.name, column: col.name, dimension: dim.name, dimensionKey: dim.key[0] }] : [];
+      }),
+    );
 }
 
 /** Column type in Trino / Athena engine v3 (and Glue, for Parquet tables). */

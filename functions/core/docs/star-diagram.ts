@@ -1,40 +1,11 @@
-import { STAR_TABLES, type StarColumn, type StarTable, type StarTableName } from '../contract/star-tables';
+import { STAR_TABLES, starReferences, type StarColumn, type StarTable } from '../contract/star-tables';
 import { esc, tableAnchor } from './html';
 
 /**
  * The star-schema diagram, drawn from the star contract alone: facts in the middle, dimensions on
- * either side, a line from each fact column to the dimension key it references.
+ * either side, a line from each fact column to the dimension key it references (the contract's
+ * `starReferences`).
  */
-
-export interface Reference {
-  fact: StarTableName;
-  column: string;
-  dimension: StarTableName;
-}
-
-/**
- * Which dimension a fact column references, by the warehouse model's naming: every date column is
- * a key of dim_date; an integer column named like a dimension key (`currency_id`), or ending in one
- * (`sales_staff_id`, `agreed_delivery_location_id`), references that dimension. The fact's own id
- * references nothing.
- */
-export function starReferences(tables: readonly StarTable[] = STAR_TABLES): Reference[] {
-  const dims = tables.filter((t) => t.kind === 'dimension');
-  const refs: Reference[] = [];
-  for (const fact of tables.filter((t) => t.kind === 'fact')) {
-    for (const col of fact.columns) {
-      if (col.name === fact.key[0]) continue;
-      const dim =
-        col.type === 'date'
-          ? dims.find((d) => d.name === 'dim_date')
-          : col.type === 'integer'
-            ? dims.find((d) => col.name === d.key[0] || col.name.endsWith(`_${d.key[0]}`))
-            : undefined;
-      if (dim) refs.push({ fact: fact.name, column: col.name, dimension: dim.name });
-    }
-  }
-  return refs;
-}
 
 const ROW = 15;
 const HEAD = 24;

@@ -1,5 +1,5 @@
 import { ENUMS, sourceTable, type SourceTableName } from '../contract/source-tables';
-import { STAR_TABLES, type StarTableName } from '../contract/star-tables';
+import { STAR_TABLES, starReferences, type StarTableName } from '../contract/star-tables';
 import type { ExtractManifest, TransformOutput } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import type { RelationBindings } from '../ports/query-engine';
@@ -34,29 +34,6 @@ interface DataTest {
   sql: string;
 }
 
-/** Fact column → the dimension whose key it is. `*_date` columns all reference dim_date. */
-const RELATIONSHIPS: Partial<Record<StarTableName, Record<string, [StarTableName, string]>>> = {
-  fact_sales_order: {
-    sales_staff_id: ['dim_staff', 'staff_id'],
-    counterparty_id: ['dim_counterparty', 'counterparty_id'],
-    currency_id: ['dim_currency', 'currency_id'],
-    design_id: ['dim_design', 'design_id'],
-    agreed_delivery_location_id: ['dim_location', 'location_id'],
-  },
-  fact_purchase_order: {
-    staff_id: ['dim_staff', 'staff_id'],
-    counterparty_id: ['dim_counterparty', 'counterparty_id'],
-    currency_id: ['dim_currency', 'currency_id'],
-    agreed_delivery_location_id: ['dim_location', 'location_id'],
-  },
-  fact_payment: {
-    transaction_id: ['dim_transaction', 'transaction_id'],
-    counterparty_id: ['dim_counterparty', 'counterparty_id'],
-    currency_id: ['dim_currency', 'currency_id'],
-    payment_type_id: ['dim_payment_type', 'payment_type_id'],
-  },
-};
-
 /** Source table of each fact: its rows are exactly the batch's versions of that table. */
 export const FACT_SOURCES: Partial<Record<StarTableName, SourceTableName>> = {
   fact_sales_order: 'sales_order',
@@ -85,9 +62,9 @@ export function dataTests(): DataTest[] {
       tests.push({ name: `not_null(${column.name})`, table: table.name, sql: `SELECT ${key} FROM ${table.name} WHERE ${column.name} IS NULL` });
     }
     if (table.kind !== 'fact') continue;
-    const refs = Object.entries(RELATIONSHIPS[table.name] ?? {});
-    for (const column of table.columns.filter((c) => c.type === 'date')) refs.push([column.name, ['dim_date', 'date_id']]);
-    for (const [column, [dim, dimKey]] of refs) {
+    // The contract's references (star-tables.ts), keys of ordinary dimensions first, then dates.
+    const refs = starReferences().filter((r) => r.fact === table.name);
+    for (const { column, dimension: dim, dimensionKey: dimKey } of [...refs.filter((r) => r.dimension !== 'dim_date'), ...refs.filter((r) => r.dimension === 'dim_date')]) {
       tests.push({
         name: `relationship(${column} → ${dim}.${dimKey})`,
         table: table.name,
