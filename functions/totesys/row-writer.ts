@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { ClientBase } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { sourceTable, type SourceTableName, type SourceType } from '../core/contract/source-tables';
+import { postgresCastType, sourceTable, type SourceTableName } from '../core/contract/source-tables';
 import { quoteIdent } from '../core/sql/sql-text';
 
 export type Row = readonly (string | null)[];
@@ -28,15 +28,6 @@ export interface RowWriter {
 /** Rows per INSERT … unnest statement: large enough to amortise the round trip, small enough for PGlite's memory. */
 const INSERT_CHUNK = 5000;
 
-/** The PostgreSQL type a text value is cast to on insert. */
-export function castType(type: SourceType): string {
-  switch (type) {
-    case 'enum:TransactionType': return '"TransactionType"';
-    case 'enum:PaymentTypeName': return '"PaymentTypeName"';
-    default: return type;
-  }
-}
-
 export function rowWriter(client: ClientBase, method: WriteMethod): RowWriter {
   return method === 'copy' ? copyWriter(client) : insertWriter(client);
 }
@@ -48,7 +39,7 @@ function insertWriter(client: ClientBase): RowWriter {
     if (!sql) {
       const { columns } = sourceTable(name);
       const names = columns.map((c) => quoteIdent(c.name)).join(', ');
-      const casts = columns.map((c) => `u.${quoteIdent(c.name)}::${castType(c.type)}`).join(', ');
+      const casts = columns.map((c) => `u.${quoteIdent(c.name)}::${postgresCastType(c.type)}`).join(', ');
       const arrays = columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
       sql = `INSERT INTO ${quoteIdent(name)} (${names}) SELECT ${casts} FROM unnest(${arrays}) AS u(${names})`;
       statements.set(name, sql);

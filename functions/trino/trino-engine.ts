@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../core/contract/source-tables';
-import { LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
+import { lakeTrinoType, LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
 import { batchDate, parseRawKey, rawPrefix } from '../core/lake/lake-layout';
 import type { ObjectStore } from '../core/ports/object-store';
 import { quoteLakeIdent, stringLiteral } from '../core/sql/sql-text';
@@ -23,7 +23,6 @@ import {
   type PartitionValues,
   type SqlNamespace,
 } from '../core/transform/statements';
-import { lakeTrinoType } from '../core/transform/transform';
 import { prefixTableName, trinoLocation } from './lake-locations';
 import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './trino-client';
 

@@ -259,6 +259,15 @@ export function duckdbType(type: SourceType): string {
   }
 }
 
+/** The PostgreSQL type a text value is cast to when written into totesys (the seed and simulator). */
+export function postgresCastType(type: SourceType): string {
+  switch (type) {
+    case 'enum:TransactionType': return '"TransactionType"';
+    case 'enum:PaymentTypeName': return '"PaymentTypeName"';
+    default: return type;
+  }
+}
+
 /** `information_schema.columns.data_type` that PostgreSQL reports for a contract type (drift detection). */
 export function postgresDataType(type: SourceType): string {
   switch (type) {

@@ -264,6 +264,14 @@ export function starTrinoType(type: StarType): string {
   }
 }
 
+/**
+ * Column type of a star table in the lake. Glue and Athena have no TIME type, so a time of day is
+ * stored as varchar 'HH:MM:SS.mmm'; everything else is the contract's Trino type.
+ */
+export function lakeTrinoType(type: StarType): string {
+  return type === 'time' ? 'varchar' : starTrinoType(type);
+}
+
 /** Column type in the Glue catalog (Hive type names). Glue has no TIME: times are strings 'HH:MM:SS.fff'. */
 export function starGlueType(type: StarType): string {
   switch (type) {

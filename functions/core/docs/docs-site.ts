@@ -1,12 +1,11 @@
 import { postgresDataType, trinoType } from '../contract/source-tables';
-import { LINEAGE_COLUMNS, starPostgresType, starReferences } from '../contract/star-tables';
+import { lakeTrinoType, LINEAGE_COLUMNS, starPostgresType, starReferences } from '../contract/star-tables';
 import { formatAge } from '../operate/pipeline-status';
 import { barChart, lineChart } from './charts';
 import type { DocsModel } from './docs-model';
 import { esc, tableAnchor } from './html';
 import { lineageDiagram, lineageOf } from './lineage';
 import { starDiagram } from './star-diagram';
-import { lakeTrinoType } from '../transform/transform';
 
 /**
  * The data docs: a static site (file name → HTML) that opens from disk with no server and no

@@ -1,5 +1,5 @@
 import { SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
-import { starTrinoType, type StarTableName, type StarType } from '../contract/star-tables';
+import { lakeTrinoType, type StarTableName } from '../contract/star-tables';
 import { METRICS } from '../contract/runtime-contract';
 import {
   currentPrefix,
@@ -423,14 +423,6 @@ function deletionsOf(ctx: PipelineContext, extract: ExtractManifest): Pick<Trans
     ctx.log.warn(`Transform: batch ${extract.batchId} carries ${table.deletions.ids.length} deletion(s) of ${name} to the warehouse`, { batchId: extract.batchId, ids: table.deletions.ids });
   }
   return Object.keys(deletions).length ? { deletions } : {};
-}
-
-/**
- * Column type of a star table in the lake. Glue and Athena have no TIME type, so a time of day is
- * stored as varchar 'HH:MM:SS.mmm'; everything else is the contract's Trino type.
- */
-export function lakeTrinoType(type: StarType): string {
-  return type === 'time' ? 'varchar' : starTrinoType(type);
 }
 
 /** ARCHITECTURE.md, "Star schema conventions": a currency code without an ISO 4217 name is kept (name NULL) and reported. */
