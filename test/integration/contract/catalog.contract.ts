@@ -1,0 +1,52 @@
+import type { Catalog } from '../../../functions/core/ports/catalog';
+import { currentPrefix, dimensionPrefix, factBatchPrefix } from '../../../functions/core/lake/lake-layout';
+
+const B1 = '0000000001-20261125T200000Z-aaaa';
+const B2 = '0000000002-20261125T200500Z-bbbb';
+const B3 = '0000000003-20261125T201000Z-cccc';
+
+/**
+ * What every Catalog adapter promises (functions/core/ports/catalog.ts), run against each one
+ * (catalog.test.ts): the local folder catalog and Glue. `open` gives an empty catalog of the
+ * processed tables; each test uses tables of its own.
+ */
+export function catalogContract(open: () => Promise<{ catalog: Catalog; close?: () => Promise<void> }>): void {
+  let catalog: Catalog;
+  let close: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ catalog, close } = await open());
+  });
+  afterAll(async () => {
+    await close?.();
+  });
+
+  it('knows no location for a table never published', async () => {
+    expect(await catalog.location('dim_design')).toBeUndefined();
+    expect(await catalog.partitions('fact_purchase_order')).toEqual([]);
+  });
+
+  it('repoints a rebuilt table in one step, recording the batch and SQL version', async () => {
+    await catalog.repoint('dim_staff', { prefix: dimensionPrefix('dim_staff', B1), batchId: B1, sqlHash: 'h1' });
+    expect(await catalog.location('dim_staff')).toEqual({ prefix: dimensionPrefix('dim_staff', B1), batchId: B1, sqlHash: 'h1' });
+    await catalog.repoint('dim_staff', { prefix: dimensionPrefix('dim_staff', B2), batchId: B2, sqlHash: 'h2' });
+    expect(await catalog.location('dim_staff')).toEqual({ prefix: dimensionPrefix('dim_staff', B2), batchId: B2, sqlHash: 'h2' });
+  });
+
+  it('repoints a current-state table', async () => {
+    await catalog.repoint('current_currency', { prefix: currentPrefix('currency', B1), batchId: B1, sqlHash: 'g' });
+    expect(await catalog.location('current_currency')).toEqual({ prefix: currentPrefix('currency', B1), batchId: B1, sqlHash: 'g' });
+  });
+
+  it('adds fact partitions idempotently and lists them oldest batch first', async () => {
+    const loc = (b: string) => ({ prefix: factBatchPrefix('fact_payment', b), batchId: b, sqlHash: `h-${b.slice(9, 10)}` });
+    for (const b of [B2, B1, B3, B2]) await catalog.addPartition('fact_payment', loc(b));
+    expect(await catalog.partitions('fact_payment')).toEqual([loc(B1), loc(B2), loc(B3)]);
+  });
+
+  it('refuses to add a partition to a rebuilt table', async () => {
+    await catalog.repoint('dim_location', { prefix: dimensionPrefix('dim_location', B1), batchId: B1, sqlHash: 'h' });
+    await expect(catalog.addPartition('dim_location', { prefix: dimensionPrefix('dim_location', B2), batchId: B2, sqlHash: 'h' })).rejects.toThrow();
+    expect(await catalog.location('dim_location')).toEqual({ prefix: dimensionPrefix('dim_location', B1), batchId: B1, sqlHash: 'h' });
+  });
+}
