@@ -44,6 +44,7 @@ import { testDatabase, type TestDatabase } from '../support/test-postgres';
 import { trinoSkipReason } from '../support/trino-server';
 import { MAX_QUERY_BYTES, startAthenaFacade, type AthenaFacade, type FacadeQuery } from './athena-facade';
 import { startTrinoGlue, type TrinoGlueServer } from './trino-glue';
+import { stopwatch } from '../support/timed';
 
 /**
  * The product's Athena engine, Glue catalog and S3 store, through the AWS SDK configured only by
@@ -64,15 +65,7 @@ const WORKGROUP = 'totes-transform';
 // test:cloud never skips: a missing tool fails the suite, naming it.
 const missing = trinoSkipReason() ?? (motoServerBinary() ? undefined : 'moto_server is not installed (bash test/support/install-moto.sh)');
 
-const timings: Record<string, number> = {};
-async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await work();
-  } finally {
-    timings[label] = Date.now() - started;
-  }
-}
+const { timings, timed } = stopwatch();
 
 const warnings: string[] = [];
 const log: Log = {

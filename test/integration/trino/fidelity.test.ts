@@ -25,6 +25,7 @@ import { testDatabase, type TestDatabase } from '../../support/test-postgres';
 import { describeRequiring } from '../../support/requires';
 import { startTrino, trinoSkipReason, type TrinoTestServer } from '../../support/trino-server';
 import { parquetTypes, readStarRows, rowDifferences } from './star-outputs';
+import { stopwatch } from '../../support/timed';
 
 /**
  * The transform proven on the engine Athena runs: the same raw lake (seeded totesys, extracted by
@@ -44,16 +45,8 @@ interface Side {
   ctx: PipelineContext;
 }
 
-const timings: Record<string, number> = {};
+const { timings, timed } = stopwatch();
 const statements: { context: string; elapsedMs: number }[] = [];
-async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await work();
-  } finally {
-    timings[label] = Date.now() - started;
-  }
-}
 
 describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () => {
   const suiteStarted = Date.now();
