@@ -11,7 +11,10 @@
  * current states' deltas into new bases (what happens at most once an hour in use) and is reported
  * apart, as `compactionCycle`. With `--activity M`, each change is M minutes of simulated business
  * (functions/totesys/simulate.ts: new orders with their transactions and payments, amendments,
- * payments turning paid) instead of `changes` updated sales orders.
+ * payments turning paid) instead of `changes` updated sales orders. With `--inflight`, a writer is
+ * in flight at the snapshot of the cycle before each timed one: it updates 100 sales orders stamped
+ * 2 s before its start (a clock behind the database's), commits after that cycle's snapshot, and the
+ * timed cycle rescues its versions below the cursor (functions/core/extract/late-commits.ts).
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
       repeats: { type: 'string', default: '3' },
       compaction: { type: 'boolean', default: false },
       activity: { type: 'string' },
+      inflight: { type: 'boolean', default: false },
     },
   });
   const mode = positionals[0];
@@ -71,7 +75,9 @@ async function main(): Promise<void> {
       report = { ms: performance.now() - t0, batches: r.length, rows, method: r[0]?.method };
     } else if (mode === 'warm') {
       const activityMinutes = values.activity === undefined ? undefined : Number(values.activity);
-      report = await warm(ctx, values['source-url']!, { changes: Number(values.changes), repeats: Number(values.repeats), compaction: values.compaction!, activityMinutes });
+      report = await warm(ctx, values['source-url']!, {
+        changes: Number(values.changes), repeats: Number(values.repeats), compaction: values.compaction!, activityMinutes, inflight: values.inflight!,
+      });
     } else {
       throw new Error(`stage-child: unknown mode "${mode}" (extract, transform, load or warm)`);
     }
@@ -88,9 +94,11 @@ interface WarmOptions {
   compaction: boolean;
   /** Instead of `changes` updated sales orders, this many minutes of simulated business (new orders, transactions, payments, amendments). */
   activityMinutes?: number;
+  /** A skewed writer in flight at the previous cycle's snapshot, committed before each timed cycle. */
+  inflight?: boolean;
 }
 
-async function warm(ctx: PipelineContext, sourceUrl: string, { changes, repeats, compaction, activityMinutes }: WarmOptions): Promise<Record<string, unknown>> {
+async function warm(ctx: PipelineContext, sourceUrl: string, { changes, repeats, compaction, activityMinutes, inflight }: WarmOptions): Promise<Record<string, unknown>> {
   const warmup = await runCycle(ctx);
   const source = new pg.Client({ connectionString: sourceUrl });
   await source.connect();
@@ -114,12 +122,38 @@ async function warm(ctx: PipelineContext, sourceUrl: string, { changes, repeats,
         );
       }
       await new Promise((r) => setTimeout(r, 20)); // the upper bound is exclusive and ms-truncated
+      if (inflight) {
+        // The cycle before the timed one runs with a skewed writer in flight; it commits after that
+        // snapshot, below the cursor, so the timed cycle rescues it (and reads a fresh slice too).
+        const writer = new pg.Client({ connectionString: sourceUrl });
+        await writer.connect();
+        try {
+          await writer.query('BEGIN');
+          await writer.query(
+            `UPDATE sales_order SET unit_price = unit_price + 0.01, last_updated = (now() AT TIME ZONE 'UTC') - interval '2 s'
+              WHERE sales_order_id IN (SELECT g * $1::int FROM generate_series(1, 100) g)`,
+            [Math.max(1, Math.floor(max.rows[0].n / 100))],
+          );
+          await runCycle(on);
+          await writer.query('COMMIT');
+        } finally {
+          await writer.end();
+        }
+        const step = Math.max(1, Math.floor(max.rows[0].n / changes));
+        await source.query(
+          `UPDATE sales_order SET units_sold = units_sold + 1, last_updated = clock_timestamp()
+            WHERE sales_order_id IN (SELECT g * $1::int - $2::int FROM generate_series(1, $3::int) g)`,
+          [step, (i + 1) % step, changes],
+        );
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const t0 = performance.now();
       const cycle = await runCycle(on);
       const ms = performance.now() - t0;
       const rows = Object.values(cycle.extract.rows).reduce((a, b) => a + (b ?? 0), 0);
+      const rescued = Object.values(cycle.extract.manifest?.tables ?? {}).reduce((n, t) => n + (t.rescued?.rows ?? 0), 0);
       if (compacting) compactionCycle = { ms, rows, ...cycle.timings };
-      else cycles.push({ ms, rows, ...cycle.timings });
+      else cycles.push({ ms, rows, ...(inflight ? { rescued } : {}), ...cycle.timings });
     }
   } finally {
     await source.end();

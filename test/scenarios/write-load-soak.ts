@@ -24,6 +24,8 @@ export interface SoakResult {
   mustVersions: number;
   /** Must-versions the lake lacks (the headline: 0). */
   versionsLost: number;
+  /** Versions the batches rescued below their cursors (late commits). */
+  rescued: number;
   /** Versions the lake holds more than once. */
   duplicated: number;
   /** Final versions of rows that the oracle's own must-set lacks (an oracle or settling fault; 0). */
@@ -32,7 +34,7 @@ export interface SoakResult {
   problems: string[];
 }
 
-export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number; clients: number }): Promise<SoakResult> {
+export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number; clients: number; stampSkewMs?: number }): Promise<SoakResult> {
   const extracts: LoadExtract[] = [];
   const results: ExtractResult[] = [];
   const oneExtract = async (): Promise<void> => {
@@ -94,6 +96,7 @@ export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number
     mustVersions: expected.must.size,
     versionsLost: [...expected.must].filter((v) => !lake.has(v)).length,
     duplicated: [...lake.values()].filter((n) => n > 1).length,
+    rescued: results.reduce((sum, r) => sum + Object.values(r.manifest?.tables ?? {}).reduce((n, t) => n + (t.rescued?.rows ?? 0), 0), 0),
     finalsNotExpected,
     problems,
   };

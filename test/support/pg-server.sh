@@ -86,7 +86,7 @@ start() {
   for attempt in 1 2 3 4 5; do
     port="$(free_port)"
     if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t 30 start \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB -c TimeZone=UTC$ssl_options" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c max_prepared_transactions=10 -c shared_buffers=256MB -c max_wal_size=4GB -c TimeZone=UTC$ssl_options" \
         >/dev/null 2>&1; then
       break
     fi

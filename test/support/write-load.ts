@@ -10,7 +10,9 @@
  *   - pay:      a random payment flipping `paid`, single statement;
  *   - purchase: one single-statement UPDATE of a random purchase order.
  * Stamps are `now()` (the transaction's start), the earliest an honest writer can stamp: the case
- * the extract's upper bound must hold back for.
+ * the extract's upper bound must hold back for. With `stampSkewMs` every writer stamps that much
+ * earlier (`now() - interval`): a client clock behind the database's, whose versions land below
+ * the cursor when they commit after a snapshot — the case the late-commit rescue is for.
  *
  * Used by the write-load scenario (test/scenarios/write-load.test.ts) and the bench's soak.
  */
@@ -26,6 +28,8 @@ export interface WriteLoadOptions {
   seconds: number;
   /** Milliseconds a new order's transaction sleeps between its INSERT and COMMIT (default 0–20, uniform). */
   maxOrderSleepMs?: number;
+  /** Milliseconds every writer's stamp lies before its transaction's start (a clock behind the database's); default 0. */
+  stampSkewMs?: number;
 }
 
 export interface WriteLoadResult {
@@ -38,7 +42,7 @@ export interface WriteLoadResult {
   seconds: number;
 }
 
-const STAMP = `(now() AT TIME ZONE 'UTC')::timestamp(3)`;
+const STAMP = `((now() AT TIME ZONE 'UTC') - make_interval(secs => :skew_ms / 1000.0))::timestamp(3)`;
 
 const SCRIPTS = {
   amend: `\\set id random(1, :max_sales_order)
@@ -104,6 +108,7 @@ export async function runWriteLoad(url: string, maxIds: { salesOrder: number; pa
       '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(options.seconds),
       '-D', `max_sales_order=${maxIds.salesOrder}`, '-D', `max_payment=${maxIds.payment}`,
       '-D', `max_purchase_order=${maxIds.purchaseOrder}`, '-D', `max_sleep_ms=${options.maxOrderSleepMs ?? 20}`,
+      '-D', `skew_ms=${options.stampSkewMs ?? 0}`,
       ...files.flatMap((f) => ['-f', f]),
       url,
     ];

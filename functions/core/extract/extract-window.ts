@@ -79,7 +79,7 @@ export const WINDOW_SETTINGS = {
  * parameterized `set_config(...)` and read here with `current_setting(...)`: the statement text
  * holds identifiers from the table contract only, never a value.
  */
-export function windowSelect(window: TableWindow, chunked = false): string {
+export function windowSelect(window: TableWindow, chunked = false, alsoWhere?: string): string {
   const t = window.table;
   const fields = t.columns.map((c) => {
     const col = quote(c.name);
@@ -103,7 +103,7 @@ export function windowSelect(window: TableWindow, chunked = false): string {
   return (
     `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
     `SELECT ${columns} FROM ${quote(t.name)} ` +
-    `WHERE ${after}"last_updated" < (SELECT current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3)) ` +
+    `WHERE ${after}"last_updated" < (SELECT current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3)) ${alsoWhere ? `AND ${alsoWhere} ` : ''}` +
     `ORDER BY "last_updated", ${pk}` +
     (chunked ? ` LIMIT current_setting('${WINDOW_SETTINGS.limit}')::bigint` : '') +
     `) AS w ORDER BY "last_updated", ${pk}`

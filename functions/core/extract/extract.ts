@@ -8,24 +8,46 @@ import { METRICS } from '../contract/runtime-contract';
 import { openConnection } from '../database-connection';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
 import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
-import { writeExtractHeartbeat } from '../lake/extract-heartbeat';
+import { readExtractHeartbeat, writeExtractHeartbeat } from '../lake/extract-heartbeat';
 import { latestExtractManifest } from '../lake/manifest-log';
-import { ExtractProgress, type ExtractManifest, type ExtractTable } from '../lake/manifests';
+import { ExtractProgress, type Cursor, type ExtractManifest, type ExtractTable, type SourceSnapshot } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { CopyLines } from './copy-text';
 import { checkDeletions, readTableStatistics, writeDeletionMarkers } from './deletions';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type TableWindow } from './extract-window';
+import {
+  batchSnapshotFilter,
+  beginSnapshot,
+  bindRescue,
+  DEFAULT_LATE_COMMIT_LOOKBACK_SECONDS,
+  endedLongInFlight,
+  lowestXidOf,
+  RESCUE_SETTINGS,
+  rescueSelect,
+  snapshotWithSubxids,
+  unbindRescue,
+  type OpenSession,
+  type RescuePlan,
+} from './late-commits';
 import { detectDrift, INFORMATION_SCHEMA_QUERY, type InformationSchemaColumn } from './schema-drift';
 import { closeSnapshotReaders, openSnapshotReaders } from './snapshot-readers';
 
 export interface ExtractOptions {
   /**
-   * Seconds the upper bound stays behind the snapshot clock. 0 trusts the database clock and the
-   * open-transaction guard alone; raise it when writers stamp `last_updated` from their own clock
-   * (Prisma's @updatedAt does) so skew cannot stamp a commit behind the bound.
+   * Seconds the upper bound stays behind the snapshot clock (default 0). Not needed for
+   * correctness any more: a version committed after a snapshot below the cursor is rescued by the
+   * next batch (late-commits.ts). A lag only makes rescues rarer, and costs its length in
+   * freshness on every batch.
    */
   commitLagSeconds?: number;
+  /**
+   * How far below the previous cursor the next batch looks for versions that committed after the
+   * previous snapshot (seconds; default DEFAULT_LATE_COMMIT_LOOKBACK_SECONDS, 5 minutes). Recorded
+   * in the manifest with the snapshot; transactions in flight for more than half of it are tracked
+   * by id instead (late-commits.ts).
+   */
+  lateCommitLookbackSeconds?: number;
   /**
    * Stop cleanly at the next chunk boundary once this instant has passed (a Lambda's time budget).
    * The batch is then not published: its progress is saved and the next run resumes it.
@@ -67,7 +89,7 @@ const DEFAULT_CHUNK_ROWS = 500_000;
 /** Connections reading tables at once in the shared snapshot: the source's second core renders JSON too. */
 const DEFAULT_PARALLEL_READS = 2;
 
-type TableProgress = ExtractProgress['tables'][SourceTableName];
+type TableProgress = NonNullable<ExtractProgress['tables'][SourceTableName]>;
 
 /**
  * Extracts every new row version of the 11 totesys tables into one batch in the ingestion store.
@@ -96,6 +118,8 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   const tables: Partial<Record<SourceTableName, TableProgress>> = { ...resumed?.tables };
   let snapshotAt = resumed?.snapshotAt ?? '';
   let upperBound = resumed?.upperBound ?? '';
+  /** The snapshot this batch is recorded with: the first attempt's. */
+  let source: SourceSnapshot | undefined;
   let timeUp = false;
   /** Key tally and deletion markers per table (deletions.ts), taken in the final snapshot. */
   const checks: Partial<Record<SourceTableName, Pick<ExtractTable, 'keys' | 'deletions'>>> = {};
@@ -108,16 +132,27 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     const statistics = await readTableStatistics(client, SOURCE_TABLES);
     // The bound is read before the snapshot exists, in its own statement: readUpperBound says why
     // this order, and no other, keeps every in-flight writer at or above it.
-    const bound = await readUpperBound(client, options.commitLagSeconds ?? 0);
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const lookbackSeconds = options.lateCommitLookbackSeconds ?? DEFAULT_LATE_COMMIT_LOOKBACK_SECONDS;
+    const bound = await readUpperBound(client, options.commitLagSeconds ?? 0, lookbackSeconds);
+    // The snapshot (and what was in flight at it) is recorded for the next batch's rescue.
+    const current = await beginSnapshot(client, {
+      lookbackSeconds,
+      snapshotAt: bound.snapshotAt,
+      longSessions: bound.longSessions,
+      tables: SOURCE_TABLES.map((t) => t.name),
+      warn: (message) => warnings.push(message),
+    });
     if (!resumed) {
       snapshotAt = bound.snapshotAt;
       upperBound = bound.upperBound;
     }
-    if (bound.hiddenSessions > 0 && !options.commitLagSeconds) {
+    source = resumed ? resumed.source : current;
+    const rescue = await planRescue(ctx, client, previous, current, resumed?.source);
+    for (const [table, why] of rescue?.skip ?? []) warnings.push(`Late commits of ${table} are not rescued by this batch: ${why}`);
+    if (bound.hiddenSessions > 0) {
       warnings.push(
-        `${bound.hiddenSessions} session(s) of other roles are hidden from pg_stat_activity, so their open transactions cannot hold the upper bound back; ` +
-          'grant pg_read_all_stats to the extract role, or set a commit lag',
+        `${bound.hiddenSessions} session(s) of other roles are hidden from pg_stat_activity, so their open transactions cannot hold the upper bound back ` +
+          'and a long one without a transaction id yet cannot be tracked for the late-commit rescue; grant pg_read_all_stats to the extract role',
       );
     }
     const columns = await client.query<InformationSchemaColumn>(INFORMATION_SCHEMA_QUERY, [SOURCE_TABLES.map((t) => t.name)]);
@@ -137,14 +172,19 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     const readTables = async (reader: pg.Client): Promise<void> => {
       for (let table = queue.shift(); table && !timeUp; table = queue.shift()) {
         const before = previous?.tables[table.name];
-        let state: TableProgress = tables[table.name] ?? {
-          files: [],
-          rows: 0,
-          window: planWindowFor(table, before, upperBound),
-          cursor: before?.cursor ?? null,
-          maxLastUpdated: before?.maxLastUpdated ?? null,
-          complete: false,
-        };
+        let state: TableProgress | undefined = tables[table.name];
+        if (!state) {
+          state = {
+            files: [],
+            rows: 0,
+            window: planWindowFor(table, before, upperBound),
+            cursor: before?.cursor ?? null,
+            maxLastUpdated: before?.maxLastUpdated ?? null,
+            complete: false,
+          };
+          // The rescue runs first, once per table and batch: a resumed attempt finds it in the progress.
+          if (rescue && before?.cursor && !rescue.skip.has(table.name)) state = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, resumed ? randomHex() : nonce, state);
+        }
         while (!state.complete) {
           if (options.deadline && ctx.now() >= options.deadline) {
             timeUp = true;
@@ -153,7 +193,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
           const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
           const index: number = state.files.length;
           const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce });
-          const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows);
+          const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows, rescue?.batchSnapshot);
           const cursor = nextCursor(window, read.last);
           state = {
             ...state,
@@ -212,7 +252,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     const attempt = (resumed?.attempt ?? 0) + 1;
     const progress: ExtractProgress = {
       kind: 'extract-progress', version: 1, batchId, seq, attempt,
-      startedAt: resumed?.startedAt ?? started.toISOString(), snapshotAt, upperBound,
+      startedAt: resumed?.startedAt ?? started.toISOString(), snapshotAt, upperBound, ...(source ? { source } : {}),
       tables: Object.fromEntries(inContractOrder(tables)) as ExtractProgress['tables'],
     };
     try {
@@ -227,7 +267,11 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   const deletionsFound = Object.values(checks).some((c) => c.deletions);
   if (totalRows === 0 && !deletionsFound) {
     // No batch, but a heartbeat: the warehouse reflects this snapshot once `previous` is loaded (operate/freshness.ts).
-    if (previous) await writeExtractHeartbeat(ctx.processed, { afterSeq: previous.seq, afterBatchId: previous.batchId, snapshotAt, upperBound, at: ctx.now().toISOString() });
+    if (previous) {
+      await writeExtractHeartbeat(ctx.processed, {
+        afterSeq: previous.seq, afterBatchId: previous.batchId, snapshotAt, upperBound, ...(source ? { source } : {}), at: ctx.now().toISOString(),
+      });
+    }
     return { ...base, upperBound, published: false, reason: 'nothing-new', elapsedMs: Date.now() - t0 };
   }
 
@@ -240,6 +284,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     startedAt: resumed?.startedAt ?? started.toISOString(),
     finishedAt: ctx.now().toISOString(),
     snapshotAt,
+    ...(source ? { source } : {}),
     tables: Object.fromEntries(
       inContractOrder(tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name] }]),
     ) as ExtractManifest['tables'],
@@ -296,6 +341,8 @@ interface UpperBound {
   upperBound: string;
   snapshotAt: string;
   hiddenSessions: number;
+  /** Client sessions of this database in a transaction that started more than half the lookback before the clock. */
+  longSessions: OpenSession[];
 }
 
 /**
@@ -327,12 +374,16 @@ interface UpperBound {
  * row below the bound had committed before the first snapshot, so the later one sees it or a
  * newer version (which a later batch reads), never less.
  */
-async function readUpperBound(client: pg.Client, commitLagSeconds: number): Promise<UpperBound> {
-  const result = await client.query<{ upper_bound: string; snapshot_at: string; hidden: number }>(
+async function readUpperBound(client: pg.Client, commitLagSeconds: number, lookbackSeconds: number): Promise<UpperBound> {
+  const result = await client.query<{ upper_bound: string; snapshot_at: string; hidden: number; long_sessions: OpenSession[] | null }>(
     `SELECT to_char(date_trunc('milliseconds', least(s.clock, coalesce(s.oldest, s.clock))) - make_interval(secs => $1::double precision),
                     'YYYY-MM-DD HH24:MI:SS.MS') AS upper_bound,
             to_char(s.clock, 'YYYY-MM-DD HH24:MI:SS.MS') AS snapshot_at,
-            s.hidden::int AS hidden
+            s.hidden::int AS hidden,
+            (SELECT json_agg(json_build_object('pid', a.pid, 'xactStart', to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), 'xid', a.backend_xid::text))
+               FROM pg_stat_activity a
+              WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'
+                AND a.xact_start AT TIME ZONE 'UTC' < s.clock - make_interval(secs => $2::double precision / 2)) AS long_sessions
        FROM (SELECT statement_timestamp() AT TIME ZONE 'UTC' AS clock,
                     (SELECT min(least(a.xact_start, CASE WHEN a.state IS DISTINCT FROM 'idle' THEN a.query_start END)) AT TIME ZONE 'UTC'
                        FROM pg_stat_activity a
@@ -341,10 +392,10 @@ async function readUpperBound(client: pg.Client, commitLagSeconds: number): Prom
                     (SELECT count(*) FROM pg_stat_activity a
                       WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
                         AND a.backend_type = 'client backend' AND a.state IS NULL) AS hidden) s`,
-    [commitLagSeconds],
+    [commitLagSeconds, lookbackSeconds],
   );
   const row = result.rows[0];
-  return { upperBound: row.upper_bound, snapshotAt: row.snapshot_at, hiddenSessions: row.hidden };
+  return { upperBound: row.upper_bound, snapshotAt: row.snapshot_at, hiddenSessions: row.hidden, longSessions: row.long_sessions ?? [] };
 }
 
 interface ChunkRead {
@@ -357,15 +408,42 @@ interface ChunkRead {
  * Streams up to `chunkRows` rows of one table's window into `key`; writes nothing when the window
  * is empty, so a table without changes leaves no file behind.
  */
-async function extractChunk(ctx: PipelineContext, client: pg.Client, window: TableWindow, batchId: string, key: string, chunkRows: number): Promise<ChunkRead> {
+async function extractChunk(
+  ctx: PipelineContext,
+  client: pg.Client,
+  window: TableWindow,
+  batchId: string,
+  key: string,
+  chunkRows: number,
+  batchSnapshot?: string,
+): Promise<ChunkRead> {
   const { table } = window;
-  await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true)', [
+  await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true), set_config($9, $10, true)', [
     WINDOW_SETTINGS.fromTs, window.from?.lastUpdated ?? '',
     WINDOW_SETTINGS.fromId, window.from ? String(window.from.id) : '',
     WINDOW_SETTINGS.upperBound, window.upperBound,
     WINDOW_SETTINGS.limit, String(chunkRows),
+    RESCUE_SETTINGS.batchSnapshot, batchSnapshot ?? '1:1:',
   ]);
-  const copy = client.query(copyTo(`COPY (${windowSelect(window, true)}) TO STDOUT`));
+  const read = await streamRows(ctx, client, table.name, windowSelect(window, true, batchSnapshot ? batchSnapshotFilter() : undefined), batchId, key);
+  const last = read.lastLine === undefined ? undefined : cursorOf(table, JSON.parse(read.lastLine) as Record<string, unknown>);
+  return { rows: read.rows, bytes: read.bytes, last };
+}
+
+/**
+ * Streams the rows of `select` (one JSON object text per row) into `key` as gzip NDJSON with the
+ * batch id added; writes nothing when there is no row, so a table without changes leaves no file.
+ */
+async function streamRows(
+  ctx: PipelineContext,
+  client: pg.Client,
+  tableName: string,
+  select: string,
+  batchId: string,
+  key: string,
+): Promise<{ rows: number; bytes: number; lastLine?: string }> {
+  const table = { name: tableName };
+  const copy = client.query(copyTo(`COPY (${select}) TO STDOUT`));
   const lines = new CopyLines((line) => withBatchId(line, batchId));
   copy.on('error', (err) => lines.destroy(err));
   copy.pipe(lines);
@@ -399,6 +477,76 @@ async function extractChunk(ctx: PipelineContext, client: pg.Client, window: Tab
   } catch (err) {
     throw new Error(`Extract of ${table.name} failed while streaming rows: ${(err as Error).message}`);
   }
-  const last = lines.lastLine === undefined ? undefined : cursorOf(table, JSON.parse(lines.lastLine) as Record<string, unknown>);
-  return { rows: lines.rows, bytes, last };
+  return { rows: lines.rows, bytes, lastLine: lines.lastLine };
+}
+
+/**
+ * What this batch rescues below its cursors (late-commits.ts), or undefined when the previous
+ * batch recorded no snapshot (the first batch, or one written before snapshots were recorded).
+ * The previous snapshot is the previous batch's, or that of a quiet extract after it (its
+ * heartbeat): a quiet extract read nothing, so comparing with its later snapshot is as exact and
+ * spares re-scanning for a long transaction that ended before it.
+ */
+async function planRescue(
+  ctx: PipelineContext,
+  client: pg.Client,
+  previous: ExtractManifest | undefined,
+  current: SourceSnapshot,
+  batchSource: SourceSnapshot | undefined,
+): Promise<RescuePlan | undefined> {
+  if (!previous) return undefined;
+  // A damaged heartbeat only costs precision: the batch's own snapshot is as exact (extract-heartbeat.ts says how to clear it).
+  const heartbeat = await readExtractHeartbeat(ctx.processed, previous.seq).catch(() => undefined);
+  const before = heartbeat?.afterBatchId === previous.batchId && heartbeat.source ? heartbeat.source : previous.source;
+  if (!before) return undefined;
+  const ended = await endedLongInFlight(client, before.longInFlight);
+  const skip = new Map<string, string>();
+  for (const [table, filenode] of Object.entries(before.filenodes ?? {})) {
+    const now = current.filenodes?.[table];
+    if (now !== undefined && now !== filenode) skip.set(table, `the table was rewritten since the previous snapshot (relfilenode ${filenode} → ${now}), which gave every row a new transaction id`);
+  }
+  const describe = (e: (typeof ended)[number]): string => (e.xid !== undefined ? `transaction ${e.xid}` : `session ${e.pid} (open since ${e.xactStart})`);
+  return {
+    previous: snapshotWithSubxids(before),
+    lookbackSeconds: before.lookbackSeconds,
+    ...(ended.length
+      ? { full: { reason: `long-in-flight ${ended.map(describe).join(', ')} ended after the previous snapshot`, fromXid: lowestXidOf(before, ended) } }
+      : {}),
+    ...(batchSource ? { batchSnapshot: snapshotWithSubxids(batchSource) } : {}),
+    skip,
+  };
+}
+
+/**
+ * Reads one table's late commits below the previous cursor into a file of this batch: the band
+ * (an index range scan), and below it when a long transaction ended (a whole-table scan).
+ */
+async function rescueTable(
+  ctx: PipelineContext,
+  client: pg.Client,
+  table: SourceTable,
+  plan: RescuePlan,
+  cursor: Cursor,
+  batchId: string,
+  nonce: string,
+  state: TableProgress,
+): Promise<TableProgress> {
+  const workers = await bindRescue(client, plan, cursor);
+  const parts = plan.full ? (['below', 'band'] as const) : (['band'] as const);
+  let files = state.files;
+  let rows = 0;
+  for (const part of parts) {
+    const key = rawKey(table.name, batchId, { index: files.length, nonce });
+    const read = await streamRows(ctx, client, table.name, rescueSelect(table, part, { batchSnapshot: plan.batchSnapshot !== undefined }), batchId, key);
+    if (read.rows) files = [...files, { key, rows: read.rows, bytes: read.bytes }];
+    rows += read.rows;
+  }
+  await unbindRescue(client, workers);
+  if (!rows) return state;
+  const reason =
+    `committed after the previous snapshot with (last_updated, ${table.primaryKey}) at or below the previous cursor ` +
+    `(${cursor.lastUpdated}, ${cursor.id}), within the ${plan.lookbackSeconds} s lookback` +
+    (plan.full ? `, or below it: ${plan.full.reason}` : '');
+  ctx.log.info(`Extract rescued ${rows} late-committed version(s) of ${table.name}`, { batchId, table: table.name, rows });
+  return { ...state, files, rows: state.rows + rows, rescued: { rows, reason } };
 }

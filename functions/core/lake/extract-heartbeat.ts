@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { getText, ObjectNotFoundError, type ObjectStore } from '../ports/object-store';
 import { BATCH_ID_PATTERN, extractHeartbeatKey } from './lake-layout';
+import { SourceSnapshot } from './manifests';
 
 /**
  * The heartbeat of an extract that found nothing new: no batch (an empty batch would cost a
@@ -26,6 +27,11 @@ export const ExtractHeartbeat = z.object({
   snapshotAt: timestamp,
   /** The bound it read up to: every source version stamped before it is in batches ≤ afterSeq. */
   upperBound: timestamp,
+  /**
+   * The quiet extract's snapshot (additive). It read nothing, so the next batch may compare with it
+   * instead of the batch's own: a quiet extract's rescue found nothing it did not see.
+   */
+  source: SourceSnapshot.optional(),
   /** When the extract finished (ISO 8601). */
   at: z.string(),
 });

@@ -16,6 +16,33 @@ const starTable = z.enum(STAR_TABLE_NAMES);
 export const Cursor = z.object({ lastUpdated: z.string(), id: z.number().int() });
 export type Cursor = z.infer<typeof Cursor>;
 
+/** A 64-bit transaction id (xid8) as decimal text. */
+const xid8 = z.string().regex(/^\d{1,20}$/, 'a 64-bit transaction id');
+
+/**
+ * The source snapshot a batch read in, recorded so the next batch can rescue the versions that
+ * committed after it below the cursors (functions/core/extract/late-commits.ts). Optional
+ * (additive): manifests written before it have none, and the batch after such a manifest rescues
+ * nothing.
+ */
+export const SourceSnapshot = z.object({
+  /** pg_current_snapshot() of the batch's transaction: 'xmin:xmax:xip,…', 64-bit ids, top-level transactions only. */
+  current: z.string().regex(/^\d+:\d+:(\d+(,\d+)*)?$/, "a pg_snapshot 'xmin:xmax:xip,…'"),
+  /** Sub-transaction ids in flight at the snapshot (pg_current_snapshot() does not list them). */
+  subxids: z.array(xid8),
+  /**
+   * Transactions in flight at the snapshot whose rows may be stamped below the next batch's band:
+   * by id (older than half the lookback, prepared, or not attributable to a visible session), or
+   * by session (pid and transaction start, 'YYYY-MM-DD HH:MM:SS.uuuuuu' UTC) when it had no id.
+   */
+  longInFlight: z.array(z.object({ xid: xid8.optional(), pid: z.number().int().optional(), xactStart: z.string().optional() })),
+  /** The rescue band's width below the cursor, in seconds, that the next batch applies. */
+  lookbackSeconds: z.number().nonnegative(),
+  /** Each table's relfilenode in the snapshot: a table rewritten since (new xmin on every row) is not rescued. */
+  filenodes: z.record(z.string(), z.number().int().nonnegative()).optional(),
+});
+export type SourceSnapshot = z.infer<typeof SourceSnapshot>;
+
 export const RawFile = z.object({ key: z.string(), rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() });
 export type RawFile = z.infer<typeof RawFile>;
 
@@ -53,6 +80,12 @@ export const ExtractTable = z.object({
         .optional(),
     })
     .optional(),
+  /**
+   * Versions this batch read at or below the previous cursor because they committed after the
+   * previous batch's snapshot (late-commits.ts); they are in `files` and counted in `rows`. Absent
+   * when none.
+   */
+  rescued: z.object({ rows: z.number().int().positive(), reason: z.string() }).optional(),
   /** Deletion markers this batch found for the table (`deletions/<table>/…`); absent when none. */
   deletions: z.object({ key: z.string(), rows: z.number().int().positive(), ids: z.array(z.number().int()) }).optional(),
 });
@@ -68,6 +101,8 @@ export const ExtractManifest = z.object({
   finishedAt: z.string(),
   /** The snapshot's clock and the bound every window stops short of. */
   snapshotAt: z.string(),
+  /** The snapshot the batch read in (additive; see SourceSnapshot). */
+  source: SourceSnapshot.optional(),
   tables: z.record(sourceTable, ExtractTable),
 });
 export type ExtractManifest = z.infer<typeof ExtractManifest>;
@@ -86,6 +121,8 @@ export const ExtractProgress = z.object({
   startedAt: z.string(),
   snapshotAt: z.string(),
   upperBound: z.string(),
+  /** The first attempt's snapshot: later attempts read only what it saw (additive). */
+  source: SourceSnapshot.optional(),
   /** Tables finished, and the one in progress (its files so far and cursor), in contract order. */
   tables: z.partialRecord(sourceTable, ExtractTable.extend({ complete: z.boolean() })),
 });

@@ -1,7 +1,9 @@
 import pg from 'pg';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
 import { deletedKeys } from '../extract/deletions';
-import { currentLocations, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import { rescuedByNextRun } from '../extract/late-commits';
+import { currentLocations, latestExtractManifest, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import type { ExtractManifest, SourceSnapshot } from '../lake/manifests';
 import { qualifiedTable } from '../load/load-statements';
 import { freshnessOf, type Freshness } from '../operate/freshness';
 import { formatAge } from '../operate/pipeline-status';
@@ -123,6 +125,10 @@ export async function verify(ctx: PipelineContext): Promise<VerifyReport> {
 
     await source.connect();
     await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // What the next run compares with (extract.ts planRescue): the newest batch's snapshot, or a later quiet extract's.
+    const newest = await latestExtractManifest(ctx.ingestion);
+    const newestHeartbeat = newest ? await readExtractHeartbeat(ctx.processed, newest.seq).catch(() => undefined) : undefined;
+    const nextCompares = newestHeartbeat?.afterBatchId === newest?.batchId && newestHeartbeat?.source ? newestHeartbeat.source : newest?.source;
     const tables: TableReport[] = [];
     for (const table of SOURCE_TABLES) {
       const bound = lastExtract.tables[table.name]?.window.upperBound;
@@ -135,6 +141,7 @@ export async function verify(ctx: PipelineContext): Promise<VerifyReport> {
           lakeDeleted: await deletedKeys(ctx, table.name, seq),
           warehouseDeleted: warehouseDeleted.get(table.name) ?? new Set(),
           rejected: rejected.get(table.name) ?? new Set(),
+          nextRun: newest && nextCompares ? { manifest: newest, source: nextCompares } : undefined,
         }),
       );
     }
@@ -167,6 +174,8 @@ interface TableInputs {
   warehouseDeleted: Set<number>;
   /** `id@last_updated` of raw versions left out of the star schema on purpose (transform manifests' `rejected`). */
   rejected: Set<string>;
+  /** The newest extract and the snapshot the next run's late-commit rescue compares with. */
+  nextRun?: { manifest: ExtractManifest; source: SourceSnapshot };
 }
 
 async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: pg.Client, table: SourceTable, input: TableInputs): Promise<TableReport> {
@@ -218,7 +227,14 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
   const stale = [...sourceAll.entries()].filter(([id, s]) => comparable(id) && lakeCurrent.has(id) && lakeCurrent.get(id)!.lastUpdated !== s.lastUpdated).map(([id]) => id);
   if (stale.length) differences.push(`${stale.length} row(s) whose lake current version differs from the source's: ${pk} ${sample(stale)}`);
   const unversioned = [...sourceAll.entries()].filter(([id, s]) => comparable(id) && !lakeVersions.has(`${id}@${s.lastUpdated}`)).map(([id]) => id);
-  if (unversioned.length) differences.push(`${unversioned.length} source version(s) absent from the raw lake: ${pk} ${sample(unversioned)}`);
+  if (unversioned.length) {
+    const cursor = input.nextRun?.manifest.tables[table.name]?.cursor;
+    const rescued = cursor ? await rescuedByNextRun(source, table, unversioned, { source: input.nextRun!.source, cursor }) : new Set<number>();
+    const note = rescued.size
+      ? ` (${rescued.size} of them committed after batch ${input.nextRun!.manifest.seq}'s snapshot below its cursor: the next run rescues them — ${pk} ${sample([...rescued])})`
+      : '';
+    differences.push(`${unversioned.length} source version(s) absent from the raw lake: ${pk} ${sample(unversioned)}${note}`);
+  }
 
   const report: TableReport = {
     table: table.name,

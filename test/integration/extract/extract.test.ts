@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { extract } from '../../../functions/core/extract/extract';
+import { widenXid, widenXidSql } from '../../../functions/core/extract/late-commits';
 import { extractManifestKey } from '../../../functions/core/lake/lake-layout';
 import { readExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
 import { latestExtractManifest, readExtractManifest } from '../../../functions/core/lake/manifest-log';
@@ -364,5 +365,45 @@ describe('deletion checks without a full scan of every table every run', () => {
     await inClosedSession('BEGIN; SET LOCAL track_counts = off; DELETE FROM address WHERE address_id = 5; COMMIT');
     const found = await extract(ctx, { tallyMaxAgeSeconds: 0 });
     expect(found.manifest?.tables.address.deletions?.ids).toEqual([5]);
+  });
+});
+
+describe('late-commit rescue arithmetic on the database', () => {
+  let ctx: PipelineContext;
+  beforeAll(async () => {
+    ctx = await makeContext();
+  });
+
+  it('widens a 32-bit xid in SQL exactly as widenXid does, around epoch boundaries', async () => {
+    const E = 1n << 32n;
+    const cases: [bigint, bigint][] = [
+      [100n, 3n * E + 500n],
+      [500n, 3n * E + 500n],
+      [501n, 3n * E + 500n],
+      [E - 1n, 3n * E + 500n],
+      [735n, 900n],
+      [2n, 7n * E + 10n],
+      [1n, 7n * E + 10n],
+      [3n, 7n * E + 2n],
+    ];
+    const got = await withClient(async (c) => {
+      const out: bigint[] = [];
+      for (const [x, m] of cases) {
+        const res = await c.query<{ w: string }>(`SELECT (${widenXidSql('$1::bigint', '$2::bigint')})::text AS w`, [x.toString(), m.toString()]);
+        out.push(BigInt(res.rows[0].w));
+      }
+      return out;
+    });
+    expect(got).toEqual(cases.map(([x, m]) => widenXid(x, m)));
+  });
+
+  it('records the snapshot in the manifest, with a heartbeat that carries it when nothing is new', async () => {
+    const first = await extract(ctx);
+    const previous = first.published ? first.manifest! : await latestExtractManifest(ctx.ingestion);
+    expect(previous?.source?.current).toMatch(/^\d+:\d+:/);
+    const quiet = await extract(ctx);
+    expect(quiet.reason).toBe('nothing-new');
+    const heartbeat = await readExtractHeartbeat(ctx.processed, previous!.seq);
+    expect(heartbeat?.source?.current).toMatch(/^\d+:\d+:/);
   });
 });
