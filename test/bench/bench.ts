@@ -337,6 +337,9 @@ async function main(): Promise<void> {
         load_ge_50x_naive: starRows / loadS >= 50 * naive.rowsPerS,
         load_versions_lost_0: soak ? soak.versionsLost === 0 && soak.duplicated === 0 && soak.problems.length === 0 : null,
       },
+      // The offline cloud's Athena figures per batch (queries, critical path, bytes scanned), as
+      // `npm run test:cloud` last wrote them (test/cloud/pipeline.cloud.ts); null before its first run.
+      cloud_athena: await fs.readFile(path.join(ROOT, 'bench', 'cloud-results.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => null),
       machine: machine(),
       load_average_before: loadBefore,
       load_average_after: os.loadavg(),
