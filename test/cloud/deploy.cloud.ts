@@ -192,6 +192,8 @@ describe('functions', () => {
     expect({ stage, missing }).toEqual({ stage, missing: [] });
 
     const config = readAwsConfig(env);
+    // The stack's own defaults (the deploy sets neither variable), read from the synthesized JSON.
+    const variables = (cloud.synthesized as { variable?: Record<string, { default?: unknown }> }).variable ?? {};
     const deployed: Partial<Record<AwsSetting, unknown>> = {
       ingestionBucket: cloud.buckets.ingestion,
       processedBucket: cloud.buckets.processed,
@@ -200,9 +202,11 @@ describe('functions', () => {
       athenaWorkgroup: cloud.athena.workgroup,
       sourceSecretArn: cloud.secrets.sourceArn,
       warehouseSecretArn: cloud.secrets.warehouseArn,
-      warehouseSchema: 'public',
-      commitLagSeconds: 5,
+      warehouseSchema: variables.warehouse_schema?.default,
+      commitLagSeconds: variables.commit_lag_seconds?.default,
     };
+    expect(deployed.warehouseSchema).toBe('public');
+    expect(deployed.commitLagSeconds).toBe(0);
     for (const key of NEEDS[stage]) expect({ [ENV[key]]: config[key] }).toEqual({ [ENV[key]]: deployed[key] });
   });
 
