@@ -101,3 +101,15 @@ function describe(event: unknown): string {
   const text = JSON.stringify(event) ?? String(event);
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
+
+/**
+ * Splits the objects an "Object Created" event announces into the manifests a stage starts on (in
+ * `bucket`, under `prefix`) and the rest, as `s3://` URIs for the stage to report as ignored.
+ */
+export function manifestObjects(objects: readonly CreatedObject[], bucket: string, prefix: string): { manifests: CreatedObject[]; ignored: string[] } {
+  const isManifest = (o: CreatedObject) => o.bucket === bucket && o.key.startsWith(prefix);
+  return {
+    manifests: objects.filter(isManifest),
+    ignored: objects.filter((o) => !isManifest(o)).map((o) => `s3://${o.bucket}/${o.key}`),
+  };
+}

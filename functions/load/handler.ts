@@ -1,7 +1,7 @@
 import { TRANSFORM_MANIFEST_PREFIX } from '../core/lake/lake-layout';
 import type { readNewestLoaded } from '../core/load/load-ledger';
 import { loadPending, type LoadResult } from '../core/load/load';
-import { parseStageTrigger } from '../aws/lambda-events';
+import { manifestObjects, parseStageTrigger } from '../aws/lambda-events';
 import { requireSetting } from '../aws/aws-config';
 import { emitFreshness } from '../aws/freshness-metric';
 import { runStage, type StageDeps } from '../aws/lambda-stage';
@@ -28,9 +28,9 @@ export function createHandler(deps: StageDeps & { loadPending?: typeof loadPendi
     return runStage('load', deps, async (ctx, config, report) => {
       let ignored: string[] = [];
       if ('objects' in trigger) {
-        const bucket = requireSetting(config, 'processedBucket', 'the load trigger');
-        const manifests = trigger.objects.filter((o) => o.bucket === bucket && o.key.startsWith(TRANSFORM_MANIFEST_PREFIX));
-        ignored = trigger.objects.filter((o) => !manifests.includes(o)).map((o) => `s3://${o.bucket}/${o.key}`);
+        const split = manifestObjects(trigger.objects, requireSetting(config, 'processedBucket', 'the load trigger'), TRANSFORM_MANIFEST_PREFIX);
+        const manifests = split.manifests;
+        ignored = split.ignored;
         if (ignored.length) ctx.log.warn('Ignoring objects that are not transform manifests in the processed bucket', { ignored });
         if (!manifests.length) return { loaded: [], ignored };
       }

@@ -1,6 +1,6 @@
 import { EXTRACT_MANIFEST_PREFIX } from '../core/lake/lake-layout';
 import { transformPending, type TransformResult } from '../core/transform/transform';
-import { parseStageTrigger } from '../aws/lambda-events';
+import { manifestObjects, parseStageTrigger } from '../aws/lambda-events';
 import { requireSetting } from '../aws/aws-config';
 import { ensureLakeViews } from '../aws/athena-current-views';
 import { runStage, type StageDeps } from '../aws/lambda-stage';
@@ -28,9 +28,9 @@ export function createHandler(deps: StageDeps & { transformPending?: typeof tran
     return runStage('transform', deps, async (ctx, config, report) => {
       let ignored: string[] = [];
       if ('objects' in trigger) {
-        const bucket = requireSetting(config, 'ingestionBucket', 'the transform trigger');
-        const manifests = trigger.objects.filter((o) => o.bucket === bucket && o.key.startsWith(EXTRACT_MANIFEST_PREFIX));
-        ignored = trigger.objects.filter((o) => !manifests.includes(o)).map((o) => `s3://${o.bucket}/${o.key}`);
+        const split = manifestObjects(trigger.objects, requireSetting(config, 'ingestionBucket', 'the transform trigger'), EXTRACT_MANIFEST_PREFIX);
+        const manifests = split.manifests;
+        ignored = split.ignored;
         if (ignored.length) ctx.log.warn('Ignoring objects that are not extract manifests in the ingestion bucket', { ignored });
         if (!manifests.length) return { batches: [], ignored };
       }

@@ -1,5 +1,5 @@
 // Lint rules for the whole repository (`npm run lint`): typescript-eslint's recommended set, with
-// the house rules of STYLE.md that a linter can check.
+// the house rules a linter can check: no explicit `any`, no unused variables (a leading `_` marks one on purpose).
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
