@@ -6,12 +6,15 @@ import { checkIdent, prependCtes } from '../sql/sql-text';
  * or payment, beside the full-history fact. One definition, from the star contract, serves:
  *  - the lake in DuckDB (`totes query` and the analysis tests): bound as CTEs by {@link withCurrentViews};
  *  - Athena (Trino): `CREATE OR REPLACE VIEW` DDL from {@link athenaCurrentViewDdl};
- *  - the warehouse: `sql/warehouse/0003_current_views.sql` (migrations are immutable files, so that
- *    file holds this SELECT as it was when written; a contract change needs a new migration).
+ *  - the warehouse: `sql/warehouse/0004_current_views_by_batch.sql` (migrations are immutable files,
+ *    so that file holds this SELECT as it was when written; a contract change needs a new migration).
  *
- * "Latest" is the greatest (last_updated_date, last_updated_time): both engines order the lake's
- * 'HH:MM:SS.mmm' time text and the warehouse's time the same way. A version the lake holds twice
- * (read by two batches) has identical columns, so which copy row_number() keeps does not matter.
+ * "Latest" is the version of the latest batch, not the greatest stamp: `last_updated` is the
+ * writer's clock, and a version rescued after a late commit can carry an older stamp than the one
+ * it supersedes (functions/core/transform/current-state.ts says why batch order is commit order for
+ * one row). The lake orders by `_batch_id`; the warehouse by the fact's surrogate key, an identity
+ * the load assigns in batch order (batches load in sequence, and a batch holds at most one version
+ * of a row). (last_updated_date, last_updated_time) only breaks ties that cannot occur.
  */
 
 export interface CurrentView {
@@ -33,11 +36,12 @@ export function currentViewColumns(fact: StarTable, target: ViewTarget): string[
 export function currentViewSelect(view: CurrentView, target: ViewTarget): string {
   const cols = currentViewColumns(view.fact, target);
   const [id] = view.fact.key;
+  const latest = target === 'lake' ? '_batch_id DESC, ' : view.fact.surrogateKey ? `${view.fact.surrogateKey} DESC, ` : '';
   return [
     `SELECT ${cols.join(', ')}`,
     'FROM (',
     `  SELECT ${cols.join(', ')},`,
-    `         row_number() OVER (PARTITION BY ${id} ORDER BY last_updated_date DESC, last_updated_time DESC) AS version_rank`,
+    `         row_number() OVER (PARTITION BY ${id} ORDER BY ${latest}last_updated_date DESC, last_updated_time DESC) AS version_rank`,
     `  FROM ${view.fact.name}`,
     ') AS versions',
     'WHERE version_rank = 1',
@@ -50,9 +54,9 @@ export function athenaCurrentViewDdl(database: string): string[] {
   return CURRENT_VIEWS.map((view) => `CREATE OR REPLACE VIEW ${database}.${view.name} AS\n${currentViewSelect(view, 'lake').replace(/\bFROM (fact_\w+)$/m, `FROM ${database}.$1`)}`);
 }
 
-/** The warehouse migration's body (what `sql/warehouse/0003_current_views.sql` was written from). */
+/** The warehouse migration's body (what `sql/warehouse/0004_current_views_by_batch.sql` was written from). */
 export function warehouseCurrentViewsSql(): string {
-  return CURRENT_VIEWS.map((view) => `CREATE VIEW ${view.name} AS\n${currentViewSelect(view, 'warehouse')};`).join('\n\n');
+  return CURRENT_VIEWS.map((view) => `CREATE OR REPLACE VIEW ${view.name} AS\n${currentViewSelect(view, 'warehouse')};`).join('\n\n');
 }
 
 /**

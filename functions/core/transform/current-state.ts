@@ -9,10 +9,15 @@ import { BATCH_ID_COLUMN, trinoType, type SourceTable } from '../contract/source
  * fold the deltas back into a new base). Readers see the segments through {@link latestVersionsSql},
  * so base + deltas read exactly like one compacted table.
  *
- * Which version wins, per primary key: the greatest `last_updated`; on a tie, the greatest
- * `_batch_id` (batch ids sort in batch order, and every row keeps the batch that extracted it);
- * on a further tie, the same version was read twice and its copies are interchangeable, but the
- * remaining columns still order the candidates so the choice never depends on file order.
+ * Which version wins, per primary key: the one of the latest batch — the greatest `_batch_id`
+ * (batch ids sort in batch order, and every row keeps the batch that extracted it). Not the greatest
+ * `last_updated`: that is the writer's clock, and a version rescued after a late commit
+ * (functions/core/extract/late-commits.ts) can carry an older stamp than the version it supersedes.
+ * Batch order is commit order for one row: batch k+1's snapshot sees everything batch k's saw, a
+ * snapshot sees one version of a row, and no version is read twice, so a row's version in a later
+ * batch committed after (and so supersedes) its version in an earlier one. Within a batch a row has
+ * at most one version; the greatest `last_updated`, then the remaining columns, still order the
+ * candidates so the choice never depends on file order.
  * The statements are generated from the table contract alone and are valid Trino and DuckDB SQL.
  */
 
@@ -36,7 +41,7 @@ export function latestVersionsSql(table: SourceTable, versions: string): string 
     .map((c) => c.name)
     .filter((name) => name !== table.primaryKey && name !== 'last_updated')
     .map((name) => `${name} ASC NULLS LAST`);
-  const order = ['last_updated DESC', `${BATCH_ID_COLUMN} DESC`, ...tiebreak].join(', ');
+  const order = [`${BATCH_ID_COLUMN} DESC`, 'last_updated DESC', ...tiebreak].join(', ');
   return [
     `SELECT ${list}`,
     `FROM (`,

@@ -83,8 +83,9 @@ export async function findRejectedVersions(ctx: Pick<PipelineContext, 'engine'>,
 }
 
 /**
- * Marks each rejected version superseded when a later published extract batch holds a newer
- * version of its row, or that row's deletion. Reads only the key and last_updated of later batches.
+ * Marks each rejected version superseded when a later published extract batch holds a version of
+ * its row (a later batch's version is the newer one, whatever its stamp: current-state.ts), or that
+ * row's deletion. Reads only the keys of later batches.
  */
 export async function markSuperseded(ctx: Pick<PipelineContext, 'engine' | 'ingestion'>, extract: ExtractManifest, rejected: RejectedVersion[]): Promise<void> {
   const open = (): RejectedVersion[] => rejected.filter((r) => !r.supersededBy);
@@ -95,18 +96,17 @@ export async function markSuperseded(ctx: Pick<PipelineContext, 'engine' | 'inge
       const table = SOURCE_TABLES.find((t) => t.name === name)!;
       const deleted = new Set(later.tables[name]?.deletions?.ids ?? []);
       const files = later.tables[name]?.files.map((f) => f.key) ?? [];
-      const newest = new Map<number, string>();
+      const changedLater = new Set<number>();
       if (files.length) {
-        const rows = await ctx.engine.query(`SELECT ${table.primaryKey} AS id, max(last_updated) AS lu FROM batch_${name} GROUP BY ${table.primaryKey}`, {
+        const rows = await ctx.engine.query(`SELECT DISTINCT ${table.primaryKey} AS id FROM batch_${name}`, {
           batch: { [name]: files },
           current: {},
           star: {},
         });
-        for (const row of rows) newest.set(Number(row.id), timestampText(row.lu));
+        for (const row of rows) changedLater.add(Number(row.id));
       }
       for (const r of open().filter((o) => o.table === name)) {
-        const lu = newest.get(r.id);
-        if (deleted.has(r.id) || (lu !== undefined && lu > r.lastUpdated)) r.supersededBy = later.batchId;
+        if (deleted.has(r.id) || changedLater.has(r.id)) r.supersededBy = later.batchId;
       }
     }
   }

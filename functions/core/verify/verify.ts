@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
+import { starTable } from '../contract/star-tables';
 import { deletedKeys } from '../extract/deletions';
 import { rescuedByNextRun } from '../extract/late-commits';
 import { currentLocations, latestExtractManifest, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
@@ -258,16 +259,17 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
   const wt = qualifiedTable(ctx.warehouseSchema, target.table);
   const whCurrent = new Map<number, KeyState>();
   if (target.fact) {
+    // In load order (the surrogate key): a row's last version loaded is its current one, whatever its stamp (current-views.ts).
+    const surrogate = starTable(target.table).surrogateKey!;
     const rows = await warehouse.query<{ id: number; lu: string; m: string | null }>(
-      `SELECT "${target.key}" AS id, to_char(last_updated_date, 'YYYY-MM-DD') || ' ' || to_char(last_updated_time, 'HH24:MI:SS.MS') AS lu, "${target.money![1]}"::text AS m FROM ${wt}`,
+      `SELECT "${target.key}" AS id, to_char(last_updated_date, 'YYYY-MM-DD') || ' ' || to_char(last_updated_time, 'HH24:MI:SS.MS') AS lu, "${target.money![1]}"::text AS m FROM ${wt} ORDER BY "${surrogate}"`,
     );
     const whVersions = new Set<string>();
     for (const r of rows.rows) {
       const key = `${r.id}@${r.lu}`;
       if (whVersions.has(key)) differences.push(`warehouse holds version ${key} twice`);
       whVersions.add(key);
-      const seen = whCurrent.get(r.id);
-      if (!seen || seen.lastUpdated! < r.lu) whCurrent.set(r.id, { lastUpdated: r.lu, cents: cents(r.m) });
+      whCurrent.set(r.id, { lastUpdated: r.lu, cents: cents(r.m) });
     }
     report.warehouseVersions = whVersions.size;
     const notLoaded = [...lakeVersions].filter((v) => !whVersions.has(v) && !input.rejected.has(v));
