@@ -10,7 +10,8 @@ const SAFETY_MARGIN_MS = 60_000;
 /**
  * The extract Lambda, started every five minutes by EventBridge Scheduler. A schedule that fires
  * twice is harmless: both runs race for the same batch sequence and the manifest's conditional
- * put lets one publish. The deadline lets a long first load stop at a chunk boundary.
+ * put lets one publish. The deadline lets a long first load stop at a chunk boundary. An operator
+ * asks for a repair by invoking it with a schedule event whose `detail` is `{"repair": true}`.
  */
 export function createHandler(deps: StageDeps & { extract?: typeof extract } = {}) {
   const run = deps.extract ?? extract;
@@ -20,6 +21,8 @@ export function createHandler(deps: StageDeps & { extract?: typeof extract } = {
       const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
       const options: ExtractOptions = {
         commitLagSeconds: config.commitLagSeconds,
+        // An operator's invocation with {"detail": {"repair": true}} also repairs (core/extract/repair.ts).
+        repair: isRepairRequest(schedule.detail),
         deadline: new Date(Date.now() + Math.max(0, remaining - SAFETY_MARGIN_MS)),
       };
       const result = await run(ctx, options);
@@ -32,3 +35,7 @@ export function createHandler(deps: StageDeps & { extract?: typeof extract } = {
 }
 
 export const handler = createHandler();
+
+function isRepairRequest(detail: unknown): boolean {
+  return typeof detail === 'object' && detail !== null && (detail as { repair?: unknown }).repair === true;
+}

@@ -286,6 +286,42 @@ it('makes a rescued version current even when its stamp is older than the versio
   expect(Number(wh.units_sold)).toBe(11);
 });
 
+it('repairs, once and when asked, a version stamped more than the lookback before its own transaction (the rescue leaves it)', async () => {
+  // A short transaction (not long in flight) whose stamp lies 10 minutes back, committed after an
+  // extract: below the rescue's band, so only a repair reads it. No writer needs to be in flight.
+  await amend(5);
+  await run();
+  await s.sql(`UPDATE sales_order SET units_sold = 13, last_updated = ${NOW} - interval '10 minutes' WHERE sales_order_id = 30`);
+  await amend(9);
+  const plain = await run();
+  expect(plain.published).toBe(true);
+  expect(plain.manifest?.tables.sales_order?.rescued).toBeUndefined(); // the rescue does not reach it
+  expect(formatVerifyReport(await verify(s.ctx))).toMatch(/absent from the raw lake: sales_order_id 30; `totes run --repair` reads them, once/);
+  // A late commit within the band in the same batch as the repair: the rescue reads it, the repair does not read it again.
+  await amend(6);
+  await run();
+  await s.sql(`UPDATE sales_order SET units_sold = 14, last_updated = ${NOW} - interval '2 s' WHERE sales_order_id = 31`);
+  const repaired = await run({ repair: true });
+  expect(repaired.manifest?.repair).toBe(true);
+  expect(repaired.manifest?.tables.sales_order?.repaired?.rows).toBe(1);
+  expect(repaired.manifest?.tables.sales_order?.repaired?.reason).toMatch(/sales_order_id 30\)/);
+  expect(repaired.manifest?.tables.sales_order?.rescued?.rows).toBe(1);
+  expect(await s.check()).toEqual([]);
+  // Asked again, nothing is missing: nothing is read twice.
+  await amend(7);
+  const again = await run({ repair: true });
+  expect(Object.values(again.manifest!.tables).some((t) => t.repaired)).toBe(false);
+  expect(await s.check()).toEqual([]);
+});
+
+it('repairs nothing when the lake lacks nothing (on every source)', async () => {
+  await amend(8);
+  const result = await run({ repair: true });
+  expect(result.manifest?.repair).toBe(true);
+  expect(Object.values(result.manifest!.tables).some((t) => t.repaired)).toBe(false);
+  expect(await s.check()).toEqual([]);
+});
+
 it('records each batch snapshot and rescues nothing when nothing committed late', async () => {
   await amend(19);
   const result = await run();

@@ -1,14 +1,13 @@
-import { createInterface } from 'node:readline';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { SourceTable, SourceTableName } from '../contract/source-tables';
 import { batchDate, parseBatchId } from '../lake/lake-layout';
-import { currentFiles, listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import { readExtractManifest } from '../lake/manifest-log';
+import { lakeRows } from './lake-versions';
 import type { ExtractManifest, ExtractTable } from '../lake/manifests';
 import { PGLITE_VERSION_PATTERN } from '../database-connection';
 import type { PipelineContext } from '../pipeline-context';
-import { readParquetColumns } from '../load/parquet-rows';
 
 /**
  * Deletion detection: totesys rows are rarely deleted (foreign keys RESTRICT), but a deleted row
@@ -240,27 +239,7 @@ export async function checkDeletions(
  */
 async function lakeKeys(ctx: PipelineContext, table: SourceTable, thisBatchFiles: string[]): Promise<number[]> {
   const ids = new Set<number>();
-  const transformed = (await listTransformSeqs(ctx.processed)).at(-1);
-  if (transformed !== undefined) {
-    // The current state is its compacted base plus the deltas of the batches since (when any).
-    const stateFiles = currentFiles(await readTransformManifest(ctx.processed, transformed), table.name);
-    const pk = { name: table.primaryKey, type: 'integer' as const, nullable: false, description: table.primaryKey };
-    for (const file of stateFiles) {
-      for await (const chunk of readParquetColumns(await ctx.processed.get(file), [pk], { file })) {
-        for (const id of chunk.columns[0]) ids.add(Number(id));
-      }
-    }
-  }
-  const files = [...thisBatchFiles];
-  for (const seq of await listExtractSeqs(ctx.ingestion, transformed ?? 0)) {
-    files.push(...((await readExtractManifest(ctx.ingestion, seq)).tables[table.name]?.files ?? []).map((f) => f.key));
-  }
-  for (const file of files) {
-    const lines = createInterface({ input: (await ctx.ingestion.getStream(file)).pipe(createGunzip()), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line) ids.add(Number((JSON.parse(line) as Record<string, unknown>)[table.primaryKey]));
-    }
-  }
+  for await (const row of lakeRows(ctx, table, { withLastUpdated: false, extraRawFiles: thisBatchFiles })) ids.add(row.id);
   return [...ids];
 }
 

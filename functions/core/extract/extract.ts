@@ -30,6 +30,7 @@ import {
   type OpenSession,
   type RescuePlan,
 } from './late-commits';
+import { missingFromLake } from './repair';
 import { detectDrift, INFORMATION_SCHEMA_QUERY, type InformationSchemaColumn } from './schema-drift';
 import { closeSnapshotReaders, openSnapshotReaders } from './snapshot-readers';
 
@@ -65,6 +66,11 @@ export interface ExtractOptions {
    * no deletion; default DEFAULT_TALLY_MAX_AGE_SECONDS (1 hour). 0 tallies every table every run.
    */
   tallyMaxAgeSeconds?: number;
+  /**
+   * Also compare every table's current versions at or below the cursor with the lake and read the
+   * ones it lacks (repair.ts): `totes run --repair`. Costs a read of every key on both sides.
+   */
+  repair?: boolean;
 }
 
 export interface ExtractResult {
@@ -114,6 +120,8 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   const resumed = await latestProgress(ctx.ingestion, seq);
   const batchId = resumed?.batchId ?? newBatchId(seq, started, randomHex());
   const nonce = randomHex();
+  const repair = options.repair === true || resumed?.repair === true;
+  if (repair && !resumed) ctx.log.info(`Batch ${batchId} repairs: it compares every table with the lake and reads the current versions the lake lacks`, { batchId });
   const warnings: string[] = [];
   const tables: Partial<Record<SourceTableName, TableProgress>> = { ...resumed?.tables };
   let snapshotAt = resumed?.snapshotAt ?? '';
@@ -148,6 +156,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     }
     source = resumed ? resumed.source : current;
     const rescue = await planRescue(ctx, client, previous, current, resumed?.source);
+    const batchSnapshot = resumed?.source ? snapshotWithSubxids(resumed.source) : undefined;
     for (const [table, why] of rescue?.skip ?? []) warnings.push(`Late commits of ${table} are not rescued by this batch: ${why}`);
     if (bound.hiddenSessions > 0) {
       warnings.push(
@@ -184,6 +193,11 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
           };
           // The rescue runs first, once per table and batch: a resumed attempt finds it in the progress.
           if (rescue && before?.cursor && !rescue.skip.has(table.name)) state = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, resumed ? randomHex() : nonce, state);
+          // Then the repair, when asked, of what the lake lacks below the cursor (repair.ts): it leaves the rescue's versions to it.
+          if (repair && previous && before?.cursor) {
+            const rescues = rescue !== undefined && !rescue.skip.has(table.name);
+            state = await repairTable(ctx, reader, table, { rescue, rescues, cursor: before.cursor, uptoSeq: previous.seq, batchSnapshot }, batchId, resumed ? randomHex() : nonce, state);
+          }
         }
         while (!state.complete) {
           if (options.deadline && ctx.now() >= options.deadline) {
@@ -252,7 +266,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     const attempt = (resumed?.attempt ?? 0) + 1;
     const progress: ExtractProgress = {
       kind: 'extract-progress', version: 1, batchId, seq, attempt,
-      startedAt: resumed?.startedAt ?? started.toISOString(), snapshotAt, upperBound, ...(source ? { source } : {}),
+      startedAt: resumed?.startedAt ?? started.toISOString(), snapshotAt, upperBound, ...(source ? { source } : {}), ...(repair ? { repair } : {}),
       tables: Object.fromEntries(inContractOrder(tables)) as ExtractProgress['tables'],
     };
     try {
@@ -285,6 +299,7 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
     finishedAt: ctx.now().toISOString(),
     snapshotAt,
     ...(source ? { source } : {}),
+    ...(repair ? { repair } : {}),
     tables: Object.fromEntries(
       inContractOrder(tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name] }]),
     ) as ExtractManifest['tables'],
@@ -549,4 +564,34 @@ async function rescueTable(
     (plan.full ? `, or below it: ${plan.full.reason}` : '');
   ctx.log.info(`Extract rescued ${rows} late-committed version(s) of ${table.name}`, { batchId, table: table.name, rows });
   return { ...state, files, rows: state.rows + rows, rescued: { rows, reason } };
+}
+
+/**
+ * Reads the current versions of one table that the lake lacks at or below the previous cursor
+ * (repair.ts), except those this batch's rescue reads, into a file of this batch.
+ */
+async function repairTable(
+  ctx: PipelineContext,
+  client: pg.Client,
+  table: SourceTable,
+  options: { rescue: RescuePlan | undefined; rescues: boolean; cursor: Cursor; uptoSeq: number; batchSnapshot: string | undefined },
+  batchId: string,
+  nonce: string,
+  state: TableProgress,
+): Promise<TableProgress> {
+  const missing = await missingFromLake(ctx, client, table, options);
+  if (!missing.length) return state;
+  const workers = await bindRescue(client, options.rescue, options.cursor, { rescues: options.rescues, repairIds: missing, batchSnapshot: options.batchSnapshot });
+  const select = { batchSnapshot: options.batchSnapshot !== undefined };
+  // The keys first (few), for the manifest: the missing ones this batch's rescue does not read.
+  const ids = (await client.query<{ id: number }>(rescueSelect(table, 'repair', { ...select, keysOnly: true }))).rows.map((r) => r.id);
+  const key = rawKey(table.name, batchId, { index: state.files.length, nonce });
+  const read = ids.length ? await streamRows(ctx, client, table.name, rescueSelect(table, 'repair', select), batchId, key) : { rows: 0, bytes: 0 };
+  await unbindRescue(client, workers);
+  if (!read.rows) return state;
+  const reason =
+    `current version(s) the lake lacked at or below the previous cursor (${options.cursor.lastUpdated}, ${options.cursor.id}) as batch seq ${options.uptoSeq} left it ` +
+    `(repair requested; ${table.primaryKey} ${ids.slice(0, 20).join(', ')}${ids.length > 20 ? ', …' : ''})`;
+  ctx.log.warn(`Extract repaired ${read.rows} version(s) of ${table.name} the lake lacked: ${table.primaryKey} ${ids.slice(0, 20).join(', ')}${ids.length > 20 ? ', …' : ''}`, { batchId, table: table.name, rows: read.rows });
+  return { ...state, files: [...state.files, { key, rows: read.rows, bytes: read.bytes }], rows: state.rows + read.rows, repaired: { rows: read.rows, reason } };
 }

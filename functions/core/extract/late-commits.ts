@@ -251,6 +251,12 @@ export const RESCUE_SETTINGS = {
   previous: 'totes.rescue_previous_snapshot',
   fromXid: 'totes.rescue_from_xid',
   batchSnapshot: 'totes.batch_snapshot',
+  /** 'on' when this batch rescues the table (a plan, and the table not skipped): the repair leaves those versions to it. */
+  rescues: 'totes.rescue_applies',
+  /** 'on' when the rescue also reads below the band (plan.full). */
+  full: 'totes.rescue_full',
+  /** The keys the repair reads (repair.ts), as an integer[] literal. */
+  repairIds: 'totes.repair_ids',
 } as const;
 
 const quote = (identifier: string): string => {
@@ -264,9 +270,12 @@ const setting = (name: string, type: string): string => `(SELECT current_setting
  * The rescue's SELECT for one table, rendering rows as the window does (same JSON), in
  * `(last_updated, pk)` order. `part` 'band' reads `[cursor - lookback, cursor]` (the
  * `(last_updated, pk)` index bounds it); 'below' reads under the band, only versions of ids from
- * the ended long transactions on (a whole-table scan: only when one ended).
+ * the ended long transactions on (a whole-table scan: only when one ended). 'repair' reads the keys
+ * the repair found missing from the lake (repair.ts), at or below the cursor, except the versions
+ * this batch's rescue reads (band or below): so no version is read twice by one batch.
+ * `keysOnly`: the same rows' keys only, in key order.
  */
-export function rescueSelect(table: SourceTable, part: 'band' | 'below', options: { batchSnapshot: boolean }): string {
+export function rescueSelect(table: SourceTable, part: 'band' | 'below' | 'repair', options: { batchSnapshot: boolean; keysOnly?: boolean }): string {
   const t = table;
   const pk = quote(t.primaryKey);
   const fields = t.columns.map((c) => {
@@ -276,18 +285,32 @@ export function rescueSelect(table: SourceTable, part: 'band' | 'below', options
   });
   const columns = t.columns.map((c) => quote(c.name)).join(', ');
   const bandFrom = setting(RESCUE_SETTINGS.bandFrom, 'timestamp(3)');
+  const notSeenBefore = `NOT pg_visible_in_snapshot(${ROW_XID}, ${setting(RESCUE_SETTINGS.previous, 'pg_snapshot')})`;
+  const fromEndedLong = `${ROW_XID} >= ${setting(RESCUE_SETTINGS.fromXid, 'xid8')}`;
+  const parts = {
+    band: [`"last_updated" >= ${bandFrom}`, notSeenBefore],
+    below: [`"last_updated" < ${bandFrom}`, notSeenBefore, fromEndedLong],
+    repair: [
+      `${pk} = ANY (current_setting('${RESCUE_SETTINGS.repairIds}')::integer[])`,
+      `NOT (${setting(RESCUE_SETTINGS.rescues, 'boolean')} AND ${notSeenBefore} AND ("last_updated" >= ${bandFrom} OR (${setting(RESCUE_SETTINGS.full, 'boolean')} AND ${fromEndedLong})))`,
+    ],
+  };
   const where = [
     `("last_updated", ${pk}) <= (${setting(RESCUE_SETTINGS.cursorTs, 'timestamp(3)')}, ${setting(RESCUE_SETTINGS.cursorId, 'integer')})`,
-    part === 'band' ? `"last_updated" >= ${bandFrom}` : `"last_updated" < ${bandFrom}`,
-    `NOT pg_visible_in_snapshot(${ROW_XID}, ${setting(RESCUE_SETTINGS.previous, 'pg_snapshot')})`,
-    ...(part === 'below' ? [`${ROW_XID} >= ${setting(RESCUE_SETTINGS.fromXid, 'xid8')}`] : []),
+    ...parts[part],
     ...(options.batchSnapshot ? [batchSnapshotFilter()] : []),
   ];
+  if (options.keysOnly) return `SELECT ${pk} AS id FROM ${quote(t.name)} WHERE ${where.join(' AND ')} ORDER BY ${pk}`;
   return (
     `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
     `SELECT ${columns} FROM ${quote(t.name)} WHERE ${where.join(' AND ')} ORDER BY "last_updated", ${pk}` +
     `) AS r ORDER BY "last_updated", ${pk}`
   );
+}
+
+/** Whether the scanned row's version is visible in `snapshot` (a pg_snapshot SQL expression). */
+export function rowVisibleInSql(snapshot: string): string {
+  return `pg_visible_in_snapshot(${ROW_XID}, ${snapshot})`;
 }
 
 /**
@@ -296,7 +319,7 @@ export function rescueSelect(table: SourceTable, part: 'band' | 'below', options
  * batch's rescue (which compares with this batch's recorded, first, snapshot), not to this batch.
  */
 export function batchSnapshotFilter(): string {
-  return `pg_visible_in_snapshot(${ROW_XID}, ${setting(RESCUE_SETTINGS.batchSnapshot, 'pg_snapshot')})`;
+  return rowVisibleInSql(setting(RESCUE_SETTINGS.batchSnapshot, 'pg_snapshot'));
 }
 
 /**
@@ -304,18 +327,30 @@ export function batchSnapshotFilter(): string {
  * cannot see the band's bounds (they are read from settings), so it guesses many rows and may start
  * parallel workers, whose start-up (~15 ms a table) costs more than a band of a few thousand rows:
  * the rescue runs without them. Returns the setting to put back with {@link unbindRescue}.
+ * `options.rescues`: whether this batch rescues the table (the repair leaves those versions to the
+ * rescue); `repairIds`: the keys the repair reads; `batchSnapshot`: a resumed batch's first
+ * snapshot when there is no rescue plan.
  */
-export async function bindRescue(client: pg.Client, plan: RescuePlan, cursor: Cursor): Promise<string> {
+export async function bindRescue(
+  client: pg.Client,
+  plan: RescuePlan | undefined,
+  cursor: Cursor,
+  options: { rescues: boolean; repairIds?: readonly number[]; batchSnapshot?: string } = { rescues: true },
+): Promise<string> {
   const res = await client.query<{ workers: string }>(
     `SELECT current_setting('max_parallel_workers_per_gather') AS workers, set_config('max_parallel_workers_per_gather', '0', true),
-            set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true), set_config($9, $10, true), set_config($11, $12, true)`,
+            set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true), set_config($9, $10, true),
+            set_config($11, $12, true), set_config($13, $14, true), set_config($15, $16, true), set_config($17, $18, true)`,
     [
       RESCUE_SETTINGS.cursorTs, cursor.lastUpdated,
       RESCUE_SETTINGS.cursorId, String(cursor.id),
-      RESCUE_SETTINGS.bandFrom, shiftSeconds(cursor.lastUpdated, -plan.lookbackSeconds),
-      RESCUE_SETTINGS.previous, plan.previous,
-      RESCUE_SETTINGS.fromXid, plan.full?.fromXid ?? '0',
-      RESCUE_SETTINGS.batchSnapshot, plan.batchSnapshot ?? '1:1:',
+      RESCUE_SETTINGS.bandFrom, shiftSeconds(cursor.lastUpdated, -(plan?.lookbackSeconds ?? 0)),
+      RESCUE_SETTINGS.previous, plan?.previous ?? '1:1:',
+      RESCUE_SETTINGS.fromXid, plan?.full?.fromXid ?? '0',
+      RESCUE_SETTINGS.batchSnapshot, plan?.batchSnapshot ?? options.batchSnapshot ?? '1:1:',
+      RESCUE_SETTINGS.rescues, plan && options.rescues ? 'on' : 'off',
+      RESCUE_SETTINGS.full, plan?.full ? 'on' : 'off',
+      RESCUE_SETTINGS.repairIds, `{${(options.repairIds ?? []).join(',')}}`,
     ],
   );
   return res.rows[0].workers;

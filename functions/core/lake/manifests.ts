@@ -86,6 +86,11 @@ export const ExtractTable = z.object({
    * when none.
    */
   rescued: z.object({ rows: z.number().int().positive(), reason: z.string() }).optional(),
+  /**
+   * Versions this batch read because the lake lacked them at or below the cursor (repair.ts: a
+   * `totes run --repair`), excluding what its rescue read; absent when none.
+   */
+  repaired: z.object({ rows: z.number().int().positive(), reason: z.string() }).optional(),
   /** Deletion markers this batch found for the table (`deletions/<table>/…`); absent when none. */
   deletions: z.object({ key: z.string(), rows: z.number().int().positive(), ids: z.array(z.number().int()) }).optional(),
 });
@@ -103,6 +108,8 @@ export const ExtractManifest = z.object({
   snapshotAt: z.string(),
   /** The snapshot the batch read in (additive; see SourceSnapshot). */
   source: SourceSnapshot.optional(),
+  /** Set when the batch compared every table with the lake and read what it lacked (a repair; tables' `repaired`). */
+  repair: z.boolean().optional(),
   tables: z.record(sourceTable, ExtractTable),
 });
 export type ExtractManifest = z.infer<typeof ExtractManifest>;
@@ -123,6 +130,8 @@ export const ExtractProgress = z.object({
   upperBound: z.string(),
   /** The first attempt's snapshot: later attempts read only what it saw (additive). */
   source: SourceSnapshot.optional(),
+  /** The batch compares the source with the lake and reads what the lake lacks (repair.ts); later attempts too. */
+  repair: z.boolean().optional(),
   /** Tables finished, and the one in progress (its files so far and cursor), in contract order. */
   tables: z.partialRecord(sourceTable, ExtractTable.extend({ complete: z.boolean() })),
 });

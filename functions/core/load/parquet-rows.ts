@@ -16,6 +16,8 @@ import type { StarColumn } from '../contract/star-tables';
  *  - numeric  → decimal string with exactly the contract's scale, e.g. '12.50', built from the
  *               unscaled integer Parquet stores, never through a binary float
  *  - boolean  → boolean
+ *  - timestamp → 'YYYY-MM-DD HH:MM:SS.mmm' (a current-state file's `last_updated`, for the extract's
+ *               lake reads; not a star type: Parquet TIMESTAMP without time zone, read as UTC)
  *  - NULL     → null
  *
  * hyparquet is an ES module; this CommonJS code `require`s it (Node >= 20.19 loads ESM from
@@ -24,6 +26,9 @@ import type { StarColumn } from '../contract/star-tables';
  */
 
 export type LoadValue = string | number | boolean | null;
+
+/** A column to read: a star column, or a `timestamp` (current-state files, read by the extract). */
+export type ParquetColumn = Pick<StarColumn, 'name'> & { type: StarColumn['type'] | 'timestamp' };
 
 /** A slice of rows of one file, column-major, in the order of the requested columns. */
 export interface ColumnChunk {
@@ -55,7 +60,7 @@ export function parquetRowCount(bytes: Uint8Array, file: string): number {
  */
 export async function* readParquetColumns(
   bytes: Uint8Array,
-  columns: readonly StarColumn[],
+  columns: readonly ParquetColumn[],
   options: ReadParquetOptions,
 ): AsyncGenerator<ColumnChunk> {
   const { file } = options;
@@ -148,7 +153,7 @@ function passOrConvert(values: ArrayLike<unknown>, ok: (v: unknown) => boolean, 
   return out;
 }
 
-function decoderFor(column: StarColumn, element: SchemaElement, file: string): Decoder {
+function decoderFor(column: ParquetColumn, element: SchemaElement, file: string): Decoder {
   const where = `column "${column.name}" of Parquet file ${file}`;
   const unexpected = (v: unknown): never => {
     throw new Error(`Unexpected value ${String(v)} (${typeof v}) in ${where}, declared ${column.type} by the star contract`);
@@ -177,6 +182,14 @@ function decoderFor(column: StarColumn, element: SchemaElement, file: string): D
           values,
           (v) => v === null || typeof v === 'boolean',
           (v) => (v == null ? null : typeof v === 'boolean' ? v : unexpected(v)),
+        );
+    case 'timestamp':
+      // hyparquet gives Dates for TIMESTAMP (INT64 millis/micros, INT96) whatever the writer.
+      return (values) =>
+        passOrConvert(
+          values,
+          () => false,
+          (v) => (v == null ? null : v instanceof Date ? v.toISOString().slice(0, 23).replace('T', ' ') : unexpected(v)),
         );
     case 'numeric(10,2)': {
       const isDecimal = element.converted_type === 'DECIMAL' || element.logical_type?.type === 'DECIMAL';

@@ -234,7 +234,8 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
     const note = rescued.size
       ? ` (${rescued.size} of them committed after batch ${input.nextRun!.manifest.seq}'s snapshot below its cursor: the next run rescues them — ${pk} ${sample([...rescued])})`
       : '';
-    differences.push(`${unversioned.length} source version(s) absent from the raw lake: ${pk} ${sample(unversioned)}${note}`);
+    const repair = unversioned.length > rescued.size ? `; \`totes run --repair\` reads ${rescued.size ? `the other ${unversioned.length - rescued.size}` : 'them'}, once` : '';
+    differences.push(`${unversioned.length} source version(s) absent from the raw lake: ${pk} ${sample(unversioned)}${note}${repair}`);
   }
 
   const report: TableReport = {
