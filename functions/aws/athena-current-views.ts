@@ -3,7 +3,7 @@ import { athenaCurrentViewDdl, CURRENT_VIEWS, type CurrentView } from '../core/a
 import type { Log } from '../core/ports/log';
 import type { PipelineContext } from '../core/pipeline-context';
 import { sha256 } from '../core/transform/sql-files';
-import { AthenaEngine } from './athena-engine';
+import { AthenaEngine } from '../engines/athena/engine';
 import { GlueCatalog } from './glue-catalog';
 import { PARAM_SQL_HASH, processedColumns } from './glue-table-input';
 

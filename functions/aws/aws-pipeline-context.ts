@@ -10,7 +10,7 @@ import type { Log } from '../core/ports/log';
 import type { ObjectStore } from '../core/ports/object-store';
 import type { QueryEngine } from '../core/ports/query-engine';
 import type { DatabaseLocator } from '../core/ports/source';
-import { AthenaEngine } from './athena-engine';
+import { AthenaEngine } from '../engines/athena/engine';
 import { requireSetting, type AwsConfig, type AwsSetting } from './aws-config';
 import { GlueCatalog } from './glue-catalog';
 import { AWS_CLIENT_RETRY } from './retry-with-backoff';

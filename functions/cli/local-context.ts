@@ -4,11 +4,11 @@ import type { PipelineContext } from '../core/pipeline-context';
 import type { Log } from '../core/ports/log';
 import type { QueryEngine } from '../core/ports/query-engine';
 import type { DatabaseLocator } from '../core/ports/source';
-import { DuckDbEngine } from '../local/duckdb-engine';
+import { DuckDbEngine } from '../engines/duckdb/engine';
 import { startEmbeddedPostgres, urlLocator } from '../local/embedded-postgres';
 import { FolderCatalog } from '../local/folder-catalog';
 import { FolderObjectStore } from '../local/folder-object-store';
-import { createTrinoEngine } from '../trino/trino-engine';
+import { createTrinoEngine } from '../engines/trino/engine';
 import type { CommonOptions } from './cli-options';
 
 /** Repository root: where `sql/` lives. */

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { TrinoClient, TrinoQueryError, type TrinoColumn } from '../../functions/trino/trino-client';
+import { TrinoClient, TrinoQueryError, type TrinoColumn } from '../../functions/engines/trino/client';
 import type { MotoServer } from '../support/moto-server';
 import { ATHENA_CATALOG, type TrinoGlueServer } from './trino-glue';
 

@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { STAR_TABLES, type StarColumn, type StarTableName } from '../../functions/core/contract/star-tables';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
 import { runCycle } from '../../functions/core/run-cycle';
-import { DuckDbEngine } from '../../functions/local/duckdb-engine';
+import { DuckDbEngine } from '../../functions/engines/duckdb/engine';
 import { urlLocator } from '../../functions/local/embedded-postgres';
 import { FolderCatalog } from '../../functions/local/folder-catalog';
 import { FolderObjectStore } from '../../functions/local/folder-object-store';

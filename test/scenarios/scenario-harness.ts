@@ -12,7 +12,7 @@ import type { PipelineContext } from '../../functions/core/pipeline-context';
 import type { Log } from '../../functions/core/ports/log';
 import { runCycle, type CycleResult } from '../../functions/core/run-cycle';
 import { formatVerifyReport, verify } from '../../functions/core/verify/verify';
-import { DuckDbEngine } from '../../functions/local/duckdb-engine';
+import { DuckDbEngine } from '../../functions/engines/duckdb/engine';
 import { urlLocator } from '../../functions/local/embedded-postgres';
 import { FolderCatalog } from '../../functions/local/folder-catalog';
 import { FolderObjectStore } from '../../functions/local/folder-object-store';

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TrinoClient } from '../../functions/trino/trino-client';
+import { TrinoClient } from '../../functions/engines/trino/client';
 
 /**
  * A real Trino server for tests: single node (coordinator and worker), bound to 127.0.0.1 on a

@@ -5,7 +5,7 @@ import { parseCommand, UsageError } from '../cli-options';
 import { openLakeFolder } from '../local-context';
 import { textTable } from '../text-table';
 import path from 'node:path';
-import { DuckDbEngine } from '../../local/duckdb-engine';
+import { DuckDbEngine } from '../../engines/duckdb/engine';
 import { FolderObjectStore } from '../../local/folder-object-store';
 import { FolderCatalog } from '../../local/folder-catalog';
 

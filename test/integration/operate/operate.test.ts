@@ -19,7 +19,7 @@ import { athenaCurrentViewDdl, CURRENT_VIEWS, withCurrentViews } from '../../../
 import { readRunHistory } from '../../../functions/core/operate/run-history';
 import type { PipelineStatus } from '../../../functions/core/operate/pipeline-status';
 import { lakeBindings } from '../../../functions/core/transform/lake-bindings';
-import { DuckDbEngine } from '../../../functions/local/duckdb-engine';
+import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
 import { FolderCatalog } from '../../../functions/local/folder-catalog';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 import { testDatabase, type TestDatabase } from '../../support/test-postgres';

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { DuckDbEngine } from '../../../functions/local/duckdb-engine';
+import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
 import { RawLake } from './raw-lake';
 import { batchOne, batchTwo } from './totesys-rows';
 import { rawKey } from '../../../functions/core/lake/lake-layout';

@@ -8,7 +8,7 @@ import { extractManifestKey, newBatchId, rawKey } from '../../../functions/core/
 import type { ExtractManifest } from '../../../functions/core/lake/manifests';
 import { silentLog } from '../../../functions/core/ports/log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
-import { DuckDbEngine } from '../../../functions/local/duckdb-engine';
+import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
 import { FolderCatalog } from '../../../functions/local/folder-catalog';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 

@@ -4,7 +4,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ensureCurrentViews } from '../../../functions/aws/athena-current-views';
-import { AthenaEngine } from '../../../functions/aws/athena-engine';
+import { AthenaEngine } from '../../../functions/engines/athena/engine';
 import { GlueCatalog } from '../../../functions/aws/glue-catalog';
 import { createHandler as createTransform } from '../../../functions/transform/handler';
 import { athenaCurrentViewDdl, CURRENT_VIEWS } from '../../../functions/core/analysis/current-views';

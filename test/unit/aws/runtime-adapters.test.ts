@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readAwsConfig, requireSetting } from '../../../functions/aws/aws-config';
 import { buildAwsContext, createAwsClients } from '../../../functions/aws/aws-pipeline-context';
-import { AthenaEngine } from '../../../functions/aws/athena-engine';
+import { AthenaEngine } from '../../../functions/engines/athena/engine';
 import { PowertoolsLog } from '../../../functions/aws/powertools-log';
 import { backoffDelay, retryWithBackoff } from '../../../functions/aws/retry-with-backoff';
 import { SecretsManagerLocator } from '../../../functions/aws/secrets-locator';

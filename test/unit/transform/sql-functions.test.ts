@@ -6,7 +6,7 @@ import { STAR_TABLE_NAMES } from '../../../functions/core/contract/star-tables';
 import { currentStateSql } from '../../../functions/core/transform/current-state';
 import { dataTests } from '../../../functions/core/transform/data-tests';
 import { readAcceptedOnly } from '../../../functions/core/transform/input-checks';
-import { DUCKDB_TRINO_MACROS } from '../../../functions/local/duckdb-trino-macros';
+import { DUCKDB_TRINO_MACROS } from '../../../functions/engines/duckdb/client';
 
 /**
  * The transform SQL runs on Athena/Trino and on DuckDB, so it may call only the functions

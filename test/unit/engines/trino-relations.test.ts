@@ -16,7 +16,7 @@ import {
   unionRelation,
   withRelations,
   type SqlNamespace,
-} from '../../../functions/core/transform/statements';
+} from '../../../functions/engines/trino/relations';
 import type { WriteTarget } from '../../../functions/core/ports/query-engine';
 import { quoteLakeIdent, splitSelect, stringLiteral } from '../../../functions/core/sql/sql-text';
 

@@ -1,8 +1,8 @@
-import { BATCH_ID_COLUMN, sourceTable, trinoType, type SourceTableName } from '../contract/source-tables';
-import { LINEAGE_COLUMNS } from '../contract/star-tables';
-import { BATCH_ID_PATTERN, batchDate, parseRawKey } from '../lake/lake-layout';
-import type { WriteTarget } from '../ports/query-engine';
-import { quoteLakeIdent, splitSelect, stringLiteral } from '../sql/sql-text';
+import { BATCH_ID_COLUMN, sourceTable, trinoType, type SourceTableName } from '../../core/contract/source-tables';
+import { LINEAGE_COLUMNS } from '../../core/contract/star-tables';
+import { BATCH_ID_PATTERN, batchDate, parseRawKey } from '../../core/lake/lake-layout';
+import type { WriteTarget } from '../../core/ports/query-engine';
+import { quoteLakeIdent, splitSelect, stringLiteral } from '../../core/sql/sql-text';
 
 /**
  * The SQL text the Athena and Trino engines run around a `sql/transform/*.sql` SELECT.

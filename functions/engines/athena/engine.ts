@@ -9,14 +9,14 @@ import {
 import { BatchDeleteTableCommand, CreateTableCommand, GetTablesCommand, type Column, type GlueClient, type TableInput } from '@aws-sdk/client-glue';
 import { GetTableCommand } from '@aws-sdk/client-glue';
 import { randomBytes } from 'node:crypto';
-import { METRICS } from '../core/contract/runtime-contract';
-import { sourceTable, type SourceTableName } from '../core/contract/source-tables';
-import { factTablePrefix, parseFactBatchPrefix } from '../core/lake/lake-layout';
-import type { Log } from '../core/ports/log';
-import { quoteLakeIdent } from '../core/sql/sql-text';
-import type { ObjectStore } from '../core/ports/object-store';
-import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
-import { latestVersionsSql } from '../core/transform/current-state';
+import { METRICS } from '../../core/contract/runtime-contract';
+import { sourceTable, type SourceTableName } from '../../core/contract/source-tables';
+import { factTablePrefix, parseFactBatchPrefix } from '../../core/lake/lake-layout';
+import type { Log } from '../../core/ports/log';
+import { quoteLakeIdent } from '../../core/sql/sql-text';
+import type { ObjectStore } from '../../core/ports/object-store';
+import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../../core/ports/query-engine';
+import { latestVersionsSql } from '../../core/transform/current-state';
 import {
   batchRelation,
   partitionValuesQuery,
@@ -29,9 +29,9 @@ import {
   type BoundRelation,
   type PartitionValues,
   type SqlNamespace,
-} from '../core/transform/statements';
-import { FACT_PARTITION_KEY, parquetStorage, processedColumns, isProcessedTable } from './glue-table-input';
-import { errorName, retryWithBackoff, sleep, type BackoffOptions } from './retry-with-backoff';
+} from '../trino/relations';
+import { FACT_PARTITION_KEY, parquetStorage, processedColumns, isProcessedTable } from '../../aws/glue-table-input';
+import { errorName, retryWithBackoff, sleep, type BackoffOptions } from '../../aws/retry-with-backoff';
 
 export interface AthenaEngineOptions {
   athena: AthenaClient;

@@ -8,7 +8,7 @@ import {
 import { BatchDeleteTableCommand, CreateTableCommand, EntityNotFoundException, GetTableCommand, GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { AthenaEngine, AthenaQueryError } from '../../../functions/aws/athena-engine';
+import { AthenaEngine, AthenaQueryError } from '../../../functions/engines/athena/engine';
 import { S3ObjectStore } from '../../../functions/aws/s3-object-store';
 import type { Log } from '../../../functions/core/ports/log';
 import type { WriteTarget } from '../../../functions/core/ports/query-engine';

@@ -9,13 +9,13 @@ import {
   type DuckDBConnection,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { BATCH_ID_COLUMN, duckdbType, SOURCE_TABLES, type SourceTable } from '../core/contract/source-tables';
-import { LINEAGE_COLUMNS, starDuckdbType, STAR_TABLES } from '../core/contract/star-tables';
-import { currentSegments, type CurrentLocation, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
-import { prependCtes, quoteIdent } from '../core/sql/sql-text';
-import { latestVersionsSql } from '../core/transform/current-state';
-import type { FolderObjectStore } from './folder-object-store';
-import { DUCKDB_TRINO_MACROS } from './duckdb-trino-macros';
+import { BATCH_ID_COLUMN, duckdbType, SOURCE_TABLES, type SourceTable } from '../../core/contract/source-tables';
+import { LINEAGE_COLUMNS, starDuckdbType, STAR_TABLES } from '../../core/contract/star-tables';
+import { currentSegments, type CurrentLocation, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../../core/ports/query-engine';
+import { prependCtes, quoteIdent } from '../../core/sql/sql-text';
+import { latestVersionsSql } from '../../core/transform/current-state';
+import type { FolderObjectStore } from '../../local/folder-object-store';
+import { DUCKDB_TRINO_MACROS } from './client';
 
 /**
  * The local query engine: DuckDB (in memory, one connection) over the two lake folders.

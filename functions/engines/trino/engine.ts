@@ -1,12 +1,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../core/contract/source-tables';
-import { lakeTrinoType, LINEAGE_COLUMNS, STAR_TABLES } from '../core/contract/star-tables';
-import { batchDate, parseRawKey, rawPrefix } from '../core/lake/lake-layout';
-import type { ObjectStore } from '../core/ports/object-store';
-import { quoteLakeIdent, stringLiteral } from '../core/sql/sql-text';
-import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../core/ports/query-engine';
-import { currentStateColumns, latestVersionsSql } from '../core/transform/current-state';
+import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../../core/contract/source-tables';
+import { lakeTrinoType, LINEAGE_COLUMNS, STAR_TABLES } from '../../core/contract/star-tables';
+import { batchDate, parseRawKey, rawPrefix } from '../../core/lake/lake-layout';
+import type { ObjectStore } from '../../core/ports/object-store';
+import { quoteLakeIdent, stringLiteral } from '../../core/sql/sql-text';
+import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../../core/ports/query-engine';
+import { currentStateColumns, latestVersionsSql } from '../../core/transform/current-state';
 import {
   batchRelation,
   outputColumns,
@@ -22,9 +22,9 @@ import {
   type BoundRelation,
   type PartitionValues,
   type SqlNamespace,
-} from '../core/transform/statements';
-import { prefixTableName, trinoLocation } from './lake-locations';
-import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './trino-client';
+} from './relations';
+import { prefixTableName, trinoLocation } from '../../trino/lake-locations';
+import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './client';
 
 /**
  * The query engine for a Trino server: a team's own Trino, or the one the test suite starts to
