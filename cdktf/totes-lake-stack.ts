@@ -4,7 +4,9 @@ import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import { ENV, METRICS } from '../functions/core/contract/runtime-contract';
+import { STACK_OUTPUTS, STACK_VERSION } from '../functions/core/contract/stack-contract';
 import { EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../functions/core/lake/lake-layout';
+import { OperatorPolicies } from './access/operator-policy';
 import { extractStatements, loadStatements, PipelineResources, transformStatements } from './access/stage-permissions';
 import { LakeCatalog } from './catalog/lake-catalog';
 import { PipelineFunction, PipelineFunctionProps, Stage } from './compute/pipeline-function';
@@ -150,5 +152,19 @@ export class TotesLakeStack extends TerraformStack {
     for (const f of fns) output(`${f.stage}_function`, f.fn.functionName, `The ${f.stage} Lambda function.`);
     output('alarm_topic_arn', topic.arn, 'SNS topic every alarm notifies.');
     output('dashboard_name', dashboard.dashboard.dashboardName, 'CloudWatch dashboard of the pipeline.');
+
+    // What `totes <command> --aws` reads (functions/aws/stack-outputs.ts; names in stack-contract.ts).
+    const operator = new OperatorPolicies(this, 'operator', {
+      namePrefix: vars.namePrefix,
+      resources: { ...resources, alarmArnPrefix: `arn:${partition.partition}:cloudwatch:${vars.region}:${account.accountId}:alarm:${vars.namePrefix}-`, extractFunctionArn: this.functions.extract.fn.arn },
+    });
+    output(STACK_OUTPUTS.stackVersion, `${STACK_VERSION}`, 'Version of the contract between this stack and the totes CLI (functions/core/contract/stack-contract.ts).');
+    output(STACK_OUTPUTS.region, vars.region, 'Region of the stack.');
+    output(STACK_OUTPUTS.namePrefix, vars.namePrefix, 'Prefix of every name in the stack (alarms: <prefix>-*).');
+    output(STACK_OUTPUTS.sourceSecretArn, vars.sourceSecretArn, 'Secret of the totesys connection.');
+    output(STACK_OUTPUTS.warehouseSecretArn, vars.warehouseSecretArn, 'Secret of the warehouse connection.');
+    output(STACK_OUTPUTS.warehouseSchema, vars.warehouseSchema, 'Warehouse schema the load writes.');
+    output(STACK_OUTPUTS.operatorPolicyArn, operator.read.arn, 'Attach to the operator: totes status, verify, query, docs --aws (read-only).');
+    output(STACK_OUTPUTS.operatorRunPolicyArn, operator.run.arn, 'Attach beside the operator policy to start work (invoke the extract; the coming totes backfill).');
   }
 }
