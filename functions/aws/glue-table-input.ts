@@ -6,7 +6,7 @@ import { LINEAGE_COLUMNS, starGlueType, starTable, STAR_TABLE_NAMES } from '../c
  * Glue table definitions generated from the table and star contracts, so a person browsing the
  * catalog sees every table and column described, and which batch and SQL built the data.
  *
- * Used by `glue-catalog.ts` (to create a processed table cdktf has not) and `athena-engine.ts`
+ * Used by `glue-catalog.ts` (to create a processed table cdktf has not) and `engines/athena/relations.ts`
  * (staged tables); the same shapes serve the cdktf stack.
  */
 

@@ -7,6 +7,7 @@ import {
   ObjectExistsError,
   ObjectNotFoundError,
   type ObjectInfo,
+  type LocalFiles,
   type ObjectStore,
   type PutOptions,
 } from '../core/ports/object-store';
@@ -18,7 +19,7 @@ import {
  * object. A conditional write uses `link()`, which fails if the key exists, so two processes
  * racing for one manifest cannot both win (the same guarantee as S3's If-None-Match).
  */
-export class FolderObjectStore implements ObjectStore {
+export class FolderObjectStore implements ObjectStore, LocalFiles {
   readonly name: string;
 
   constructor(readonly root: string) {

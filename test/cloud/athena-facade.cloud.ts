@@ -447,7 +447,7 @@ describe('the offline Athena: the product’s AthenaEngine on Trino over moto’
       expect(Number(amended[0].n)).toBeGreaterThan(0);
 
       // A fact read over several batches: one temporary table over the fact's root, its batches an
-      // enum partition projection (athena-engine.ts createTemporary), as the load and verify read it.
+      // enum partition projection (functions/engines/athena/relations.ts temporaryTableInput), as the load and verify read it.
       const prefixes = (await ctx.catalog.partitions('fact_sales_order')).map((p) => p.prefix);
       expect(prefixes).toHaveLength(2);
       const sql = 'SELECT _batch_id, count(*) AS n, sum(units_sold) AS units FROM fact_sales_order GROUP BY _batch_id ORDER BY _batch_id';

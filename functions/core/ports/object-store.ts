@@ -45,6 +45,20 @@ export interface ObjectStore {
   delete(keys: readonly string[]): Promise<void>;
 }
 
+/**
+ * A store whose objects are files on this machine (`local/folder-object-store.ts`): `pathOf` gives
+ * the file of a key, or the folder of a prefix, so an engine can read and write them in place (the
+ * DuckDB engine reads raw and Parquet files by path; the Trino engine clears and names its outputs).
+ */
+export interface LocalFiles {
+  pathOf(key: string): string;
+}
+
+/** The store's {@link LocalFiles} capability, or undefined when its objects are not local files (S3). */
+export function localFiles(store: ObjectStore): (ObjectStore & LocalFiles) | undefined {
+  return typeof (store as Partial<LocalFiles>).pathOf === 'function' ? (store as ObjectStore & LocalFiles) : undefined;
+}
+
 export interface PutOptions {
   ifNoneMatch?: boolean;
   contentType?: string;

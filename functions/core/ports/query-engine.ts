@@ -3,10 +3,12 @@ import type { SourceTableName } from '../contract/source-tables';
 /**
  * A query engine runs the transform's SQL over the lake and writes Parquet.
  *
- * Athena in the cloud (`aws/athena-engine.ts`), a team's Trino (`trino/trino-engine.ts`), DuckDB
- * locally (`local/duckdb-engine.ts`). All run the same `sql/transform/*.sql` SELECTs; the engine,
- * not the file, adds `CREATE TABLE … AS` / `INSERT INTO`, and binds the relation names a file may
- * read (see {@link RelationBindings}).
+ * Athena in the cloud, a team's Trino, DuckDB locally: one folder each under `functions/engines/`
+ * (`athena/`, `trino/`, `duckdb/`), each with the same three files — `client.ts` (the wire),
+ * `relations.ts` (how it reads the relations core/sql/relations.ts compiles from
+ * {@link RelationBindings}) and `engine.ts` (this interface). All run the same `sql/transform/*.sql`
+ * SELECTs; the engine, not the file, adds `CREATE TABLE … AS` / `INSERT INTO`, and binds the
+ * relation names a file may read.
  */
 export interface QueryEngine {
   readonly name: 'duckdb' | 'athena' | 'trino';

@@ -80,7 +80,8 @@ export function skipSpace(text: string, i = 0): number {
   }
 }
 
-function stripOuter(sql: string): string {
+/** A statement without its leading comments, trailing semicolons and trailing comment line: ready to embed. */
+export function stripOuter(sql: string): string {
   let text = sql.slice(skipSpace(sql, 0));
   text = text.replace(/(\s|;)+$/, '');
   // A trailing line comment after the last statement: drop it so nothing can comment out our suffix.
@@ -99,7 +100,7 @@ export interface SplitSelect {
  * Splits a SELECT that may start with `WITH a AS (…), b (x, y) AS (…) SELECT …` into the entry
  * list and the final query, skipping comments, string literals and quoted identifiers. Leading
  * comments (the file header) and trailing semicolons are dropped. (The transform's generator,
- * core/transform/statements.ts, binds relations in front of the entries with it.)
+ * engines/trino/relations.ts, wraps a transform file's SELECT with it.)
  */
 export function splitSelect(sql: string): SplitSelect {
   const text = stripOuter(sql);
@@ -134,15 +135,17 @@ export function splitSelect(sql: string): SplitSelect {
 }
 
 /**
- * Puts WITH entries (`name AS (…)` texts) in front of a statement, merging with its own WITH
- * clause (`WITH RECURSIVE` kept) if it has one; leading comments are dropped, the rest of the text
- * is kept as written (unlike {@link splitSelect}). Used where the query is not ours to re-split: `totes query` on DuckDB and the
- * current views.
+ * The one place WITH entries are spliced in front of a statement: every engine binds its relations
+ * with it (core/sql/relations.ts makes the entries), the Trino statements put the transform file's
+ * own entries back with it (engines/trino/relations.ts `writeQuery`), and the current views use it.
+ * Merges with the statement's own WITH clause (`WITH RECURSIVE` kept) if it has one. Leading
+ * comments, trailing semicolons and a trailing comment line are dropped; the rest of the text is
+ * kept as written (unlike {@link splitSelect}).
  */
 export function prependCtes(sql: string, ctes: readonly string[]): string {
-  if (!ctes.length) return sql;
-  const body = sql.slice(skipSpace(sql, 0));
+  const body = stripOuter(sql);
+  if (!ctes.length) return body;
   const withClause = /^with(\s+recursive)?\s/i.exec(body);
   if (withClause) return `${withClause[0]}${ctes.join(',\n')},\n${body.slice(withClause[0].length)}`;
-  return `WITH ${ctes.join(',\n')}\n${body}`;
+  return `WITH\n${ctes.join(',\n')}\n${body}`;
 }

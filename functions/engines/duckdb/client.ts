@@ -1,3 +1,84 @@
+import { DuckDBInstance, StatementType, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+
+/**
+ * DuckDB as the engine uses it: one in-memory instance with one connection, the Trino-name macros
+ * registered ({@link DUCKDB_TRINO_MACROS}), and statements run one at a time (calls queue), with
+ * prepared-statement parameters and errors that say where they came from.
+ */
+export class DuckDbClient {
+  private connecting?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
+  /** One connection runs one statement at a time; calls queue here. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Opens the connection now (it opens on first use otherwise). */
+  async open(): Promise<void> {
+    await this.connection();
+  }
+
+  /** Runs `work` alone on the connection, after every call queued before it. */
+  serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.catch(() => undefined).then(work);
+    this.queue = next;
+    return next;
+  }
+
+  /** Runs a statement (within {@link serial}) with parameters (`$1`…) and returns its rows; a failure names `where`. */
+  async run(sql: string, params: readonly DuckDBValue[], where: string): Promise<Record<string, unknown>[]> {
+    const connection = await this.connection();
+    try {
+      const reader = await connection.runAndReadAll(sql, params.length ? [...params] : undefined);
+      return reader.getRowObjectsJson() as Record<string, unknown>[];
+    } catch (err) {
+      throw new Error(`${where} failed on DuckDB: ${(err as Error).message}`);
+    }
+  }
+
+  /** Runs a read-only query (within {@link serial}): anything but a SELECT is refused before it runs. `original` names it in errors. */
+  async select(sql: string, params: readonly DuckDBValue[], original: string): Promise<Record<string, unknown>[]> {
+    const connection = await this.connection();
+    let prepared;
+    try {
+      prepared = await connection.prepare(sql);
+    } catch (err) {
+      throw new Error(`Query failed on DuckDB: ${(err as Error).message}\nQuery: ${original}`);
+    }
+    if (prepared.statementType !== StatementType.SELECT) {
+      throw new Error(`Only read-only SELECT queries can run against the lake; got a ${StatementType[prepared.statementType]} statement: ${original}`);
+    }
+    try {
+      if (params.length) prepared.bind([...params]);
+      const reader = await prepared.runAndReadAll();
+      return reader.getRowObjectsJson() as Record<string, unknown>[];
+    } catch (err) {
+      throw new Error(`Query failed on DuckDB: ${(err as Error).message}\nQuery: ${original}`);
+    } finally {
+      prepared.destroySync();
+    }
+  }
+
+  /** Closes the connection once the queued statements are done; true when one was open. */
+  async close(): Promise<boolean> {
+    const connecting = this.connecting;
+    this.connecting = undefined;
+    if (!connecting) return false;
+    await this.queue.catch(() => undefined);
+    const { instance, connection } = await connecting;
+    connection.closeSync();
+    instance.closeSync();
+    return true;
+  }
+
+  private async connection(): Promise<DuckDBConnection> {
+    this.connecting ??= (async () => {
+      const instance = await DuckDBInstance.create(':memory:');
+      const connection = await instance.connect();
+      for (const macro of DUCKDB_TRINO_MACROS) await connection.run(macro.sql);
+      return { instance, connection };
+    })();
+    return (await this.connecting).connection;
+  }
+}
+
 /**
  * DuckDB macros that give the Trino names the transform SQL uses (sql/transform/FUNCTIONS.md) the
  * same meaning in DuckDB, so one SQL file runs unchanged on Athena, Trino and the local engine.

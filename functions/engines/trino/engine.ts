@@ -1,46 +1,42 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SOURCE_TABLES, sourceTable, type SourceTableName } from '../../core/contract/source-tables';
-import { lakeTrinoType, LINEAGE_COLUMNS, STAR_TABLES } from '../../core/contract/star-tables';
-import { batchDate, parseRawKey, rawPrefix } from '../../core/lake/lake-layout';
-import type { ObjectStore } from '../../core/ports/object-store';
-import { quoteLakeIdent, stringLiteral } from '../../core/sql/sql-text';
-import { currentSegments, type QueryEngine, type QueryStats, type RelationBindings, type WriteTarget } from '../../core/ports/query-engine';
-import { currentStateColumns, latestVersionsSql } from '../../core/transform/current-state';
+import type { SourceTableName } from '../../core/contract/source-tables';
+import { rawPrefix } from '../../core/lake/lake-layout';
+import { localFiles, type LocalFiles, type ObjectStore } from '../../core/ports/object-store';
+import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../../core/ports/query-engine';
+import { compileRelations, relationEntries, type RelationColumn, type RelationReader } from '../../core/sql/relations';
+import { prependCtes, quoteLakeIdent, stringLiteral } from '../../core/sql/sql-text';
+import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './client';
 import {
-  batchRelation,
   outputColumns,
   partitionValuesQuery,
   planWrite,
+  prefixTableName,
   qualifiedTable,
-  rawRelation,
   rawTableName,
-  storageType,
+  rawTableSql,
+  trinoLocation,
   trinoRawTableDdl,
-  unionRelation,
-  withRelations,
-  type BoundRelation,
+  unionSql,
   type PartitionValues,
   type SqlNamespace,
 } from './relations';
-import { prefixTableName, trinoLocation } from '../../trino/lake-locations';
-import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './client';
 
 /**
  * The query engine for a Trino server: a team's own Trino, or the one the test suite starts to
  * prove the Athena statements (Athena engine v3 is Trino).
  *
- * It submits exactly what the Athena engine submits, from the same generator
- * (`core/transform/statements.ts`, dialect `trino`): `CREATE TABLE … WITH (format = 'PARQUET',
- * external_location = …) AS WITH <bindings> … SELECT`, and `INSERT INTO` for the further chunks of
- * a write over 100 partitions. Relations are bound the same way too:
- *  - `batch_<t>` / `raw_<t>`: the raw table `raw_<t>` (gzip NDJSON, Glue's column types, partitioned
- *    by `dt`), filtered to the batch's (dt, batch id) pairs. The engine creates the raw tables and
- *    registers new `dt` partitions (`system.sync_partition_metadata`) where Glue would use
- *    partition projection;
- *  - `current_<t>`, `previous_<t>`, star tables: one external Parquet table per location of the
- *    processed store (see {@link prefixTableName}); a location with no files is an empty relation
- *    of the contract's columns.
+ * It submits exactly what the Athena engine submits, from the same generator (`./relations.ts`,
+ * dialect `trino`): `CREATE TABLE … WITH (format = 'PARQUET', external_location = …) AS WITH
+ * <bindings> … SELECT`, and `INSERT INTO` for the further chunks of a write over 100 partitions.
+ * The relations a statement reads (core/sql/relations.ts) are read the same way too:
+ *  - raw files (`batch_<t>`, `raw_<t>`): the raw table `raw_<t>` (gzip NDJSON, Glue's column types,
+ *    partitioned by `dt`), filtered to their (dt, batch id) slices. The engine creates the raw
+ *    tables and registers new `dt` partitions (`system.sync_partition_metadata`) where Glue would
+ *    use partition projection;
+ *  - Parquet prefixes (`current_<t>`, `previous_<t>`, star tables): one external Parquet table per
+ *    location of the processed store (see {@link prefixTableName}); a location with no files is an
+ *    empty relation of the contract's columns.
  *
  * What the server needs: a Hive catalog (default `lake`) that can read and write the lake — S3 for
  * S3 stores; for folder stores `fs.native-local.enabled=true` with `local.location` = `localRoot`
@@ -73,11 +69,6 @@ export function createTrinoEngine(options: TrinoEngineOptions): TrinoEngine {
   return new TrinoEngine(options);
 }
 
-interface Column {
-  name: string;
-  type: string;
-}
-
 export class TrinoEngine implements QueryEngine {
   readonly name = 'trino' as const;
   readonly client: TrinoClient;
@@ -89,12 +80,15 @@ export class TrinoEngine implements QueryEngine {
   private readonly rawPartitions = new Map<SourceTableName, Set<string>>();
   /** Processed-store prefixes registered (or written) as tables in this process. */
   private readonly registered = new Set<string>();
+  /** The processed store's files, when they are local (a folder store): cleared and named here. */
+  private readonly local: LocalFiles | undefined;
 
   constructor(private readonly options: TrinoEngineOptions) {
     this.catalog = options.catalog ?? 'lake';
     this.localRoot = options.localRoot ?? '/';
     this.ns = { catalog: this.catalog, rawDatabase: options.rawSchema ?? 'totes_raw', processedDatabase: options.processedSchema ?? 'totes_processed' };
     quoteLakeIdent(this.catalog);
+    this.local = localFiles(options.processed);
     this.client = new TrinoClient({
       url: options.url,
       user: options.user,
@@ -154,7 +148,7 @@ export class TrinoEngine implements QueryEngine {
     if (!/^(select|with|values|\()/i.test(head)) throw new Error(`Only read-only SELECT queries can run against the lake; got: ${sql.slice(0, 200)}`);
     await this.ensureSchemas();
     const relations = bindings ? await this.bind(bindings) : [];
-    return this.client.query(withRelations(sql, relations), 'Query');
+    return this.client.query(prependCtes(sql, relations), 'Query');
   }
 
   async close(): Promise<void> {
@@ -173,41 +167,23 @@ export class TrinoEngine implements QueryEngine {
     return this.schemasReady;
   }
 
-  /** WITH entries binding every relation `bindings` names. */
-  private async bind(bindings: RelationBindings): Promise<BoundRelation[]> {
-    const relations: BoundRelation[] = [];
-    for (const table of SOURCE_TABLES) {
-      const batch = bindings.batch[table.name];
-      if (batch) {
-        relations.push(batch.length ? (await this.ensureRaw(table.name, batch), batchRelation(this.ns, table.name, batch, batchIdOf(table.name, batch))) : emptyRelation(`batch_${table.name}`, rawColumns(table.name)));
-      }
-      const raw = bindings.raw?.[table.name];
-      if (raw) {
-        relations.push(raw.length ? (await this.ensureRaw(table.name, raw), rawRelation(this.ns, table.name, raw)) : emptyRelation(rawTableName(table.name), rawColumns(table.name)));
-      }
-      const columns = currentStateColumns(table).map((c) => ({ name: c.name, type: storageType(c.trinoType) }));
-      for (const [relation, location] of [[`current_${table.name}`, bindings.current[table.name]], [`previous_${table.name}`, bindings.previous?.[table.name]]] as const) {
-        if (location === undefined) continue;
-        const segments = currentSegments(location);
-        if (segments.length === 1) {
-          relations.push(await this.parquetRelation(relation, segments, columns));
-        } else {
-          // Base and deltas: their rows, then the latest version of each (transform/current-state.ts).
-          relations.push(await this.parquetRelation(`_segments_${relation}`, segments, columns));
-          relations.push({ name: relation, sql: latestVersionsSql(table, quoteLakeIdent(`_segments_${relation}`)) });
+  /** The WITH entries binding every relation `bindings` names. */
+  private bind(bindings: RelationBindings): Promise<string[]> {
+    const reader: RelationReader = {
+      raw: async (relation) => {
+        await this.ensureRaw(relation.table, relation.slices.map((s) => s.dt));
+        return rawTableSql(this.ns, relation);
+      },
+      parquet: async (relation) => {
+        const tables: string[] = [];
+        for (const prefix of relation.prefixes) {
+          if (await hasObjects(this.options.processed, prefix)) tables.push(await this.registerPrefix(relation.name, prefix, relation.columns));
         }
-      }
-    }
-    for (const [name, prefixes] of Object.entries(bindings.star)) {
-      if (!prefixes) continue;
-      const star = STAR_TABLES.find((t) => t.name === name);
-      if (!star) throw new Error(`Cannot bind star relation "${name}": the star contract has no such table`);
-      const columns = [...star.columns.map((c) => ({ name: c.name, type: lakeTrinoType(c.type) })), ...LINEAGE_COLUMNS.map((n) => ({ name: n, type: 'varchar' }))];
-      relations.push(await this.parquetRelation(name, prefixes, columns));
-      const previous = bindings.previousStar?.[name];
-      if (previous !== undefined) relations.push(await this.parquetRelation(`previous_${name}`, [previous], columns));
-    }
-    return relations;
+        return tables.length ? unionSql(tables) : undefined;
+      },
+      columnType: (type) => type,
+    };
+    return relationEntries(compileRelations(bindings), reader);
   }
 
   /** The Trino table standing for a processed-store prefix, and its location. */
@@ -222,20 +198,19 @@ export class TrinoEngine implements QueryEngine {
    * over a created folder instead: the same result (no rows) that Athena's CTAS gives.
    */
   private async createEmpty(table: string, location: string, target: WriteTarget, context: string): Promise<TrinoResult> {
-    const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
-    if (typeof store.pathOf !== 'function') throw new Error(`${context}: Trino could not record an empty output at ${location}`);
-    await fs.mkdir(store.pathOf(target.prefix), { recursive: true });
+    if (!this.local) throw new Error(`${context}: Trino could not record an empty output at ${location}`);
+    await fs.mkdir(this.local.pathOf(target.prefix), { recursive: true });
     const cols = outputColumns(target).map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
     const partitioned = target.partitionedBy?.length ? `, partitioned_by = ARRAY[${target.partitionedBy.map(stringLiteral).join(', ')}]` : '';
     return this.client.execute(`CREATE TABLE ${table} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)}${partitioned})`, `${context} (no rows)`);
   }
 
   /**
-   * The raw table of a source table, with the `dt` partitions of `keys` registered. A table of that
+   * The raw table of a source table, with the `dt` partitions `dts` registered. A table of that
    * name left by another lake (one Trino schema, two lake folders) is re-pointed at this lake:
    * dropping an external table forgets its metadata only, never its files.
    */
-  private async ensureRaw(table: SourceTableName, keys: readonly string[]): Promise<void> {
+  private async ensureRaw(table: SourceTableName, dts: readonly string[]): Promise<void> {
     let known = this.rawPartitions.get(table);
     const qualified = qualifiedTable(this.ns, this.ns.rawDatabase, rawTableName(table));
     if (!known) {
@@ -254,7 +229,7 @@ export class TrinoEngine implements QueryEngine {
       known = new Set();
       this.rawPartitions.set(table, known);
     }
-    const wanted = new Set(keys.map((key) => parseRawKey(table, key).dt));
+    const wanted = new Set(dts);
     if ([...wanted].every((dt) => known.has(dt))) return;
     // Glue finds dt partitions by projection; a Hive metastore must be told. ADD only: never drops.
     await this.client.execute(
@@ -264,23 +239,18 @@ export class TrinoEngine implements QueryEngine {
     for (const dt of wanted) known.add(dt);
   }
 
-  /** A relation over Parquet locations: each registered as a table once, unioned; none → empty. */
-  private async parquetRelation(name: string, prefixes: readonly string[], columns: Column[]): Promise<BoundRelation> {
-    const tables: string[] = [];
-    for (const prefix of prefixes) {
-      if (!(await hasObjects(this.options.processed, prefix))) continue;
-      const { table: qualified, location } = this.processedTable(prefix);
-      if (!this.registered.has(prefix)) {
-        const cols = columns.map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
-        await this.client.execute(
-          `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
-          `Registering ${prefix} of ${this.options.processed.name} as ${name}`,
-        );
-        this.registered.add(prefix);
-      }
-      tables.push(qualified);
+  /** The table over a location of the processed store, registered once with the relation's columns. */
+  private async registerPrefix(name: string, prefix: string, columns: readonly RelationColumn[]): Promise<string> {
+    const { table: qualified, location } = this.processedTable(prefix);
+    if (!this.registered.has(prefix)) {
+      const cols = columns.map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
+      await this.client.execute(
+        `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
+        `Registering ${prefix} of ${this.options.processed.name} as ${name}`,
+      );
+      this.registered.add(prefix);
     }
-    return tables.length ? unionRelation(name, tables) : emptyRelation(name, columns);
+    return qualified;
   }
 
   /**
@@ -289,9 +259,8 @@ export class TrinoEngine implements QueryEngine {
    * `totes query`) read a lake Trino built; Trino itself reads every non-hidden file of a location.
    */
   private async nameParquetFiles(prefix: string): Promise<void> {
-    const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
-    if (typeof store.pathOf !== 'function') return;
-    for (const file of await walk(store.pathOf(prefix))) {
+    if (!this.local) return;
+    for (const file of await walk(this.local.pathOf(prefix))) {
       const name = path.basename(file);
       if (!name.startsWith('.') && !name.startsWith('_') && !name.endsWith('.parquet')) await fs.rename(file, `${file}.parquet`);
     }
@@ -303,13 +272,12 @@ export class TrinoEngine implements QueryEngine {
    * here; on S3 a non-empty prefix is reported.
    */
   private async clearPrefix(prefix: string, where: string): Promise<void> {
-    const store = this.options.processed as ObjectStore & { pathOf?: (key: string) => string };
-    if (typeof store.pathOf === 'function') {
-      await fs.rm(store.pathOf(prefix), { recursive: true, force: true });
+    if (this.local) {
+      await fs.rm(this.local.pathOf(prefix), { recursive: true, force: true });
       return;
     }
-    if (await hasObjects(store, prefix)) {
-      throw new Error(`${where}: ${store.uri(prefix)} already holds files from an earlier attempt and this store cannot delete them; remove them and run again`);
+    if (await hasObjects(this.options.processed, prefix)) {
+      throw new Error(`${where}: ${this.options.processed.uri(prefix)} already holds files from an earlier attempt and this store cannot delete them; remove them and run again`);
     }
   }
 }
@@ -330,24 +298,6 @@ async function walk(dir: string): Promise<string[]> {
     else found.push(full);
   }
   return found;
-}
-
-/** Raw-table columns in order (contract columns, `_batch_id`), as Glue types them. */
-function rawColumns(table: SourceTableName): Column[] {
-  return currentStateColumns(sourceTable(table)).map((c) => ({ name: c.name, type: c.trinoType }));
-}
-
-function emptyRelation(name: string, columns: readonly Column[]): BoundRelation {
-  return { name, sql: `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteLakeIdent(c.name)}`).join(', ')} WHERE false` };
-}
-
-/** The batch id of a batch's raw keys (they all name the same batch). */
-function batchIdOf(table: SourceTableName, keys: readonly string[]): string {
-  const ids = new Set(keys.map((key) => parseRawKey(table, key).batchId));
-  if (ids.size !== 1) throw new Error(`batch_${table} is bound to files of ${ids.size} batches (${[...ids].join(', ')}); a batch relation names one batch`);
-  const [id] = ids;
-  batchDate(id);
-  return id;
 }
 
 function isEmptyLocationError(err: unknown): boolean {

@@ -1,18 +1,24 @@
-import { BATCH_ID_COLUMN, sourceTable, trinoType, type SourceTableName } from '../../core/contract/source-tables';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { SourceTableName } from '../../core/contract/source-tables';
 import { LINEAGE_COLUMNS } from '../../core/contract/star-tables';
-import { BATCH_ID_PATTERN, batchDate, parseRawKey } from '../../core/lake/lake-layout';
+import { BATCH_ID_PATTERN } from '../../core/lake/lake-layout';
+import type { ObjectStore } from '../../core/ports/object-store';
 import type { WriteTarget } from '../../core/ports/query-engine';
-import { quoteLakeIdent, splitSelect, stringLiteral } from '../../core/sql/sql-text';
+import { rawColumns, rawSliceFilter, type RawRelation } from '../../core/sql/relations';
+import { prependCtes, quoteLakeIdent, splitSelect, stringLiteral } from '../../core/sql/sql-text';
 
 /**
- * The SQL text the Athena and Trino engines run around a `sql/transform/*.sql` SELECT.
+ * Trino's SQL: how the relations a statement reads (core/sql/relations.ts) and the statements around
+ * a `sql/transform/*.sql` SELECT are written for a Trino server — and for Athena, whose engine v3 is
+ * Trino (../athena/relations.ts uses this with dialect `athena`).
  *
  * A transform file is one SELECT that reads relations by name (`batch_<table>`, `current_<table>`,
- * star tables). This module turns it into the statement an engine submits:
+ * star tables). A write becomes:
  *
  *   CREATE TABLE "<db>"."<tmp>" WITH (format = 'PARQUET', …, external_location = 's3://…/') AS
- *   WITH batch_sales_order AS (SELECT … FROM "<raw db>"."raw_sales_order" WHERE dt = … AND _batch_id = …),
- *        current_address AS (SELECT * FROM "<db>"."<staged table>"),
+ *   WITH "batch_sales_order" AS (SELECT … FROM "<raw db>"."raw_sales_order" WHERE dt = … AND _batch_id = …),
+ *        "current_address" AS (SELECT * FROM "<db>"."<staged table>"),
  *        <the file's own WITH entries, if any>,
  *        _totes_result AS (<the file's SELECT>),
  *        _totes_output AS (SELECT CAST("col" AS <type>) AS "col", …, '<batch>' AS "_batch_id", … FROM _totes_result)
@@ -34,17 +40,10 @@ export interface SqlNamespace {
   processedDatabase: string;
 }
 
-/** A relation name a SELECT may read, bound to the SQL that produces it (one WITH entry). */
-export interface BoundRelation {
-  name: string;
-  sql: string;
-}
-
 /** Athena fails a query that writes more than this many partitions (HIVE_TOO_MANY_OPEN_PARTITIONS). */
 export const MAX_PARTITIONS_PER_WRITE = 100;
 
 const TYPE = /^[a-z]+( [a-z]+)*(\(\d+(, ?\d+)?\))?$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const RESULT = '_totes_result';
 const OUTPUT = '_totes_output';
 
@@ -70,78 +69,23 @@ function cast(column: string, type: string): string {
 }
 
 /**
- * Binds `batch_<table>` to this batch's rows of the raw Glue/Hive table `raw_<table>`.
- *
- * The raw keys of a batch name their `dt` partition and batch id (`raw/<t>/dt=<d>/<batch>[-pNNNN].ndjson.gz`);
- * filtering on both lets the engine prune to one partition and the batch's own files. With no keys
- * (nothing changed in that table) the relation still exists, filtered to `batchId`, and is empty.
+ * Reads a raw relation from the raw table `raw_<table>`, filtered to its (dt, batch) slices
+ * (core/sql/relations.ts `rawSliceFilter`): the engine prunes to those partitions and files.
  */
-export function batchRelation(ns: SqlNamespace, table: SourceTableName, keys: readonly string[], batchId: string): BoundRelation {
-  return rawSliceRelation(ns, `batch_${table}`, table, keys, batchId);
+export function rawTableSql(ns: SqlNamespace, relation: RawRelation): string {
+  const columns = relation.columns.map((c) => quoteLakeIdent(c.name)).join(', ');
+  return `SELECT ${columns} FROM ${qualifiedTable(ns, ns.rawDatabase, rawTableName(relation.table))} WHERE ${rawSliceFilter(relation)}`;
 }
 
-/**
- * Binds `raw_<table>` (queries only) to the published raw files given: the raw table filtered to
- * their (dt, batch) pairs, so files of a batch whose manifest was never written stay invisible.
- */
-export function rawRelation(ns: SqlNamespace, table: SourceTableName, keys: readonly string[]): BoundRelation {
-  return rawSliceRelation(ns, rawTableName(table), table, keys, undefined);
-}
-
-function rawSliceRelation(ns: SqlNamespace, name: string, table: SourceTableName, keys: readonly string[], emptyBatchId: string | undefined): BoundRelation {
-  const contract = sourceTable(table);
-  const slices = new Map<string, { dt: string; batchId: string }>();
-  for (const key of keys) {
-    const slice = parseRawKey(table, key);
-    slices.set(`${slice.dt}/${slice.batchId}`, slice);
-  }
-  if (slices.size === 0 && emptyBatchId !== undefined) slices.set('', { dt: batchDate(emptyBatchId), batchId: emptyBatchId });
-  const filter =
-    slices.size === 0
-      ? 'false'
-      : [...slices.values()]
-          .sort((a, b) => (a.batchId < b.batchId ? -1 : a.batchId > b.batchId ? 1 : 0))
-          .map((s) => `(dt = ${stringLiteral(validDate(s.dt))} AND ${quoteLakeIdent(BATCH_ID_COLUMN)} = ${stringLiteral(validBatchId(s.batchId))})`)
-          .join(' OR ');
-  const columns = [...contract.columns.map((c) => c.name), BATCH_ID_COLUMN].map(quoteLakeIdent).join(', ');
-  return { name, sql: `SELECT ${columns} FROM ${qualifiedTable(ns, ns.rawDatabase, rawTableName(table))} WHERE ${filter}` };
-}
-
-/** Binds `name` to a table the engine registered (a staged prefix, or a published table). */
-export function tableRelation(name: string, qualified: string): BoundRelation {
-  quoteLakeIdent(name);
-  return { name, sql: `SELECT * FROM ${qualified}` };
-}
-
-/** Binds `name` to the union of several registered tables (e.g. a fact read from several prefixes). */
-export function unionRelation(name: string, qualified: readonly string[]): BoundRelation {
-  quoteLakeIdent(name);
-  if (qualified.length === 0) throw new Error(`Relation ${name} is bound to no table`);
-  return { name, sql: qualified.map((q) => `SELECT * FROM ${q}`).join(' UNION ALL ') };
+/** The union of tables the engine registered (e.g. a fact read from several prefixes). */
+export function unionSql(qualified: readonly string[]): string {
+  if (qualified.length === 0) throw new Error('A relation must be bound to at least one table');
+  return qualified.map((q) => `SELECT * FROM ${q}`).join(' UNION ALL ');
 }
 
 function validBatchId(id: string): string {
   if (!BATCH_ID_PATTERN.test(id)) throw new Error(`"${id}" is not a batch id; it cannot be bound into SQL`);
   return id;
-}
-
-function validDate(dt: string): string {
-  if (!DATE.test(dt)) throw new Error(`"${dt}" is not a dt partition (YYYY-MM-DD)`);
-  return dt;
-}
-
-/**
- * The file's SELECT with `relations` bound in front of it as WITH entries, merged with the
- * file's own WITH list. Used for reads (`query`); writes use {@link writeQuery}.
- */
-export function withRelations(select: string, relations: readonly BoundRelation[]): string {
-  const { ctes, body } = splitSelect(select);
-  const entries = [...relations.map(entry), ...(ctes ? [ctes] : [])];
-  return entries.length === 0 ? body : `WITH\n${entries.join(',\n')}\n${body}`;
-}
-
-function entry(r: BoundRelation): string {
-  return `${quoteLakeIdent(r.name)} AS (${r.sql})`;
 }
 
 /** One output column: taken from the SELECT (cast to its type) or a lineage constant. */
@@ -179,17 +123,12 @@ export type PartitionValues = readonly (string | null)[];
  * The query part of a write: bindings, the file's WITH entries, the SELECT, then the cast and
  * lineage projection; optionally only rows of the given partitions (see {@link planWrite}).
  */
-export function writeQuery(select: string, relations: readonly BoundRelation[], target: WriteTarget, only?: readonly PartitionValues[]): string {
+export function writeQuery(select: string, relations: readonly string[], target: WriteTarget, only?: readonly PartitionValues[]): string {
   const { ctes, body } = splitSelect(select);
   const columns = outputColumns(target);
-  const entries = [
-    ...relations.map(entry),
-    ...(ctes ? [ctes] : []),
-    `${RESULT} AS (\n${body}\n)`,
-    `${OUTPUT} AS (SELECT ${columns.map((c) => c.expression).join(', ')} FROM ${RESULT})`,
-  ];
   const where = only ? `\nWHERE ${partitionFilter(target, only)}` : '';
-  return `WITH\n${entries.join(',\n')}\nSELECT * FROM ${OUTPUT}${where}`;
+  const query = `WITH\n${RESULT} AS (\n${body}\n),\n${OUTPUT} AS (SELECT ${columns.map((c) => c.expression).join(', ')} FROM ${RESULT})\nSELECT * FROM ${OUTPUT}${where}`;
+  return prependCtes(query, [...relations, ...(ctes ? [ctes] : [])]);
 }
 
 function partitionFilter(target: WriteTarget, only: readonly PartitionValues[]): string {
@@ -224,7 +163,7 @@ export interface WriteStatementInput {
   /** Full URI of `target.prefix` (`s3://bucket/prefix/`); must be empty for a CTAS. */
   location: string;
   select: string;
-  relations: readonly BoundRelation[];
+  relations: readonly string[];
   target: WriteTarget;
   /** Only rows of these partitions (a chunk of a split write). */
   only?: readonly PartitionValues[];
@@ -248,7 +187,7 @@ export function insertStatement(input: Omit<WriteStatementInput, 'dialect' | 'lo
  * The distinct partitions a write would create, for deciding whether to split it. Run it only for
  * targets with `partitionedBy`; each result row is one partition's values in `partitionedBy` order.
  */
-export function partitionValuesQuery(select: string, relations: readonly BoundRelation[], target: WriteTarget): string {
+export function partitionValuesQuery(select: string, relations: readonly string[], target: WriteTarget): string {
   const partitionedBy = target.partitionedBy ?? [];
   if (partitionedBy.length === 0) throw new Error(`${target.table} is not partitioned; it needs no partition query`);
   const cols = partitionedBy.map(quoteLakeIdent).join(', ');
@@ -270,11 +209,6 @@ export function planWrite(input: Omit<WriteStatementInput, 'only'> & { partition
   return chunks.map((only, i) => (i === 0 ? ctasStatement({ ...rest, only }) : insertStatement({ ...rest, only })));
 }
 
-/** Raw-table columns in order: the contract's, then `_batch_id`; `dt` is the partition. */
-function rawColumns(table: SourceTableName): { name: string; type: string }[] {
-  return [...sourceTable(table).columns.map((c) => ({ name: c.name, type: trinoType(c.type) })), { name: BATCH_ID_COLUMN, type: 'varchar' }];
-}
-
 /**
  * Trino DDL of a raw table over the ingestion bucket: gzip NDJSON (Trino detects the `.gz`
  * suffix), partitioned by `dt`, with the same column types as the Glue definitions. Trino's Hive
@@ -287,20 +221,44 @@ export function trinoRawTableDdl(ns: SqlNamespace, table: SourceTableName, locat
 }
 
 /**
- * Athena (Hive DDL) equivalent of the Glue raw table cdktf deploys: OpenX JSON SerDe, partition
- * projection on `dt` (no crawler, no MSCK REPAIR). For analysts recreating a table by hand.
+ * How a Trino server names the lake's objects.
+ *
+ * An S3 store's URIs (`s3://bucket/key`) are what a Hive catalog with S3 reads, unchanged. A
+ * folder store's URIs are absolute paths, which Trino reads through its native local file system
+ * (`fs.native-local.enabled=true`): `local:///<path relative to local.location>`. So the engine
+ * needs the `local.location` of the server's catalog (`localRoot`, `/` in the test harness); the
+ * lake must lie under it, on a disk the Trino server sees.
  */
-export function athenaRawTableDdl(rawDatabase: string, table: SourceTableName, location: string, firstDate: string): string {
-  const hive = (type: string): string =>
-    type === 'integer' ? 'int' : type === 'varchar' ? 'string' : type === 'timestamp(3)' ? 'timestamp' : type;
-  const cols = rawColumns(table).map((c) => `\`${c.name}\` ${hive(c.type)}`).join(',\n  ');
-  validDate(firstDate);
-  return [
-    `CREATE EXTERNAL TABLE IF NOT EXISTS \`${quoteLakeIdent(rawDatabase).slice(1, -1)}\`.\`${rawTableName(table)}\` (\n  ${cols}\n)`,
-    `PARTITIONED BY (\`dt\` string)`,
-    `ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'`,
-    `LOCATION ${stringLiteral(location)}`,
-    `TBLPROPERTIES ('projection.enabled' = 'true', 'projection.dt.type' = 'date', 'projection.dt.format' = 'yyyy-MM-dd',`,
-    `  'projection.dt.range' = '${firstDate},NOW', 'projection.dt.interval' = '1', 'projection.dt.interval.unit' = 'DAYS')`,
-  ].join('\n');
+export function trinoLocation(store: ObjectStore, key: string, localRoot: string): string {
+  const uri = store.uri(key);
+  const slash = key.endsWith('/') ? '/' : '';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) return uri.endsWith('/') || !slash ? uri : `${uri}/`;
+  if (!path.isAbsolute(uri)) throw new Error(`Object store ${store.name} gives "${uri}" for ${key}: neither a URI nor an absolute path Trino could read`);
+  const relative = path.relative(path.resolve(localRoot), uri);
+  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new Error(
+      `${uri} lies outside ${localRoot}, the local.location of the Trino catalog; put the lake under it or pass the catalog's local.location as localRoot`,
+    );
+  }
+  const posix = relative.split(path.sep).filter(Boolean).join('/');
+  return `local:///${posix}${posix && slash}`;
+}
+
+/**
+ * The Trino table that stands for a location of the processed store: one name per prefix, stable
+ * across runs, so a prefix this engine wrote is found again and a prefix it never saw (written by
+ * an earlier process, or by another engine) is registered once under the same name. The readable
+ * part comes from the prefix, the suffix is a hash of the location (the lake it lies in).
+ * `star/dim_staff/0000000007-20261125T204100Z-3f9a/` → `star__dim_staff__0000000007_20261125t204100z_3f9a_1a2b3c4d`.
+ */
+export function prefixTableName(prefix: string, location: string = prefix): string {
+  const readable = prefix
+    .toLowerCase()
+    .replace(/\/+$/, '')
+    .replace(/\//g, '__')
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 100);
+  // The hash is of the full location, so two lakes served by one Trino schema never share a table.
+  const hash = createHash('sha256').update(location).digest('hex').slice(0, 8);
+  return `${/^[a-z_]/.test(readable) ? '' : 't_'}${readable}_${hash}`;
 }

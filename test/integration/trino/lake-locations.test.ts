@@ -1,6 +1,6 @@
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
-import { prefixTableName, trinoLocation } from '../../../functions/trino/lake-locations';
+import { prefixTableName, trinoLocation } from '../../../functions/engines/trino/relations';
 
 /** How the Trino engine names lake locations and the tables over them (pure; no server needed). */
 

@@ -109,13 +109,23 @@ describe('AthenaEngine (mocked Athena and Glue)', () => {
     athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 1 });
     const e = engine();
     const prefix = `current/currency/${BATCH}/`;
-    await e.write('SELECT 1 AS currency_id', { batch: { currency: [] }, current: {}, star: {} }, target({ table: 'current_currency', prefix }));
+    await e.write('SELECT 1 AS currency_id', { batch: { currency: [`raw/currency/dt=2026-11-25/${BATCH}.ndjson.gz`] }, current: {}, star: {} }, target({ table: 'current_currency', prefix }));
     await e.write('SELECT currency_id FROM current_currency', { batch: {}, current: { currency: prefix }, star: {} }, target());
     expect(glue.commandCalls(CreateTableCommand)).toHaveLength(0);
     const [first, second] = athena.commandCalls(StartQueryExecutionCommand).map((c) => c.args[0].input.QueryString!);
     const ctasTable = /^CREATE TABLE ("proc"."[^"]+")/.exec(first)![1];
     expect(second).toContain(`"current_currency" AS (SELECT * FROM ${ctasTable})`);
     expect(first).toContain(`"batch_currency" AS (SELECT "currency_id", "currency_code", "created_at", "last_updated", "_batch_id" FROM "raw"."raw_currency" WHERE (dt = '2026-11-25'`);
+  });
+
+  it('binds a batch without files as an empty relation, reading no raw table', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 0 });
+    await engine().write('SELECT currency_id FROM batch_currency', { batch: { currency: [] }, current: {}, star: {} }, target());
+    const [sql] = athena.commandCalls(StartQueryExecutionCommand).map((c) => c.args[0].input.QueryString!);
+    expect(sql).toContain('"batch_currency" AS (SELECT CAST(NULL AS integer) AS "currency_id", ');
+    expect(sql).not.toContain('raw_currency');
   });
 
   it('backs off and retries a throttled start (TooManyRequestsException)', async () => {
@@ -224,7 +234,7 @@ describe('AthenaEngine: current state in segments, and tables left by dead runs'
     expect(registered.map((t) => t.StorageDescriptor?.Location)).toEqual([`s3://processed/${base}`, `s3://processed/${delta}`]);
     const sql = athena.commandCalls(StartQueryExecutionCommand)[0].args[0].input.QueryString!;
     expect(sql).toContain(`"_segments_current_currency" AS (SELECT * FROM "proc"."${registered[0].Name}" UNION ALL SELECT * FROM "proc"."${registered[1].Name}")`);
-    expect(sql).toMatch(/"current_currency" AS \(SELECT currency_id, currency_code, created_at, last_updated, _batch_id\nFROM \(\n.*row_number\(\) OVER \(PARTITION BY currency_id ORDER BY last_updated DESC, _batch_id DESC/s);
+    expect(sql).toMatch(/"current_currency" AS \(SELECT currency_id, currency_code, created_at, last_updated, _batch_id\nFROM \(\n.*row_number\(\) OVER \(PARTITION BY currency_id ORDER BY /s);
   });
 
   it('drops temporary tables older than two hours that earlier runs left, and nothing else', async () => {

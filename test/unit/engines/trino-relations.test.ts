@@ -1,24 +1,22 @@
 import { parseRawKey, rawKey } from '../../../functions/core/lake/lake-layout';
 import { Parser } from 'node-sql-parser';
 import {
-  athenaRawTableDdl,
-  batchRelation,
   ctasStatement,
   insertStatement,
   outputColumns,
   partitionValuesQuery,
   planWrite,
   qualifiedTable,
-  rawRelation,
+  rawTableSql,
   storageType,
-  tableRelation,
   trinoRawTableDdl,
-  unionRelation,
-  withRelations,
+  unionSql,
   type SqlNamespace,
 } from '../../../functions/engines/trino/relations';
-import type { WriteTarget } from '../../../functions/core/ports/query-engine';
-import { quoteLakeIdent, splitSelect, stringLiteral } from '../../../functions/core/sql/sql-text';
+import { athenaRawTableDdl } from '../../../functions/engines/athena/relations';
+import type { RelationBindings, WriteTarget } from '../../../functions/core/ports/query-engine';
+import { compileRelations, relationEntries, type Relation } from '../../../functions/core/sql/relations';
+import { prependCtes, quoteLakeIdent, splitSelect, stringLiteral } from '../../../functions/core/sql/sql-text';
 
 const BATCH = '0000000042-20261125T204100Z-3f9a';
 const ns: SqlNamespace = { rawDatabase: 'totes_raw', processedDatabase: 'totes_processed' };
@@ -36,6 +34,20 @@ const target = (over: Partial<WriteTarget> = {}): WriteTarget => ({
   origin: 'sql/transform/dim_currency.sql',
   ...over,
 });
+
+/** The one relation `bindings` compile to. */
+function only(bindings: Partial<RelationBindings>): Relation {
+  const relations = compileRelations({ batch: {}, current: {}, star: {}, ...bindings });
+  expect(relations).toHaveLength(1);
+  return relations[0];
+}
+
+/** The raw relation of `keys`, read from the raw table, as Trino and Athena bind it. */
+function rawSql(name: 'batch' | 'raw', table: 'currency' | 'sales_order' | 'staff', keys: string[]): string {
+  const relation = only({ [name]: { [table]: keys } });
+  if (relation.kind !== 'raw') throw new Error(`expected a raw relation, got ${relation.kind}`);
+  return rawTableSql(ns, relation);
+}
 
 /** node-sql-parser has no Trino grammar; its Athena (Presto) grammar checks the query shape. */
 function parsesAsQuery(sql: string): boolean {
@@ -69,9 +81,8 @@ describe('identifiers and literals', () => {
 describe('batch bindings', () => {
   it('binds batch_<table> to the raw table filtered by dt and batch id', () => {
     const keys = [`raw/currency/dt=2026-11-25/${BATCH}.ndjson.gz`];
-    const r = batchRelation(ns, 'currency', keys, BATCH);
-    expect(r.name).toBe('batch_currency');
-    expect(r.sql).toBe(
+    expect(only({ batch: { currency: keys } })).toMatchObject({ kind: 'raw', name: 'batch_currency', batchId: BATCH });
+    expect(rawSql('batch', 'currency', keys)).toBe(
       `SELECT "currency_id", "currency_code", "created_at", "last_updated", "_batch_id" FROM "totes_raw"."raw_currency" ` +
         `WHERE (dt = '2026-11-25' AND "_batch_id" = '${BATCH}')`,
     );
@@ -82,31 +93,51 @@ describe('batch bindings', () => {
       `raw/sales_order/dt=2026-11-25/${BATCH}.ndjson.gz`,
       ...[1, 2].map((p) => rawKey('sales_order', BATCH, { index: p, nonce: 'beef' })),
     ];
-    expect(batchRelation(ns, 'sales_order', keys, BATCH).sql.match(/_batch_id" =/g)).toHaveLength(1);
+    expect(rawSql('batch', 'sales_order', keys).match(/_batch_id" =/g)).toHaveLength(1);
   });
 
-  it('binds an empty batch (no keys) to the batch own, empty, slice', () => {
-    expect(batchRelation(ns, 'staff', [], BATCH).sql).toContain(`WHERE (dt = '2026-11-25' AND "_batch_id" = '${BATCH}')`);
+  it('binds a table without files (no keys) as an empty relation of its columns', async () => {
+    expect(only({ batch: { staff: [] } })).toMatchObject({ kind: 'empty', name: 'batch_staff' });
+    const [entry] = await relationEntries(compileRelations({ batch: {}, current: {}, star: {}, raw: { staff: [] } }), {
+      raw: () => 'unused',
+      parquet: () => 'unused',
+      columnType: (type) => type,
+    });
+    expect(entry).toMatch(/^"raw_staff" AS \(SELECT CAST\(NULL AS integer\) AS "staff_id", .*CAST\(NULL AS varchar\) AS "_batch_id" WHERE false\)$/);
   });
 
-  it('binds raw_<table> to the published slices only, or to nothing', () => {
-    expect(rawRelation(ns, 'staff', []).sql).toMatch(/WHERE false$/);
+  it('binds raw_<table> to the published slices only, in batch order', () => {
     const other = '0000000043-20261126T000500Z-0b1c';
-    const r = rawRelation(ns, 'staff', [`raw/staff/dt=2026-11-26/${other}.ndjson.gz`, `raw/staff/dt=2026-11-25/${BATCH}.ndjson.gz`]);
-    expect(r.name).toBe('raw_staff');
-    expect(r.sql).toContain(`(dt = '2026-11-25' AND "_batch_id" = '${BATCH}') OR (dt = '2026-11-26' AND "_batch_id" = '${other}')`);
+    const relation = only({ raw: { staff: [`raw/staff/dt=2026-11-26/${other}.ndjson.gz`, `raw/staff/dt=2026-11-25/${BATCH}.ndjson.gz`] } });
+    expect(relation).toMatchObject({ kind: 'raw', name: 'raw_staff' });
+    expect(relation).not.toHaveProperty('batchId');
+    expect(rawSql('raw', 'staff', [`raw/staff/dt=2026-11-26/${other}.ndjson.gz`, `raw/staff/dt=2026-11-25/${BATCH}.ndjson.gz`])).toContain(
+      `(dt = '2026-11-25' AND "_batch_id" = '${BATCH}') OR (dt = '2026-11-26' AND "_batch_id" = '${other}')`,
+    );
+  });
+
+  it('refuses a batch relation over files of two batches', () => {
+    const other = '0000000043-20261126T000500Z-0b1c';
+    expect(() => only({ batch: { staff: [`raw/staff/dt=2026-11-26/${other}.ndjson.gz`, `raw/staff/dt=2026-11-25/${BATCH}.ndjson.gz`] } })).toThrow(/files of 2 batches/);
   });
 
   it('rejects keys that are not raw keys of the table, before they become literals', () => {
     expect(() => parseRawKey('staff', `raw/address/dt=2026-11-25/${BATCH}.ndjson.gz`)).toThrow(/not a raw key of table staff/);
     expect(() => parseRawKey('staff', `raw/staff/dt=2026-11-25/x' OR '1'='1.ndjson.gz`)).toThrow(/not a batch id/);
-    expect(() => batchRelation(ns, 'staff', [], "bad'id")).toThrow(/batch id/);
+    expect(() => only({ batch: { staff: [`raw/staff/dt=2026-11-25/bad'id.ndjson.gz`] } })).toThrow(/not a batch id/);
   });
 
-  it('binds staged tables and unions', () => {
-    expect(tableRelation('current_staff', '"db"."tmp_1"')).toEqual({ name: 'current_staff', sql: 'SELECT * FROM "db"."tmp_1"' });
-    expect(unionRelation('fact_payment', ['"db"."a"', '"db"."b"']).sql).toBe('SELECT * FROM "db"."a" UNION ALL SELECT * FROM "db"."b"');
-    expect(() => unionRelation('fact_payment', [])).toThrow(/bound to no table/);
+  it('reads a current state in segments as the latest version of each row, and an unknown star table not at all', () => {
+    const relation = only({ current: { currency: [`current/currency/${BATCH}/`, 'current/currency/0000000043-20261126T000500Z-0b1c/'] } });
+    expect(relation).toMatchObject({ kind: 'latest', name: 'current_currency', segments: { kind: 'parquet', name: '_segments_current_currency', shape: 'current_currency' } });
+    expect(() => only({ star: { dim_nope: ['star/dim_nope/x/'] } })).toThrow(/no such table/);
+    expect(() => only({ star: {}, previousStar: { dim_staff: 'star/dim_staff/x/' } })).toThrow(/bound without dim_staff/);
+  });
+
+  it('reads registered tables, one or a union', () => {
+    expect(unionSql(['"db"."tmp_1"'])).toBe('SELECT * FROM "db"."tmp_1"');
+    expect(unionSql(['"db"."a"', '"db"."b"'])).toBe('SELECT * FROM "db"."a" UNION ALL SELECT * FROM "db"."b"');
+    expect(() => unionSql([])).toThrow(/at least one table/);
   });
 });
 
@@ -140,10 +171,12 @@ SELECT * FROM latest JOIN third ON true;`;
   });
 
   it('merges bindings in front of the file own WITH entries', () => {
-    const sql = withRelations('WITH a AS (SELECT * FROM batch_currency) SELECT * FROM a', [batchRelation(ns, 'currency', [], BATCH)]);
-    expect(sql).toMatch(/^WITH\n"batch_currency" AS \(SELECT .*\),\na AS \(SELECT \* FROM batch_currency\)\nSELECT \* FROM a$/s);
+    const entry = `"batch_currency" AS (${rawSql('batch', 'currency', [`raw/currency/dt=2026-11-25/${BATCH}.ndjson.gz`])})`;
+    const sql = prependCtes('-- header\nWITH\na AS (SELECT * FROM batch_currency) SELECT * FROM a;', [entry]);
+    expect(sql).toMatch(/^WITH\n"batch_currency" AS \(SELECT .*\),\na AS \(SELECT \* FROM batch_currency\) SELECT \* FROM a$/s);
     expect(parsesAsQuery(sql)).toBe(true);
-    expect(withRelations('SELECT 1', [])).toBe('SELECT 1');
+    expect(prependCtes('SELECT 1;\n-- done\n', [])).toBe('SELECT 1');
+    expect(prependCtes('SELECT 1', [entry])).toBe(`WITH\n${entry}\nSELECT 1`);
   });
 });
 
@@ -151,7 +184,7 @@ describe('write statements', () => {
   const select = `-- dim_currency
 WITH codes AS (SELECT currency_id, currency_code FROM current_currency)
 SELECT currency_id, currency_code FROM codes;`;
-  const relations = [tableRelation('current_currency', '"totes_processed"."tmp_0000000042_current_currency"')];
+  const relations = ['"current_currency" AS (SELECT * FROM "totes_processed"."tmp_0000000042_current_currency")'];
 
   it('builds the exact Athena CTAS with casts and lineage appended', () => {
     const sql = ctasStatement({

@@ -16,7 +16,9 @@ describe('sql-text', () => {
 
   it('prepends WITH entries, merging with a WITH clause of the query after its leading comments', () => {
     expect(prependCtes('SELECT 1', [])).toBe('SELECT 1');
-    expect(prependCtes('-- header\nSELECT * FROM a', ['a AS (SELECT 1)'])).toBe('WITH a AS (SELECT 1)\nSELECT * FROM a');
+    expect(prependCtes('-- header\nSELECT * FROM a', ['a AS (SELECT 1)'])).toBe('WITH\na AS (SELECT 1)\nSELECT * FROM a');
+    // Trailing semicolons and a trailing comment line go, so the statement can be embedded.
+    expect(prependCtes('SELECT * FROM a;\n-- end\n', ['a AS (SELECT 1)'])).toBe('WITH\na AS (SELECT 1)\nSELECT * FROM a');
     expect(prependCtes('/* c */ WITH b AS (SELECT 2) SELECT * FROM a, b', ['a AS (SELECT 1)'])).toBe('WITH a AS (SELECT 1),\nb AS (SELECT 2) SELECT * FROM a, b');
     expect(prependCtes('with recursive r AS (SELECT 1) SELECT * FROM r', ['a AS (SELECT 1)'])).toBe('with recursive a AS (SELECT 1),\nr AS (SELECT 1) SELECT * FROM r');
   });

@@ -1,0 +1,151 @@
+import { listValue, type DuckDBValue } from '@duckdb/node-api';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BATCH_ID_COLUMN } from '../../core/contract/source-tables';
+import { LINEAGE_COLUMNS } from '../../core/contract/star-tables';
+import type { LocalFiles, ObjectStore } from '../../core/ports/object-store';
+import type { RelationBindings, WriteTarget } from '../../core/ports/query-engine';
+import { compileRelations, relationEntries, type RawRelation, type RelationColumn } from '../../core/sql/relations';
+import { quoteIdent } from '../../core/sql/sql-text';
+import type { DuckDbClient } from './client';
+
+/** A store whose objects DuckDB reads in place: a folder store. */
+export type LocalStore = ObjectStore & LocalFiles;
+
+/** WITH entries and the prepared-statement parameters (`$1`… in order) they use. */
+export interface BoundEntries {
+  entries: string[];
+  params: DuckDBValue[];
+}
+
+/**
+ * DuckDB's reading of the relations a statement reads (core/sql/relations.ts), over the two lake
+ * folders:
+ *  - raw files through `read_json` with the column types of the table contract, never inferred, so
+ *    a batch of NULLs still has the right columns; a batch's own files are parsed once into a
+ *    scratch Parquet file ({@link DuckDbRelations.batchFile});
+ *  - Parquet prefixes through `read_parquet` of the files under them; a location without files is
+ *    an empty relation of the contract's columns.
+ * File lists are prepared-statement parameters, never spliced into the SQL.
+ */
+export class DuckDbRelations {
+  /** Per source table, the raw files whose rows the scratch batch file holds ({@link batchFile}). */
+  private readonly batchFiles = new Map<string, string>();
+  /** Scratch folder of the batch files, made on first use. */
+  private scratch?: Promise<string>;
+
+  constructor(
+    private readonly client: DuckDbClient,
+    private readonly ingestion: LocalStore,
+    private readonly processed: LocalStore,
+  ) {}
+
+  /** The entries binding every relation `bindings` names (run within the client's `serial`). */
+  async bind(bindings: RelationBindings): Promise<BoundEntries> {
+    const params: DuckDBValue[] = [];
+    const param = (value: DuckDBValue): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const entries = await relationEntries(compileRelations(bindings), {
+      raw: async (relation) =>
+        relation.batchId
+          ? `SELECT * FROM read_parquet(${param(await this.batchFile(relation))})`
+          : readJson(param(listValue(relation.keys.map((key) => this.ingestion.pathOf(key)))), relation.columns),
+      parquet: async (relation) => {
+        const files = (await Promise.all(relation.prefixes.map((p) => this.parquetFiles(p)))).flat();
+        return files.length ? `SELECT * FROM read_parquet(${param(listValue(files))}, hive_partitioning = false)` : undefined;
+      },
+      columnType: (type) => duckdbTypeOfTrino(type),
+    });
+    return { entries, params };
+  }
+
+  /** Parquet files under a key prefix of the processed store, as paths (a missing folder has none). */
+  async parquetFiles(prefix: string): Promise<string[]> {
+    const found: string[] = [];
+    for await (const { key } of this.processed.list(prefix)) if (key.endsWith('.parquet')) found.push(this.processed.pathOf(key));
+    return found;
+  }
+
+  /** Removes the scratch folder. */
+  async close(): Promise<void> {
+    const scratch = this.scratch;
+    this.scratch = undefined;
+    this.batchFiles.clear();
+    if (scratch) await fs.rm(await scratch, { recursive: true, force: true });
+  }
+
+  /**
+   * The rows of a batch's raw files of one table, parsed once into a Parquet file in a scratch
+   * folder: a batch's statements read them many times (input checks, current state, dim_date,
+   * facts, data tests), and parsing gzip JSON lines is most of their cost on a large batch, while
+   * Parquet reads back fast and streams (holding them in a DuckDB table instead doubled the peak
+   * memory of a 1M-order first batch). Raw files are immutable, so the list of files identifies
+   * the rows. Only the latest batch of each table is kept, so a long-running `totes run --every`
+   * holds one batch per table, not its history; close() removes the folder.
+   */
+  private async batchFile(relation: RawRelation): Promise<string> {
+    const files = relation.keys.map((key) => this.ingestion.pathOf(key));
+    const identity = files.join('\n');
+    this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
+    const target = path.join(await this.scratch, `batch_${relation.table}.parquet`);
+    if (this.batchFiles.get(relation.table) === identity) return target;
+    this.batchFiles.delete(relation.table);
+    await this.client.run(
+      `COPY (${readJson('$1', relation.columns)}) TO $2 (FORMAT parquet, COMPRESSION snappy)`,
+      [listValue(files), target],
+      `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
+    );
+    this.batchFiles.set(relation.table, identity);
+    return target;
+  }
+}
+
+/** Gzip NDJSON files (a list parameter) read with the given columns and types. */
+function readJson(files: string, columns: readonly RelationColumn[]): string {
+  const struct = columns.map((c) => `${quoteIdent(c.name)}: '${duckdbTypeOfTrino(c.type)}'`).join(', ');
+  return `SELECT * FROM read_json(${files}, format = 'newline_delimited', compression = 'gzip', columns = {${struct}})`;
+}
+
+/** The DuckDB type for a Trino type name of a write target or a relation column. */
+export function duckdbTypeOfTrino(trinoType: string, where = 'write target'): string {
+  const type = trinoType.trim().toLowerCase();
+  if (type === 'integer' || type === 'int') return 'INTEGER';
+  if (type === 'bigint') return 'BIGINT';
+  if (type === 'double') return 'DOUBLE';
+  if (type === 'boolean') return 'BOOLEAN';
+  if (type === 'date') return 'DATE';
+  if (type === 'varchar' || type === 'string' || /^varchar\(\d+\)$/.test(type)) return 'VARCHAR';
+  if (/^timestamp(\(\d\))?$/.test(type)) return 'TIMESTAMP';
+  const decimal = /^decimal\((\d+),\s*(\d+)\)$/.exec(type);
+  if (decimal) return `DECIMAL(${decimal[1]},${decimal[2]})`;
+  throw new Error(`${where}: column type "${trinoType}" has no DuckDB equivalent here (times are varchar 'HH:MM:SS.mmm' in the lake)`);
+}
+
+/**
+ * The output columns of a write: the target's, in order, cast to their types; then each lineage
+ * column the target does not list, set to this write's batch and SQL hash as parameters (as the
+ * Athena and Trino engines do, ../trino/relations.ts `outputColumns`). A listed lineage column is
+ * data from the SELECT. `produced` (the SELECT's columns) must be exactly the target's.
+ */
+export function projection(target: WriteTarget, produced: readonly string[], params: DuckDBValue[], where: string): string {
+  const wanted = new Set(target.columns.map((c) => c.name));
+  const extra = produced.filter((name) => !wanted.has(name));
+  if (extra.length) {
+    throw new Error(`${where} produces column(s) ${extra.join(', ')} that ${target.table} does not have; make the SELECT match the contract's columns`);
+  }
+  const have = new Set(produced);
+  const missing = target.columns.filter((c) => !have.has(c.name)).map((c) => c.name);
+  if (missing.length) {
+    throw new Error(`${where} does not produce column(s) ${missing.join(', ')} of ${target.table}; make the SELECT match the contract's columns`);
+  }
+  const columns = target.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${duckdbTypeOfTrino(c.trinoType, where)}) AS ${quoteIdent(c.name)}`);
+  for (const name of LINEAGE_COLUMNS) {
+    if (wanted.has(name)) continue;
+    params.push(name === BATCH_ID_COLUMN ? target.batchId : target.sqlHash);
+    columns.push(`CAST($${params.length} AS VARCHAR) AS ${quoteIdent(name)}`);
+  }
+  return columns.join(',\n  ');
+}
