@@ -77,7 +77,7 @@ describe('current-state views in Athena', () => {
     expect(actions).toEqual({ fact_sales_order_current: 'created', fact_purchase_order_current: 'created', fact_payment_current: 'created' });
     expect(statements).toEqual(athenaCurrentViewDdl(DB));
     expect(statements[0].startsWith(`CREATE OR REPLACE VIEW ${DB}.fact_sales_order_current AS\nSELECT sales_order_id, created_date, `)).toBe(true);
-    expect(statements[0]).toMatch(/row_number\(\) OVER \(PARTITION BY sales_order_id ORDER BY last_updated_date DESC, last_updated_time DESC\) AS version_rank/);
+    expect(statements[0]).toMatch(/row_number\(\) OVER \(PARTITION BY sales_order_id ORDER BY _batch_id DESC, last_updated_date DESC, last_updated_time DESC\) AS version_rank/);
     expect(statements[0]).toMatch(new RegExp(`FROM ${DB}\\.fact_sales_order\\n\\) AS versions\\nWHERE version_rank = 1$`));
     // Every statement ran in the pipeline's workgroup.
     expect(athena.commandCalls(StartQueryExecutionCommand).map((c) => c.args[0].input.WorkGroup)).toEqual(['totes', 'totes', 'totes']);
