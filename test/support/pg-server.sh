@@ -6,6 +6,9 @@
 #   test/support/pg-server.sh start [--env-file FILE] [--tls]
 #                                         prints `export TOTES_TEST_PG_URL=…` and
 #                                         `export TOTES_TEST_PG_DIR=…` (also to FILE)
+#   test/support/pg-server.sh standby PRIMARY_DIR [--env-file FILE]
+#                                         a hot standby of that server (base backup, streaming);
+#                                         prints `export TOTES_TEST_STANDBY_URL=…` and `…_DIR=…`
 #   test/support/pg-server.sh stop DIR    stops the server in DIR and deletes DIR
 #
 # --tls also turns on ssl with a throwaway CA (made with openssl, in DIR/tls, valid two days) that
@@ -59,6 +62,36 @@ make_tls() {
   echo "-c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
 }
 
+# Settings every server here runs with (a standby needs max_connections and
+# max_prepared_transactions at least as high as its primary's).
+SERVER_OPTIONS="-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c max_prepared_transactions=10 -c shared_buffers=256MB -c max_wal_size=4GB -c TimeZone=UTC"
+
+# Starts the server in $dir/data on a free port (a few tries). $1: extra -o options.
+start_on_free_port() {
+  local dir="$1" extra="$2" bin log attempt
+  bin="$(bindir)"
+  log="$dir/server.log"
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t 30 start -o "-p $port -k $dir $SERVER_OPTIONS$extra" >/dev/null 2>&1; then
+      echo "$port" >"$dir/port"
+      return 0
+    fi
+    [ "$attempt" = 5 ] && { tail -20 "$log" >&2 || true; die "server in $dir did not start (log above)"; }
+  done
+}
+
+new_dir() {
+  local dir
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/totes-pg.XXXXXX")"
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || die "running as root but there is no 'postgres' user to own the server"
+    chown postgres "$dir"
+  fi
+  echo "$dir"
+}
+
 start() {
   local env_file="" tls=""
   while [ $# -gt 0 ]; do
@@ -68,36 +101,44 @@ start() {
       *) die "unknown option '$1' for start (expected --env-file FILE, --tls)" ;;
     esac
   done
-  local bin dir port log
+  local bin dir port
   bin="$(bindir)"
-  dir="$(mktemp -d "${TMPDIR:-/tmp}/totes-pg.XXXXXX")"
-  chmod 755 "$dir"
-  if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || die "running as root but there is no 'postgres' user to own the server"
-    chown postgres "$dir"
-  fi
-  log="$dir/server.log"
+  dir="$(new_dir)"
   as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-instructions >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb failed in $dir (log above)"; }
   local ssl_options=""
   if [ -n "$tls" ]; then ssl_options=" $(make_tls "$dir")"; fi
-  # Try a few ports: another process may take the free one between our probe and the server's bind.
-  local attempt
-  for attempt in 1 2 3 4 5; do
-    port="$(free_port)"
-    if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t 30 start \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c max_prepared_transactions=10 -c shared_buffers=256MB -c max_wal_size=4GB -c TimeZone=UTC$ssl_options" \
-        >/dev/null 2>&1; then
-      break
-    fi
-    [ "$attempt" = 5 ] && { tail -20 "$log" >&2 || true; die "server in $dir did not start (log above)"; }
-  done
-  echo "$port" >"$dir/port"
+  start_on_free_port "$dir" "$ssl_options"
   local url="postgres://postgres@127.0.0.1:$port/postgres"
   local out="export TOTES_TEST_PG_URL=$url
 export TOTES_TEST_PG_DIR=$dir"
   if [ -n "$tls" ]; then out="$out
 export TOTES_TEST_PG_CA_FILE=$dir/tls/ca.crt"; fi
+  echo "$out"
+  if [ -n "$env_file" ]; then echo "$out" >"$env_file"; fi
+}
+
+# A hot standby of the server in PRIMARY_DIR (streaming replication from a base backup), for
+# tests whose source is a read replica. Prints `export TOTES_TEST_STANDBY_URL=…` and
+# `export TOTES_TEST_STANDBY_DIR=…` (also to FILE); stop it with `stop DIR`.
+standby() {
+  local primary="${1:?usage: pg-server.sh standby PRIMARY_DIR [--env-file FILE]}" env_file=""
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --env-file) env_file="${2:?--env-file needs a file name}"; shift 2 ;;
+      *) die "unknown option '$1' for standby (expected --env-file FILE)" ;;
+    esac
+  done
+  [ -f "$primary/port" ] || die "$primary holds no running server started by this script (no $primary/port)"
+  local bin dir port
+  bin="$(bindir)"
+  dir="$(new_dir)"
+  as_owner "$bin/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" -U postgres -D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1 \
+    || { cat "$dir/basebackup.log" >&2; die "pg_basebackup from $primary failed (log above)"; }
+  start_on_free_port "$dir" " -c hot_standby=on -c hot_standby_feedback=on"
+  local out="export TOTES_TEST_STANDBY_URL=postgres://postgres@127.0.0.1:$port/postgres
+export TOTES_TEST_STANDBY_DIR=$dir"
   echo "$out"
   if [ -n "$env_file" ]; then echo "$out" >"$env_file"; fi
 }
@@ -112,6 +153,7 @@ stop() {
 
 case "${1:-}" in
   start) shift; start "$@" ;;
+  standby) shift; standby "$@" ;;
   stop) shift; stop "$@" ;;
-  *) die "usage: pg-server.sh start [--env-file FILE] [--tls] | stop DIR" ;;
+  *) die "usage: pg-server.sh start [--env-file FILE] [--tls] | standby PRIMARY_DIR [--env-file FILE] | stop DIR" ;;
 esac

@@ -12,7 +12,7 @@
  * `TOTES_TEST_PG=pglite` forces the embedded fallback; so does `testDatabase(name, { kind: 'pglite' })`
  * for a test that is about PGlite itself.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -176,6 +176,77 @@ async function findOrStartServer(): Promise<string | undefined> {
     }
     return undefined;
   }
+}
+
+/** A hot standby of the test server, for tests whose source is a read replica. */
+export interface TestStandby {
+  /** `db` on the standby: the same database, read-only, replayed from the server. */
+  url(db: TestDatabase): string;
+  /**
+   * Resolves once the standby has replayed everything the server had inserted into its WAL when
+   * called (the insert position: with synchronous_commit off a commit's record may not be written yet).
+   */
+  caughtUp(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Why {@link testStandby} cannot run here, or undefined: it needs the PostgreSQL server binaries
+ * (pg_basebackup) and a test server this process can find the data directory of.
+ */
+export function standbySkipReason(): string | undefined {
+  if (process.env.TOTES_TEST_PG === 'pglite') return 'TOTES_TEST_PG=pglite: no server to replicate';
+  if (process.env.TOTES_TEST_PG_URL && !process.env.TOTES_TEST_PG_DIR) return 'TOTES_TEST_PG_URL is set without TOTES_TEST_PG_DIR (start the server with test/support/pg-server.sh, which exports both)';
+  const probe = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  if (probe.status !== 0 || !existsSync(path.join(probe.stdout.trim(), 'pg_basebackup'))) return 'no pg_basebackup (install the PostgreSQL 15 server binaries)';
+  return undefined;
+}
+
+/**
+ * Starts a hot standby of the test server (test/support/pg-server.sh standby: a base backup, then
+ * streaming replication; a few seconds). Every database of the server is on it.
+ */
+export async function testStandby(): Promise<TestStandby> {
+  serverUrl ??= findOrStartServer();
+  const primary = await serverUrl;
+  const dir = process.env.TOTES_TEST_PG_URL ? process.env.TOTES_TEST_PG_DIR : parseEnv(readFileSync(path.join(tmpdir(), `totes-test-pg-${process.pid}.env`), 'utf8')).dir;
+  if (!primary || !dir) throw new Error(`testStandby: no test server to replicate (${standbySkipReason() ?? 'none started'})`);
+  const { stdout } = await run('bash', [SCRIPT, 'standby', dir], { timeout: 120_000 });
+  const standbyUrl = /TOTES_TEST_STANDBY_URL=(\S+)/.exec(stdout)?.[1];
+  const standbyDir = /TOTES_TEST_STANDBY_DIR=(\S+)/.exec(stdout)?.[1];
+  if (!standbyUrl || !standbyDir) throw new Error(`testStandby: unexpected output of pg-server.sh standby: ${stdout}`);
+  const query = async (url: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>> => {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows[0];
+    } finally {
+      await client.end();
+    }
+  };
+  let closed = false;
+  return {
+    url(db) {
+      const u = new URL(db.url);
+      const s = new URL(standbyUrl);
+      s.pathname = u.pathname;
+      return s.toString();
+    },
+    async caughtUp() {
+      const { lsn } = await query(primary, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
+      for (let i = 0; ; i++) {
+        const { replayed } = await query(standbyUrl, 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS replayed', [lsn]);
+        if (replayed) return;
+        if (i > 600) throw new Error(`testStandby: the standby has not replayed ${String(lsn)} after 60 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await run('bash', [SCRIPT, 'stop', standbyDir], { timeout: 60_000 });
+    },
+  };
 }
 
 function parseEnv(text: string): { url?: string; dir?: string } {
