@@ -8,6 +8,8 @@ import { SEED_HELP, seedCommand, SIMULATE_HELP, simulateCommand } from './comman
 import { VERIFY_HELP, verifyCommand } from './commands/verify';
 import { STATUS_HELP, statusCommand } from './commands/status';
 import { DOCS_HELP, docsCommand } from './commands/docs';
+import { awsCommand } from './commands/aws-operate';
+import { AWS_HELP, operatorMessage, wantsAws } from './aws-target';
 
 /**
  * `totes`: the local face of the pipeline. Every command takes --source-url, --warehouse-url,
@@ -32,7 +34,9 @@ const COMMON_HELP = `Options for every command:
   --warehouse-url URL     warehouse (env TOTES_WAREHOUSE_URL); default: embedded PGlite in <lake>/../warehouse
   --lake DIR              lake folder (env TOTES_LAKE_DIR); default ./.totes/lake
   --warehouse-schema S    warehouse schema (env TOTES_WAREHOUSE_SCHEMA); default public
-  --json                  machine-readable output; --verbose more detail`;
+  --json                  machine-readable output; --verbose more detail
+
+${AWS_HELP}`;
 
 function usage(): string {
   return `Totes Lake — totesys → lake → star schema → warehouse\n\nUsage: totes <command> [options]\n\n${Object.values(COMMANDS)
@@ -57,13 +61,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const makeLog = (json: boolean, verbose: boolean) => new ConsoleLog(process.stderr, json || !process.stderr.isTTY, verbose);
   try {
-    return await command.run(rest, makeLog);
+    return await (wantsAws(rest) ? awsCommand(name, rest, makeLog) : command.run(rest, makeLog));
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`totes ${name}: ${(err as Error).message}\n\n${command.help}\n`);
       return 64;
     }
-    process.stderr.write(`totes ${name} failed: ${(err as Error).message}\n`);
+    process.stderr.write(`totes ${name} failed: ${operatorMessage(err)}\n`);
     if (process.env.TOTES_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;
   }
