@@ -53,3 +53,12 @@ describe('the run policy', () => {
     expect(policy('operator-run')).toEqual([expect.objectContaining({ actions: ['lambda:InvokeFunction'], resources: [s.ref('aws_lambda_function', extract, 'arn')] })]);
   });
 });
+
+describe('the lake key', () => {
+  it('the read-only policy may use every KMS key of the stack (S3 objects and Athena results are encrypted with it)', () => {
+    const keys = Object.keys(s.resources('aws_kms_key')).map((id) => s.ref('aws_kms_key', id, 'arn'));
+    const kms = policy('operator').filter((st) => (st.actions as string[]).some((a) => a.startsWith('kms:')));
+    if (!keys.length) return expect(kms).toEqual([]);
+    expect(kms).toEqual([expect.objectContaining({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: keys })]);
+  });
+});
