@@ -81,7 +81,8 @@ describeRequiring('a hot standby as the source', standbySkipReason(), () => {
     try {
       await amend(2);
       await w.query('BEGIN');
-      await w.query(`UPDATE sales_order SET units_sold = 17, last_updated = ${NOW} - interval '2 s' WHERE sales_order_id = 3`);
+      // 2 s before the honest amendment just committed, which the extract reads (whatever the time taken in between).
+      await w.query(`UPDATE sales_order SET units_sold = 17, last_updated = (SELECT last_updated FROM sales_order WHERE sales_order_id = 2) - interval '2 s' WHERE sales_order_id = 3`);
       await standby.caughtUp();
       const during = await run();
       expect(during.published).toBe(true);

@@ -274,7 +274,8 @@ it('makes a rescued version current even when its stamp is older than the versio
   // stamped by the database clock, committed after the extract that read the first one.
   await amend(24);
   await run();
-  await s.sql(`UPDATE sales_order SET units_sold = 11, last_updated = ${NOW} - interval '2 s' WHERE sales_order_id = 24`);
+  // Stamped 2 s before the version it supersedes (however long the cycle above took).
+  await s.sql(`UPDATE sales_order SET units_sold = 11, last_updated = last_updated - interval '2 s' WHERE sales_order_id = 24`);
   const { stamp, cursor } = await stampAndCursor(24);
   expect(stamp < cursor).toBe(true); // older than the version the lake holds: only the rescue reads it
   const next = await run();
@@ -300,7 +301,7 @@ it('repairs, once and when asked, a version stamped more than the lookback befor
   // A late commit within the band in the same batch as the repair: the rescue reads it, the repair does not read it again.
   await amend(6);
   await run();
-  await s.sql(`UPDATE sales_order SET units_sold = 14, last_updated = ${NOW} - interval '2 s' WHERE sales_order_id = 31`);
+  await s.sql(`UPDATE sales_order SET units_sold = 14, last_updated = (SELECT last_updated FROM sales_order WHERE sales_order_id = 6) - interval '2 s' WHERE sales_order_id = 31`);
   const repaired = await run({ repair: true });
   expect(repaired.manifest?.repair).toBe(true);
   expect(repaired.manifest?.tables.sales_order?.repaired?.rows).toBe(1);

@@ -285,7 +285,7 @@ export function rescueSelect(table: SourceTable, part: 'band' | 'below' | 'repai
   });
   const columns = t.columns.map((c) => quote(c.name)).join(', ');
   const bandFrom = setting(RESCUE_SETTINGS.bandFrom, 'timestamp(3)');
-  const notSeenBefore = `NOT pg_visible_in_snapshot(${ROW_XID}, ${setting(RESCUE_SETTINGS.previous, 'pg_snapshot')})`;
+  const notSeenBefore = notVisibleInSql(setting(RESCUE_SETTINGS.previous, 'pg_snapshot'));
   const fromEndedLong = `${ROW_XID} >= ${setting(RESCUE_SETTINGS.fromXid, 'xid8')}`;
   const parts = {
     band: [`"last_updated" >= ${bandFrom}`, notSeenBefore],
@@ -306,6 +306,21 @@ export function rescueSelect(table: SourceTable, part: 'band' | 'below' | 'repai
     `SELECT ${columns} FROM ${quote(t.name)} WHERE ${where.join(' AND ')} ORDER BY "last_updated", ${pk}` +
     `) AS r ORDER BY "last_updated", ${pk}`
   );
+}
+
+/**
+ * Whether the scanned row's version is NOT visible in `snapshot` (a pg_snapshot SQL expression
+ * evaluated once, e.g. an initplan). Checked first by a cheap necessary condition: a version the
+ * snapshot does not see was written by a transaction at or after the snapshot's xmin, so its
+ * 32-bit `xmin` is no older than that xmin's low 32 bits — `age()` compares them modulo 2^32 in one
+ * integer subtraction (exact while the snapshot is less than 2^31 transactions old; frozen and
+ * bootstrap ids have the greatest age, and are visible to every snapshot). Most versions in a
+ * rescue's band committed before the previous snapshot, and skip the widening and the visibility
+ * check (about 0.7 µs a row) this way.
+ */
+export function notVisibleInSql(snapshot: string): string {
+  const xmin32 = `(SELECT (pg_snapshot_xmin(${snapshot})::text::bigint % 4294967296)::text::xid)`;
+  return `(age("xmin") <= age(${xmin32}) AND NOT pg_visible_in_snapshot(${ROW_XID}, ${snapshot}))`;
 }
 
 /** Whether the scanned row's version is visible in `snapshot` (a pg_snapshot SQL expression). */
@@ -379,7 +394,7 @@ export async function rescuedByNextRun(client: pg.Client, table: SourceTable, id
   const res = await client.query<{ id: number }>(
     `SELECT ${pk} AS id FROM ${quote(table.name)}
       WHERE ${pk} = ANY ($1::integer[]) AND ("last_updated", ${pk}) <= ($2::timestamp(3), $3::integer) AND "last_updated" >= $4::timestamp(3)
-        AND NOT pg_visible_in_snapshot(${ROW_XID}, $5::pg_snapshot)`,
+        AND ${notVisibleInSql('$5::pg_snapshot')}`,
     [ids, previous.cursor.lastUpdated, previous.cursor.id, shiftSeconds(previous.cursor.lastUpdated, -previous.source.lookbackSeconds), snapshotWithSubxids(previous.source)],
   );
   return new Set(res.rows.map((r) => r.id));
