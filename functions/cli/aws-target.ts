@@ -79,11 +79,11 @@ export function createOperatorClients(region: string, scanned: Map<string, numbe
   athena.middlewareStack.add(
     (next) => async (args) => {
       const out = await next(args);
-      const execution = (out.output as { QueryExecution?: { QueryExecutionId?: string; Status?: { State?: string }; Statistics?: { DataScannedInBytes?: number } } }).QueryExecution;
+      const execution = (out?.output as { QueryExecution?: { QueryExecutionId?: string; Status?: { State?: string }; Statistics?: { DataScannedInBytes?: number } } } | undefined)?.QueryExecution;
       if (execution?.QueryExecutionId && execution.Status?.State === 'SUCCEEDED') scanned.set(execution.QueryExecutionId, execution.Statistics?.DataScannedInBytes ?? 0);
       return out;
     },
-    { step: 'deserialize', name: 'totesBytesScanned', override: true },
+    { step: 'initialize', name: 'totesBytesScanned', override: true },
   );
   return {
     s3: recordAwsCalls(new S3Client(config)),
@@ -99,7 +99,25 @@ export async function openAwsPipeline(values: Record<string, string | boolean | 
   const target = await loadStackTarget({ file: values['stack-outputs'] as string | undefined, stackDir: values['stack-dir'] as string | undefined });
   const scanned = new Map<string, number>();
   const clients = createOperatorClients(target.region, scanned);
-  const ctx = buildAwsContext(target.config, clients, log);
+  const built = buildAwsContext(target.config, clients, log);
+  // The Athena engine's close looks for temporary tables dead runs left (a Glue call): only worth it, and only quiet, once it ran a query.
+  let engineUsed = false;
+  const engine = built.engine;
+  const ctx: PipelineContext = {
+    ...built,
+    engine: {
+      name: engine.name,
+      write(...args) {
+        engineUsed = true;
+        return engine.write(...args);
+      },
+      query(...args) {
+        engineUsed = true;
+        return engine.query(...args);
+      },
+      close: () => (engineUsed ? engine.close() : Promise.resolve()),
+    },
+  };
   return {
     ctx,
     target,
@@ -135,14 +153,20 @@ export async function readAlarms(cloudwatch: CloudWatchClient, namePrefix: strin
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** An AWS failure already told as the operator's one line. */
+export class OperatorFailure extends Error {
+  override name = 'OperatorFailure';
+}
+
 /** An AWS failure as the operator's one line (aws/operator-errors.ts), or the error's own message. */
 export function operatorMessage(err: unknown, target?: StackTarget): string {
+  if (err instanceof OperatorFailure) return err.message;
   return explainAwsError(err, target?.operatorPolicyArn) ?? (err as Error).message;
 }
 
-/** Rethrows an AWS failure as its one-line explanation; anything else as it was. */
+/** An AWS failure as its one-line explanation (naming the stack's operator policy); anything else as it was. */
 export function explained(err: unknown, target?: StackTarget): Error {
   const message = explainAwsError(err, target?.operatorPolicyArn);
-  return message ? new Error(message, { cause: err }) : (err as Error);
+  return message ? new OperatorFailure(message, { cause: err }) : (err as Error);
 }
 
