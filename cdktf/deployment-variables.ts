@@ -19,6 +19,9 @@ export class DeploymentVariables extends Construct {
   readonly extractSchedule: string;
   readonly rawPartitionStartDate: string;
   readonly ingestionRetentionDays: number;
+  readonly auditRetentionDays: number;
+  /** The break-glass role's ARN as given, or "" (the stack then names `<prefix>-break-glass`). */
+  readonly breakGlassRoleArn: string;
   readonly logRetentionDays: number;
   readonly athenaBytesScannedCutoff: number;
   readonly athenaResultsExpirationDays: number;
@@ -98,6 +101,20 @@ export class DeploymentVariables extends Construct {
       description: 'Default Object Lock retention (governance mode) of every raw file and manifest in the ingestion bucket.',
     }).numberValue;
 
+    this.auditRetentionDays = v('audit_retention_days', {
+      type: 'number', default: 365,
+      description: 'Object Lock retention (governance mode) of the lake access log (CloudTrail data events of the ingestion and processed buckets), after which its files expire.',
+    }).numberValue;
+
+    this.breakGlassRoleArn = v('break_glass_role_arn', {
+      type: 'string', default: '',
+      description: 'The one IAM role that may bypass governance retention, change retention or legal holds, or rewrite the bucket policy of the ingestion and audit buckets (teardown, emergencies). Empty: arn:<partition>:iam::<account>:role/<name_prefix>-break-glass, which need not exist until it is needed.',
+      validation: [{
+        condition: '${var.break_glass_role_arn == "" || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.break_glass_role_arn))}',
+        errorMessage: 'break_glass_role_arn must be empty or the ARN of an IAM role (arn:aws:iam::<account>:role/<name>).',
+      }],
+    }).stringValue;
+
     this.logRetentionDays = v('log_retention_days', {
       type: 'number', default: 30, description: 'Retention of the Lambda log groups, in days.',
     }).numberValue;
@@ -134,7 +151,7 @@ export class DeploymentVariables extends Construct {
 
     this.allowDestroyData = v('allow_destroy_data', {
       type: 'bool', default: false,
-      description: 'Let `cdktf destroy` empty the ingestion and processed buckets. Objects under Object Lock retention still need a governance bypass (see README, "Teardown").',
+      description: 'Let `terraform destroy` empty the ingestion, processed and audit buckets. Objects under Object Lock retention still need the governance bypass, which only the break-glass role has (see README, "Teardown").',
     }).booleanValue;
   }
 }

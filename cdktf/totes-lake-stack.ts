@@ -1,12 +1,13 @@
 import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity';
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { TerraformOutput, TerraformStack } from 'cdktf';
+import { Fn, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import { ENV, METRICS } from '../functions/core/contract/runtime-contract';
 import { STACK_OUTPUTS, STACK_VERSION } from '../functions/core/contract/stack-contract';
 import { EXTRACT_MANIFEST_PREFIX, TRANSFORM_MANIFEST_PREFIX } from '../functions/core/lake/lake-layout';
 import { OperatorPolicies } from './access/operator-policy';
+import type { AwsContext } from './access/policy-document';
 import { extractStatements, loadStatements, PipelineResources, transformStatements } from './access/stage-permissions';
 import { LakeCatalog } from './catalog/lake-catalog';
 import { PipelineFunction, PipelineFunctionProps, Stage } from './compute/pipeline-function';
@@ -16,6 +17,8 @@ import { PipelineAlarms } from './monitoring/pipeline-alarms';
 import { PipelineDashboard } from './monitoring/pipeline-dashboard';
 import { SERVICE_NAME } from './monitoring/pipeline-metrics';
 import { PipelineWorkgroup } from './query/athena-workgroup';
+import { AuditTrail } from './security/audit-trail';
+import { LakeKey } from './security/lake-key';
 import { configureStateBackend, StateBackendEnv } from './state-backend';
 import { LakeBuckets } from './storage/lake-buckets';
 import { ManifestTrigger } from './triggers/manifest-trigger';
@@ -56,11 +59,36 @@ export class TotesLakeStack extends TerraformStack {
     const account = new DataAwsCallerIdentity(this, 'account');
     const partition = new DataAwsPartition(this, 'partition');
     const name = (suffix: string) => `${vars.namePrefix}-${suffix}`;
+    const aws: AwsContext = { partition: partition.partition, region: vars.region, accountId: account.accountId };
 
-    const buckets = new LakeBuckets(this, 'buckets', vars);
+    // One customer-managed key for the lake, its results, topic, queues, logs and access trail; the
+    // trail's ARN is built from its name so that the key policy can name it before it exists.
+    const trailName = name('lake-access');
+    const trailArn = `arn:${aws.partition}:cloudtrail:${aws.region}:${aws.accountId}:trail/${trailName}`;
+    const key = new LakeKey(this, 'lake-key', { namePrefix: vars.namePrefix, ...aws, trailArn }).key;
+    // The one principal that may bypass or change Object Lock retention: break_glass_role_arn, or
+    // (empty, the default) <prefix>-break-glass in this account.
+    const breakGlassRoleArn = Fn.coalesce([
+      vars.breakGlassRoleArn,
+      Fn.format('arn:%s:iam::%s:role/%s-break-glass', [aws.partition, aws.accountId, vars.namePrefix]),
+    ]) as string;
+
+    const buckets = new LakeBuckets(this, 'buckets', vars, { kmsKeyArn: key.arn, breakGlassRoleArn });
     const ingestion = buckets.ingestion.bucket;
     const processed = buckets.processed.bucket;
     const results = buckets.athenaResults.bucket;
+    const audit = new AuditTrail(this, 'audit', {
+      namePrefix: vars.namePrefix,
+      trailName,
+      trailArn,
+      partition: aws.partition,
+      accountId: aws.accountId,
+      recordedBucketArns: [ingestion.arn, processed.arn],
+      kmsKeyArn: key.arn,
+      breakGlassRoleArn,
+      retentionDays: vars.auditRetentionDays,
+      forceDestroy: vars.allowDestroyData,
+    });
 
     const catalog = new LakeCatalog(this, 'catalog', {
       namePrefix: vars.namePrefix,
@@ -72,6 +100,7 @@ export class TotesLakeStack extends TerraformStack {
       name: vars.namePrefix,
       resultsBucket: results.bucket,
       bytesScannedCutoffPerQuery: vars.athenaBytesScannedCutoff,
+      kmsKeyArn: key.arn,
     }).workgroup;
 
     const resources: PipelineResources = {
@@ -109,6 +138,8 @@ export class TotesLakeStack extends TerraformStack {
         logRetentionDays: vars.logRetentionDays,
         subnetIds: vars.lambdaSubnetIds,
         securityGroupIds: vars.lambdaSecurityGroupIds,
+        kmsKeyArn: key.arn,
+        aws,
       });
     this.functions = {
       extract: stageFunction('extract', extractStatements(resources), { [ENV.sourceSecretArn]: vars.sourceSecretArn }),
@@ -122,6 +153,7 @@ export class TotesLakeStack extends TerraformStack {
       bucketName: ingestion.bucket,
       keyPrefix: EXTRACT_MANIFEST_PREFIX,
       target: this.functions.transform,
+      accountId: aws.accountId,
     });
     new ManifestTrigger(this, 'load-trigger', {
       name: name('transform-manifest'),
@@ -129,15 +161,16 @@ export class TotesLakeStack extends TerraformStack {
       bucketName: processed.bucket,
       keyPrefix: TRANSFORM_MANIFEST_PREFIX,
       target: this.functions.load,
+      accountId: aws.accountId,
     });
     // One tick for the three: it runs the extract, and resumes whatever a transform or load left
     // pending (a run that failed past its retries, a lost trigger); the load measures freshness on each.
     for (const stage of ['extract', 'transform', 'load'] as const) {
-      new StageSchedule(this, `${stage}-schedule`, { name: name(`${stage}-schedule`), scheduleExpression: vars.extractSchedule, target: this.functions[stage] });
+      new StageSchedule(this, `${stage}-schedule`, { name: name(`${stage}-schedule`), scheduleExpression: vars.extractSchedule, target: this.functions[stage], kmsKeyArn: key.arn, aws });
     }
 
     const fns = Object.values(this.functions);
-    const topic = new AlarmTopic(this, 'alarm-topic', { name: name('alarms'), email: vars.alarmEmail }).topic;
+    const topic = new AlarmTopic(this, 'alarm-topic', { name: name('alarms'), email: vars.alarmEmail, kmsKeyArn: key.arn }).topic;
     new PipelineAlarms(this, 'alarms', { namePrefix: vars.namePrefix, topicArn: topic.arn, functions: fns });
     const dashboard = new PipelineDashboard(this, 'dashboard', { name: vars.namePrefix, region: vars.region, workgroupName: workgroup.name, functions: fns });
 
@@ -152,11 +185,14 @@ export class TotesLakeStack extends TerraformStack {
     for (const f of fns) output(`${f.stage}_function`, f.fn.functionName, `The ${f.stage} Lambda function.`);
     output('alarm_topic_arn', topic.arn, 'SNS topic every alarm notifies.');
     output('dashboard_name', dashboard.dashboard.dashboardName, 'CloudWatch dashboard of the pipeline.');
+    output('lake_key_arn', key.arn, 'Customer-managed KMS key of the lake, results, topic, queues, logs and access trail.');
+    output('audit_bucket', audit.bucket.bucket.bucket, 'Lake access log: CloudTrail data events of the ingestion and processed buckets (Object Lock).');
+    output('lake_access_trail_arn', audit.trail.arn, 'CloudTrail trail recording every read and write of a lake object.');
 
     // What `totes <command> --aws` reads (functions/aws/stack-outputs.ts; names in stack-contract.ts).
     const operator = new OperatorPolicies(this, 'operator', {
       namePrefix: vars.namePrefix,
-      resources: { ...resources, alarmArnPrefix: `arn:${partition.partition}:cloudwatch:${vars.region}:${account.accountId}:alarm:${vars.namePrefix}-`, extractFunctionArn: this.functions.extract.fn.arn },
+      resources: { ...resources, alarmArnPrefix: `arn:${partition.partition}:cloudwatch:${vars.region}:${account.accountId}:alarm:${vars.namePrefix}-`, extractFunctionArn: this.functions.extract.fn.arn, kmsKeyArns: [key.arn] },
     });
     output(STACK_OUTPUTS.stackVersion, `${STACK_VERSION}`, 'Version of the contract between this stack and the totes CLI (functions/core/contract/stack-contract.ts).');
     output(STACK_OUTPUTS.region, vars.region, 'Region of the stack.');

@@ -1,6 +1,18 @@
 import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document';
 import { Construct } from 'constructs';
 
+/** The partition, region and account the stack deploys to (data sources and variables, as tokens). */
+export interface AwsContext {
+  partition: string;
+  region: string;
+  accountId: string;
+}
+
+/** `arn:<partition>:<service>:<region>:<account>:<resource>` in the stack's account and region. */
+export function stackArn(aws: AwsContext, service: string, resource: string): string {
+  return `arn:${aws.partition}:${service}:${aws.region}:${aws.accountId}:${resource}`;
+}
+
 /** One IAM statement, written the way AWS documents it. */
 export interface Statement {
   sid?: string;
@@ -43,5 +55,38 @@ export function tlsOnlyStatement(bucketArn: string): Statement {
     resources: [bucketArn, `${bucketArn}/*`],
     principals: [{ type: '*', identifiers: ['*'] }],
     conditions: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }],
+  };
+}
+
+/**
+ * S3 actions that undo Object Lock in governance mode: the governance bypass itself, changing an
+ * object's retention or legal hold, changing the bucket's default retention, and rewriting or
+ * deleting the bucket policy that holds this very statement (without those two the guard would
+ * only be a speed bump for any principal allowed to edit bucket policies).
+ */
+export const RETENTION_CHANGE_ACTIONS = [
+  's3:BypassGovernanceRetention',
+  's3:PutObjectRetention',
+  's3:PutObjectLegalHold',
+  's3:PutBucketObjectLockConfiguration',
+  's3:PutBucketPolicy',
+  's3:DeleteBucketPolicy',
+] as const;
+
+/**
+ * Denies RETENTION_CHANGE_ACTIONS on a locked bucket to every principal but `breakGlassRoleArn`
+ * (compared with aws:PrincipalArn, which for an assumed-role session is the role's ARN). An IAM
+ * grant of s3:BypassGovernanceRetention (an administrator's s3:*) then no longer opens the lock.
+ * The account's root user can still delete a bucket policy (S3's lock-out safety), which is the
+ * last resort the README names; COMPLIANCE mode is the choice where no one at all may shorten it.
+ */
+export function retentionGuardStatement(bucketArn: string, breakGlassRoleArn: string): Statement {
+  return {
+    sid: 'DenyRetentionChangesButBreakGlass',
+    effect: 'Deny',
+    actions: [...RETENTION_CHANGE_ACTIONS],
+    resources: [bucketArn, `${bucketArn}/*`],
+    principals: [{ type: '*', identifiers: ['*'] }],
+    conditions: [{ test: 'ArnNotEquals', variable: 'aws:PrincipalArn', values: [breakGlassRoleArn] }],
   };
 }

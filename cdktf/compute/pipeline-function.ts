@@ -6,7 +6,8 @@ import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import { Fn } from 'cdktf';
 import { Construct } from 'constructs';
-import { policyDocument, Statement } from '../access/policy-document';
+import { AwsContext, policyDocument, Statement, stackArn } from '../access/policy-document';
+import { KEY_USE_ACTIONS } from '../security/lake-key';
 import { LambdaBundle } from './lambda-bundle';
 
 export type Stage = 'extract' | 'transform' | 'load';
@@ -32,13 +33,18 @@ export interface PipelineFunctionProps {
   logRetentionDays: number;
   subnetIds: string[];
   securityGroupIds: string[];
+  /** The stack's key: the log group and the DLQ are encrypted with it, and the role may use it. */
+  kmsKeyArn: string;
+  aws: AwsContext;
 }
 
 /**
  * One stage of the pipeline as a Lambda function with everything it owns: its role (assumable by
  * Lambda only, with an inline least-privilege policy), its log group (created first, so retention
  * applies from the first line), its dead-letter queue for async invokes that fail every retry, and
- * its bundle in the code bucket. Optional VPC settings put it beside a private RDS.
+ * its bundle in the code bucket. Log group and DLQ are encrypted with the stack's key, which the
+ * role may use for exactly KEY_USE_ACTIONS (read and write SSE-KMS objects, send to its DLQ).
+ * Optional VPC settings put it beside a private RDS.
  */
 export class PipelineFunction extends Construct {
   readonly fn: LambdaFunction;
@@ -54,12 +60,14 @@ export class PipelineFunction extends Construct {
     this.logGroup = new CloudwatchLogGroup(this, 'logs', {
       name: `/aws/lambda/${props.functionName}`,
       retentionInDays: props.logRetentionDays,
+      kmsKeyId: props.kmsKeyArn,
     });
 
     this.deadLetterQueue = new SqsQueue(this, 'dlq', {
       name: `${props.functionName}-dlq`,
       messageRetentionSeconds: 14 * 24 * 3600,
-      sqsManagedSseEnabled: true,
+      kmsMasterKeyId: props.kmsKeyArn,
+      kmsDataKeyReusePeriodSeconds: 300,
     });
 
     const assume = policyDocument(this, 'assume-role', [{
@@ -75,6 +83,7 @@ export class PipelineFunction extends Construct {
     const own: Statement[] = [
       { sid: 'OwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${this.logGroup.arn}:*`] },
       { sid: 'OwnDeadLetterQueue', actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.arn] },
+      { sid: 'UseStackKey', actions: [...KEY_USE_ACTIONS], resources: [props.kmsKeyArn] },
     ];
     const policy = new IamRolePolicy(this, 'policy', {
       name: `${props.stage}-least-privilege`,
@@ -82,21 +91,29 @@ export class PipelineFunction extends Construct {
       policy: policyDocument(this, 'policy-document', [...own, ...props.statements]).json,
     });
 
-    // In a VPC, Lambda manages the function's network interfaces with the role's credentials. The
-    // EC2 network-interface APIs have no resource-level permissions, hence `*` resources here only,
-    // and the policy exists only when subnets are given.
+    // In a VPC, Lambda manages the function's network interfaces with the role's credentials, in the
+    // subnets and security groups the stack was given and nowhere else: an interface may be created
+    // only in those subnets with those groups, and only interfaces in those subnets may be deleted
+    // or re-addressed (ec2:Subnet). The two Describe calls have no resource-level permissions, hence
+    // their `*`. The policy exists only when subnets are given.
+    const ec2 = (resource: string) => stackArn(props.aws, 'ec2', resource);
+    const { partition, region, accountId } = props.aws;
+    const subnetArns = Fn.formatlist('arn:%s:ec2:%s:%s:subnet/%s', [partition, region, accountId, props.subnetIds]);
+    const securityGroupArns = Fn.formatlist('arn:%s:ec2:%s:%s:security-group/%s', [partition, region, accountId, props.securityGroupIds]);
     const vpcPolicy = new IamRolePolicy(this, 'vpc-policy', {
       count: Fn.min([Fn.lengthOf(props.subnetIds), 1]),
       name: `${props.stage}-vpc-network-interfaces`,
       role: this.role.id,
-      policy: policyDocument(this, 'vpc-policy-document', [{
-        sid: 'VpcNetworkInterfaces',
-        actions: [
-          'ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets',
-          'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses',
-        ],
-        resources: ['*'],
-      }]).json,
+      policy: policyDocument(this, 'vpc-policy-document', [
+        { sid: 'DescribeNetwork', actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'], resources: ['*'] },
+        { sid: 'CreateInStackSubnets', actions: ['ec2:CreateNetworkInterface'], resources: Fn.concat([subnetArns, securityGroupArns]) },
+        {
+          sid: 'ManageInterfacesInStackSubnets',
+          actions: ['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+          resources: [ec2('network-interface/*')],
+          conditions: [{ test: 'ArnEquals', variable: 'ec2:Subnet', values: subnetArns }],
+        },
+      ]).json,
     });
 
     const bundle = new LambdaBundle(this, 'bundle', { name: props.stage, distDir: props.distDir, codeBucket: props.codeBucket });

@@ -7,12 +7,14 @@ export interface PipelineWorkgroupProps {
   name: string;
   resultsBucket: string;
   bytesScannedCutoffPerQuery: number;
+  /** The stack's key: results are written SSE-KMS with it. */
+  kmsKeyArn: string;
 }
 
 /**
  * The Athena workgroup the transform (and analysts) run in: engine v3 (Trino, the dialect of
- * sql/transform), results forced into the expiring results bucket with SSE-S3 whatever the client
- * asks for, a per-query bytes-scanned cutoff so a bad query cannot bill the whole lake, and
+ * sql/transform), results forced into the expiring results bucket, encrypted SSE-KMS with the
+ * stack's key, whatever the client asks for, a per-query bytes-scanned cutoff so a bad query cannot bill the whole lake, and
  * CloudWatch metrics (AWS/Athena ProcessedBytes) for the dashboard.
  */
 export class PipelineWorkgroup extends Construct {
@@ -32,7 +34,7 @@ export class PipelineWorkgroup extends Construct {
         bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery,
         resultConfiguration: {
           outputLocation: `s3://${props.resultsBucket}/results/`,
-          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
+          encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKeyArn: props.kmsKeyArn },
         },
       },
     });

@@ -4,6 +4,13 @@ import { RAW_PREFIX, STAR_PREFIX } from '../../functions/core/lake/lake-layout';
 import type { DeploymentVariables } from '../deployment-variables';
 import { abortIncompleteUploads, SecureBucket } from './secure-bucket';
 
+export interface LakeBucketsProps {
+  /** The stack's customer-managed key: every bucket's default encryption. */
+  kmsKeyArn: string;
+  /** The one role that may bypass or change the ingestion bucket's retention. */
+  breakGlassRoleArn: string;
+}
+
 /**
  * The four buckets of the stack.
  *
@@ -12,8 +19,11 @@ import { abortIncompleteUploads, SecureBucket } from './secure-bucket';
  *    (Athena still reads Standard-IA and Glacier Instant Retrieval).
  *  - processed: star schema, current-state tables, transform manifests, run history. Versioned, no
  *    Object Lock: superseded dimension locations and old versions may expire.
- *  - athena results: query results only, expiring.
+ *  - athena results: query results only, expiring (versioned, and a noncurrent version is gone a day
+ *    later, so an overwritten result is recoverable for that long and costs nothing after).
  *  - lambda code: the three function bundles.
+ *
+ * All four are encrypted by default with the stack's key (SSE-KMS with a bucket key).
  *
  * Ingestion and processed send their object events to EventBridge, where the manifest rules pick
  * them up (triggers/manifest-trigger.ts).
@@ -24,8 +34,9 @@ export class LakeBuckets extends Construct {
   readonly athenaResults: SecureBucket;
   readonly lambdaCode: SecureBucket;
 
-  constructor(scope: Construct, id: string, vars: DeploymentVariables) {
+  constructor(scope: Construct, id: string, vars: DeploymentVariables, props: LakeBucketsProps) {
     super(scope, id);
+    const { kmsKeyArn } = props;
     const ageing = (id: string, prefix: string) => ({
       id, status: 'Enabled', filter: [{ prefix }],
       transition: [
@@ -38,7 +49,9 @@ export class LakeBuckets extends Construct {
       namePrefix: `${vars.namePrefix}-ingestion-`,
       versioned: true,
       objectLockRetentionDays: vars.ingestionRetentionDays,
+      breakGlassRoleArn: props.breakGlassRoleArn,
       forceDestroy: vars.allowDestroyData,
+      kmsKeyArn,
       lifecycleRules: [ageing('raw-to-cheaper-storage', RAW_PREFIX), abortIncompleteUploads()],
     });
 
@@ -46,6 +59,7 @@ export class LakeBuckets extends Construct {
       namePrefix: `${vars.namePrefix}-processed-`,
       versioned: true,
       forceDestroy: vars.allowDestroyData,
+      kmsKeyArn,
       lifecycleRules: [
         ageing('star-to-cheaper-storage', STAR_PREFIX),
         {
@@ -58,10 +72,14 @@ export class LakeBuckets extends Construct {
 
     this.athenaResults = new SecureBucket(this, 'athena-results', {
       namePrefix: `${vars.namePrefix}-athena-results-`,
-      versioned: false,
+      versioned: true,
       forceDestroy: true,
+      kmsKeyArn,
       lifecycleRules: [
-        { id: 'expire-query-results', status: 'Enabled', filter: [{ prefix: '' }], expiration: [{ days: vars.athenaResultsExpirationDays }] },
+        {
+          id: 'expire-query-results', status: 'Enabled', filter: [{ prefix: '' }],
+          expiration: [{ days: vars.athenaResultsExpirationDays }], noncurrentVersionExpiration: [{ noncurrentDays: 1 }],
+        },
         abortIncompleteUploads(),
       ],
     });
@@ -70,6 +88,7 @@ export class LakeBuckets extends Construct {
       namePrefix: `${vars.namePrefix}-lambda-code-`,
       versioned: true,
       forceDestroy: true,
+      kmsKeyArn,
       lifecycleRules: [
         { id: 'expire-old-bundles', status: 'Enabled', filter: [{ prefix: '' }], noncurrentVersionExpiration: [{ noncurrentDays: 30 }] },
         abortIncompleteUploads(),

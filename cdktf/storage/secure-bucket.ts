@@ -8,7 +8,7 @@ import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/
 import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
 import { IResolvable } from 'cdktf';
 import { Construct } from 'constructs';
-import { policyDocument, tlsOnlyStatement } from '../access/policy-document';
+import { policyDocument, retentionGuardStatement, type Statement, tlsOnlyStatement } from '../access/policy-document';
 
 export interface SecureBucketProps {
   /** Bucket name prefix; AWS appends a unique suffix (bucket names are global). */
@@ -19,15 +19,28 @@ export interface SecureBucketProps {
   lifecycleRules: S3BucketLifecycleConfigurationRule[];
   /** Whether `destroy` may delete a non-empty bucket. */
   forceDestroy: boolean | IResolvable;
+  /** The stack's customer-managed key (security/lake-key.ts): default SSE-KMS with an S3 bucket key. */
+  kmsKeyArn: string;
+  /**
+   * With Object Lock: the one role that may bypass governance retention or change retention, legal
+   * holds, the lock configuration or this bucket policy (variable break_glass_role_arn).
+   */
+  breakGlassRoleArn?: string;
+  /** Further bucket policy statements (e.g. a service's write grant), given the bucket's ARN. */
+  extraStatements?: (bucketArn: string) => Statement[];
 }
 
 /**
- * An S3 bucket with the protections every bucket of the stack shares: default encryption (SSE-S3,
- * so Athena and the functions need no KMS grants), all public access blocked, ACLs disabled
- * (bucket-owner-enforced), and a bucket policy that refuses plain-HTTP requests.
+ * An S3 bucket with the protections every bucket of the stack shares: default encryption with the
+ * stack's customer-managed key (SSE-KMS, with an S3 bucket key so that S3 calls KMS once per bucket
+ * key rather than once per object; writers send no encryption headers), all public access blocked,
+ * ACLs disabled (bucket-owner-enforced), and a bucket policy that refuses plain-HTTP requests. A
+ * bucket under Object Lock also refuses, to every principal but the break-glass role, the governance
+ * bypass and any change of retention, legal hold, lock configuration or bucket policy.
  */
 export class SecureBucket extends Construct {
   readonly bucket: S3Bucket;
+  readonly policy: S3BucketPolicy;
 
   constructor(scope: Construct, id: string, props: SecureBucketProps) {
     super(scope, id);
@@ -52,13 +65,15 @@ export class SecureBucket extends Construct {
     });
     new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
       bucket,
-      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
+      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: props.kmsKeyArn }, bucketKeyEnabled: true }],
     });
     const versioning = props.versioned || locked
       ? new S3BucketVersioningA(this, 'versioning', { bucket, versioningConfiguration: { status: 'Enabled' } })
       : undefined;
+    let objectLock: S3BucketObjectLockConfigurationA | undefined;
     if (locked) {
-      new S3BucketObjectLockConfigurationA(this, 'object-lock', {
+      if (!props.breakGlassRoleArn) throw new Error(`Bucket ${id} is under Object Lock: give it the break-glass role that alone may bypass or change retention`);
+      objectLock = new S3BucketObjectLockConfigurationA(this, 'object-lock', {
         bucket,
         rule: { defaultRetention: { mode: 'GOVERNANCE', days: props.objectLockRetentionDays } },
         dependsOn: versioning ? [versioning] : [],
@@ -70,12 +85,18 @@ export class SecureBucket extends Construct {
       // A lifecycle configuration on a versioned bucket must follow the versioning setting.
       dependsOn: versioning ? [versioning] : [],
     });
-    const tlsOnly = policyDocument(this, 'policy-document', [tlsOnlyStatement(this.bucket.arn)]);
-    new S3BucketPolicy(this, 'policy', {
+    const statements = [
+      tlsOnlyStatement(this.bucket.arn),
+      ...(locked && props.breakGlassRoleArn ? [retentionGuardStatement(this.bucket.arn, props.breakGlassRoleArn)] : []),
+      ...(props.extraStatements?.(this.bucket.arn) ?? []),
+    ];
+    this.policy = new S3BucketPolicy(this, 'policy', {
       bucket,
-      policy: tlsOnly.json,
-      // S3 rejects a bucket policy while the public access block is still being created.
-      dependsOn: [publicAccess],
+      policy: policyDocument(this, 'policy-document', statements).json,
+      // S3 rejects a bucket policy while the public access block is still being created; and once
+      // the retention guard is in force only the break-glass role may set the lock configuration,
+      // so the policy follows it (and, on destroy, goes first).
+      dependsOn: objectLock ? [publicAccess, objectLock] : [publicAccess],
     });
   }
 }

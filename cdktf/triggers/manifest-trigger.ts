@@ -14,6 +14,8 @@ export interface ManifestTriggerProps {
   /** Key prefix of the manifests, from the lake layout. */
   keyPrefix: string;
   target: PipelineFunction;
+  /** The account of the stack: EventBridge acts for this account's rule only. */
+  accountId: string;
 }
 
 /** The EventBridge pattern of "a manifest was written under `keyPrefix` in `bucketName`". */
@@ -28,7 +30,8 @@ export function manifestEventPattern(bucketName: string, keyPrefix: string): str
 /**
  * Starts the next stage when a manifest lands: a manifest is written last and exactly once per
  * batch, so its creation is the one reliable "batch complete" signal. Events EventBridge cannot
- * deliver go to the target function's DLQ, which therefore lets this rule (and only it) send.
+ * deliver go to the target function's DLQ, which therefore lets this rule (and only it) send. Both
+ * grants to EventBridge name the rule (aws:SourceArn) and the account (aws:SourceAccount).
  */
 export class ManifestTrigger extends Construct {
   readonly rule: CloudwatchEventRule;
@@ -54,6 +57,7 @@ export class ManifestTrigger extends Construct {
       functionName: fn.functionName,
       principal: 'events.amazonaws.com',
       sourceArn: this.rule.arn,
+      sourceAccount: props.accountId,
     });
     new SqsQueuePolicy(this, 'dlq-policy', {
       queueUrl: deadLetterQueue.url,
@@ -62,7 +66,10 @@ export class ManifestTrigger extends Construct {
         actions: ['sqs:SendMessage'],
         resources: [deadLetterQueue.arn],
         principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }],
-        conditions: [{ test: 'ArnEquals', variable: 'aws:SourceArn', values: [this.rule.arn] }],
+        conditions: [
+          { test: 'ArnEquals', variable: 'aws:SourceArn', values: [this.rule.arn] },
+          { test: 'StringEquals', variable: 'aws:SourceAccount', values: [props.accountId] },
+        ],
       }]).json,
     });
   }

@@ -2,14 +2,23 @@ import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { SchedulerSchedule } from '@cdktf/provider-aws/lib/scheduler-schedule';
 import { Construct } from 'constructs';
-import { policyDocument } from '../access/policy-document';
+import { AwsContext, policyDocument, stackArn } from '../access/policy-document';
 import type { PipelineFunction } from '../compute/pipeline-function';
+import { KEY_USE_ACTIONS } from '../security/lake-key';
 
 export interface StageScheduleProps {
   name: string;
   /** The pipeline's tick, `rate(5 minutes)` by default (variable extract_schedule). */
   scheduleExpression: string;
   target: PipelineFunction;
+  /** The stack's key, which encrypts the target's DLQ. */
+  kmsKeyArn: string;
+  aws: AwsContext;
+}
+
+/** ARN of a schedule in the default group, known before it exists (the role's trust policy names it). */
+export function scheduleArn(aws: AwsContext, name: string): string {
+  return stackArn(aws, 'scheduler', `schedule/default/${name}`);
 }
 
 /**
@@ -42,8 +51,10 @@ export const SCHEDULED_EVENT = {
  * nor the load from measuring freshness), no function may invoke another, and it is one mechanism
  * for the three.
  *
- * The scheduler's role may invoke that one function and drop undeliverable ticks into its DLQ,
- * nothing else. A missed tick is not retried for long: the next one, minutes later, does the same work.
+ * The scheduler's role may invoke that one function and drop undeliverable ticks into its DLQ
+ * (encrypted: so also KEY_USE_ACTIONS on the stack's key), nothing else; only this schedule, in this
+ * account, may assume it (aws:SourceAccount and aws:SourceArn, against the confused deputy). A
+ * missed tick is not retried for long: the next one, minutes later, does the same work.
  */
 export class StageSchedule extends Construct {
   readonly schedule: SchedulerSchedule;
@@ -58,6 +69,10 @@ export class StageSchedule extends Construct {
       assumeRolePolicy: policyDocument(this, 'assume-role', [{
         actions: ['sts:AssumeRole'],
         principals: [{ type: 'Service', identifiers: ['scheduler.amazonaws.com'] }],
+        conditions: [
+          { test: 'StringEquals', variable: 'aws:SourceAccount', values: [props.aws.accountId] },
+          { test: 'ArnEquals', variable: 'aws:SourceArn', values: [scheduleArn(props.aws, props.name)] },
+        ],
       }]).json,
     });
     new IamRolePolicy(this, 'policy', {
@@ -66,6 +81,7 @@ export class StageSchedule extends Construct {
       policy: policyDocument(this, 'policy-document', [
         { sid: `Invoke${Stage}`, actions: ['lambda:InvokeFunction'], resources: [fn.arn] },
         { sid: `${Stage}DeadLetterQueue`, actions: ['sqs:SendMessage'], resources: [deadLetterQueue.arn] },
+        { sid: 'EncryptDeadLetters', actions: [...KEY_USE_ACTIONS], resources: [props.kmsKeyArn] },
       ]).json,
     });
     this.schedule = new SchedulerSchedule(this, 'schedule', {

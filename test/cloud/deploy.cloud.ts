@@ -1,6 +1,15 @@
 import { AthenaClient, GetWorkGroupCommand } from '@aws-sdk/client-athena';
 import { GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
-import { GetBucketPolicyCommand, GetBucketVersioningCommand, GetObjectLockConfigurationCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetBucketPolicyCommand,
+  GetBucketVersioningCommand,
+  GetObjectLockConfigurationCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -42,13 +51,15 @@ const SECRETS = { source: secret('totesys'), warehouse: secret('warehouse') };
  * What moto 5.2.5 does not keep, so a second plan sets it again (gaps of moto, not of the stack):
  *  - Lambda GetFunction returns no DeadLetterConfig and no LoggingConfig;
  *  - S3 GetBucketNotificationConfiguration returns no EventBridgeConfiguration;
- *  - the scheduler's policy document names the extract function, which has that pending update, so
- *    Terraform reads the document during apply and the role policy using it becomes unknown.
+ *  - the scheduler's policy documents and the operator's run policy name the functions, which have
+ *    that pending update, so Terraform reads the documents during apply and the policies using them
+ *    become unknown.
  */
 const MOTO_FORGETS: Record<string, string[]> = {
   aws_lambda_function: ['dead_letter_config', 'logging_config'],
   aws_s3_bucket_notification: ['eventbridge'],
   aws_iam_role_policy: ['policy'],
+  aws_iam_policy: ['policy'],
 };
 
 interface ResourceChange {
@@ -135,7 +146,7 @@ describe('buckets', () => {
 
   it('exist in moto S3, each with the TLS-only policy Terraform gave it', async () => {
     const policies = cloud.resources.filter((r) => r.type === 'aws_s3_bucket_policy').map((r) => cloud.attributes(r.address));
-    expect(policies).toHaveLength(4);
+    expect(policies).toHaveLength(5);
     for (const [role, bucket] of buckets()) {
       await expect(s3.send(new HeadBucketCommand({ Bucket: bucket }))).resolves.toBeDefined();
       const { Policy } = await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }));
@@ -146,14 +157,47 @@ describe('buckets', () => {
     }
   });
 
-  it('version the lake and the code, and lock the ingestion bucket (governance retention)', async () => {
+  it('are all versioned, and the ingestion and audit buckets locked (governance retention)', async () => {
     for (const [role, bucket] of buckets()) {
       const { Status } = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
-      expect({ role, versioning: Status }).toEqual({ role, versioning: role === 'athenaResults' ? undefined : 'Enabled' });
+      expect({ role, versioning: Status }).toEqual({ role, versioning: 'Enabled' });
     }
-    const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: cloud.buckets.ingestion }));
-    expect(lock.ObjectLockConfiguration?.ObjectLockEnabled).toBe('Enabled');
-    expect(lock.ObjectLockConfiguration?.Rule?.DefaultRetention).toMatchObject({ Mode: 'GOVERNANCE', Days: 365 });
+    for (const bucket of [cloud.buckets.ingestion, cloud.buckets.audit]) {
+      const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+      expect(lock.ObjectLockConfiguration?.ObjectLockEnabled).toBe('Enabled');
+      expect(lock.ObjectLockConfiguration?.Rule?.DefaultRetention).toMatchObject({ Mode: 'GOVERNANCE', Days: 365 });
+    }
+  });
+
+  it('encrypt what a writer puts without any encryption header with the stack key, through a bucket key', async () => {
+    const key = `runs/offline-cloud-encryption-probe-${Date.now()}.json`;
+    await s3.send(new PutObjectCommand({ Bucket: cloud.buckets.processed, Key: key, Body: '{}' }));
+    try {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: cloud.buckets.processed, Key: key }));
+      expect({ sse: head.ServerSideEncryption, key: head.SSEKMSKeyId, bucketKey: head.BucketKeyEnabled }).toEqual({ sse: 'aws:kms', key: cloud.security.keyArn, bucketKey: true });
+    } finally {
+      await s3.send(new DeleteObjectCommand({ Bucket: cloud.buckets.processed, Key: key }));
+    }
+  });
+});
+
+describe('key and audit trail', () => {
+  it('the key exists in moto, enabled and rotated', async () => {
+    const { KeyMetadata } = (await callMoto(cloud, { service: 'kms', target: 'TrentService.DescribeKey', body: { KeyId: cloud.security.keyArn } })) as { KeyMetadata: { KeyState: string; KeyManager: string } };
+    expect(KeyMetadata).toMatchObject({ KeyState: 'Enabled', KeyManager: 'CUSTOMER' });
+    const rotation = (await callMoto(cloud, { service: 'kms', target: 'TrentService.GetKeyRotationStatus', body: { KeyId: cloud.security.keyArn } })) as { KeyRotationEnabled: boolean };
+    expect(rotation.KeyRotationEnabled).toBe(true);
+  });
+
+  it('the trail logs into the audit bucket with the key, and selects the data events of the two lake buckets', async () => {
+    const cloudtrail = (action: string, body: unknown) => callMoto(cloud, { service: 'cloudtrail', target: `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.${action}`, body });
+    const { trailList } = (await cloudtrail('DescribeTrails', { trailNameList: [cloud.security.trailArn] })) as { trailList: { S3BucketName: string; KmsKeyId: string; LogFileValidationEnabled: boolean }[] };
+    expect(trailList).toEqual([expect.objectContaining({ S3BucketName: cloud.buckets.audit, KmsKeyId: cloud.security.keyArn, LogFileValidationEnabled: true })]);
+    const { IsLogging } = (await cloudtrail('GetTrailStatus', { Name: cloud.security.trailArn })) as { IsLogging: boolean };
+    expect(IsLogging).toBe(true);
+    const { AdvancedEventSelectors } = (await cloudtrail('GetEventSelectors', { TrailName: cloud.security.trailArn })) as { AdvancedEventSelectors: { FieldSelectors: { Field: string; StartsWith?: string[] }[] }[] };
+    const arns = AdvancedEventSelectors.flatMap((s) => s.FieldSelectors).find((f) => f.Field === 'resources.ARN')?.StartsWith;
+    expect(arns).toEqual([`arn:aws:s3:::${cloud.buckets.ingestion}/`, `arn:aws:s3:::${cloud.buckets.processed}/`]);
   });
 });
 

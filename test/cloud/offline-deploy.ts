@@ -116,7 +116,9 @@ export interface OfflineCloud {
   functions: Record<Stage, DeployedFunction>;
   rules: DeployedRule[];
   schedules: DeployedSchedule[];
-  buckets: { ingestion: string; processed: string; athenaResults: string; lambdaCode: string };
+  buckets: { ingestion: string; processed: string; athenaResults: string; lambdaCode: string; audit: string };
+  /** The stack's customer-managed key and the lake access trail. */
+  security: { keyArn: string; trailArn: string };
   glue: { rawDatabase: string; processedDatabase: string; tables: { database: string; name: string; location: string | undefined }[] };
   athena: { workgroup: string; outputLocation: string | undefined };
   secrets: { sourceArn: string; warehouseArn: string };
@@ -169,6 +171,7 @@ const SERVICE_OF_TYPE: readonly (readonly [prefix: string, endpoint: string | nu
   ['aws_sqs_', 'sqs'],
   ['aws_secretsmanager_', 'secretsmanager'],
   ['aws_kms_', 'kms'],
+  ['aws_cloudtrail', 'cloudtrail'],
   ['aws_caller_identity', 'sts'],
   ['aws_partition', null],
   ['aws_region', null],
@@ -571,7 +574,9 @@ export async function deployOfflineCloud(options: OfflineDeployOptions): Promise
         processed: output('processed_bucket'),
         athenaResults: output('athena_results_bucket'),
         lambdaCode: output('lambda_code_bucket'),
+        audit: output('audit_bucket'),
       },
+      security: { keyArn: output('lake_key_arn'), trailArn: output('lake_access_trail_arn') },
       glue: {
         rawDatabase: output('glue_raw_database'),
         processedDatabase: output('glue_processed_database'),

@@ -113,6 +113,8 @@ describe('triggers', () => {
     expect(policies.flatMap((p) => statementsOf(s, p.policy)).map((st) => [st.actions, st.resources])).toEqual([
       [['lambda:InvokeFunction'], [s.ref('aws_lambda_function', fnId(stage), 'arn')]],
       [['sqs:SendMessage'], [f.dead_letter_config.target_arn]],
+      // The DLQ is encrypted with the stack's key.
+      [['kms:Decrypt', 'kms:GenerateDataKey'], [s.ref('aws_kms_key', Object.keys(s.resources('aws_kms_key'))[0], 'arn')]],
     ]);
     // What EventBridge Scheduler delivers: the input, its context attributes filled in.
     const payload = JSON.parse(String(schedule.target.input)
@@ -196,7 +198,7 @@ describe('athena and outputs', () => {
       engine_version: { selected_engine_version: 'Athena engine version 3' },
       enforce_workgroup_configuration: true,
       bytes_scanned_cutoff_per_query: '${var.athena_bytes_scanned_cutoff}',
-      result_configuration: { output_location: `s3://${s.ref('aws_s3_bucket', resultsId, 'bucket')}/results/`, encryption_configuration: { encryption_option: 'SSE_S3' } },
+      result_configuration: { output_location: `s3://${s.ref('aws_s3_bucket', resultsId, 'bucket')}/results/`, encryption_configuration: { encryption_option: 'SSE_KMS', kms_key_arn: s.ref('aws_kms_key', Object.keys(s.resources('aws_kms_key'))[0], 'arn') } },
     });
   });
 

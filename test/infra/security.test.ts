@@ -11,14 +11,22 @@ const byBucket = (type: string, id: string) =>
   Object.values(s.resources(type)).filter((b) => b.bucket === s.ref('aws_s3_bucket', id, 'id'));
 
 describe('every bucket', () => {
-  it('there are the four buckets of the issue', () => {
+  it('there are the four buckets of the pipeline and the audit bucket of the lake access trail', () => {
     const prefixes = Object.values(s.resources('aws_s3_bucket')).map((b) => String(b.bucket_prefix).replace(/^\$\{var\.name_prefix\}/, ''));
-    expect(prefixes.sort()).toEqual(['-athena-results-', '-ingestion-', '-lambda-code-', '-processed-']);
+    expect(prefixes.sort()).toEqual(['-athena-results-', '-audit-', '-ingestion-', '-lambda-code-', '-processed-']);
   });
 
-  it.each(buckets)('%s is encrypted by default', (id) => {
+  it.each(buckets)('%s is encrypted by default with the stack key, with an S3 bucket key', (id) => {
     const [enc] = byBucket('aws_s3_bucket_server_side_encryption_configuration', id);
-    expect(enc.rule[0].apply_server_side_encryption_by_default.sse_algorithm).toMatch(/^(AES256|aws:kms)$/);
+    const [key] = Object.keys(s.resources('aws_kms_key'));
+    expect(enc.rule).toEqual([{
+      apply_server_side_encryption_by_default: { sse_algorithm: 'aws:kms', kms_master_key_id: s.ref('aws_kms_key', key, 'arn') },
+      bucket_key_enabled: true,
+    }]);
+  });
+
+  it.each(buckets)('%s is versioned', (id) => {
+    expect(byBucket('aws_s3_bucket_versioning', id)[0].versioning_configuration.status).toBe('Enabled');
   });
 
   it.each(buckets)('%s blocks all public access and disables ACLs', (id) => {
@@ -62,10 +70,12 @@ describe('ingestion and processed buckets', () => {
     expect(rules.some((r: { expiration?: unknown }) => r.expiration)).toBe(false);
   });
 
-  it('processed is versioned without Object Lock; only the ingestion bucket is locked', () => {
+  it('processed is versioned without Object Lock; only the ingestion and audit buckets are locked', () => {
     expect(s.resources('aws_s3_bucket')[processed].object_lock_enabled).toBeUndefined();
     expect(byBucket('aws_s3_bucket_versioning', processed)[0].versioning_configuration.status).toBe('Enabled');
-    expect(Object.values(s.resources('aws_s3_bucket_object_lock_configuration'))).toHaveLength(1);
+    const audit = s.idOf('aws_s3_bucket', (b) => String(b.bucket_prefix).endsWith('-audit-'));
+    expect(Object.values(s.resources('aws_s3_bucket_object_lock_configuration')).map((c) => c.bucket).sort())
+      .toEqual([s.ref('aws_s3_bucket', audit, 'id'), s.ref('aws_s3_bucket', ingestion, 'id')].sort());
   });
 
   it('athena results expire', () => {
@@ -94,15 +104,15 @@ describe('every IAM statement', () => {
     expect(wild).toEqual([]);
   });
 
-  it('scopes resources: "*" only for the EC2 network-interface APIs Lambda needs in a VPC', () => {
+  it('scopes resources: "*" only for the two EC2 Describe calls Lambda needs in a VPC (they have no resource-level permissions)', () => {
     const unscoped = allows.filter((st) => (st.resources ?? []).includes('*'));
-    for (const st of unscoped) expect((st.actions as string[]).every((a) => a.startsWith('ec2:'))).toBe(true);
-    expect(unscoped.length).toBeLessThanOrEqual(3);
+    for (const st of unscoped) expect(st.actions).toEqual(['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets']);
+    expect(unscoped).toHaveLength(3);
   });
 
-  it('only Deny statements (the TLS guard) use a wildcard action', () => {
-    const denies = statements.filter((st) => st.effect === 'Deny');
-    for (const st of denies) expect(st.condition[0].variable).toBe('aws:SecureTransport');
+  it('only Deny statements use a wildcard action: the TLS guard, nothing else', () => {
+    const wild = statements.filter((st) => (st.actions as string[]).some((a) => a.includes('*')));
+    for (const st of wild) expect({ effect: st.effect, condition: st.condition }).toEqual({ effect: 'Deny', condition: [{ test: 'Bool', variable: 'aws:SecureTransport', values: ['false'] }] });
   });
 
   it('every role, role policy, bucket policy and queue policy is built from a policy document', () => {
