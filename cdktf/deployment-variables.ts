@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
  * Every value an operator chooses at deploy time, as Terraform input variables.
  *
  * They are Terraform variables rather than synth-time settings so that one synthesized stack can be
- * planned for any account (`TF_VAR_alarm_email=… cdktf deploy`) and so that secrets stay out of the
+ * planned for any account (`TF_VAR_alarm_email=… terraform plan`) and so that secrets stay out of the
  * JSON: only ARNs cross this boundary, the values are read by the functions at run time.
  */
 export class DeploymentVariables extends Construct {

@@ -2,7 +2,7 @@
  * Synthesizes the Totes Lake stack to Terraform JSON under cdktf.out/stacks/totes-lake/.
  *
  * `npm run synth` runs this file with tsx (offline, no Terraform, no AWS credentials); the cdktf
- * CLI runs the same file through cdktf.json for `cdktf deploy` / `cdktf diff`.
+ * CLI would run the same file through cdktf.json; the deploy uses Terraform on the JSON (README, "Deploy").
  */
 import { App } from 'cdktf';
 import { parseStateBackendEnv } from './state-backend';

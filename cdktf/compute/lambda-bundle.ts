@@ -33,7 +33,7 @@ export class LambdaBundle extends Construct {
       lifecycle: {
         precondition: [{
           condition: Fn.fileexists(path),
-          errorMessage: `The ${props.name} bundle is missing (${props.name}.zip in lambda_dist_dir, by default dist/lambdas/). Run \`npm run build:lambdas\` before \`cdktf deploy\`.`,
+          errorMessage: `The ${props.name} bundle is missing (${props.name}.zip in lambda_dist_dir, by default dist/lambdas/). Run \`npm run build:lambdas\`, then plan again.`,
         }],
       },
     });

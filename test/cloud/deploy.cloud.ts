@@ -81,7 +81,8 @@ let cloud: OfflineCloud;
 let s3: S3Client;
 
 beforeAll(async () => {
-  cloud = await deployOfflineCloud({ secrets: SECRETS, log: (line) => console.log(line) });
+  // allow_destroy_data as README "Teardown" sets it, so that the last test can tear the stack down.
+  cloud = await deployOfflineCloud({ secrets: SECRETS, variables: { allow_destroy_data: 'true' }, log: (line) => console.log(line) });
   s3 = new S3Client(cloud.clientConfig);
   const t = cloud.timings;
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -171,12 +172,13 @@ describe('buckets', () => {
 
   it('encrypt what a writer puts without any encryption header with the stack key, through a bucket key', async () => {
     const key = `runs/offline-cloud-encryption-probe-${Date.now()}.json`;
-    await s3.send(new PutObjectCommand({ Bucket: cloud.buckets.processed, Key: key, Body: '{}' }));
+    const { VersionId } = await s3.send(new PutObjectCommand({ Bucket: cloud.buckets.processed, Key: key, Body: '{}' }));
     try {
       const head = await s3.send(new HeadObjectCommand({ Bucket: cloud.buckets.processed, Key: key }));
       expect({ sse: head.ServerSideEncryption, key: head.SSEKMSKeyId, bucketKey: head.BucketKeyEnabled }).toEqual({ sse: 'aws:kms', key: cloud.security.keyArn, bucketKey: true });
     } finally {
-      await s3.send(new DeleteObjectCommand({ Bucket: cloud.buckets.processed, Key: key }));
+      // The version itself, so the bucket is left as it was (no delete marker, no noncurrent version).
+      await s3.send(new DeleteObjectCommand({ Bucket: cloud.buckets.processed, Key: key, VersionId }));
     }
   });
 });
@@ -325,5 +327,24 @@ describe('catalog and query', () => {
     } finally {
       athena.destroy();
     }
+  });
+});
+
+// Last: the README's teardown, with locked objects in the ingestion and audit buckets.
+describe('teardown', () => {
+  it('terraform plan -destroy and apply of that plan remove everything: locked buckets emptied, trail gone, key pending deletion', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: cloud.buckets.ingestion, Key: 'raw/teardown/dt=2026-01-01/probe.ndjson.gz', Body: 'x' }));
+    await s3.send(new PutObjectCommand({ Bucket: cloud.buckets.audit, Key: `AWSLogs/${cloud.accountId}/probe.json.gz`, Body: 'x' }));
+    const plan = await cloud.terraform(['plan', '-destroy', '-input=false', '-no-color', '-lock=false', '-out=destroy.tfplan']);
+    if (plan.code !== 0) throw new Error(`terraform plan -destroy failed (exit ${plan.code}):\n${plan.stderr.slice(-3000)}`);
+    const apply = await cloud.terraform(['apply', '-input=false', '-no-color', '-lock=false', 'destroy.tfplan']);
+    if (apply.code !== 0) throw new Error(`terraform apply of the destroy plan failed (exit ${apply.code}):\n${apply.stderr.slice(-3000)}`);
+    const left = await cloud.terraform(['state', 'list']);
+    expect(left.stdout.trim()).toBe('');
+    for (const bucket of Object.values(cloud.buckets)) await expect(s3.send(new HeadBucketCommand({ Bucket: bucket }))).rejects.toThrow();
+    const { trailList } = (await callMoto(cloud, { service: 'cloudtrail', target: 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.DescribeTrails', body: {} })) as { trailList: unknown[] };
+    expect(trailList).toEqual([]);
+    const { KeyMetadata } = (await callMoto(cloud, { service: 'kms', target: 'TrentService.DescribeKey', body: { KeyId: cloud.security.keyArn } })) as { KeyMetadata: { KeyState: string } };
+    expect(KeyMetadata.KeyState).toBe('PendingDeletion');
   });
 });

@@ -1,6 +1,6 @@
 """moto in server mode, patched for the offline cloud (test code only, pinned to moto 5.2.5).
 
-Two gaps of moto 5.2.5 stop the deployed stack from working against it; each is closed here before
+Four gaps of moto 5.2.5 stop the deployed stack from working against it; each is closed here before
 the server starts, and nothing else of moto changes:
 
 1. Bucket policies with an `aws:SecureTransport` condition. moto applies bucket policies to object
@@ -13,6 +13,14 @@ the server starts, and nothing else of moto changes:
 2. Glue column statistics. Trino's Glue metastore calls get/update/delete_column_statistics_for_
    table|partition on every write; moto does not implement them. They answer as empty successes:
    no statistics are kept, which only means Trino plans without them.
+3. Object Lock configuration of a bucket that holds objects. moto refuses any PutObjectLockConfiguration
+   on a non-empty bucket; S3 refuses only *enabling* Object Lock there, and lets a bucket that has it
+   change or drop its default retention at any time. Destroying the stack does exactly that (the
+   provider drops the default retention of the ingestion and audit buckets before emptying them),
+   so a bucket already under Object Lock may change its configuration here too.
+4. DeleteTrail by ARN. moto deletes a trail only when given its name and silently keeps it when given
+   its ARN, which is what the provider sends on destroy. The trail is looked up by name or ARN, as
+   moto's own GetTrail does.
 
 Usage: python moto_launcher.py -H 127.0.0.1 -p PORT   (the same arguments as moto_server)
 """
@@ -26,9 +34,11 @@ EXPECTED = "5.2.5"
 if moto.__version__ != EXPECTED:
     sys.exit(f"moto_launcher.py patches moto {EXPECTED}; this is moto {moto.__version__}. Run bash test/support/install-moto.sh")
 
+from moto.cloudtrail.models import CloudTrailBackend  # noqa: E402
 from moto.glue.responses import GlueResponse  # noqa: E402
 from moto.iam.access_control import IAMPolicy, PermissionResult  # noqa: E402
-from moto.s3.models import FakeBucket  # noqa: E402
+from moto.s3.exceptions import BucketNeedsToBeNew, InvalidBucketState  # noqa: E402
+from moto.s3.models import FakeBucket, S3Backend  # noqa: E402
 from moto.server import main  # noqa: E402
 
 
@@ -53,6 +63,31 @@ def get_permission(self: FakeBucket, action: str, resource: str):
 
 
 FakeBucket.get_permission = get_permission
+
+
+def put_object_lock_configuration(self: S3Backend, bucket_name: str, lock_enabled: bool, mode=None, days=None, years=None) -> None:
+    bucket = self.get_bucket(bucket_name)
+    if not bucket.is_versioned:
+        raise InvalidBucketState("Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
+    if bucket.keys.item_size() > 0 and not bucket.object_lock_enabled:
+        raise BucketNeedsToBeNew
+    if lock_enabled:
+        bucket.object_lock_enabled = True
+        bucket.versioning_status = "Enabled"
+    bucket.default_lock_mode = mode
+    bucket.default_lock_days = days
+    bucket.default_lock_years = years
+
+
+S3Backend.put_object_lock_configuration = put_object_lock_configuration
+
+
+def delete_trail(self: CloudTrailBackend, name: str) -> None:
+    trail = self.get_trail(name)
+    del self.trails[trail.trail_name]
+
+
+CloudTrailBackend.delete_trail = delete_trail
 
 
 def _empty(body: dict):
