@@ -17,6 +17,7 @@ import { PipelineAlarms } from './monitoring/pipeline-alarms';
 import { PipelineDashboard } from './monitoring/pipeline-dashboard';
 import { SERVICE_NAME } from './monitoring/pipeline-metrics';
 import { PipelineWorkgroup } from './query/athena-workgroup';
+import { SavedQueries } from './query/saved-queries';
 import { AuditTrail } from './security/audit-trail';
 import { LakeKey } from './security/lake-key';
 import { configureStateBackend, StateBackendEnv } from './state-backend';
@@ -102,6 +103,7 @@ export class TotesLakeStack extends TerraformStack {
       bytesScannedCutoffPerQuery: vars.athenaBytesScannedCutoff,
       kmsKeyArn: key.arn,
     }).workgroup;
+    new SavedQueries(this, 'saved-queries', { workgroup: workgroup.name, database: catalog.processedDatabase.name });
 
     const resources: PipelineResources = {
       ingestionBucketArn: ingestion.arn,

@@ -31,7 +31,7 @@ export class RawGlueTables extends Construct {
       return new GlueCatalogTable(this, table.name, {
         databaseName: props.databaseName,
         name: `raw_${table.name}`,
-        description: `${table.description} Every extracted row version, as gzip NDJSON (raw/${table.name}/dt=YYYY-MM-DD/<batch_id>.ndjson.gz).`,
+        description: `${table.description} Every extracted row version, as gzip NDJSON (raw/${table.name}/dt=YYYY-MM-DD/<batch_id>.ndjson.gz). Filter on dt (the UTC extract date, 'YYYY-MM-DD') so a query opens only those days: dt is a projected partition, last_updated is not.`,
         tableType: 'EXTERNAL_TABLE',
         parameters: {
           EXTERNAL: 'TRUE',
@@ -46,7 +46,7 @@ export class RawGlueTables extends Construct {
           // `$${dt}` is Terraform's escape for the literal `${dt}` Athena substitutes per partition.
           'storage.location.template': `${location}dt=$\${dt}/`,
         },
-        partitionKeys: [{ name: 'dt', type: 'string', comment: 'UTC date the batch was extracted, YYYY-MM-DD.' }],
+        partitionKeys: [{ name: 'dt', type: 'string', comment: 'UTC date the batch was extracted, YYYY-MM-DD: the partition to filter on.' }],
         storageDescriptor: {
           location,
           inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',

@@ -23,7 +23,7 @@ const MAX_DESCRIPTION = 2048;
  */
 export function starTableDescription(table: StarTable, repoRoot = path.resolve(__dirname, '..', '..')): string {
   const file = parseSqlFile(table, readFileSync(path.join(repoRoot, SQL_TRANSFORM_DIR, `${table.name}.sql`)));
-  const growth = table.kind === 'fact' ? 'One partition batch_id=<batch> per transformed batch.' : 'Rebuilt each batch; the location moves to the newest rebuild.';
+  const growth = table.kind === 'fact' ? 'One partition batch_id=<batch> per transformed batch: filter on batch_id to read recent batches only; the fact_*_current views give the latest version of each row.' : 'Rebuilt each batch; the location moves to the newest rebuild.';
   const text = `${table.description} ${growth} Built by ${file.origin}: ${file.header.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}`;
   return text.length <= MAX_DESCRIPTION ? text : `${text.slice(0, MAX_DESCRIPTION - 1)}…`;
 }

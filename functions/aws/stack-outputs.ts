@@ -49,20 +49,20 @@ export function parseStackOutputs(json: unknown, origin: string): StackTarget {
     if (typeof value === 'string' || typeof value === 'number') values[name] = String(value);
   }
   if (Object.keys(values).length === 0) {
-    throw new StackOutputsError(`The ${origin} are empty: the stack is not deployed (run \`cdktf deploy\`), or Terraform there has no state; ${HOW_TO_GET}`);
+    throw new StackOutputsError(`The ${origin} are empty: the stack is not deployed (README \`Deploy\`: \`terraform apply\` of the synthesized stack), or Terraform there has no state; ${HOW_TO_GET}`);
   }
   const version = values[STACK_OUTPUTS.stackVersion];
   if (version === undefined) {
     const known = values[STACK_OUTPUTS.ingestionBucket] !== undefined;
     throw new StackOutputsError(
       known
-        ? `The ${origin} have no ${STACK_OUTPUTS.stackVersion}: the stack was deployed by an older checkout; redeploy it from this one (\`cdktf deploy\`) or use the totes of the checkout that deployed it`
+        ? `The ${origin} have no ${STACK_OUTPUTS.stackVersion}: the stack was deployed by an older checkout; redeploy it from this one (README \`Deploy\`) or use the totes of the checkout that deployed it`
         : `The ${origin} are not a Totes Lake stack's (no ${STACK_OUTPUTS.stackVersion}, no ${STACK_OUTPUTS.ingestionBucket}); ${HOW_TO_GET}`,
     );
   }
   if (Number(version) !== STACK_VERSION) {
     throw new StackOutputsError(
-      `The stack of the ${origin} is version ${version}, this totes reads version ${STACK_VERSION}: ${Number(version) > STACK_VERSION ? 'update this checkout to the one that deployed the stack' : 'redeploy the stack from this checkout (`cdktf deploy`)'}, or use the totes of the checkout that deployed it`,
+      `The stack of the ${origin} is version ${version}, this totes reads version ${STACK_VERSION}: ${Number(version) > STACK_VERSION ? 'update this checkout to the one that deployed the stack' : 'redeploy the stack from this checkout (README `Deploy`)'}, or use the totes of the checkout that deployed it`,
     );
   }
   const missing = REQUIRED.filter((key) => values[STACK_OUTPUTS[key]] === undefined).map((key) => STACK_OUTPUTS[key]);

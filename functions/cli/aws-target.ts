@@ -32,7 +32,7 @@ export const AWS_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const AWS_HELP = `Against the deployed stack (cdktf deploy) instead of the local lake:
+export const AWS_HELP = `Against the deployed stack (README Deploy) instead of the local lake:
   --aws                   operate the deployment (env TOTES_TARGET=aws): status, verify, query, docs
   --stack-outputs FILE    the stack's outputs (\`terraform output -json > FILE\` in cdktf.out/stacks/totes-lake);
                           default: the functions' TOTES_* variables if set, else \`terraform output -json\`

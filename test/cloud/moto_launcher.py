@@ -1,6 +1,6 @@
 """moto in server mode, patched for the offline cloud (test code only, pinned to moto 5.2.5).
 
-Four gaps of moto 5.2.5 stop the deployed stack from working against it; each is closed here before
+Five gaps of moto 5.2.5 stop the deployed stack from working against it; each is closed here before
 the server starts, and nothing else of moto changes:
 
 1. Bucket policies with an `aws:SecureTransport` condition. moto applies bucket policies to object
@@ -21,6 +21,10 @@ the server starts, and nothing else of moto changes:
 4. DeleteTrail by ARN. moto deletes a trail only when given its name and silently keeps it when given
    its ARN, which is what the provider sends on destroy. The trail is looked up by name or ARN, as
    moto's own GetTrail does.
+5. Athena named queries cannot be deleted. moto creates, gets and lists them but has no
+   DeleteNamedQuery, which the provider calls when the stack's saved queries (cdktf/query/
+   saved-queries.ts) are replaced or destroyed; and GetNamedQuery of an unknown id fails with a server
+   error instead of Athena's InvalidRequestException. Both answer as Athena does.
 
 Usage: python moto_launcher.py -H 127.0.0.1 -p PORT   (the same arguments as moto_server)
 """
@@ -34,6 +38,7 @@ EXPECTED = "5.2.5"
 if moto.__version__ != EXPECTED:
     sys.exit(f"moto_launcher.py patches moto {EXPECTED}; this is moto {moto.__version__}. Run bash test/support/install-moto.sh")
 
+from moto.athena.responses import AthenaResponse  # noqa: E402
 from moto.cloudtrail.models import CloudTrailBackend  # noqa: E402
 from moto.glue.responses import GlueResponse  # noqa: E402
 from moto.iam.access_control import IAMPolicy, PermissionResult  # noqa: E402
@@ -88,6 +93,31 @@ def delete_trail(self: CloudTrailBackend, name: str) -> None:
 
 
 CloudTrailBackend.delete_trail = delete_trail
+
+
+def _unknown_named_query(self: AthenaResponse, query_id: str):
+    return self.error(f"NamedQuery {query_id} was not found", 400)
+
+
+_get_named_query = AthenaResponse.get_named_query
+
+
+def get_named_query(self: AthenaResponse):
+    query_id = self._get_param("NamedQueryId")
+    if query_id not in self.athena_backend.named_queries:
+        return _unknown_named_query(self, query_id)
+    return _get_named_query(self)
+
+
+def delete_named_query(self: AthenaResponse):
+    query_id = self._get_param("NamedQueryId")
+    if self.athena_backend.named_queries.pop(query_id, None) is None:
+        return _unknown_named_query(self, query_id)
+    return json.dumps({})
+
+
+AthenaResponse.get_named_query = get_named_query
+AthenaResponse.delete_named_query = delete_named_query
 
 
 def _empty(body: dict):

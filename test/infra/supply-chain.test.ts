@@ -124,6 +124,7 @@ describe('the plan role (cdktf/access/plan-role-policy.json)', () => {
 
   /** What refreshing each resource type of the stack reads (hashicorp/aws), nothing that reads data. */
   const READS: Record<string, string[]> = {
+    aws_athena_named_query: ['athena:GetNamedQuery'],
     aws_athena_workgroup: ['athena:GetWorkGroup'],
     aws_cloudtrail: ['cloudtrail:DescribeTrails', 'cloudtrail:GetTrailStatus', 'cloudtrail:GetEventSelectors'],
     aws_cloudwatch_dashboard: ['cloudwatch:GetDashboard'],

@@ -60,7 +60,7 @@ describe('parseStackOutputs', () => {
   });
 
   it('refuses empty outputs: nothing deployed there', () => {
-    expect(fails(() => parseStackOutputs({}, 'stack outputs in x.json'))).toMatch(/^The stack outputs in x\.json are empty: the stack is not deployed \(run `cdktf deploy`\)/);
+    expect(fails(() => parseStackOutputs({}, 'stack outputs in x.json'))).toMatch(/^The stack outputs in x\.json are empty: the stack is not deployed \(README `Deploy`: `terraform apply` of the synthesized stack\)/);
     expect(fails(() => parseStackOutputs([], 'stack outputs in x.json'))).toMatch(/are not a JSON object of outputs; write them with `terraform output -json > stack-outputs.json`/);
   });
 
@@ -68,7 +68,7 @@ describe('parseStackOutputs', () => {
     expect(fails(() => parseStackOutputs(terraformOutputs({ stack_version: String(STACK_VERSION + 1) }), 'stack outputs in x.json'))).toBe(
       `The stack of the stack outputs in x.json is version ${STACK_VERSION + 1}, this totes reads version ${STACK_VERSION}: update this checkout to the one that deployed the stack, or use the totes of the checkout that deployed it`,
     );
-    expect(fails(() => parseStackOutputs(terraformOutputs({ stack_version: '0' }), 'o'))).toMatch(/is version 0, this totes reads version \d+: redeploy the stack from this checkout \(`cdktf deploy`\)/);
+    expect(fails(() => parseStackOutputs(terraformOutputs({ stack_version: '0' }), 'o'))).toMatch(/is version 0, this totes reads version \d+: redeploy the stack from this checkout \(README `Deploy`\)/);
     expect(fails(() => parseStackOutputs(terraformOutputs({ stack_version: undefined }), 'o'))).toMatch(/have no stack_version: the stack was deployed by an older checkout; redeploy it/);
     expect(fails(() => parseStackOutputs({ vpc_id: { value: 'vpc-1' } }, 'o'))).toMatch(/are not a Totes Lake stack's \(no stack_version, no ingestion_bucket\)/);
   });
