@@ -1,9 +1,9 @@
 import { IamPolicy } from '@cdktf/provider-aws/lib/iam-policy';
 import { Construct } from 'constructs';
-import { DELETIONS_PREFIX } from '../../functions/core/extract/deletions';
 import {
   CHANGES_PREFIX,
   CURRENT_PREFIX,
+  DELETIONS_PREFIX,
   EXTRACT_HEARTBEAT_PREFIX,
   EXTRACT_MANIFEST_PREFIX,
   QUARANTINE_PREFIX,

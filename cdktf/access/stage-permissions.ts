@@ -1,7 +1,7 @@
-import { DELETIONS_PREFIX } from '../../functions/core/extract/deletions';
 import {
   CHANGES_PREFIX,
   CURRENT_PREFIX,
+  DELETIONS_PREFIX,
   EXTRACT_HEARTBEAT_PREFIX,
   EXTRACT_MANIFEST_PREFIX,
   EXTRACT_PROGRESS_PREFIX,
@@ -28,7 +28,7 @@ export interface PipelineResources {
   warehouseSecretArn: string;
 }
 
-/** Every prefix granted below is lake-layout.ts's (DELETIONS_PREFIX: core/extract/deletions.ts); test/infra checks them against the code. */
+/** Every prefix granted below is lake-layout.ts's; test/infra checks them against the code. */
 const RAW = RAW_PREFIX;
 const RUNS = RUNS_PREFIX;
 const objects = (bucketArn: string, ...prefixes: string[]) => prefixes.map((p) => `${bucketArn}/${p}*`);

@@ -2,7 +2,7 @@ import { createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { SourceTable, SourceTableName } from '../contract/source-tables';
-import { batchDate, parseBatchId } from '../lake/lake-layout';
+import { deletionKey, deletionsPrefix, parseBatchId, parseDeletionKey } from '../lake/lake-layout';
 import { readExtractManifest } from '../lake/manifest-log';
 import { lakeRows } from './lake-versions';
 import type { ExtractManifest, ExtractTable } from '../lake/manifests';
@@ -249,8 +249,8 @@ async function lakeKeys(ctx: PipelineContext, table: SourceTable, thisBatchFiles
  */
 export async function deletedKeys(ctx: Pick<PipelineContext, 'ingestion'>, tableName: string, uptoSeq?: number): Promise<Set<number>> {
   const ids = new Set<number>();
-  for await (const info of ctx.ingestion.list(`${DELETIONS_PREFIX}${tableName}/`)) {
-    const batchId = /([^/]+)\.ndjson\.gz$/.exec(info.key)?.[1];
+  for await (const info of ctx.ingestion.list(deletionsPrefix(tableName))) {
+    const batchId = parseDeletionKey(info.key)?.batchId;
     if (!batchId) continue;
     const { seq } = parseBatchId(batchId);
     if (uptoSeq !== undefined && seq > uptoSeq) continue;
@@ -265,9 +265,6 @@ export async function deletedKeys(ctx: Pick<PipelineContext, 'ingestion'>, table
   }
   return ids;
 }
-
-export const DELETIONS_PREFIX = 'deletions/';
-export const deletionKey = (table: string, batchId: string): string => `${DELETIONS_PREFIX}${table}/dt=${batchDate(batchId)}/${batchId}.ndjson.gz`;
 
 /** Writes the deletion markers of one table for this batch; returns the manifest entry. */
 export async function writeDeletionMarkers(

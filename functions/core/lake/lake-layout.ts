@@ -5,7 +5,7 @@
  *
  * Ingestion store (immutable; nothing is overwritten or deleted):
  *   raw/<table>/dt=YYYY-MM-DD/<batch_id>.ndjson.gz      raw row versions of one batch
- *   deletions/<table>/dt=YYYY-MM-DD/<batch_id>.ndjson.gz deletion markers (built in core/extract/deletions.ts)
+ *   deletions/<table>/dt=YYYY-MM-DD/<batch_id>.ndjson.gz deletion markers of one batch (core/extract/deletions.ts)
  *   manifests/extract/<seq>.json                         batch manifest, written last, If-None-Match
  *   progress/extract/<seq>/<attempt>.json                an unfinished batch's progress (long first loads)
  * Processed store:
@@ -70,8 +70,22 @@ export function parseRawKey(table: string, key: string): { dt: string; batchId: 
   return { dt: m[2], batchId: m[3] };
 }
 
+export const DELETIONS_PREFIX = 'deletions/';
+export const deletionsPrefix = (table: string): string => `${DELETIONS_PREFIX}${table}/`;
+/** The deletion markers one batch found for `table` (core/extract/deletions.ts): one file, never chunked. */
+export const deletionKey = (table: string, batchId: string): string => `${deletionsPrefix(table)}dt=${batchDate(batchId)}/${batchId}.ndjson.gz`;
+
+/** Table, dt partition and batch id of a deletion-marker key ({@link deletionKey}), or undefined for any other key. */
+export function parseDeletionKey(key: string): { table: string; dt: string; batchId: string } | undefined {
+  const m = /^deletions\/([a-z_]+)\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+)\.ndjson\.gz$/.exec(key);
+  return m && BATCH_ID_PATTERN.test(m[3]) ? { table: m[1], dt: m[2], batchId: m[3] } : undefined;
+}
+
+/** The key of manifest `seq` in a manifest log (`manifests/<stage>/`): the seq zero-padded, so key order is batch order. */
+export const manifestKey = (logPrefix: string, seq: number): string => `${logPrefix}${padSeq(seq)}.json`;
+
 export const EXTRACT_MANIFEST_PREFIX = 'manifests/extract/';
-export const extractManifestKey = (seq: number): string => `${EXTRACT_MANIFEST_PREFIX}${padSeq(seq)}.json`;
+export const extractManifestKey = (seq: number): string => manifestKey(EXTRACT_MANIFEST_PREFIX, seq);
 
 export const EXTRACT_PROGRESS_PREFIX = 'progress/extract/';
 export const extractProgressPrefix = (seq: number): string => `${EXTRACT_PROGRESS_PREFIX}${padSeq(seq)}/`;
@@ -86,9 +100,9 @@ export const EXTRACT_HEARTBEAT_PREFIX = 'heartbeats/extract/';
 export const extractHeartbeatKey = (seq: number): string => `${EXTRACT_HEARTBEAT_PREFIX}${padSeq(seq)}.json`;
 
 export const TRANSFORM_MANIFEST_PREFIX = 'manifests/transform/';
-export const transformManifestKey = (seq: number): string => `${TRANSFORM_MANIFEST_PREFIX}${padSeq(seq)}.json`;
+export const transformManifestKey = (seq: number): string => manifestKey(TRANSFORM_MANIFEST_PREFIX, seq);
 
-/** Sequence number encoded in a manifest key, or undefined for a key that is not one. */
+/** Sequence number encoded in a manifest key ({@link manifestKey}), or undefined for a key that is not one. */
 export function manifestSeq(key: string): number | undefined {
   const m = /\/(\d{10})\.json$/.exec(key);
   return m ? Number(m[1]) : undefined;

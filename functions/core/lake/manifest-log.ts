@@ -4,6 +4,7 @@ import { getText, type ObjectStore } from '../ports/object-store';
 import {
   EXTRACT_MANIFEST_PREFIX,
   extractManifestKey,
+  manifestKey,
   manifestSeq,
   TRANSFORM_MANIFEST_PREFIX,
   transformManifestKey,
@@ -17,7 +18,7 @@ import { ExtractManifest, TransformManifest } from './manifests';
 
 export async function listManifestSeqs(store: ObjectStore, prefix: string, startAfterSeq = 0): Promise<number[]> {
   const seqs: number[] = [];
-  const startAfter = startAfterSeq > 0 ? `${prefix}${String(startAfterSeq).padStart(10, '0')}.json` : undefined;
+  const startAfter = startAfterSeq > 0 ? manifestKey(prefix, startAfterSeq) : undefined;
   for await (const { key } of store.list(prefix, { startAfter })) {
     const seq = manifestSeq(key);
     if (seq !== undefined) seqs.push(seq);
