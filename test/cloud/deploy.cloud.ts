@@ -1,4 +1,4 @@
-import { AthenaClient, GetWorkGroupCommand } from '@aws-sdk/client-athena';
+import { AthenaClient, GetNamedQueryCommand, GetWorkGroupCommand, ListNamedQueriesCommand } from '@aws-sdk/client-athena';
 import { GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
 import {
   DeleteObjectCommand,
@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { readAwsConfig, type AwsSetting } from '../../functions/aws/aws-config';
 import { parseScheduleEvent } from '../../functions/aws/lambda-events';
 import { ENV } from '../../functions/core/contract/runtime-contract';
+import { savedQueries } from '../../cdktf/query/saved-queries';
 import { callMoto, deployOfflineCloud, type DatabaseSecretValue, type OfflineCloud, type Stage } from './offline-deploy';
 
 /**
@@ -324,6 +325,19 @@ describe('catalog and query', () => {
     try {
       const { WorkGroup } = await athena.send(new GetWorkGroupCommand({ WorkGroup: cloud.athena.workgroup }));
       expect(WorkGroup?.Configuration?.ResultConfiguration?.OutputLocation).toBe(cloud.athena.outputLocation);
+    } finally {
+      athena.destroy();
+    }
+  });
+
+  it('the workgroup holds the saved queries of sql/analysis and the current views, text as in the files', async () => {
+    const athena = new AthenaClient(cloud.clientConfig);
+    try {
+      const { NamedQueryIds = [] } = await athena.send(new ListNamedQueriesCommand({ WorkGroup: cloud.athena.workgroup }));
+      const NamedQueries = await Promise.all(NamedQueryIds.map(async (id) => (await athena.send(new GetNamedQueryCommand({ NamedQueryId: id }))).NamedQuery!));
+      const saved = savedQueries();
+      expect(NamedQueries.map((q) => q.Name).sort()).toEqual(saved.map((q) => q.name).sort());
+      for (const q of saved) expect(NamedQueries.find((n) => n.Name === q.name)).toMatchObject({ QueryString: q.query, Database: cloud.glue.processedDatabase });
     } finally {
       athena.destroy();
     }
