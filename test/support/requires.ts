@@ -12,7 +12,7 @@ export function describeRequiring(name: string, missing: string | undefined, fn:
   if (process.env.CI === 'true') {
     describe(name, () => {
       it('has what it needs to run', () => {
-        throw new Error(`"${name}" cannot run in CI: ${missing}. .ci/run installs it; a skip would hide the missing proof.`);
+        throw new Error(inCi(name, missing));
       });
     });
     return;
@@ -20,3 +20,21 @@ export function describeRequiring(name: string, missing: string | undefined, fn:
   console.warn(`SKIPPED "${name}": ${missing}`);
   describe.skip(name, fn);
 }
+
+/** {@link describeRequiring} for one test of a suite that otherwise runs. */
+export function itRequiring(name: string, missing: string | undefined, fn: jest.ProvidesCallback, timeout?: number): void {
+  if (!missing) {
+    it(name, fn, timeout);
+    return;
+  }
+  if (process.env.CI === 'true') {
+    it(name, () => {
+      throw new Error(inCi(name, missing));
+    });
+    return;
+  }
+  console.warn(`SKIPPED "${name}": ${missing}`);
+  it.skip(name, fn, timeout);
+}
+
+const inCi = (name: string, missing: string) => `"${name}" cannot run in CI: ${missing}. .ci/run installs it; a skip would hide the missing proof.`;

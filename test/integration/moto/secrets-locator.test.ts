@@ -8,6 +8,7 @@ import { SecretsManagerLocator } from '../../../functions/aws/secrets-locator';
 import { openConnection } from '../../../functions/core/database-connection';
 import { postgresServerAvailable, startTlsPostgres, type TlsPostgres } from '../../cloud/tls-postgres';
 import { describeIfMoto, startMotoServer, type MotoServer } from '../../support/moto-server';
+import { describeRequiring } from '../../support/requires';
 import { recordingLog } from '../../unit/aws/lake-fixtures';
 
 const PASSWORD = 'p@ss:w/rd?#';
@@ -62,9 +63,8 @@ describeIfMoto('SecretsManagerLocator against moto', () => {
   });
 
   // A PostgreSQL outside RDS, with its own CA: what the offline cloud and real users' servers need.
-  const withServer = postgresServerAvailable() || process.env.CI ? describe : describe.skip;
-  if (!postgresServerAvailable() && !process.env.CI) console.warn('SKIPPED the TLS connection tests: no PostgreSQL server binaries (pg_config); install postgresql-15');
-  withServer('connecting over TLS to a server with its own CA', () => {
+  const noServer = postgresServerAvailable() ? undefined : 'no PostgreSQL server binaries (pg_config); install postgresql-15';
+  describeRequiring('connecting over TLS to a server with its own CA', noServer, () => {
     let pg: TlsPostgres;
     let otherAddress: Server;
     let otherPort: number;
