@@ -1,18 +1,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { PipelineContext } from '../core/pipeline-context';
 import type { Log } from '../core/ports/log';
-import type { QueryEngine } from '../core/ports/query-engine';
 import type { DatabaseLocator } from '../core/ports/source';
-import { DuckDbEngine } from '../engines/duckdb/engine';
-import { startEmbeddedPostgres, urlLocator } from '../local/embedded-postgres';
-import { FolderCatalog } from '../local/folder-catalog';
-import { FolderObjectStore } from '../local/folder-object-store';
 import { createTrinoEngine } from '../engines/trino/engine';
+import { startEmbeddedPostgres, urlLocator } from '../local/embedded-postgres';
+import { openFolderPipeline, REPO_ROOT, type FolderPipeline } from '../local/folder-pipeline';
 import type { CommonOptions } from './cli-options';
 
 /** Repository root: where `sql/` lives. */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export { REPO_ROOT };
 
 const LAKE_MARKER = '.totes-lake';
 
@@ -49,50 +45,18 @@ export async function warehouseLocator(options: CommonOptions): Promise<Database
   return options.warehouseUrl ? urlLocator(options.warehouseUrl) : startEmbeddedPostgres(embeddedDir(options, 'warehouse'), 'warehouse');
 }
 
-export interface LocalPipeline {
-  ctx: PipelineContext;
-  close(): Promise<void>;
-}
+export type LocalPipeline = FolderPipeline;
 
-/** Builds every adapter for a local run, once, from the CLI options. */
+/** Builds every adapter for a local run, once, from the CLI options: the folder pipeline of `--lake`. */
 export async function openLocalPipeline(options: CommonOptions, log: Log): Promise<LocalPipeline> {
   await openLakeFolder(options.lake);
-  const ingestion = new FolderObjectStore(path.join(options.lake, 'ingestion'));
-  const processed = new FolderObjectStore(path.join(options.lake, 'processed'));
-  const opened: { close(): Promise<void> }[] = [];
-  try {
-    const engine = await createEngine(options, ingestion, processed);
-    opened.push(engine);
-    const source = await sourceLocator(options);
-    opened.push(source);
-    const warehouse = await warehouseLocator(options);
-    opened.push(warehouse);
-    const ctx: PipelineContext = {
-      ingestion,
-      processed,
-      engine,
-      catalog: new FolderCatalog(processed),
-      source,
-      warehouse,
-      warehouseSchema: options.warehouseSchema,
-      log,
-      now: () => new Date(),
-      sqlRoot: REPO_ROOT,
-    };
-    return { ctx, close: () => closeAll(opened) };
-  } catch (err) {
-    await closeAll(opened);
-    throw err;
-  }
-}
-
-async function createEngine(options: CommonOptions, ingestion: FolderObjectStore, processed: FolderObjectStore): Promise<QueryEngine> {
-  if (options.engine === 'trino') {
-    return createTrinoEngine({ url: options.trinoUrl!, ingestion, processed });
-  }
-  return DuckDbEngine.create(ingestion, processed);
-}
-
-async function closeAll(resources: { close(): Promise<void> }[]): Promise<void> {
-  for (const r of resources.reverse()) await r.close().catch(() => undefined);
+  return openFolderPipeline({
+    lake: options.lake,
+    // DuckDB unless --engine trino.
+    engine: options.engine === 'trino' ? (stores) => createTrinoEngine({ url: options.trinoUrl!, ...stores }) : undefined,
+    source: () => sourceLocator(options),
+    warehouse: () => warehouseLocator(options),
+    warehouseSchema: options.warehouseSchema,
+    log,
+  });
 }

@@ -9,9 +9,11 @@ import { extractManifestKey } from '../../functions/core/lake/lake-layout';
 import { ExtractManifest } from '../../functions/core/lake/manifests';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
 import type { Log } from '../../functions/core/ports/log';
+import type { QueryEngine } from '../../functions/core/ports/query-engine';
 import { createHandler as createExtract } from '../../functions/extract/handler';
 import { createHandler as createLoad } from '../../functions/load/handler';
-import { FolderObjectStore } from '../../functions/local/folder-object-store';
+import type { Catalog } from '../../functions/core/ports/catalog';
+import { openFolderPipeline, unusedPort } from '../../functions/local/folder-pipeline';
 import { createHandler as createTransform } from '../../functions/transform/handler';
 import { Block, synthesizeStack } from './synthesized-stack';
 
@@ -72,15 +74,15 @@ interface World {
 async function simulate(world: World): Promise<Point[]> {
   const points: Point[] = [];
   const root = mkdtempSync(path.join(tmpdir(), 'totes-alarms-'));
-  const ingestion = new FolderObjectStore(path.join(root, 'ingestion'));
-  const processed = new FolderObjectStore(path.join(root, 'processed'));
   let clock = T0;
   const log: Log = {
     info() {}, warn() {}, error() {}, progress() {},
     metric: (name, value, _unit, dimensions) => void points.push({ key: metricKey(METRICS.namespace, name, { service: METRICS.service, ...dimensions }), t: clock, value }),
   };
-  const closable = { close: async () => undefined };
-  const ctx = { ingestion, processed, log, now: () => new Date(clock * 1000), sqlRoot: root, engine: { ...closable, name: 'athena' }, source: closable, warehouse: closable } as unknown as PipelineContext;
+  const { ctx } = await openFolderPipeline({
+    lake: root, log, now: () => new Date(clock * 1000), sqlRoot: root, engine: unusedPort<QueryEngine>('engine', { name: 'athena' }), catalog: unusedPort<Catalog>('catalog'),
+  });
+  const { ingestion } = ctx;
   const env = { TOTES_INGESTION_BUCKET: 'totes-ingestion', TOTES_PROCESSED_BUCKET: 'totes-processed' };
   const deps = { env, log, context: () => ctx };
 

@@ -12,15 +12,12 @@ import type { PipelineContext } from '../../functions/core/pipeline-context';
 import type { Log } from '../../functions/core/ports/log';
 import { runCycle, type CycleResult } from '../../functions/core/run-cycle';
 import { formatVerifyReport, verify } from '../../functions/core/verify/verify';
-import { DuckDbEngine } from '../../functions/engines/duckdb/engine';
-import { urlLocator } from '../../functions/local/embedded-postgres';
-import { FolderCatalog } from '../../functions/local/folder-catalog';
-import { FolderObjectStore } from '../../functions/local/folder-object-store';
+import { openFolderPipeline, REPO_ROOT } from '../../functions/local/folder-pipeline';
 import { seedTotesys } from '../../functions/totesys/seed';
 import { AuditOracle } from '../support/audit-oracle';
 import { testDatabase, type TestDatabase } from '../support/test-postgres';
 
-export const REPO_ROOT = path.resolve(__dirname, '../..');
+export { REPO_ROOT };
 
 /** Records warnings and errors, so a scenario can assert that something was reported. */
 export class RecordingLog implements Log {
@@ -68,17 +65,11 @@ export async function openScenario(name: string, options: ScenarioOptions = {}):
   const oracle = await AuditOracle.install(source.url);
   const lakeDir = await fs.mkdtemp(path.join(os.tmpdir(), `totes-scenario-${name}-`));
   const log = new RecordingLog();
-  const engines: DuckDbEngine[] = [];
+  const pipelines: { close(): Promise<void> }[] = [];
   const context = async (overrides: Partial<PipelineContext> = {}): Promise<PipelineContext> => {
-    const ingestion = new FolderObjectStore(path.join(lakeDir, 'ingestion'));
-    const processed = new FolderObjectStore(path.join(lakeDir, 'processed'));
-    const engine = await DuckDbEngine.create(ingestion, processed);
-    engines.push(engine);
-    return {
-      ingestion, processed, engine, catalog: new FolderCatalog(processed),
-      source: urlLocator(source.url), warehouse: urlLocator(warehouse.url), warehouseSchema: 'public',
-      log, now: () => new Date(), sqlRoot: REPO_ROOT, compaction: options.compaction, ...overrides,
-    };
+    const pipeline = await openFolderPipeline({ lake: lakeDir, source: source.url, warehouse: warehouse.url, log, compaction: options.compaction, ...overrides });
+    pipelines.push(pipeline);
+    return pipeline.ctx;
   };
   const ctx = await context();
   const scenario: Scenario = {
@@ -112,7 +103,7 @@ export async function openScenario(name: string, options: ScenarioOptions = {}):
       return problems;
     },
     async close() {
-      for (const engine of engines) await engine.close().catch(() => undefined);
+      for (const pipeline of pipelines) await pipeline.close();
       await warehouse.close().catch(() => undefined);
       await source.close().catch(() => undefined);
       await fs.rm(lakeDir, { recursive: true, force: true });

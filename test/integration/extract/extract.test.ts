@@ -9,9 +9,10 @@ import { extractManifestKey } from '../../../functions/core/lake/lake-layout';
 import { readExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
 import { latestExtractManifest, readExtractManifest } from '../../../functions/core/lake/manifest-log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
-import { silentLog } from '../../../functions/core/ports/log';
 import { urlLocator } from '../../../functions/local/embedded-postgres';
-import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import type { QueryEngine } from '../../../functions/core/ports/query-engine';
+import type { Catalog } from '../../../functions/core/ports/catalog';
+import { openFolderPipeline, unusedPort } from '../../../functions/local/folder-pipeline';
 import { testDatabase } from '../../support/test-postgres';
 
 /**
@@ -75,20 +76,9 @@ async function listKeys(store: PipelineContext['processed'], prefix: string): Pr
 }
 
 async function makeContext(): Promise<PipelineContext> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-extract-'));
-  const unused = new Proxy({}, { get: () => { throw new Error('not used by the extract'); } });
-  return {
-    ingestion: new FolderObjectStore(path.join(dir, 'ingestion')),
-    processed: new FolderObjectStore(path.join(dir, 'processed')),
-    engine: unused as PipelineContext['engine'],
-    catalog: unused as PipelineContext['catalog'],
-    source: urlLocator(db.url),
-    warehouse: unused as PipelineContext['warehouse'],
-    warehouseSchema: 'public',
-    log: silentLog,
-    now: () => new Date(),
-    sqlRoot: REPO,
-  };
+  const lake = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-extract-'));
+  const { ctx } = await openFolderPipeline({ lake, engine: unusedPort<QueryEngine>('engine'), catalog: unusedPort<Catalog>('catalog'), source: db.url });
+  return ctx;
 }
 
 async function rawRows(ctx: PipelineContext, key: string): Promise<Record<string, unknown>[]> {

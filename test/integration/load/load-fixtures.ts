@@ -13,17 +13,17 @@ import { SOURCE_TABLE_NAMES } from '../../../functions/core/contract/source-tabl
 import { currentPrefix, dimensionPrefix, factBatchPrefix, newBatchId, transformManifestKey } from '../../../functions/core/lake/lake-layout';
 import type { TransformManifest, TransformOutput } from '../../../functions/core/lake/manifests';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
-import { silentLog } from '../../../functions/core/ports/log';
+import { urlLocator } from '../../../functions/local/embedded-postgres';
+import type { FolderObjectStore } from '../../../functions/local/folder-object-store';
 import type { QueryEngine } from '../../../functions/core/ports/query-engine';
 import type { Catalog } from '../../../functions/core/ports/catalog';
-import type { DatabaseLocator } from '../../../functions/core/ports/source';
-import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import { openFolderPipeline, REPO_ROOT, unusedPort } from '../../../functions/local/folder-pipeline';
 import { testDatabase, type TestDatabase } from '../../support/test-postgres';
 
 export type TextRow = Record<string, string | null>;
 export type StarBatch = Partial<Record<StarTableName, TextRow[]>>;
 
-export const REPO_ROOT = path.resolve(__dirname, '../../..');
+export { REPO_ROOT };
 
 export type { TestDatabase as WarehouseDb } from '../../support/test-postgres';
 
@@ -35,19 +35,13 @@ export function warehouseDatabase(kind?: 'server' | 'pglite'): Promise<TestDatab
   return testDatabase('load', kind ? { kind } : {});
 }
 
-const unused = (what: string) => () => {
-  throw new Error(`The load must not use the ${what}`);
-};
-
-const noEngine: QueryEngine = { name: 'duckdb', write: unused('query engine'), query: unused('query engine'), close: async () => {} };
-const noCatalog: Catalog = { location: unused('catalog'), repoint: unused('catalog'), addPartition: unused('catalog'), partitions: unused('catalog') };
-const locator = (url: string): DatabaseLocator => ({ description: 'test warehouse', url: async () => url, close: async () => {} });
-
 /** A temp processed store plus the context the load stage needs. */
 export class LoadFixture {
   private constructor(
     readonly dir: string,
     readonly processed: FolderObjectStore,
+    /** The load's pipeline over the lake folder: no engine, catalog or source. */
+    private readonly pipeline: PipelineContext,
     private readonly duck: DuckDBConnection,
     private readonly instance: DuckDBInstance,
   ) {}
@@ -55,22 +49,12 @@ export class LoadFixture {
   static async create(): Promise<LoadFixture> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'totes-load-'));
     const instance = await DuckDBInstance.create(':memory:');
-    return new LoadFixture(dir, new FolderObjectStore(path.join(dir, 'processed')), await instance.connect(), instance);
+    const { ctx, stores } = await openFolderPipeline({ lake: dir, engine: unusedPort<QueryEngine>('engine'), catalog: unusedPort<Catalog>('catalog'), now: () => new Date('2025-01-01T00:00:00Z') });
+    return new LoadFixture(dir, stores.processed, ctx, await instance.connect(), instance);
   }
 
   context(warehouseUrl: string, warehouseSchema = 'public'): PipelineContext {
-    return {
-      ingestion: new FolderObjectStore(path.join(this.dir, 'ingestion')),
-      processed: this.processed,
-      engine: noEngine,
-      catalog: noCatalog,
-      source: locator('postgres://unused'),
-      warehouse: locator(warehouseUrl),
-      warehouseSchema,
-      log: silentLog,
-      now: () => new Date('2025-01-01T00:00:00Z'),
-      sqlRoot: REPO_ROOT,
-    };
+    return { ...this.pipeline, warehouse: urlLocator(warehouseUrl), warehouseSchema };
   }
 
   batchId(seq: number): string {

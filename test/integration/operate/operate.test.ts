@@ -19,9 +19,9 @@ import { athenaCurrentViewDdl, CURRENT_VIEWS, withCurrentViews } from '../../../
 import { readRunHistory } from '../../../functions/core/operate/run-history';
 import type { PipelineStatus } from '../../../functions/core/operate/pipeline-status';
 import { lakeBindings } from '../../../functions/core/transform/lake-bindings';
-import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
-import { FolderCatalog } from '../../../functions/local/folder-catalog';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import { openFolderPipeline } from '../../../functions/local/folder-pipeline';
+import { itRequiring } from '../../support/requires';
 import { testDatabase, type TestDatabase } from '../../support/test-postgres';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -66,7 +66,6 @@ afterAll(async () => {
 });
 
 const processed = () => new FolderObjectStore(path.join(lake, 'processed'));
-const ingestion = () => new FolderObjectStore(path.join(lake, 'ingestion'));
 
 describe('run history', () => {
   it('records every cycle: two batches, then nothing new', async () => {
@@ -140,9 +139,8 @@ describe('totes docs', () => {
   });
 
   const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-  // In CI a missing Chromium fails this test (test/support/requires.ts says why); on a laptop it skips.
-  (chromium || process.env.CI === 'true' ? it : it.skip)('renders in headless Chromium: screenshots of each page, and the rendered DOM has the tables, lineage and charts', async () => {
-    if (!chromium) throw new Error('Chromium is not installed; run `bash test/support/install-chromium.sh`');
+  const noChromium = chromium ? undefined : 'Chromium is not installed; run `bash test/support/install-chromium.sh`';
+  itRequiring('renders in headless Chromium: screenshots of each page, and the rendered DOM has the tables, lineage and charts', noChromium, async () => {
     const shots = process.env.TOTES_DOCS_SCREENSHOTS ?? path.join(parent, 'screenshots');
     await fs.mkdir(shots, { recursive: true });
     const flags = (profile: string) => [
@@ -163,7 +161,6 @@ describe('totes docs', () => {
     }
     process.stdout.write(`docs screenshots in ${shots}\n`);
   });
-  if (!chromium) it('needs Chromium for the rendering test', () => console.warn('Chromium is missing: the docs rendering test was skipped. Install it with test/support/install-chromium.sh'));
 });
 
 describe('analyst layer', () => {
@@ -181,11 +178,12 @@ describe('analyst layer', () => {
   it('answers every sql/analysis query the same from the lake (DuckDB) and the warehouse (PostgreSQL)', async () => {
     const files = await analysis;
     expect(files.length).toBeGreaterThanOrEqual(4);
-    const engine = await DuckDbEngine.create(ingestion(), processed());
+    const lakePipeline = await openFolderPipeline({ lake });
+    const { engine } = lakePipeline.ctx;
     const client = new pg.Client({ connectionString: warehouse!.url });
     await client.connect();
     try {
-      const bindings = await lakeBindings({ ingestion: ingestion(), processed: processed(), catalog: new FolderCatalog(processed()) });
+      const bindings = await lakeBindings(lakePipeline.ctx);
       for (const file of files) {
         const sql = await fs.readFile(path.join(ROOT, 'sql', 'analysis', file), 'utf8');
         const fromLake = canonical(await engine.query(withCurrentViews(sql), bindings));
@@ -202,7 +200,7 @@ describe('analyst layer', () => {
       }
     } finally {
       await client.end();
-      await engine.close();
+      await lakePipeline.close();
     }
   });
 

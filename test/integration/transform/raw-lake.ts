@@ -6,11 +6,11 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { SOURCE_TABLES, type SourceTableName } from '../../../functions/core/contract/source-tables';
 import { extractManifestKey, newBatchId, rawKey } from '../../../functions/core/lake/lake-layout';
 import type { ExtractManifest } from '../../../functions/core/lake/manifests';
-import { silentLog } from '../../../functions/core/ports/log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
-import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
-import { FolderCatalog } from '../../../functions/local/folder-catalog';
-import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import type { Catalog } from '../../../functions/core/ports/catalog';
+import type { QueryEngine } from '../../../functions/core/ports/query-engine';
+import type { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import { openFolderPipeline, REPO_ROOT, type FolderPipeline } from '../../../functions/local/folder-pipeline';
 
 /**
  * A tiny raw lake written by hand, the way the extract writes it: one gzip NDJSON file per table
@@ -21,39 +21,32 @@ import { FolderObjectStore } from '../../../functions/local/folder-object-store'
 export type RawRow = Record<string, string | number | boolean | null>;
 export type RawBatch = Partial<Record<SourceTableName, RawRow[]>>;
 
-export const REPO_ROOT = path.resolve(__dirname, '../../..');
+export { REPO_ROOT };
 
 export class RawLake {
   readonly ingestion: FolderObjectStore;
   readonly processed: FolderObjectStore;
-  readonly engine: DuckDbEngine;
-  readonly catalog: FolderCatalog;
+  readonly engine: QueryEngine;
+  readonly catalog: Catalog;
   readonly ctx: PipelineContext;
   private readonly batchIds = new Map<number, string>();
   private reader?: DuckDBConnection;
 
-  private constructor(readonly dir: string) {
-    this.ingestion = new FolderObjectStore(path.join(dir, 'ingestion'));
-    this.processed = new FolderObjectStore(path.join(dir, 'processed'));
-    this.engine = new DuckDbEngine(this.ingestion, this.processed);
-    this.catalog = new FolderCatalog(this.processed);
-    const unused = { url: async () => 'postgres://unused', close: async () => {}, description: 'unused' };
-    this.ctx = {
-      ingestion: this.ingestion,
-      processed: this.processed,
-      engine: this.engine,
-      catalog: this.catalog,
-      source: unused,
-      warehouse: unused,
-      warehouseSchema: 'public',
-      log: silentLog,
-      now: () => new Date('2025-01-01T00:00:00.000Z'),
-      sqlRoot: REPO_ROOT,
-    };
+  /** The transform's pipeline over the lake folder (DuckDB; no databases). */
+  private constructor(
+    readonly dir: string,
+    private readonly pipeline: FolderPipeline,
+  ) {
+    this.ctx = pipeline.ctx;
+    this.ingestion = pipeline.stores.ingestion;
+    this.processed = pipeline.stores.processed;
+    this.engine = this.ctx.engine;
+    this.catalog = this.ctx.catalog;
   }
 
   static async create(): Promise<RawLake> {
-    return new RawLake(await mkdtemp(path.join(tmpdir(), 'totes-transform-')));
+    const dir = await mkdtemp(path.join(tmpdir(), 'totes-transform-'));
+    return new RawLake(dir, await openFolderPipeline({ lake: dir, now: () => new Date('2025-01-01T00:00:00.000Z') }));
   }
 
   batchId(seq: number): string {
@@ -112,7 +105,7 @@ export class RawLake {
 
   async close(): Promise<void> {
     this.reader?.closeSync();
-    await this.engine.close();
+    await this.pipeline.close();
     await rm(this.dir, { recursive: true, force: true });
   }
 }

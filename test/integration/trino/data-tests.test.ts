@@ -5,16 +5,13 @@ import pg from 'pg';
 import { extract } from '../../../functions/core/extract/extract';
 import { readExtractManifest, readTransformManifest } from '../../../functions/core/lake/manifest-log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
-import { silentLog } from '../../../functions/core/ports/log';
 import { getText } from '../../../functions/core/ports/object-store';
 import { quarantineKey } from '../../../functions/core/lake/lake-layout';
 import { dataTests, FACT_SOURCES } from '../../../functions/core/transform/data-tests';
 import { findRejectedVersions } from '../../../functions/core/transform/input-checks';
 import { transformPending } from '../../../functions/core/transform/transform';
 import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
-import { urlLocator } from '../../../functions/local/embedded-postgres';
-import { FolderCatalog } from '../../../functions/local/folder-catalog';
-import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import { openFolderPipeline, type FolderPipeline } from '../../../functions/local/folder-pipeline';
 import { seedTotesys } from '../../../functions/totesys/seed';
 import { createTrinoEngine } from '../../../functions/engines/trino/engine';
 import { testDatabase, type TestDatabase } from '../../support/test-postgres';
@@ -27,13 +24,13 @@ import { startTrino, trinoSkipReason, type TrinoTestServer } from '../../support
  * the meaning they have on DuckDB: every test passes on a good batch, and a batch with an
  * unparseable agreed date is quarantined naming the same rejected values DuckDB finds.
  */
-const REPO = path.resolve(__dirname, '../../..');
 const skipReason = trinoSkipReason();
 const describeTrino = (name: string, fn: jest.EmptyFunction) => describeRequiring(name, skipReason, fn);
 
 describeTrino('data tests and input checks on Trino', () => {
   let trino: TrinoTestServer;
   let db: TestDatabase;
+  let pipeline: FolderPipeline;
   let ctx: PipelineContext;
   let duck: DuckDbEngine;
   let dir: string;
@@ -42,26 +39,14 @@ describeTrino('data tests and input checks on Trino', () => {
     [trino, db] = await Promise.all([startTrino({ schema: 'datatests' }), testDatabase('trino_datatests')]);
     await seedTotesys(db.url, { scale: 0.005, seed: 7, asOf: new Date('2025-01-15T12:00:00.000Z') });
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-trino-datatests-'));
-    const ingestion = new FolderObjectStore(path.join(dir, 'ingestion'));
-    const processed = new FolderObjectStore(path.join(dir, 'processed'));
-    duck = new DuckDbEngine(ingestion, processed);
-    ctx = {
-      ingestion,
-      processed,
-      engine: createTrinoEngine({ url: trino.url, ingestion, processed, localRoot: trino.localRoot }),
-      catalog: new FolderCatalog(processed),
-      source: urlLocator(db.url),
-      warehouse: urlLocator('postgres://unused'),
-      warehouseSchema: 'public',
-      log: silentLog,
-      now: () => new Date(),
-      sqlRoot: REPO,
-    };
+    pipeline = await openFolderPipeline({ lake: dir, engine: (stores) => createTrinoEngine({ url: trino.url, ...stores, localRoot: trino.localRoot }), source: db.url });
+    ctx = pipeline.ctx;
+    duck = new DuckDbEngine(pipeline.stores.ingestion, pipeline.stores.processed);
   }, 900_000);
 
   afterAll(async () => {
     await duck?.close();
-    await ctx?.engine.close();
+    await pipeline?.close();
     await Promise.all([trino?.stop(), db?.close()]);
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });

@@ -9,15 +9,12 @@ import { currentLocations, readExtractManifest, readTransformManifest } from '..
 import { currentPrefix } from '../../../functions/core/lake/lake-layout';
 import { loadSqlFiles } from '../../../functions/core/transform/sql-files';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
-import { silentLog } from '../../../functions/core/ports/log';
 import type { QueryEngine, RelationBindings, WriteTarget } from '../../../functions/core/ports/query-engine';
 import { currentStateSql } from '../../../functions/core/transform/current-state';
 import { transformPending } from '../../../functions/core/transform/transform';
-import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
 import { DUCKDB_TRINO_MACROS } from '../../../functions/engines/duckdb/client';
-import { urlLocator } from '../../../functions/local/embedded-postgres';
-import { FolderCatalog } from '../../../functions/local/folder-catalog';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import { openFolderPipeline, type EngineFactory } from '../../../functions/local/folder-pipeline';
 import { seedTotesys } from '../../../functions/totesys/seed';
 import { simulateActivity } from '../../../functions/totesys/simulate';
 import { createTrinoEngine, TrinoQueryError } from '../../../functions/engines/trino/engine';
@@ -43,6 +40,7 @@ interface Side {
   engine: QueryEngine;
   processed: FolderObjectStore;
   ctx: PipelineContext;
+  close(): Promise<void>;
 }
 
 const { timings, timed } = stopwatch();
@@ -64,35 +62,27 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
 
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-trino-fidelity-'));
     ingestion = new FolderObjectStore(path.join(dir, 'ingestion'));
-    const side = (name: string, make: (processed: FolderObjectStore) => QueryEngine): Side => {
-      const processed = new FolderObjectStore(path.join(dir, `processed-${name}`));
-      const engine = make(processed);
-      const ctx: PipelineContext = {
-        ingestion,
-        processed,
+    // Two pipelines over one ingestion folder, each with its own processed folder.
+    const side = async (name: string, engine?: EngineFactory): Promise<Side> => {
+      const pipeline = await openFolderPipeline({
+        lake: { ingestion: ingestion.root, processed: path.join(dir, `processed-${name}`) },
         engine,
-        catalog: new FolderCatalog(processed),
-        source: urlLocator(db.url),
-        warehouse: urlLocator('postgres://unused'),
-        warehouseSchema: 'public',
-        log: silentLog,
-        now: () => new Date(),
-        sqlRoot: REPO,
+        source: db.url,
         // Current states in deltas from the second batch on, compacted at their second change: the
         // third batch reads base + delta and compacts through the segment merge on both engines.
         compaction: { compactBelowRows: 0, maxDeltas: 1, maxDeltaFraction: Number.POSITIVE_INFINITY },
-      };
-      return { name, engine, processed, ctx };
+      });
+      return { name, engine: pipeline.ctx.engine, processed: pipeline.stores.processed, ctx: pipeline.ctx, close: pipeline.close };
     };
-    duck = side('duckdb', (processed) => new DuckDbEngine(ingestion, processed));
-    tri = side('trino', (processed) =>
-      createTrinoEngine({ url: trino.url, ingestion, processed, localRoot: trino.localRoot, onStatement: (e) => statements.push(e) }),
+    duck = await side('duckdb');
+    tri = await side('trino', (stores) =>
+      createTrinoEngine({ url: trino.url, ...stores, localRoot: trino.localRoot, onStatement: (e) => statements.push(e) }),
     );
   }, 900_000);
 
   afterAll(async () => {
-    await duck?.engine.close();
-    await tri?.engine.close();
+    await duck?.close();
+    await tri?.close();
     await Promise.all([trino?.stop(), db?.close()]);
     timings['whole file'] = Date.now() - suiteStarted;
     const kinds = new Map<string, { n: number; ms: number }>();

@@ -4,42 +4,36 @@ import path from 'node:path';
 import { createHandler as createExtract } from '../../../functions/extract/handler';
 import { createHandler as createTransform } from '../../../functions/transform/handler';
 import { createHandler as createLoad } from '../../../functions/load/handler';
-import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+import type { Catalog } from '../../../functions/core/ports/catalog';
+import { openFolderPipeline, unusedPort } from '../../../functions/local/folder-pipeline';
 import { extractManifestKey, transformManifestKey } from '../../../functions/core/lake/lake-layout';
 import { listExtractSeqs, listTransformSeqs } from '../../../functions/core/lake/manifest-log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import { silentLog } from '../../../functions/core/ports/log';
 import { ObjectExistsError } from '../../../functions/core/ports/object-store';
+import type { QueryEngine } from '../../../functions/core/ports/query-engine';
+import type { DatabaseLocator } from '../../../functions/core/ports/source';
 import type { TransformResult } from '../../../functions/core/transform/transform';
 import type { LoadResult } from '../../../functions/core/load/load';
+import { LAMBDA_ENV } from './lake-fixtures';
 
-const env = {
-  TOTES_INGESTION_BUCKET: 'totes-ingestion',
-  TOTES_PROCESSED_BUCKET: 'totes-processed',
-  TOTES_GLUE_RAW_DATABASE: 'totes_raw',
-  TOTES_GLUE_PROCESSED_DATABASE: 'totes_processed',
-  TOTES_ATHENA_WORKGROUP: 'totes',
-  TOTES_COMMIT_LAG_SECONDS: '5',
-};
+const env = { ...LAMBDA_ENV, TOTES_COMMIT_LAG_SECONDS: '5' };
 
 /** Stores on disk stand in for the buckets; the rest of the context is never touched by these stages. */
-function localContext() {
+async function localContext() {
   const root = mkdtempSync(path.join(tmpdir(), 'totes-handler-'));
-  const ingestion = new FolderObjectStore(path.join(root, 'ingestion'));
-  const processed = new FolderObjectStore(path.join(root, 'processed'));
   const closed: string[] = [];
-  const closable = (name: string) => ({ close: async () => void closed.push(name) });
-  const ctx = {
-    ingestion,
-    processed,
-    engine: closable('engine'),
-    source: closable('source'),
-    warehouse: closable('warehouse'),
-    log: silentLog,
+  const closable = <T extends { close(): Promise<void> }>(name: string, fields: Partial<T> = {}) => unusedPort<T>(name, { ...fields, close: async () => void closed.push(name) });
+  const { ctx, stores } = await openFolderPipeline({
+    lake: root,
+    engine: closable<QueryEngine>('engine', { name: 'athena' }),
+    catalog: unusedPort<Catalog>('catalog'),
+    source: closable<DatabaseLocator>('source'),
+    warehouse: closable<DatabaseLocator>('warehouse'),
     now: () => new Date('2026-11-25T20:41:00Z'),
     sqlRoot: root,
-  } as unknown as PipelineContext;
-  return { ctx, ingestion, processed, closed };
+  });
+  return { ctx, ...stores, closed };
 }
 
 /**
@@ -80,7 +74,7 @@ const schedule = { version: '0', id: 's1', 'detail-type': 'Scheduled Event', sou
 
 describe('transform handler', () => {
   it('transforms the pending batch once; a duplicate or replayed event does nothing', async () => {
-    const { ctx, ingestion, processed, closed } = localContext();
+    const { ctx, ingestion, processed, closed } = await localContext();
     await ingestion.put(extractManifestKey(1), '{}');
     const handler = createTransform({ env, log: silentLog, context: () => ctx, transformPending: fakeTransformPending });
     const event = bridged('totes-ingestion', extractManifestKey(1));
@@ -92,7 +86,7 @@ describe('transform handler', () => {
   });
 
   it('ignores objects that are not extract manifests of the ingestion bucket', async () => {
-    const { ctx, ingestion, processed } = localContext();
+    const { ctx, ingestion, processed } = await localContext();
     await ingestion.put(extractManifestKey(1), '{}');
     const handler = createTransform({ env, log: silentLog, context: () => ctx, transformPending: fakeTransformPending });
     const result = await handler(s3Notification('totes-ingestion', 'raw/staff/dt=2026-11-25/x.ndjson.gz'));
@@ -102,7 +96,7 @@ describe('transform handler', () => {
   });
 
   it('rejects a malformed event before doing any work', async () => {
-    const { ctx, ingestion, processed } = localContext();
+    const { ctx, ingestion, processed } = await localContext();
     await ingestion.put(extractManifestKey(1), '{}');
     const handler = createTransform({ env, log: silentLog, context: () => ctx, transformPending: fakeTransformPending });
     await expect(handler({ Records: [] })).rejects.toThrow(/Neither a schedule tick nor an S3 "Object Created" event/);
@@ -112,7 +106,7 @@ describe('transform handler', () => {
   });
 
   it('decodes URL-encoded keys of S3 notifications', async () => {
-    const { ctx } = localContext();
+    const { ctx } = await localContext();
     const handler = createTransform({ env, log: silentLog, context: () => ctx, transformPending: fakeTransformPending });
     expect((await handler(s3Notification('totes-ingestion', 'a+b%2Cc.json'))).ignored).toEqual(['s3://totes-ingestion/a b,c.json']);
   });
@@ -122,7 +116,7 @@ describe('load handler', () => {
   beforeEach(() => loaded.clear());
 
   it('loads once per batch; duplicates load nothing', async () => {
-    const { ctx, processed } = localContext();
+    const { ctx, processed } = await localContext();
     await processed.put(transformManifestKey(1), '{}');
     const handler = createLoad({ env: { ...env, TOTES_INGESTION_BUCKET: '' }, log: silentLog, context: () => ctx, loadPending: fakeLoadPending });
     const event = bridged('totes-processed', transformManifestKey(1));
@@ -131,7 +125,7 @@ describe('load handler', () => {
   });
 
   it('ignores extract manifests and rejects malformed events', async () => {
-    const { ctx } = localContext();
+    const { ctx } = await localContext();
     const handler = createLoad({ env, log: silentLog, context: () => ctx, loadPending: fakeLoadPending });
     expect((await handler(bridged('totes-ingestion', extractManifestKey(1)))).loaded).toEqual([]);
     await expect(handler('not an event')).rejects.toThrow(/Neither a schedule tick nor an S3 "Object Created" event \(EventBridge or S3 notification\): "not an event"/);
@@ -148,7 +142,7 @@ describe('ticks', () => {
   const tick = { ...schedule, time: '2026-11-25T20:45:00Z', resources: ['arn:aws:scheduler:eu-west-2:123456789012:schedule/default/totes-lake-transform-schedule'] };
 
   it('a transform that failed past its retries resumes on the next tick; the redriven event then does nothing', async () => {
-    const { ctx, ingestion, processed } = localContext();
+    const { ctx, ingestion, processed } = await localContext();
     await ingestion.put(extractManifestKey(1), '{}');
     let athenaDown = true;
     const flaky = async (c: PipelineContext) => {
@@ -167,7 +161,7 @@ describe('ticks', () => {
   });
 
   it('a load that failed resumes on the next tick, which also reports freshness; redriven and late triggers load nothing twice', async () => {
-    const { ctx, processed } = localContext();
+    const { ctx, processed } = await localContext();
     await processed.put(transformManifestKey(1), '{}');
     let warehouseDown = true;
     const flaky = async (c: PipelineContext) => {
@@ -188,7 +182,7 @@ describe('ticks', () => {
 
 describe('extract handler', () => {
   it('passes the commit lag and a deadline inside the Lambda budget; a repeated schedule publishes nothing twice', async () => {
-    const { ctx, ingestion } = localContext();
+    const { ctx, ingestion } = await localContext();
     const seen: { commitLagSeconds?: number; deadline?: Date }[] = [];
     const fakeExtract = async (c: PipelineContext, options: { commitLagSeconds?: number; deadline?: Date } = {}) => {
       seen.push(options);
@@ -213,7 +207,7 @@ describe('extract handler', () => {
   });
 
   it('rejects events that are not schedules, and bad environment values by name', async () => {
-    const { ctx } = localContext();
+    const { ctx } = await localContext();
     const handler = createExtract({ env, log: silentLog, context: () => ctx, extract: async () => { throw new Error('must not run'); } });
     await expect(handler(bridged('b', 'k'))).rejects.toThrow(/Not an EventBridge schedule event/);
     await expect(handler({ ...schedule, time: 'yesterday' })).rejects.toThrow(/time/);

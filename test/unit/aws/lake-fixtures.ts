@@ -4,6 +4,15 @@ import { ExtractManifest } from '../../../functions/core/lake/manifests';
 import type { Log } from '../../../functions/core/ports/log';
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
 
+/** The functions' environment as the stack sets it (buckets, Glue databases, workgroup): what the handler tests run with. */
+export const LAMBDA_ENV = {
+  TOTES_INGESTION_BUCKET: 'totes-ingestion',
+  TOTES_PROCESSED_BUCKET: 'totes-processed',
+  TOTES_GLUE_RAW_DATABASE: 'totes_raw',
+  TOTES_GLUE_PROCESSED_DATABASE: 'totes_processed',
+  TOTES_ATHENA_WORKGROUP: 'totes',
+};
+
 /** A batch id of sequence `seq`, in the lake's format. */
 export const batchIdOf = (seq: number): string => `${String(seq).padStart(10, '0')}-20261125T2040${String(seq % 60).padStart(2, '0')}Z-abcd`;
 

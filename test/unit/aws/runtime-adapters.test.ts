@@ -10,8 +10,9 @@ import { PowertoolsLog } from '../../../functions/aws/powertools-log';
 import { backoffDelay, retryWithBackoff } from '../../../functions/aws/retry-with-backoff';
 import { SecretsManagerLocator } from '../../../functions/aws/secrets-locator';
 import { emitFreshness } from '../../../functions/aws/freshness-metric';
-import { FolderObjectStore } from '../../../functions/local/folder-object-store';
-import type { PipelineContext } from '../../../functions/core/pipeline-context';
+import type { QueryEngine } from '../../../functions/core/ports/query-engine';
+import type { Catalog } from '../../../functions/core/ports/catalog';
+import { openFolderPipeline, unusedPort, type FolderPipelineOptions } from '../../../functions/local/folder-pipeline';
 import { putExtractManifest, recordingLog } from './lake-fixtures';
 import { silentLog } from '../../../functions/core/ports/log';
 
@@ -100,6 +101,10 @@ describe('PowertoolsLog', () => {
   });
 });
 
+/** A folder lake whose only ports are its two stores, the log and the clock. */
+const storesOnly = (options: Pick<FolderPipelineOptions, 'log' | 'now'>) =>
+  openFolderPipeline({ lake: mkdtempSync(path.join(tmpdir(), 'totes-fresh-')), engine: unusedPort<QueryEngine>('engine'), catalog: unusedPort<Catalog>('catalog'), ...options });
+
 describe('retry and freshness', () => {
   it('backs off exponentially with jitter, capped', () => {
     expect(backoffDelay(1, { baseDelayMs: 100, maxDelayMs: 1000 }, () => 1)).toBe(100);
@@ -119,22 +124,18 @@ describe('retry and freshness', () => {
   });
 
   it('emits FreshnessSeconds: now − the source instant the warehouse reflects (the core measure)', async () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'totes-fresh-'));
-    const ingestion = new FolderObjectStore(path.join(root, 'ingestion'));
-    const processed = new FolderObjectStore(path.join(root, 'processed'));
-    // Batch 1 read up to 20:40:00.000; its newest change (20:30) is not what freshness measures.
-    await putExtractManifest(ingestion, 1, { staff: '2026-11-25 20:30:00.000' });
     const { log, metrics } = recordingLog();
-    const ctx = { ingestion, processed, log, now: () => new Date('2026-11-25T20:41:00.000Z') } as unknown as PipelineContext;
+    const { ctx } = await storesOnly({ log, now: () => new Date('2026-11-25T20:41:00.000Z') });
+    // Batch 1 read up to 20:40:00.000; its newest change (20:30) is not what freshness measures.
+    await putExtractManifest(ctx.ingestion, 1, { staff: '2026-11-25 20:30:00.000' });
     const batch1 = { seq: 1, batchId: '0000000001-20261125T204001Z-abcd' };
     expect(await emitFreshness(ctx, async () => batch1)).toEqual({ sourceAt: '2026-11-25 20:40:00.000', seconds: 60, ...batch1, via: 'batch' });
     expect(metrics).toEqual([{ name: 'FreshnessSeconds', value: 60, unit: 'Seconds', dimensions: undefined }]);
   });
 
   it('warns instead of failing the load when freshness cannot be measured, and emits nothing before the first load', async () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'totes-fresh-'));
     const { log, lines, metrics } = recordingLog();
-    const ctx = { ingestion: new FolderObjectStore(path.join(root, 'ingestion')), processed: new FolderObjectStore(path.join(root, 'processed')), log, now: () => new Date() } as unknown as PipelineContext;
+    const { ctx } = await storesOnly({ log });
     expect(await emitFreshness(ctx, async () => ({ seq: 3, batchId: '0000000003-20261125T204003Z-abcd' }))).toBeUndefined();
     expect(await emitFreshness(ctx, async () => null)).toBeUndefined();
     expect(metrics).toEqual([]);

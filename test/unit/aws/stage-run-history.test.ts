@@ -10,12 +10,13 @@ import type { TransformManifest } from '../../../functions/core/lake/manifests';
 import type { LoadResult } from '../../../functions/core/load/load';
 import { writeExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
 import { readRunHistory } from '../../../functions/core/operate/run-history';
-import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
+import type { QueryEngine } from '../../../functions/core/ports/query-engine';
 import { QuarantinedBatchError } from '../../../functions/core/transform/data-tests';
 import type { TransformResult } from '../../../functions/core/transform/transform';
-import { FolderObjectStore } from '../../../functions/local/folder-object-store';
-import { batchIdOf, putExtractManifest, recordingLog } from './lake-fixtures';
+import type { Catalog } from '../../../functions/core/ports/catalog';
+import { openFolderPipeline, unusedPort } from '../../../functions/local/folder-pipeline';
+import { batchIdOf, LAMBDA_ENV, putExtractManifest, recordingLog } from './lake-fixtures';
 
 /**
  * Each Lambda adds its stage's record to the run history in the processed store, in the format a
@@ -23,13 +24,7 @@ import { batchIdOf, putExtractManifest, recordingLog } from './lake-fixtures';
  * the history back with the core reader `totes status` and `totes docs` use.
  */
 
-const env = {
-  TOTES_INGESTION_BUCKET: 'totes-ingestion',
-  TOTES_PROCESSED_BUCKET: 'totes-processed',
-  TOTES_GLUE_RAW_DATABASE: 'totes_raw',
-  TOTES_GLUE_PROCESSED_DATABASE: 'totes_processed',
-  TOTES_ATHENA_WORKGROUP: 'totes',
-};
+const env = LAMBDA_ENV;
 const NOW = new Date('2026-11-25T20:45:00.000Z');
 const B1 = batchIdOf(1);
 const schedule = { version: '0', id: 's1', 'detail-type': 'Scheduled Event', source: 'aws.scheduler', account: '123456789012', time: '2026-11-25T20:45:00Z', region: 'eu-west-2', resources: [], detail: {} };
@@ -38,21 +33,18 @@ const created = (bucket: string, key: string) => ({
   region: 'eu-west-2', resources: [`arn:aws:s3:::${bucket}`], detail: { version: '0', bucket: { name: bucket }, object: { key, size: 2 } },
 });
 
-function lake(options: { processed?: ObjectStore } = {}) {
+async function lake(options: { processed?: ObjectStore } = {}) {
   const root = mkdtempSync(path.join(tmpdir(), 'totes-runs-'));
-  const ingestion = new FolderObjectStore(path.join(root, 'ingestion'));
-  const processed = options.processed ?? new FolderObjectStore(path.join(root, 'processed'));
   const { log, lines, metrics } = recordingLog();
   let clock = NOW.getTime();
-  const closable = { close: async () => undefined };
-  const ctx = {
-    ingestion, processed, log, sqlRoot: root,
-    engine: { ...closable, name: 'athena' }, source: closable, warehouse: closable,
+  const { ctx } = await openFolderPipeline({
+    lake: root, processed: options.processed, log, sqlRoot: root,
+    engine: unusedPort<QueryEngine>('engine', { name: 'athena' }), catalog: unusedPort<Catalog>('catalog'),
     // Each call a second later, so two runs never share a start time.
     now: () => new Date((clock += 1000)),
-  } as unknown as PipelineContext;
+  });
   const deps = { env, log, context: () => ctx };
-  return { ctx, ingestion, processed, deps, lines, metrics };
+  return { ctx, ingestion: ctx.ingestion, processed: ctx.processed, deps, lines, metrics };
 }
 
 const extracted = (published: boolean, reason?: ExtractResult['reason']): ExtractResult => ({
@@ -61,7 +53,7 @@ const extracted = (published: boolean, reason?: ExtractResult['reason']): Extrac
 
 describe('extract run records', () => {
   it('records a published batch with rows per table, then a run that found nothing new', async () => {
-    const { processed, deps } = lake();
+    const { processed, deps } = await lake();
     const results = [extracted(true), extracted(false, 'nothing-new')];
     const handler = createExtract({ ...deps, extract: async () => results.shift()! });
     await handler(schedule);
@@ -77,7 +69,7 @@ describe('extract run records', () => {
   });
 
   it('records a failed extract with its error, and still fails the invocation', async () => {
-    const { processed, deps } = lake();
+    const { processed, deps } = await lake();
     const handler = createExtract({ ...deps, extract: async () => { throw new Error('totesys refused the connection'); } });
     await expect(handler(schedule)).rejects.toThrow('totesys refused the connection');
     const [record] = (await readRunHistory(processed)).records;
@@ -86,7 +78,7 @@ describe('extract run records', () => {
 
   it('a history that cannot be written is a warning, not a failed stage', async () => {
     const broken = { name: 'broken', put: async () => { throw new Error('AccessDenied'); } } as unknown as ObjectStore;
-    const { deps, lines } = lake({ processed: broken });
+    const { deps, lines } = await lake({ processed: broken });
     const handler = createExtract({ ...deps, extract: async () => extracted(true) });
     expect((await handler(schedule)).published).toBe(true);
     expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/Could not write the extract run record: AccessDenied/) }));
@@ -103,7 +95,7 @@ const transformed = (seq: number, dataTests: TransformManifest['dataTests']): Tr
 
 describe('transform run records', () => {
   it('records the batches, rows per star table and the data tests of their manifests', async () => {
-    const { processed, deps } = lake();
+    const { processed, deps } = await lake();
     const tests = [{ name: 'unique(sales_record_id)', table: 'fact_sales_order', passed: true, failures: 0 }];
     const handler = createTransform({ ...deps, transformPending: async () => [transformed(1, tests)] });
     expect((await handler(created('totes-ingestion', extractManifestKey(1)))).batches).toEqual([B1]);
@@ -116,7 +108,7 @@ describe('transform run records', () => {
   });
 
   it('records nothing for an event it ignores, and nothing-new when no batch was pending', async () => {
-    const { processed, deps } = lake();
+    const { processed, deps } = await lake();
     const handler = createTransform({ ...deps, transformPending: async () => [] });
     await handler(created('totes-ingestion', 'raw/staff/dt=2026-11-25/x.ndjson.gz'));
     expect((await readRunHistory(processed)).records).toEqual([]);
@@ -125,7 +117,7 @@ describe('transform run records', () => {
   });
 
   it('a tick records a run only when it transformed something or failed', async () => {
-    const { processed, deps } = lake();
+    const { processed, deps } = await lake();
     const pending = [[], [transformed(1, [])]];
     const handler = createTransform({ ...deps, transformPending: async () => pending.shift()! });
     expect(await handler(schedule)).toEqual({ batches: [], ignored: [] });
@@ -135,7 +127,7 @@ describe('transform run records', () => {
   });
 
   it('records a quarantined batch as failed, with its batch and the data tests of its report', async () => {
-    const { processed, deps } = lake();
+    const { processed, deps } = await lake();
     const report = {
       kind: 'quarantine', batchId: B1, seq: 1, at: NOW.toISOString(), reason: 'data tests failed',
       failingTests: [{ name: 'not_null(currency_id)', table: 'fact_sales_order', passed: false, failures: 2, sample: [{ currency_id: null }] }],
@@ -165,7 +157,7 @@ describe('load run records', () => {
   });
 
   it('records rows per table and the freshness it emits as FreshnessSeconds', async () => {
-    const { ingestion, processed, deps, metrics } = lake();
+    const { ingestion, processed, deps, metrics } = await lake();
     await putExtractManifest(ingestion, 1, { sales_order: '2026-11-25 20:40:00.000', staff: '2026-11-25 20:30:00.000' });
     const handler = createLoad({ ...deps, loadPending: async () => [loadedBatch(1)], newestLoaded: async () => ({ seq: 1, batchId: B1, loadedAt: null }) });
     expect((await handler(created('totes-processed', transformManifestKey(1)))).loaded).toEqual([B1]);
@@ -181,7 +173,7 @@ describe('load run records', () => {
   });
 
   it('a tick that loads nothing still measures and records freshness: a quiet source stays fresh', async () => {
-    const { ingestion, processed, deps, metrics } = lake();
+    const { ingestion, processed, deps, metrics } = await lake();
     await putExtractManifest(ingestion, 1, {});
     // A quiet extract after batch 1 read up to 20:44:30 (NOW is 20:45).
     await writeExtractHeartbeat(processed, { afterSeq: 1, afterBatchId: B1, snapshotAt: '2026-11-25 20:44:30.000', upperBound: '2026-11-25 20:44:30.000', at: NOW.toISOString() });
@@ -195,7 +187,7 @@ describe('load run records', () => {
   });
 
   it('a duplicate event that loads nothing records nothing-new, with the freshness it measured', async () => {
-    const { ingestion, processed, deps, metrics } = lake();
+    const { ingestion, processed, deps, metrics } = await lake();
     await putExtractManifest(ingestion, 1, {});
     const handler = createLoad({ ...deps, loadPending: async () => [loadedBatch(1, true)], newestLoaded: async () => ({ seq: 1, batchId: B1, loadedAt: null }) });
     await handler(created('totes-processed', transformManifestKey(1)));
@@ -205,7 +197,7 @@ describe('load run records', () => {
   });
 
   it('records a failed load', async () => {
-    const { processed, deps } = lake();
+    const { processed, deps } = await lake();
     const handler = createLoad({ ...deps, loadPending: async () => { throw new Error('warehouse is read-only'); } });
     await expect(handler(created('totes-processed', transformManifestKey(1)))).rejects.toThrow('warehouse is read-only');
     expect((await readRunHistory(processed)).records[0]).toMatchObject({ outcome: 'failed', failure: { stage: 'load', error: 'warehouse is read-only' } });
