@@ -9,7 +9,7 @@
  *                       throwaway server; the warehouse and the 3× source are databases beside it.
  *                       The bench writes to it: it adds the README's recommended last_updated indexes
  *                       before the second set of incremental cycles, and changes sales orders
- *   --skip-dlt          do not run the dlt peer
+ *   --skip-dlt          do not run the dlt peer (else it is installed on first use: test/bench/install-dlt.sh)
  *   --dlt-backend B     connectorx (default: the fastest that installs here) or pyarrow
  *   --skip-3x           do not measure the extract on a 3× source
  *   --naive-sample N    rows of the naive per-row INSERT sample (default 20 000)
@@ -216,8 +216,8 @@ async function main(): Promise<void> {
     let dltReason: string | null = null;
     if (values['skip-dlt']) dltReason = 'skipped (--skip-dlt)';
     else {
-      const python = await dltPython();
-      if (!python) dltReason = 'dlt is not installed: run `bash test/bench/install-dlt.sh` (a venv under .cache/dlt-venv)';
+      const python = (await dltPython()) ?? (await installDlt());
+      if (!python) dltReason = 'dlt could not be installed: `bash test/bench/install-dlt.sh` failed (see its output above), or use --skip-dlt';
       else {
         log(`peer: dlt sql_database (${values['dlt-backend']}) → local Parquet`);
         try {
@@ -324,6 +324,7 @@ async function main(): Promise<void> {
         ? { seconds: soak.written.seconds, writers: soak.clients, probe: soak.probe, transactions: soak.written.transactions, failed: soak.written.failed, extracts: soak.extracts, published: soak.published, must_versions: soak.mustVersions, problems: soak.problems }
         : null,
       dlt_extract_s: dlt ? dlt.seconds : null,
+      ratio_extract_to_dlt: dlt ? extractS / dlt.seconds : null,
       dlt_wall_s: dlt ? dlt.wallS : null,
       dlt_peak_rss_mb: dlt ? dlt.peakRssMb : null,
       dlt_reason: dlt ? null : dltReason,
@@ -442,6 +443,17 @@ async function triple(url: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** Installs the peer the way .ci/run installs Trino: once, into a venv under .cache/ (test/bench/install-dlt.sh). */
+async function installDlt(): Promise<string | undefined> {
+  log('peer: dlt is not installed; installing it (bash test/bench/install-dlt.sh, once)');
+  try {
+    execFileSync('bash', [path.join(__dirname, 'install-dlt.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch {
+    return undefined;
+  }
+  return dltPython();
 }
 
 async function dltPython(): Promise<string | undefined> {
