@@ -11,8 +11,8 @@
  * exact and the closing check is the mark-based `check()`.
  *
  * PGlite serves one transaction at a time: while a writer's transaction is open the extract waits,
- * so no commit can come after its snapshot there. The in-flight cases are skipped on PGlite (with
- * that reason); the rest run on both.
+ * so no commit can come after its snapshot there. The in-flight cases need a server and are skipped
+ * where none can run (with that reason; in CI they fail instead); the rest run on both.
  */
 import { Client } from 'pg';
 import { extract, type ExtractOptions } from '../../functions/core/extract/extract';
@@ -22,6 +22,8 @@ import { transformPending } from '../../functions/core/transform/transform';
 import { formatVerifyReport, verify } from '../../functions/core/verify/verify';
 import { withCurrentViews } from '../../functions/core/analysis/current-views';
 import { lakeBindings } from '../../functions/core/transform/lake-bindings';
+import { itRequiring } from '../support/requires';
+import { serverSkipReason } from '../support/test-postgres';
 import { NOW, openScenario, type Scenario } from './scenario-harness';
 
 jest.setTimeout(180_000);
@@ -39,11 +41,17 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const inFlight = (what: string): boolean => {
-  if (s.source.kind !== 'pglite') return true;
-  console.warn(`${what} skipped on PGlite: it serves one transaction at a time, so no transaction can commit after an extract's snapshot`);
-  return false;
-};
+/**
+ * A case with a writer in flight at an extract's snapshot: it needs a PostgreSQL server (on PGlite,
+ * which serves one transaction at a time, no commit can come after a snapshot), so where none can
+ * run it is skipped, with that reason (in CI it fails instead, test/support/requires.ts).
+ */
+const noServer = serverSkipReason();
+const itInFlight = (name: string, fn: () => Promise<void>) =>
+  itRequiring(name, noServer && `${noServer} (PGlite serves one transaction at a time: no commit can come after an extract's snapshot)`, async () => {
+    if (s.source.kind === 'pglite') throw new Error('A server was expected (test/support/test-postgres.ts serverSkipReason), but the scenario runs on PGlite');
+    await fn();
+  });
 
 /** One extract (oracle-marked) with options, then transform and load. */
 async function run(options: ExtractOptions = {}) {
@@ -93,37 +101,37 @@ it('starts clean', async () => {
   expect(await s.check()).toEqual([]);
 });
 
-it.each([
+for (const [skew, id, other] of [
   ['50 ms', 10, 1],
   ['2 s', 11, 2],
   ['30 s', 12, 3],
-])('rescues a writer whose clock is %s behind the database, committed after the next extract', async (skew, id, other) => {
-  if (!inFlight(`clock behind by ${skew}`)) return;
-  // An honest commit just before the writer begins, then the writer stamps "now" by a clock
-  // behind the database's: its stamp lies before the honest one, which the extract reads.
-  const w = await openWriter(false);
-  await amend(other);
-  await sleep(5); // the honest stamp must lie below the bound the writer's start holds (millisecond precision)
-  await w.query('BEGIN');
-  try {
-    await w.query(`UPDATE sales_order SET units_sold = units_sold % 500 + 1, last_updated = ${NOW} - interval '${skew}' WHERE sales_order_id = $1`, [id]);
-    await sleep(5);
-    await run();
-    await w.query('COMMIT');
-  } finally {
-    await w.end();
-  }
-  const { stamp, cursor } = await stampAndCursor(id);
-  expect(stamp < cursor).toBe(true); // the version lies below the cursor: only the rescue can read it
-  // totes verify sees the version missing, and says the next run picks it up.
-  expect(formatVerifyReport(await verify(s.ctx))).toMatch(new RegExp(`absent from the raw lake: sales_order_id ${id} \\(1 of them committed after batch \\d+'s snapshot below its cursor: the next run rescues them`));
-  const next = await run();
-  expect(next.manifest?.tables.sales_order?.rescued?.rows).toBe(1);
-  expect(await s.check()).toEqual([]);
-});
+] as const) {
+  itInFlight(`rescues a writer whose clock is ${skew} behind the database, committed after the next extract`, async () => {
+    // An honest commit just before the writer begins, then the writer stamps "now" by a clock
+    // behind the database's: its stamp lies before the honest one, which the extract reads.
+    const w = await openWriter(false);
+    await amend(other);
+    await sleep(5); // the honest stamp must lie below the bound the writer's start holds (millisecond precision)
+    await w.query('BEGIN');
+    try {
+      await w.query(`UPDATE sales_order SET units_sold = units_sold % 500 + 1, last_updated = ${NOW} - interval '${skew}' WHERE sales_order_id = $1`, [id]);
+      await sleep(5);
+      await run();
+      await w.query('COMMIT');
+    } finally {
+      await w.end();
+    }
+    const { stamp, cursor } = await stampAndCursor(id);
+    expect(stamp < cursor).toBe(true); // the version lies below the cursor: only the rescue can read it
+    // totes verify sees the version missing, and says the next run picks it up.
+    expect(formatVerifyReport(await verify(s.ctx))).toMatch(new RegExp(`absent from the raw lake: sales_order_id ${id} \\(1 of them committed after batch \\d+'s snapshot below its cursor: the next run rescues them`));
+    const next = await run();
+    expect(next.manifest?.tables.sales_order?.rescued?.rows).toBe(1);
+    expect(await s.check()).toEqual([]);
+  });
+}
 
-it('reads writers whose clocks are 50 ms, 2 s and 30 s ahead of the database once their stamps are below the bound', async () => {
-  if (!inFlight('clocks ahead')) return;
+itInFlight('reads writers whose clocks are 50 ms, 2 s and 30 s ahead of the database once their stamps are below the bound', async () => {
   const writers: Client[] = [];
   try {
     for (const [skew, id] of [['50 ms', 20], ['2 s', 21], ['30 s', 22]] as const) {
@@ -147,8 +155,7 @@ it('reads writers whose clocks are 50 ms, 2 s and 30 s ahead of the database onc
   expect(s.log.text('warn')).not.toMatch(/rescued/);
 });
 
-it('rescues a transaction that stamped before BEGIN and commits across several extracts (long in flight: below the band)', async () => {
-  if (!inFlight('long transaction')) return;
+itInFlight('rescues a transaction that stamped before BEGIN and commits across several extracts (long in flight: below the band)', async () => {
   const lookback = { lateCommitLookbackSeconds: 1 }; // the band reaches 1 s below the cursor; 0.5 s makes a transaction long
   const wrote = await openWriter(false);
   const idle = await openWriter(false);
@@ -185,8 +192,7 @@ it('rescues a transaction that stamped before BEGIN and commits across several e
   expect(await s.check()).toEqual([]);
 });
 
-it('rescues versions written in savepoints (released, and one left open), not the rolled-back one', async () => {
-  if (!inFlight('savepoints')) return;
+itInFlight('rescues versions written in savepoints (released, and one left open), not the rolled-back one', async () => {
   const w = await openWriter(false);
   await amend(8);
   await sleep(5);
@@ -219,8 +225,7 @@ it('rescues versions written in savepoints (released, and one left open), not th
   expect(await s.check()).toEqual([]);
 });
 
-it('rescues a prepared transaction stamped an hour early and committed after the next extract', async () => {
-  if (!inFlight('prepared transaction')) return;
+itInFlight('rescues a prepared transaction stamped an hour early and committed after the next extract', async () => {
   const [{ max }] = await s.sql<{ max: string }>(`SELECT current_setting('max_prepared_transactions') AS max`);
   if (Number(max) === 0) {
     console.warn('prepared-transaction scenario skipped: the server has max_prepared_transactions = 0 (test/support/pg-server.sh sets 10)');

@@ -191,6 +191,20 @@ export interface TestStandby {
 }
 
 /**
+ * Why a test that needs a PostgreSQL server (what PGlite cannot do: concurrent transactions) cannot
+ * run here, or undefined: {@link testDatabase} will give a server when TOTES_TEST_PG_URL is set or
+ * the server binaries are installed (pg-server.sh needs initdb and pg_ctl from `pg_config --bindir`).
+ */
+export function serverSkipReason(): string | undefined {
+  if (process.env.TOTES_TEST_PG === 'pglite') return 'TOTES_TEST_PG=pglite: no PostgreSQL server';
+  if (process.env.TOTES_TEST_PG_URL) return undefined;
+  const probe = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  const bin = probe.status === 0 ? probe.stdout.trim() : '';
+  if (!bin || !existsSync(path.join(bin, 'initdb')) || !existsSync(path.join(bin, 'pg_ctl'))) return 'no PostgreSQL server binaries (initdb, pg_ctl); install the PostgreSQL 15 server';
+  return undefined;
+}
+
+/**
  * Why {@link testStandby} cannot run here, or undefined: it needs the PostgreSQL server binaries
  * (pg_basebackup) and a test server this process can find the data directory of.
  */
