@@ -216,7 +216,7 @@ async function main(): Promise<void> {
     let dltReason: string | null = null;
     if (values['skip-dlt']) dltReason = 'skipped (--skip-dlt)';
     else {
-      const python = (await dltPython()) ?? (await installDlt());
+      const python = (await dltPython()) ?? (await installDlt(log));
       if (!python) dltReason = 'dlt could not be installed: `bash test/bench/install-dlt.sh` failed (see its output above), or use --skip-dlt';
       else {
         log(`peer: dlt sql_database (${values['dlt-backend']}) → local Parquet`);
@@ -446,7 +446,7 @@ async function triple(url: string): Promise<void> {
 }
 
 /** Installs the peer the way .ci/run installs Trino: once, into a venv under .cache/ (test/bench/install-dlt.sh). */
-async function installDlt(): Promise<string | undefined> {
+async function installDlt(log: (message: string) => void): Promise<string | undefined> {
   log('peer: dlt is not installed; installing it (bash test/bench/install-dlt.sh, once)');
   try {
     execFileSync('bash', [path.join(__dirname, 'install-dlt.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
