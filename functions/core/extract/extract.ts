@@ -14,7 +14,7 @@ import { ExtractProgress, type Cursor, type ExtractManifest, type ExtractTable, 
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { CopyLines } from './copy-text';
-import { checkDeletions, readTableStatistics, writeDeletionMarkers } from './deletions';
+import { checkDeletions, readTableStatistics, writeDeletionMarkers, type TableStatistics } from './deletions';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type TableWindow } from './extract-window';
 import {
   batchSnapshotFilter,
@@ -98,13 +98,24 @@ const DEFAULT_PARALLEL_READS = 2;
 type TableProgress = NonNullable<ExtractProgress['tables'][SourceTableName]>;
 
 /**
- * Extracts every new row version of the 11 totesys tables into one batch in the ingestion store.
+ * The extract stage: every new row version of the 11 totesys tables, as one batch in the
+ * ingestion store. A run goes plan → read → write:
+ *  1. plan ({@link planExtract}): the batch — the next seq after the newest extract manifest, or
+ *     the unfinished batch a saved progress resumes (same id, same bound);
+ *  2. read ({@link readBatch}): one REPEATABLE READ snapshot of the source, each table by the window
+ *     `extract-window.ts` plans, streamed with `COPY … TO STDOUT` into gzip NDJSON raw files (never a
+ *     table in memory), then the deletion checks (deletions.ts) in the same snapshot;
+ *  3. write ({@link writeBatch}): the manifest, last, with a conditional put — or, out of time, the
+ *     progress; or, with nothing new, the heartbeat.
  *
- * All tables are read inside one REPEATABLE READ snapshot, each by the window that
- * `extract-window.ts` plans, streamed with `COPY … TO STDOUT` into gzip NDJSON without holding a
- * table in memory. The batch exists only once its manifest is written, last, with a conditional
- * put: if two runs race for the same sequence number exactly one publishes, and the loser's files
- * stay unreferenced (the ingestion store is immutable; only manifest-listed files are ever read).
+ * Boundary rules. Reads: the source (read-only); its own outputs — the extract manifests, an
+ * unfinished batch's progress, and the raw files and deletion markers the manifests list; its own
+ * heartbeat (processed store); and, of the transform's outputs, only what a transform manifest
+ * lists (the current-state Parquet of the newest one, lake-versions.ts: the deletion check's and
+ * the repair's picture of the lake) — never a listing of the processed layout. Writes: the
+ * ingestion store (raw files, deletion markers, progress, the manifest) and its heartbeat; nothing
+ * else. The batch exists only once its manifest is written: if two runs race for a seq exactly one
+ * publishes, and the loser's files stay unreferenced (only manifest-listed files are ever read).
  *
  * A run with a deadline that cannot finish saves its progress at a chunk boundary instead; the
  * next run resumes the same batch (same id, same upper bound) in a new snapshot. Every row below
@@ -112,140 +123,92 @@ type TableProgress = NonNullable<ExtractProgress['tables'][SourceTableName]>;
  * their newer versions — which a later batch reads anyway — and never a row twice.
  */
 export async function extract(ctx: PipelineContext, options: ExtractOptions = {}): Promise<ExtractResult> {
+  const plan = await planExtract(ctx, options);
+  const read = await readBatch(ctx, plan, options);
+  return writeBatch(ctx, plan, read);
+}
+
+/** The batch a run extracts: new after the newest published one, or the unfinished one it resumes. */
+interface ExtractPlan {
+  started: Date;
+  /** Date.now() at the start, for the stage's duration. */
+  t0: number;
+  /** The newest published batch: its cursors, tallies and snapshot are this batch's starting point. */
+  previous: ExtractManifest | undefined;
+  seq: number;
+  /** The saved progress of this batch, when an earlier run ran out of time. */
+  resumed: ExtractProgress | undefined;
+  batchId: string;
+  /** This invocation's nonce, in the keys of the chunks and rescue files it writes. */
+  nonce: string;
+  repair: boolean;
+}
+
+/**
+ * Step 1, plan. Reads the newest extract manifest and the newest progress of the next seq
+ * (ingestion store); writes nothing.
+ */
+async function planExtract(ctx: PipelineContext, options: ExtractOptions): Promise<ExtractPlan> {
   const started = ctx.now();
   const t0 = Date.now();
-  const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
   const previous = await latestExtractManifest(ctx.ingestion);
   const seq = (previous?.seq ?? 0) + 1;
   const resumed = await latestProgress(ctx.ingestion, seq);
   const batchId = resumed?.batchId ?? newBatchId(seq, started, randomHex());
-  const nonce = randomHex();
   const repair = options.repair === true || resumed?.repair === true;
   if (repair && !resumed) ctx.log.info(`Batch ${batchId} repairs: it compares every table with the lake and reads the current versions the lake lacks`, { batchId });
-  const warnings: string[] = [];
-  const tables: Partial<Record<SourceTableName, TableProgress>> = { ...resumed?.tables };
-  let snapshotAt = resumed?.snapshotAt ?? '';
-  let upperBound = resumed?.upperBound ?? '';
-  /** The snapshot this batch is recorded with: the first attempt's. */
-  let source: SourceSnapshot | undefined;
-  let timeUp = false;
-  /** Key tally and deletion markers per table (deletions.ts), taken in the final snapshot. */
-  const checks: Partial<Record<SourceTableName, Pick<ExtractTable, 'keys' | 'deletions'>>> = {};
   if (resumed) ctx.log.info(`Resuming batch ${batchId} from its progress (attempt ${resumed.attempt})`, { batchId });
+  return { started, t0, previous, seq, resumed, batchId, nonce: randomHex(), repair };
+}
 
+/** What the read step leaves for the write step. */
+interface BatchRead {
+  tables: Partial<Record<SourceTableName, TableProgress>>;
+  /** Key tally and deletion markers per table (deletions.ts), taken in the final snapshot. */
+  checks: Partial<Record<SourceTableName, Pick<ExtractTable, 'keys' | 'deletions'>>>;
+  snapshotAt: string;
+  upperBound: string;
+  /** The snapshot this batch is recorded with: the first attempt's. */
+  source: SourceSnapshot | undefined;
+  /** The deadline passed before every table was read: the batch continues in the next run. */
+  timeUp: boolean;
+  warnings: string[];
+}
+
+/** The snapshot a run reads in, and what it needs to know about the one before. */
+interface OpenedSnapshot {
+  statistics: Map<SourceTableName, TableStatistics>;
+  bound: UpperBound;
+  snapshotAt: string;
+  upperBound: string;
+  source: SourceSnapshot | undefined;
+  rescue: RescuePlan | undefined;
+  /** The batch's first snapshot as pg_snapshot text, when this attempt resumes it in a later one. */
+  batchSnapshot: string | undefined;
+}
+
+/**
+ * Step 2, read. Reads the source in one snapshot (and, for a deletion check or a repair, the lake
+ * through the manifests: deletions.ts, repair.ts); writes the batch's raw files and deletion
+ * markers, which stay unreferenced until step 3 publishes them.
+ */
+async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: ExtractOptions): Promise<BatchRead> {
+  const warnings: string[] = [];
+  const tables: BatchRead['tables'] = { ...plan.resumed?.tables };
   const client = await connectSource(ctx);
   let readers: pg.Client[] = [];
   try {
-    // Deletion signatures are read before the snapshot is taken (deletions.ts says why).
-    const statistics = await readTableStatistics(client, SOURCE_TABLES);
-    // The bound is read before the snapshot exists, in its own statement: readUpperBound says why
-    // this order, and no other, keeps every in-flight writer at or above it.
-    const lookbackSeconds = options.lateCommitLookbackSeconds ?? DEFAULT_LATE_COMMIT_LOOKBACK_SECONDS;
-    const bound = await readUpperBound(client, options.commitLagSeconds ?? 0, lookbackSeconds);
-    // The snapshot (and what was in flight at it) is recorded for the next batch's rescue.
-    const current = await beginSnapshot(client, {
-      lookbackSeconds,
-      snapshotAt: bound.snapshotAt,
-      longSessions: bound.longSessions,
-      tables: SOURCE_TABLES.map((t) => t.name),
-      warn: (message) => warnings.push(message),
-    });
-    if (!resumed) {
-      snapshotAt = bound.snapshotAt;
-      upperBound = bound.upperBound;
-    }
-    source = resumed ? resumed.source : current;
-    const rescue = await planRescue(ctx, client, previous, current, resumed?.source);
-    const batchSnapshot = resumed?.source ? snapshotWithSubxids(resumed.source) : undefined;
-    for (const [table, why] of rescue?.skip ?? []) warnings.push(`Late commits of ${table} are not rescued by this batch: ${why}`);
-    if (bound.hiddenSessions > 0) {
-      warnings.push(
-        `${bound.hiddenSessions} session(s) of other roles are hidden from pg_stat_activity, so their open transactions cannot hold the upper bound back ` +
-          'and a long one without a transaction id yet cannot be tracked for the late-commit rescue; grant pg_read_all_stats to the extract role',
-      );
-    }
-    const columns = await client.query<InformationSchemaColumn>(INFORMATION_SCHEMA_QUERY, [SOURCE_TABLES.map((t) => t.name)]);
-    const drift = detectDrift(columns.rows);
-    warnings.push(...drift.warnings);
-    if (drift.errors.length) {
-      throw new Error(
-        `The totesys schema at ${ctx.source.description} no longer matches the table contract: ${drift.errors.join('; ')}. ` +
-          'Nothing was extracted; fix the source or change functions/core/contract/source-tables.ts on purpose.',
-      );
-    }
-
+    const snapshot = await openBatchSnapshot(ctx, client, plan, options, warnings);
+    await checkSchema(ctx, client, warnings);
     // Tables are read by this connection and by readers sharing its snapshot (snapshot-readers.ts):
     // each takes the next table in contract order until none is left.
     readers = await openSnapshotReaders(ctx, client, options.parallelReads ?? DEFAULT_PARALLEL_READS, () => connectSource(ctx));
-    const queue = [...SOURCE_TABLES];
-    const readTables = async (reader: pg.Client): Promise<void> => {
-      for (let table = queue.shift(); table && !timeUp; table = queue.shift()) {
-        const before = previous?.tables[table.name];
-        let state: TableProgress | undefined = tables[table.name];
-        if (!state) {
-          state = {
-            files: [],
-            rows: 0,
-            window: planWindowFor(table, before, upperBound),
-            cursor: before?.cursor ?? null,
-            maxLastUpdated: before?.maxLastUpdated ?? null,
-            complete: false,
-          };
-          // The rescue runs first, once per table and batch: a resumed attempt finds it in the progress.
-          if (rescue && before?.cursor && !rescue.skip.has(table.name)) state = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, resumed ? randomHex() : nonce, state);
-          // Then the repair, when asked, of what the lake lacks below the cursor (repair.ts): it leaves the rescue's versions to it.
-          if (repair && previous && before?.cursor) {
-            const rescues = rescue !== undefined && !rescue.skip.has(table.name);
-            state = await repairTable(ctx, reader, table, { rescue, rescues, cursor: before.cursor, uptoSeq: previous.seq, batchSnapshot }, batchId, resumed ? randomHex() : nonce, state);
-          }
-        }
-        while (!state.complete) {
-          if (options.deadline && ctx.now() >= options.deadline) {
-            timeUp = true;
-            break;
-          }
-          const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
-          const index: number = state.files.length;
-          const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce });
-          const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows, rescue?.batchSnapshot);
-          const cursor = nextCursor(window, read.last);
-          state = {
-            ...state,
-            files: read.rows ? [...state.files, { key, rows: read.rows, bytes: read.bytes }] : state.files,
-            rows: state.rows + read.rows,
-            cursor,
-            maxLastUpdated: maxTimestamp(state.maxLastUpdated, cursor?.lastUpdated),
-            complete: read.rows < chunkRows,
-          };
-          ctx.log.progress('extract', { table: table.name, rows: state.rows, files: state.files.length, elapsedMs: Date.now() - t0 });
-        }
-        tables[table.name] = state;
-        if (state.complete) ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
-      }
-    };
-    await Promise.all([client, ...readers].map(readTables));
+    const timeUp = await readTables(ctx, [client, ...readers], plan, snapshot, tables, options);
     await closeSnapshotReaders(readers.splice(0));
-    if (!timeUp) {
-      const tallied: string[] = [];
-      for (const table of SOURCE_TABLES) {
-        const files = tables[table.name]?.files.map((f) => f.key) ?? [];
-        const check = await checkDeletions(ctx, client, table, previous?.tables[table.name], files, {
-          snapshotAt: bound.snapshotAt,
-          statistics: statistics.get(table.name),
-          maxAgeSeconds: options.tallyMaxAgeSeconds,
-        });
-        checks[table.name] = { keys: check.keys };
-        if (check.tallied) tallied.push(`${table.name} (${check.tallied})`);
-        if (!check.deleted.length) continue;
-        checks[table.name]!.deletions = await writeDeletionMarkers(ctx, table, check.deleted, batchId, bound.snapshotAt);
-        warnings.push(
-          `${check.deleted.length} row(s) of ${table.name} were deleted in totesys (${table.primaryKey} ${check.deleted.slice(0, 20).join(', ')}${check.deleted.length > 20 ? ', …' : ''}); ` +
-            'deletion markers are written to the lake (deletions/) and the warehouse records them in deleted_rows',
-        );
-      }
-      if (tallied.length) ctx.log.info(`Deletion check: full key tally of ${tallied.join(', ')}`, { batchId });
-    }
+    const checks = timeUp ? {} : await checkAllDeletions(ctx, client, plan, snapshot, tables, options, warnings);
     await client.query('COMMIT');
+    const { snapshotAt, upperBound, source } = snapshot;
+    return { tables, checks, snapshotAt, upperBound, source, timeUp, warnings };
   } catch (err) {
     // A failure in the middle of a COPY leaves the connection busy with it, so no ROLLBACK could
     // run: close the connection instead, which ends the read-only transaction on the server.
@@ -254,68 +217,254 @@ export async function extract(ctx: PipelineContext, options: ExtractOptions = {}
   } finally {
     for (const c of [client, ...readers]) await c.end().catch(() => undefined);
   }
+}
 
+/**
+ * Reads the deletion statistics and the upper bound, then takes the snapshot and plans the rescue
+ * (late-commits.ts; it reads the previous snapshot from the manifest or the extract's heartbeat).
+ */
+async function openBatchSnapshot(ctx: PipelineContext, client: pg.Client, plan: ExtractPlan, options: ExtractOptions, warnings: string[]): Promise<OpenedSnapshot> {
+  const { resumed } = plan;
+  // Deletion signatures are read before the snapshot is taken (deletions.ts says why).
+  const statistics = await readTableStatistics(client, SOURCE_TABLES);
+  // The bound is read before the snapshot exists, in its own statement: readUpperBound says why
+  // this order, and no other, keeps every in-flight writer at or above it.
+  const lookbackSeconds = options.lateCommitLookbackSeconds ?? DEFAULT_LATE_COMMIT_LOOKBACK_SECONDS;
+  const bound = await readUpperBound(client, options.commitLagSeconds ?? 0, lookbackSeconds);
+  // The snapshot (and what was in flight at it) is recorded for the next batch's rescue.
+  const current = await beginSnapshot(client, {
+    lookbackSeconds,
+    snapshotAt: bound.snapshotAt,
+    longSessions: bound.longSessions,
+    tables: SOURCE_TABLES.map((t) => t.name),
+    warn: (message) => warnings.push(message),
+  });
+  const rescue = await planRescue(ctx, client, plan.previous, current, resumed?.source);
+  for (const [table, why] of rescue?.skip ?? []) warnings.push(`Late commits of ${table} are not rescued by this batch: ${why}`);
+  if (bound.hiddenSessions > 0) {
+    warnings.push(
+      `${bound.hiddenSessions} session(s) of other roles are hidden from pg_stat_activity, so their open transactions cannot hold the upper bound back ` +
+        'and a long one without a transaction id yet cannot be tracked for the late-commit rescue; grant pg_read_all_stats to the extract role',
+    );
+  }
+  return {
+    statistics,
+    bound,
+    snapshotAt: resumed ? resumed.snapshotAt : bound.snapshotAt,
+    upperBound: resumed ? resumed.upperBound : bound.upperBound,
+    source: resumed ? resumed.source : current,
+    rescue,
+    batchSnapshot: resumed?.source ? snapshotWithSubxids(resumed.source) : undefined,
+  };
+}
+
+/** The drift check, in the snapshot: a contract column gone or retyped stops the run before it reads anything. */
+async function checkSchema(ctx: PipelineContext, client: pg.Client, warnings: string[]): Promise<void> {
+  const columns = await client.query<InformationSchemaColumn>(INFORMATION_SCHEMA_QUERY, [SOURCE_TABLES.map((t) => t.name)]);
+  const drift = detectDrift(columns.rows);
+  warnings.push(...drift.warnings);
+  if (drift.errors.length) {
+    throw new Error(
+      `The totesys schema at ${ctx.source.description} no longer matches the table contract: ${drift.errors.join('; ')}. ` +
+        'Nothing was extracted; fix the source or change functions/core/contract/source-tables.ts on purpose.',
+    );
+  }
+}
+
+/**
+ * Reads every table not finished yet on the connections, each taking the next table in contract
+ * order, into `tables`; returns true when the deadline stopped it first.
+ */
+async function readTables(
+  ctx: PipelineContext,
+  connections: pg.Client[],
+  plan: ExtractPlan,
+  snapshot: OpenedSnapshot,
+  tables: BatchRead['tables'],
+  options: ExtractOptions,
+): Promise<boolean> {
+  const queue = [...SOURCE_TABLES];
+  const run = { timeUp: false };
+  const readOn = async (reader: pg.Client): Promise<void> => {
+    for (let table = queue.shift(); table && !run.timeUp; table = queue.shift()) {
+      const state = await readTable(ctx, reader, table, plan, snapshot, tables[table.name], options, run);
+      tables[table.name] = state;
+      if (state.complete) ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
+    }
+  };
+  await Promise.all(connections.map(readOn));
+  return run.timeUp;
+}
+
+/**
+ * One table: on its first attempt the rescue and (asked) the repair below the previous cursor,
+ * then its window chunk by chunk until it is read or the deadline passes (`run.timeUp`).
+ */
+async function readTable(
+  ctx: PipelineContext,
+  reader: pg.Client,
+  table: SourceTable,
+  plan: ExtractPlan,
+  snapshot: OpenedSnapshot,
+  saved: TableProgress | undefined,
+  options: ExtractOptions,
+  run: { timeUp: boolean },
+): Promise<TableProgress> {
+  const { previous, resumed, batchId } = plan;
+  const { rescue } = snapshot;
+  const before = previous?.tables[table.name];
+  // A resumed attempt writes its rescue and repair files under a nonce of their own.
+  const nonce = (): string => (resumed ? randomHex() : plan.nonce);
+  let state = saved;
+  if (!state) {
+    state = { files: [], rows: 0, window: planWindowFor(table, before, snapshot.upperBound), cursor: before?.cursor ?? null, maxLastUpdated: before?.maxLastUpdated ?? null, complete: false };
+    // The rescue runs first, once per table and batch: a resumed attempt finds it in the progress.
+    if (rescue && before?.cursor && !rescue.skip.has(table.name)) state = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, nonce(), state);
+    // Then the repair, when asked, of what the lake lacks below the cursor (repair.ts): it leaves the rescue's versions to it.
+    if (plan.repair && previous && before?.cursor) {
+      const rescues = rescue !== undefined && !rescue.skip.has(table.name);
+      state = await repairTable(ctx, reader, table, { rescue, rescues, cursor: before.cursor, uptoSeq: previous.seq, batchSnapshot: snapshot.batchSnapshot }, batchId, nonce(), state);
+    }
+  }
+  const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  while (!state.complete) {
+    if (options.deadline && ctx.now() >= options.deadline) {
+      run.timeUp = true;
+      break;
+    }
+    const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
+    const index: number = state.files.length;
+    const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce: plan.nonce });
+    const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows, rescue?.batchSnapshot);
+    const cursor = nextCursor(window, read.last);
+    state = {
+      ...state,
+      files: read.rows ? [...state.files, { key, rows: read.rows, bytes: read.bytes }] : state.files,
+      rows: state.rows + read.rows,
+      cursor,
+      maxLastUpdated: maxTimestamp(state.maxLastUpdated, cursor?.lastUpdated),
+      complete: read.rows < chunkRows,
+    };
+    ctx.log.progress('extract', { table: table.name, rows: state.rows, files: state.files.length, elapsedMs: Date.now() - plan.t0 });
+  }
+  return state;
+}
+
+/**
+ * The deletion check of every table, in the snapshot, after the windows (deletions.ts): reads the
+ * source's keys and, when a tally disagrees, the lake's; writes this batch's deletion markers.
+ */
+async function checkAllDeletions(
+  ctx: PipelineContext,
+  client: pg.Client,
+  plan: ExtractPlan,
+  snapshot: OpenedSnapshot,
+  tables: BatchRead['tables'],
+  options: ExtractOptions,
+  warnings: string[],
+): Promise<BatchRead['checks']> {
+  const checks: BatchRead['checks'] = {};
+  const tallied: string[] = [];
+  for (const table of SOURCE_TABLES) {
+    const files = tables[table.name]?.files.map((f) => f.key) ?? [];
+    const check = await checkDeletions(ctx, client, table, plan.previous?.tables[table.name], files, {
+      snapshotAt: snapshot.bound.snapshotAt,
+      statistics: snapshot.statistics.get(table.name),
+      maxAgeSeconds: options.tallyMaxAgeSeconds,
+    });
+    checks[table.name] = { keys: check.keys };
+    if (check.tallied) tallied.push(`${table.name} (${check.tallied})`);
+    if (!check.deleted.length) continue;
+    checks[table.name]!.deletions = await writeDeletionMarkers(ctx, table, check.deleted, plan.batchId, snapshot.bound.snapshotAt);
+    warnings.push(
+      `${check.deleted.length} row(s) of ${table.name} were deleted in totesys (${table.primaryKey} ${check.deleted.slice(0, 20).join(', ')}${check.deleted.length > 20 ? ', …' : ''}); ` +
+        'deletion markers are written to the lake (deletions/) and the warehouse records them in deleted_rows',
+    );
+  }
+  if (tallied.length) ctx.log.info(`Deletion check: full key tally of ${tallied.join(', ')}`, { batchId: plan.batchId });
+  return checks;
+}
+
+/**
+ * Step 3, write: what the read step leaves becomes the manifest (published, written last with a
+ * conditional put), the progress (out of time), or the heartbeat (nothing new, processed store).
+ */
+async function writeBatch(ctx: PipelineContext, plan: ExtractPlan, read: BatchRead): Promise<ExtractResult> {
+  const { batchId, seq, t0 } = plan;
+  const { tables, warnings } = read;
   for (const warning of warnings) ctx.log.warn(warning, { batchId });
   ctx.log.metric(METRICS.stageDuration, Date.now() - t0, 'Milliseconds', { stage: 'extract' });
   const rows = Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, t.rows]));
-  const totalRows = Object.values(tables).reduce((sum, t) => sum + t.rows, 0);
-  const bytes = Object.values(tables).reduce((sum, t) => sum + t.files.reduce((b, f) => b + f.bytes, 0), 0);
-  const base = { batchId, seq, rows, bytes, warnings };
+  const base = { batchId, seq, rows, bytes: totalBytes(read), warnings };
+  const outcome = read.timeUp ? await saveProgress(ctx, plan, read) : await publishManifest(ctx, plan, read);
+  if (outcome.reason === 'nothing-new' || outcome.published) return { ...base, upperBound: read.upperBound, ...outcome, elapsedMs: Date.now() - t0 };
+  return { ...base, ...outcome, elapsedMs: Date.now() - t0 };
+}
 
-  if (timeUp) {
-    const attempt = (resumed?.attempt ?? 0) + 1;
-    const progress: ExtractProgress = {
-      kind: 'extract-progress', version: 1, batchId, seq, attempt,
-      startedAt: resumed?.startedAt ?? started.toISOString(), snapshotAt, upperBound, ...(source ? { source } : {}), ...(repair ? { repair } : {}),
-      tables: Object.fromEntries(inContractOrder(tables)) as ExtractProgress['tables'],
-    };
-    try {
-      await ctx.ingestion.put(extractProgressKey(seq, attempt), JSON.stringify(progress, null, 2), { ifNoneMatch: true, contentType: 'application/json' });
-    } catch (err) {
-      if (err instanceof ObjectExistsError) return { ...base, published: false, reason: 'lost-race', elapsedMs: Date.now() - t0 };
-      throw err;
-    }
-    ctx.log.info(`Extract ran out of time; batch ${batchId} will be resumed by the next run`, { batchId, rows: totalRows, attempt });
-    return { ...base, published: false, reason: 'continued', elapsedMs: Date.now() - t0 };
+type WriteOutcome = Pick<ExtractResult, 'published' | 'reason' | 'manifest'>;
+
+/** Writes the progress of a batch the deadline stopped (`progress/extract/<seq>/<attempt>.json`, If-None-Match). */
+async function saveProgress(ctx: PipelineContext, plan: ExtractPlan, read: BatchRead): Promise<WriteOutcome> {
+  const { batchId, seq, resumed, repair } = plan;
+  const { snapshotAt, upperBound, source } = read;
+  const attempt = (resumed?.attempt ?? 0) + 1;
+  const progress: ExtractProgress = {
+    kind: 'extract-progress', version: 1, batchId, seq, attempt,
+    startedAt: resumed?.startedAt ?? plan.started.toISOString(), snapshotAt, upperBound, ...(source ? { source } : {}), ...(repair ? { repair } : {}),
+    tables: Object.fromEntries(inContractOrder(read.tables)) as ExtractProgress['tables'],
+  };
+  try {
+    await ctx.ingestion.put(extractProgressKey(seq, attempt), JSON.stringify(progress, null, 2), { ifNoneMatch: true, contentType: 'application/json' });
+  } catch (err) {
+    if (err instanceof ObjectExistsError) return { published: false, reason: 'lost-race' };
+    throw err;
   }
-  const deletionsFound = Object.values(checks).some((c) => c.deletions);
-  if (totalRows === 0 && !deletionsFound) {
-    // No batch, but a heartbeat: the warehouse reflects this snapshot once `previous` is loaded (operate/freshness.ts).
+  ctx.log.info(`Extract ran out of time; batch ${batchId} will be resumed by the next run`, { batchId, rows: totalRows(read), attempt });
+  return { published: false, reason: 'continued' };
+}
+
+/**
+ * Publishes the batch: `manifests/extract/<seq>.json`, If-None-Match (a lost race leaves this run's
+ * files unreferenced). A batch with no row and no deletion is not made: the extract's heartbeat
+ * records the snapshot instead, after the newest batch (operate/freshness.ts, late-commits.ts).
+ */
+async function publishManifest(ctx: PipelineContext, plan: ExtractPlan, read: BatchRead): Promise<WriteOutcome> {
+  const { batchId, seq, previous, resumed, repair } = plan;
+  const { snapshotAt, upperBound, source, checks } = read;
+  if (totalRows(read) === 0 && !Object.values(checks).some((c) => c.deletions)) {
     if (previous) {
       await writeExtractHeartbeat(ctx.processed, {
         afterSeq: previous.seq, afterBatchId: previous.batchId, snapshotAt, upperBound, ...(source ? { source } : {}), at: ctx.now().toISOString(),
       });
     }
-    return { ...base, upperBound, published: false, reason: 'nothing-new', elapsedMs: Date.now() - t0 };
+    return { published: false, reason: 'nothing-new' };
   }
-
   const manifest: ExtractManifest = {
     kind: 'extract',
     version: 1,
     batchId,
     seq,
     previousBatchId: previous?.batchId ?? null,
-    startedAt: resumed?.startedAt ?? started.toISOString(),
+    startedAt: resumed?.startedAt ?? plan.started.toISOString(),
     finishedAt: ctx.now().toISOString(),
     snapshotAt,
     ...(source ? { source } : {}),
     ...(repair ? { repair } : {}),
-    tables: Object.fromEntries(
-      inContractOrder(tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name] }]),
-    ) as ExtractManifest['tables'],
+    tables: Object.fromEntries(inContractOrder(read.tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name] }])) as ExtractManifest['tables'],
   };
   try {
     await ctx.ingestion.put(extractManifestKey(seq), JSON.stringify(manifest, null, 2), { ifNoneMatch: true, contentType: 'application/json' });
   } catch (err) {
-    if (err instanceof ObjectExistsError) {
-      ctx.log.warn(`Another extract published batch ${seq} first; this run's raw files are left unreferenced`, { batchId });
-      return { ...base, published: false, reason: 'lost-race', elapsedMs: Date.now() - t0 };
-    }
-    throw err;
+    if (!(err instanceof ObjectExistsError)) throw err;
+    ctx.log.warn(`Another extract published batch ${seq} first; this run's raw files are left unreferenced`, { batchId });
+    return { published: false, reason: 'lost-race' };
   }
-  ctx.log.info('Extract published a batch', { batchId, rows: totalRows, bytes });
-  return { ...base, upperBound, published: true, manifest, elapsedMs: Date.now() - t0 };
+  ctx.log.info('Extract published a batch', { batchId, rows: totalRows(read), bytes: totalBytes(read) });
+  return { published: true, manifest };
 }
+
+const totalRows = (read: Pick<BatchRead, 'tables'>): number => Object.values(read.tables).reduce((sum, t) => sum + t.rows, 0);
+const totalBytes = (read: Pick<BatchRead, 'tables'>): number => Object.values(read.tables).reduce((sum, t) => sum + t.files.reduce((b, f) => b + f.bytes, 0), 0);
 
 const randomHex = (): string => randomBytes(2).toString('hex');
 
