@@ -32,10 +32,8 @@ import type { WriteTarget } from '../../functions/core/ports/query-engine';
 import { currentStateColumns, currentStateSql } from '../../functions/core/transform/current-state';
 import { sha256 } from '../../functions/core/transform/sql-files';
 import { transformPending } from '../../functions/core/transform/transform';
-import { DuckDbEngine } from '../../functions/engines/duckdb/engine';
 import { urlLocator } from '../../functions/local/embedded-postgres';
-import { FolderCatalog } from '../../functions/local/folder-catalog';
-import { FolderObjectStore } from '../../functions/local/folder-object-store';
+import { openFolderPipeline, type FolderPipeline } from '../../functions/local/folder-pipeline';
 import { seedTotesys } from '../../functions/totesys/seed';
 import { simulateActivity } from '../../functions/totesys/simulate';
 import { parquetTypes, readStarRows, rowDifferences } from '../integration/trino/star-outputs';
@@ -349,6 +347,7 @@ describe('the offline Athena: the product’s AthenaEngine on Trino over moto’
 
   describe('the transform on Athena (engine, Glue catalog, S3) builds the same star schema as DuckDB', () => {
     let dir: string;
+    let duckPipeline: FolderPipeline;
     let duck: PipelineContext;
 
     /** Extracts a batch (into a folder, then copied key for key into the ingestion bucket), transforms it on both, compares. */
@@ -407,13 +406,13 @@ describe('the offline Athena: the product’s AthenaEngine on Trino over moto’
       // Current states in deltas from the second batch on (as the fidelity test does), so the
       // incremental batch reads base + delta segments through temporary Glue tables.
       ctx.compaction = { compactBelowRows: 0, maxDeltas: 1, maxDeltaFraction: Number.POSITIVE_INFINITY };
-      const ingestion = new FolderObjectStore(path.join(dir, 'ingestion'));
-      const processed = new FolderObjectStore(path.join(dir, 'processed'));
-      duck = { ...ctx, ingestion, processed, engine: new DuckDbEngine(ingestion, processed), catalog: new FolderCatalog(processed) };
+      // The same source, log and policy as the Athena side, over a folder lake with DuckDB.
+      duckPipeline = await openFolderPipeline({ lake: dir, source: ctx.source, warehouse: ctx.warehouse, log: ctx.log, compaction: ctx.compaction });
+      duck = duckPipeline.ctx;
     });
 
     afterAll(async () => {
-      await duck?.engine.close();
+      await duckPipeline?.close();
       if (dir) await fs.rm(dir, { recursive: true, force: true });
     });
 
