@@ -40,9 +40,10 @@ const glueDatabase = (r: PipelineResources, db: string) => [
  * Extract: reads totesys through its secret, reads the extract manifests (its cursors derive from
  * the newest one) and the progress of an unfinished batch (a long first load resumes), writes raw
  * files, deletion markers, progress and then the manifest. No delete: the bucket is append-only.
- * When the key tallies say a row may have been deleted, it reads the lake's keys itself (raw files
- * and the newest current state in the processed bucket): it runs no queries. An extract that found
- * nothing new writes its heartbeat (heartbeats/extract/, processed bucket) instead of a batch.
+ * When the key tallies say a row may have been deleted (or a repair is asked), it reads the lake's
+ * keys itself: raw files, and the current-state files the newest transform manifest lists in the
+ * processed bucket; it runs no queries. An extract that found nothing new writes its heartbeat
+ * (heartbeats/extract/, processed bucket) instead of a batch.
  */
 export function extractStatements(r: PipelineResources): Statement[] {
   return [
@@ -98,12 +99,14 @@ export function transformStatements(r: PipelineResources): Statement[] {
 /**
  * Load: reads the transform manifest and the Parquet it lists, finds published locations in the
  * processed catalog, writes the warehouse through its secret, and reads the newest loaded batch's
- * extract manifest and heartbeat for the freshness metric.
+ * bound (in its transform manifest) and the extract's heartbeat for the freshness metric. The
+ * extract manifests stay readable for transform manifests written before they carried the bound.
  */
 export function loadStatements(r: PipelineResources): Statement[] {
   return [
     { sid: 'ReadWarehouseSecret', actions: ['secretsmanager:GetSecretValue'], resources: [r.warehouseSecretArn] },
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
+    // Freshness of a batch whose transform manifest predates its `extract` bound (operate/freshness.ts).
     { sid: 'ReadExtractManifests', actions: ['s3:GetObject'], resources: objects(r.ingestionBucketArn, EXTRACT_MANIFEST_PREFIX) },
     { sid: 'ReadStarAndManifests', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, STAR_PREFIX, CHANGES_PREFIX, CURRENT_PREFIX, TRANSFORM_MANIFEST_PREFIX, EXTRACT_HEARTBEAT_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },

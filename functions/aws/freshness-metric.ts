@@ -9,9 +9,11 @@ import type { PipelineContext } from '../core/pipeline-context';
  * scheduled ticks included, so a quiet source keeps the metric flowing and low, and a stuck batch
  * or a stopped extract makes it grow: the freshness alarm watches it. Returns it for the run record.
  *
- * The load function reads the newest loaded batch from the warehouse's ledger, that batch's extract
- * manifest from the ingestion bucket and its heartbeat from the processed bucket (its role allows
- * s3:GetObject on manifests/extract/ and heartbeats/extract/).
+ * The load function reads the newest loaded batch from the warehouse's ledger, that batch's
+ * transform manifest (the bound its extract read up to, copied there) and the extract's heartbeat
+ * from the processed bucket. Only a transform manifest written before it carried the bound sends it
+ * to the batch's extract manifest in the ingestion bucket (its role allows s3:GetObject on
+ * manifests/extract/ for those alone).
  */
 export async function emitFreshness(
   ctx: PipelineContext,

@@ -9,6 +9,7 @@ import {
   quarantineKey,
   RUNS_PREFIX,
   runRecordKey,
+  TRANSFORM_MANIFEST_PREFIX,
 } from '../../functions/core/lake/lake-layout';
 import { Block, statementsOf, synthesizeStack } from './synthesized-stack';
 
@@ -37,7 +38,9 @@ it.each(stages)('the %s function may add run records to runs/ in the processed b
   expect(variables(stage)[ENV.processedBucket]).toBeDefined();
 });
 
-it('the load function can read the extract manifest and the heartbeat it measures freshness from', () => {
+it('the load function can read the transform manifest (the bound) and the heartbeat it measures freshness from', () => {
+  expect(allows('load', 's3:GetObject', `${processed}/${TRANSFORM_MANIFEST_PREFIX}*`)).toBe(true);
+  // A transform manifest written before it carried the bound sends freshness to the extract manifest.
   expect(variables('load')[ENV.ingestionBucket]).toBeDefined();
   expect(allows('load', 's3:GetObject', `${ingestion}/${EXTRACT_MANIFEST_PREFIX}*`)).toBe(true);
   expect(extractHeartbeatKey(1).startsWith(EXTRACT_HEARTBEAT_PREFIX)).toBe(true);

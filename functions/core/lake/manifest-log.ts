@@ -72,6 +72,17 @@ export function currentLocations(manifest: Pick<TransformManifest, 'current' | '
   return out;
 }
 
+/**
+ * The bound a published extract batch read up to: the earliest of its tables' window bounds (they
+ * share the batch's bound, except a table whose cursor was already past it, whose window then ends
+ * at its cursor); the snapshot clock when it has no table. Every source version stamped before it
+ * is in this batch or an earlier one.
+ */
+export function extractBound(manifest: Pick<ExtractManifest, 'tables' | 'snapshotAt'>): string {
+  const bounds = Object.values(manifest.tables).map((t) => t!.window.upperBound);
+  return bounds.length ? bounds.reduce((a, b) => (b < a ? b : a)) : manifest.snapshotAt;
+}
+
 /** Every Parquet file of a table's current state after a transform: base, then deltas. */
 export function currentFiles(manifest: TransformManifest, table: SourceTableName): string[] {
   return [manifest.currentOutputs[table], ...(manifest.currentDeltas?.[table] ?? [])].flatMap((o) => o?.files ?? []);

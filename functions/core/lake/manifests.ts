@@ -184,7 +184,13 @@ export const TransformManifest = z.object({
   dataTests: z
     .array(z.object({ name: z.string(), table: z.string(), passed: z.boolean(), failures: z.number().int().nonnegative() }))
     .optional(),
-  /** Source rows this batch found deleted in totesys, per source table (the load records them in `deleted_rows`). */
+  /**
+   * The extract batch's snapshot clock and the bound it read up to (`extractBound`), copied from
+   * its manifest so the load finds what it measures freshness from here (additive: a manifest
+   * without it sends the reader to the extract manifest).
+   */
+  extract: z.object({ snapshotAt: z.string(), upperBound: z.string() }).optional(),
+  /** Source rows this batch found deleted in totesys, per source table, copied from the extract manifest (the load records them in `deleted_rows`). */
   deletions: z.partialRecord(sourceTable, z.array(z.object({ id: z.number().int(), detectedAt: z.string() }))).optional(),
   /**
    * Raw versions this batch was built without (additive): they broke an input rule (an unparseable

@@ -28,6 +28,17 @@ export { readWarehouseTable, warehouseRowCounts } from './warehouse-tables';
 /**
  * The load stage: moves each transformed batch from the processed store into the warehouse.
  *
+ * A run goes plan → read → write: {@link planLoad} (migrations, the method, the ledger's newest
+ * seq), {@link pendingManifests} (the transform manifests after it, in order), {@link loadBatch}
+ * per batch (one transaction: {@link claimBatch}, {@link loadTables}, `recordDeletions`,
+ * {@link writeLedgerRow}).
+ *
+ * Boundary rules. Reads: the transform's outputs only through its manifests (the Parquet files a
+ * manifest lists, under the prefixes it names; its deletions), and the warehouse. Never an extract
+ * manifest or a raw file: what the load needs of the extract, the transform copies into its
+ * manifest. Writes: the warehouse only. (The freshness the load Lambda emits after it,
+ * core/operate/freshness.ts, reads the loaded batch's transform manifest and the extract's heartbeat.)
+ *
  * Rules (ARCHITECTURE.md, "Load"):
  *  - a batch loads in ONE warehouse transaction together with its row in `load_ledger`, so it is
  *    either wholly in the warehouse or not at all, and a loaded batch is never loaded again;
@@ -95,8 +106,7 @@ const DEFAULT_CHUNK_ROWS = 50_000;
  * transaction is rolled back; batches loaded before it stay loaded).
  */
 export async function loadPending(ctx: PipelineContext, options: LoadOptions = {}): Promise<LoadResult[]> {
-  const schema = ctx.warehouseSchema;
-  quoteSchema(schema);
+  quoteSchema(ctx.warehouseSchema);
   const client = await openConnection(ctx.warehouse, {
     what: 'the warehouse',
     applicationName: 'totes-lake-load',
@@ -104,27 +114,48 @@ export async function loadPending(ctx: PipelineContext, options: LoadOptions = {
   });
   const results: LoadResult[] = [];
   try {
-    await migrateWarehouse(client, schema, ctx.sqlRoot);
-    const method = await chooseMethod(client, options.method ?? 'auto');
-    const ledger = qualifiedTable(schema, 'load_ledger');
-    const newest = await client.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM ${ledger}`);
-    const newestSeq = newest.rows[0].seq;
-    const firstSeq = await firstManifestSeq(ctx.processed);
-    if (firstSeq === undefined) {
-      ctx.log.info('load: no transform manifests yet', { store: ctx.processed.name });
-      return results;
-    }
-    const startAfter = newestSeq === null ? undefined : transformManifestKey(newestSeq);
-    for await (const info of ctx.processed.list(TRANSFORM_MANIFEST_PREFIX, { startAfter })) {
-      const seq = manifestSeq(info.key);
-      if (seq === undefined) continue;
-      const manifest = await readTransformManifest(ctx.processed, info.key, seq);
-      const result = await loadBatch(client, ctx, manifest, { method, chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS, first: seq === firstSeq }, results);
-      results.push(result);
+    const plan = await planLoad(client, ctx, options);
+    if (!plan) return results;
+    for await (const manifest of pendingManifests(ctx.processed, plan.newestSeq)) {
+      results.push(await loadBatch(client, ctx, manifest, { ...plan, first: manifest.seq === plan.firstSeq }, results));
     }
     return results;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+interface LoadPlan {
+  method: LoadMethod;
+  chunkRows: number;
+  /** The ledger's newest seq (null: nothing loaded yet). */
+  newestSeq: number | null;
+  /** The first transform manifest in the store: the lake's beginning, which needs no predecessor. */
+  firstSeq: number;
+}
+
+/**
+ * Plan: migrates the warehouse, picks the method, and reads the ledger's newest seq and the first
+ * transform manifest's seq; undefined when the store has no transform manifest yet.
+ */
+async function planLoad(client: pg.Client, ctx: PipelineContext, options: LoadOptions): Promise<LoadPlan | undefined> {
+  await migrateWarehouse(client, ctx.warehouseSchema, ctx.sqlRoot);
+  const method = await chooseMethod(client, options.method ?? 'auto');
+  const newest = await client.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM ${qualifiedTable(ctx.warehouseSchema, 'load_ledger')}`);
+  const firstSeq = await firstManifestSeq(ctx.processed);
+  if (firstSeq === undefined) {
+    ctx.log.info('load: no transform manifests yet', { store: ctx.processed.name });
+    return undefined;
+  }
+  return { method, chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS, newestSeq: newest.rows[0].seq, firstSeq };
+}
+
+/** Read: the transform manifests after seq `newestSeq`, in order, each read as it is reached. */
+async function* pendingManifests(store: ObjectStore, newestSeq: number | null): AsyncGenerator<TransformManifest> {
+  const startAfter = newestSeq === null ? undefined : transformManifestKey(newestSeq);
+  for await (const info of store.list(TRANSFORM_MANIFEST_PREFIX, { startAfter })) {
+    const seq = manifestSeq(info.key);
+    if (seq !== undefined) yield readTransformManifest(store, info.key, seq);
   }
 }
 
@@ -152,7 +183,6 @@ async function readTransformManifest(store: ObjectStore, key: string, seq: numbe
   return manifest;
 }
 
-
 async function chooseMethod(client: pg.Client, wanted: LoadMethod | 'auto'): Promise<LoadMethod> {
   if (wanted === 'unnest') return wanted;
   const pglite = await isPglite(client);
@@ -168,76 +198,24 @@ interface BatchPlan {
   first: boolean;
 }
 
+/**
+ * Write: one batch in one warehouse transaction — its place in the ledger claimed, its tables, its
+ * deletions, then its ledger row — so it is wholly in or not at all.
+ */
 async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: TransformManifest, plan: BatchPlan, loadedSoFar: LoadResult[]): Promise<LoadResult> {
-  const schema = ctx.warehouseSchema;
-  const ledger = qualifiedTable(schema, 'load_ledger');
   const started = Date.now();
   const base = { batchId: manifest.batchId, seq: manifest.seq, method: plan.method };
   await client.query('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [warehouseLockKey(schema)]);
-    const seen = await client.query<{ batch_id: string; seq: number }>(
-      `SELECT batch_id, seq FROM ${ledger} WHERE batch_id = $1 OR seq = $2 OR seq = $2 - 1`,
-      [manifest.batchId, manifest.seq],
-    );
-    if (seen.rows.some((r) => r.batch_id === manifest.batchId)) {
+    if (!(await claimBatch(client, ctx, manifest, plan, loadedSoFar))) {
       await client.query('ROLLBACK');
       ctx.log.info(`load: batch ${manifest.batchId} is already in the load ledger; skipped`, { batchId: manifest.batchId });
       return { ...base, skipped: true, tables: {}, deletedRows: 0, elapsedMs: Date.now() - started };
     }
-    const clash = seen.rows.find((r) => r.seq === manifest.seq);
-    if (clash) {
-      throw new Error(
-        `Cannot load batch ${manifest.batchId}: the load ledger of schema ${schema} already holds seq ${manifest.seq} as batch ${clash.batch_id}. ` +
-          'The processed store and the warehouse belong to different lakes; point the load at the right warehouse or schema.',
-      );
-    }
-    if (!plan.first && !seen.rows.some((r) => r.seq === manifest.seq - 1)) {
-      throw new LoadOrderError(
-        `Cannot load batch ${manifest.batchId} (seq ${manifest.seq}): batch seq ${manifest.seq - 1} is not in the load ledger of schema ${schema}. ` +
-          `Batches load in order; load seq ${manifest.seq - 1} first (is its transform manifest ${transformManifestKey(manifest.seq - 1)} missing from ${ctx.processed.name}?).`,
-        loadedSoFar,
-      );
-    }
-
-    const tables: Partial<Record<StarTableName, TableLoad>> = {};
-    // Dimensions first, then facts (STAR_TABLES order); without foreign keys the order is only cosmetic.
-    const work = STAR_TABLES.flatMap((table) => {
-      const output = manifest.star[table.name];
-      // A dimension carried forward unchanged was loaded with the batch that built it (batches load in order).
-      if (!output || output.builtBy) return [];
-      // A rebuilt dimension upserts only its rows that changed since the version it replaces.
-      const rows = output.changes ? { ...output, prefix: output.changes.prefix, files: output.changes.files, rows: output.changes.rows } : output;
-      return [{ table, output: rows, reader: new TableChunks(ctx.processed, table, rows, plan.chunkRows) }];
-    });
-    for (const [i, { table, output, reader }] of work.entries()) {
-      // Nothing to send (a fact without versions in this batch, a dimension whose rebuild changed no row).
-      if (output.rows === 0) {
-        tables[table.name] = { read: 0, written: 0, files: 0 };
-        continue;
-      }
-      // Once this table's rows are all sent, start decoding what follows: the next tables up to the
-      // first big one (a tiny table in between would otherwise leave the server waiting for it).
-      const prefetchNext = () => {
-        for (const later of work.slice(i + 1)) {
-          later.reader.prefetch();
-          if (later.output.rows >= plan.chunkRows) break;
-        }
-      };
-      tables[table.name] = await loadTable(client, ctx, manifest, table, output, plan, reader, prefetchNext);
-    }
-
-    const deletedRows = await recordDeletions(client, schema, manifest);
-
+    const tables = await loadTables(client, ctx, manifest, plan);
+    const deletedRows = await recordDeletions(client, ctx.warehouseSchema, manifest);
     const elapsedMs = Date.now() - started;
-    const sqlVersions = Object.fromEntries(Object.entries(manifest.star).map(([name, out]) => [name, { origin: out.origin, sqlHash: out.sqlHash }]));
-    await client.query(`INSERT INTO ${ledger} (batch_id, seq, rows, sql_versions, elapsed_ms) VALUES ($1, $2, $3, $4, $5)`, [
-      manifest.batchId,
-      manifest.seq,
-      JSON.stringify({ ...tables, ...(deletedRows > 0 ? { deleted_rows: { written: deletedRows } } : {}) }),
-      JSON.stringify(sqlVersions),
-      elapsedMs,
-    ]);
+    await writeLedgerRow(client, ctx.warehouseSchema, manifest, tables, deletedRows, elapsedMs);
     await client.query('COMMIT');
     for (const [name, load] of Object.entries(tables)) ctx.log.metric(METRICS.rows, load.written, 'Count', { table: name, stage: 'load' });
     ctx.log.metric(METRICS.stageDuration, elapsedMs, 'Milliseconds', { stage: 'load' });
@@ -247,6 +225,89 @@ async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: Tran
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Takes the schema's advisory lock and checks the ledger in the batch's transaction: false when the
+ * batch is already loaded (another load won); throws when its seq belongs to another batch or its
+ * predecessor is not loaded ({@link LoadOrderError}).
+ */
+async function claimBatch(client: pg.Client, ctx: PipelineContext, manifest: TransformManifest, plan: BatchPlan, loadedSoFar: LoadResult[]): Promise<boolean> {
+  const schema = ctx.warehouseSchema;
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [warehouseLockKey(schema)]);
+  const seen = await client.query<{ batch_id: string; seq: number }>(
+    `SELECT batch_id, seq FROM ${qualifiedTable(schema, 'load_ledger')} WHERE batch_id = $1 OR seq = $2 OR seq = $2 - 1`,
+    [manifest.batchId, manifest.seq],
+  );
+  if (seen.rows.some((r) => r.batch_id === manifest.batchId)) return false;
+  const clash = seen.rows.find((r) => r.seq === manifest.seq);
+  if (clash) {
+    throw new Error(
+      `Cannot load batch ${manifest.batchId}: the load ledger of schema ${schema} already holds seq ${manifest.seq} as batch ${clash.batch_id}. ` +
+        'The processed store and the warehouse belong to different lakes; point the load at the right warehouse or schema.',
+    );
+  }
+  if (!plan.first && !seen.rows.some((r) => r.seq === manifest.seq - 1)) {
+    throw new LoadOrderError(
+      `Cannot load batch ${manifest.batchId} (seq ${manifest.seq}): batch seq ${manifest.seq - 1} is not in the load ledger of schema ${schema}. ` +
+        `Batches load in order; load seq ${manifest.seq - 1} first (is its transform manifest ${transformManifestKey(manifest.seq - 1)} missing from ${ctx.processed.name}?).`,
+      loadedSoFar,
+    );
+  }
+  return true;
+}
+
+/**
+ * Reads the Parquet the manifest lists (a rebuilt dimension's `changes/`, a fact's partition) and
+ * writes it into the warehouse tables; dimensions first, then facts (STAR_TABLES order; without
+ * foreign keys the order is only cosmetic). A dimension carried forward was loaded with the batch
+ * that built it (batches load in order).
+ */
+async function loadTables(client: pg.Client, ctx: PipelineContext, manifest: TransformManifest, plan: BatchPlan): Promise<Partial<Record<StarTableName, TableLoad>>> {
+  const tables: Partial<Record<StarTableName, TableLoad>> = {};
+  const work = STAR_TABLES.flatMap((table) => {
+    const output = manifest.star[table.name];
+    if (!output || output.builtBy) return [];
+    // A rebuilt dimension upserts only its rows that changed since the version it replaces.
+    const rows = output.changes ? { ...output, prefix: output.changes.prefix, files: output.changes.files, rows: output.changes.rows } : output;
+    return [{ table, output: rows, reader: new TableChunks(ctx.processed, table, rows, plan.chunkRows) }];
+  });
+  for (const [i, { table, output, reader }] of work.entries()) {
+    // Nothing to send (a fact without versions in this batch, a dimension whose rebuild changed no row).
+    if (output.rows === 0) {
+      tables[table.name] = { read: 0, written: 0, files: 0 };
+      continue;
+    }
+    // Once this table's rows are all sent, start decoding what follows: the next tables up to the
+    // first big one (a tiny table in between would otherwise leave the server waiting for it).
+    const prefetchNext = () => {
+      for (const later of work.slice(i + 1)) {
+        later.reader.prefetch();
+        if (later.output.rows >= plan.chunkRows) break;
+      }
+    };
+    tables[table.name] = await loadTable(client, ctx, manifest, table, output, plan, reader, prefetchNext);
+  }
+  return tables;
+}
+
+/** The batch's row in `load_ledger`: rows per table (and deletions), the SQL versions it was built with. */
+async function writeLedgerRow(
+  client: pg.Client,
+  schema: string,
+  manifest: TransformManifest,
+  tables: Partial<Record<StarTableName, TableLoad>>,
+  deletedRows: number,
+  elapsedMs: number,
+): Promise<void> {
+  const sqlVersions = Object.fromEntries(Object.entries(manifest.star).map(([name, out]) => [name, { origin: out.origin, sqlHash: out.sqlHash }]));
+  await client.query(`INSERT INTO ${qualifiedTable(schema, 'load_ledger')} (batch_id, seq, rows, sql_versions, elapsed_ms) VALUES ($1, $2, $3, $4, $5)`, [
+    manifest.batchId,
+    manifest.seq,
+    JSON.stringify({ ...tables, ...(deletedRows > 0 ? { deleted_rows: { written: deletedRows } } : {}) }),
+    JSON.stringify(sqlVersions),
+    elapsedMs,
+  ]);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { readExtractHeartbeat, type ExtractHeartbeat } from '../lake/extract-heartbeat';
-import { readExtractManifest } from '../lake/manifest-log';
+import { extractBound, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import type { ExtractManifest } from '../lake/manifests';
 import { readNewestLoaded, type LoadedBatch } from '../load/load-ledger';
 import type { PipelineContext } from '../pipeline-context';
-import type { ObjectStore } from '../ports/object-store';
+import { ObjectNotFoundError, type ObjectStore } from '../ports/object-store';
 
 /**
  * Freshness: how far behind totesys the warehouse is, the one definition `totes status`, the run
@@ -53,15 +53,8 @@ export function ageSeconds(sourceTimestamp: string, now: Date): number | undefin
   return t === undefined ? undefined : Math.max(0, Math.round((now.getTime() - t) / 100) / 10);
 }
 
-/**
- * The bound a published batch read up to: the earliest of its tables' window bounds (they share
- * the batch's bound, except a table whose cursor was already past it, whose window then ends at
- * its cursor).
- */
-export function batchBound(manifest: Pick<ExtractManifest, 'tables' | 'snapshotAt'>): string {
-  const bounds = Object.values(manifest.tables).map((t) => t!.window.upperBound);
-  return bounds.length ? bounds.reduce((a, b) => (b < a ? b : a)) : manifest.snapshotAt;
-}
+/** The bound a published batch read up to (lake/manifest-log.ts `extractBound`). */
+export const batchBound = extractBound;
 
 /**
  * The definition, on the evidence: the newest loaded batch's extract manifest, and the heartbeat
@@ -69,7 +62,11 @@ export function batchBound(manifest: Pick<ExtractManifest, 'tables' | 'snapshotA
  * warehouse disagree) vouches for nothing.
  */
 export function freshnessOf(loaded: Pick<ExtractManifest, 'seq' | 'batchId' | 'tables' | 'snapshotAt'>, heartbeat: ExtractHeartbeat | undefined, now: Date): Freshness | undefined {
-  const own = batchBound(loaded);
+  return freshnessAt(loaded, batchBound(loaded), heartbeat, now);
+}
+
+/** {@link freshnessOf} of a loaded batch whose bound is known (`own`). */
+function freshnessAt(loaded: Pick<LoadedBatch, 'seq' | 'batchId'>, own: string, heartbeat: ExtractHeartbeat | undefined, now: Date): Freshness | undefined {
   const later = heartbeat && heartbeat.afterSeq === loaded.seq && heartbeat.afterBatchId === loaded.batchId && heartbeat.upperBound > own ? heartbeat.upperBound : undefined;
   const sourceAt = later ?? own;
   const seconds = ageSeconds(sourceAt, now);
@@ -79,7 +76,7 @@ export function freshnessOf(loaded: Pick<ExtractManifest, 'seq' | 'batchId' | 't
 
 /**
  * Freshness of a warehouse whose newest loaded batch is `loaded` (from its load ledger), read from
- * the lake: that batch's extract manifest and its heartbeat. Undefined when nothing is loaded.
+ * the lake: that batch's bound and its heartbeat. Undefined when nothing is loaded.
  */
 export async function measureFreshness(
   stores: { ingestion: ObjectStore; processed: ObjectStore },
@@ -87,14 +84,36 @@ export async function measureFreshness(
   now: Date,
 ): Promise<Freshness | undefined> {
   if (!loaded) return undefined;
-  const manifest = await readExtractManifest(stores.ingestion, loaded.seq);
-  if (manifest.batchId !== loaded.batchId) {
-    throw new Error(
-      `The warehouse's newest loaded batch is ${loaded.batchId} (seq ${loaded.seq}), but extract manifest ${loaded.seq} in ${stores.ingestion.name} is batch ${manifest.batchId}: ` +
-        'the warehouse and the lake belong to different runs, so its freshness cannot be told',
-    );
+  const bound = await loadedBound(stores, loaded);
+  return freshnessAt(loaded, bound, await readExtractHeartbeat(stores.processed, loaded.seq), now);
+}
+
+/**
+ * The bound batch `loaded` read up to, from its transform manifest, which copies it from the
+ * extract manifest: what the load loaded from, so the load needs no extract manifest. A transform
+ * manifest written before it carried the bound (or none, in a lake written by hand) sends the
+ * reader to the extract manifest.
+ */
+async function loadedBound(stores: { ingestion: ObjectStore; processed: ObjectStore }, loaded: Pick<LoadedBatch, 'seq' | 'batchId'>): Promise<string> {
+  const transformed = await readTransformManifest(stores.processed, loaded.seq).catch((err: unknown) => {
+    if (err instanceof ObjectNotFoundError) return undefined;
+    throw err;
+  });
+  if (transformed?.extract) {
+    sameBatch(loaded, transformed.batchId, `transform manifest ${loaded.seq} in ${stores.processed.name}`);
+    return transformed.extract.upperBound;
   }
-  return freshnessOf(manifest, await readExtractHeartbeat(stores.processed, loaded.seq), now);
+  const extracted = await readExtractManifest(stores.ingestion, loaded.seq);
+  sameBatch(loaded, extracted.batchId, `extract manifest ${loaded.seq} in ${stores.ingestion.name}`);
+  return batchBound(extracted);
+}
+
+function sameBatch(loaded: Pick<LoadedBatch, 'seq' | 'batchId'>, batchId: string, manifest: string): void {
+  if (batchId === loaded.batchId) return;
+  throw new Error(
+    `The warehouse's newest loaded batch is ${loaded.batchId} (seq ${loaded.seq}), but ${manifest} is batch ${batchId}: ` +
+      'the warehouse and the lake belong to different runs, so its freshness cannot be told',
+  );
 }
 
 /** Freshness of the context's warehouse now: its load ledger, then the lake (see {@link measureFreshness}). */

@@ -1,5 +1,5 @@
-import { SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
-import { lakeTrinoType, type StarTableName } from '../contract/star-tables';
+import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
+import { lakeTrinoType, type StarTable, type StarTableName } from '../contract/star-tables';
 import { METRICS } from '../contract/runtime-contract';
 import {
   currentPrefix,
@@ -12,6 +12,7 @@ import {
 } from '../lake/lake-layout';
 import {
   currentLocations,
+  extractBound,
   listExtractSeqs,
   listTransformSeqs,
   readExtractManifest,
@@ -24,7 +25,7 @@ import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy } from './current-compaction';
 import { currentStateColumns, currentStateSql } from './current-state';
-import { planByKey, writeDimensionByKey } from './dimension-by-key';
+import { planByKey, writeDimensionByKey, type ByKeyPlan } from './dimension-by-key';
 import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
@@ -34,21 +35,29 @@ import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
  *
  * Batches transform strictly in sequence: batch N merges into the current state batch N-1 left,
  * so it waits until N-1's transform manifest exists; a gap or a failure stops the run and later
- * batches wait for the next one. Per batch:
- *  1. write, for each source table with rows in it, the batch's versions as a delta of its current
- *     state, or compact base, deltas and batch into a new base (current-compaction.ts), at a fresh
- *     location (`current/<table>/<batch>/`); other tables keep their base and deltas;
- *  2. run every `sql/transform/*.sql` file: dimensions are rebuilt whole into a fresh location (or,
- *     declared by-key and fed by a delta, the previous version with the delta's keys replaced:
- *     dimension-by-key.ts), facts get the batch's versions as a staged partition; nothing is
- *     visible to readers yet;
- *  3. publish: repoint the compacted current tables and the dimensions, add the fact partitions;
- *  4. write the transform manifest, last, with If-None-Match: the batch is transformed once it
- *     exists, and the load stage starts from it.
+ * batches wait for the next one. A run goes plan → read → write:
+ *  - plan ({@link planTransform}, {@link readBatchInputs}): the pending batches, and per batch its
+ *    extract manifest and the previous transform manifest, which must agree; a lease
+ *    (stage-lease.ts) keeps two runs from working on one batch at once;
+ *  - read and stage ({@link stageBatch}): input checks (input-checks.ts), then, for each source
+ *    table with rows in the batch, its versions as a delta of the current state, or base, deltas
+ *    and batch compacted into a new base (current-compaction.ts), at `current/<table>/<batch>/`;
+ *    then every `sql/transform/*.sql` file — dimensions rebuilt whole into a fresh location (or,
+ *    declared by-key and fed by a delta, the previous version with the delta's keys replaced:
+ *    dimension-by-key.ts), facts as a staged partition; then the data tests (data-tests.ts). Nothing
+ *    is visible to readers yet; a failure quarantines the batch;
+ *  - write ({@link publishBatch}): repoint the compacted current tables and the dimensions, add the
+ *    fact partitions, then the transform manifest, last, with If-None-Match: the batch is
+ *    transformed once it exists, and the load starts from it.
+ *
+ * Boundary rules. Reads: the extract's outputs only through its manifests (the batch's raw files
+ * and deletions as extract manifest N lists them; later manifests for the input checks), and its
+ * own outputs through its own manifest N-1 — never the catalog, never a listing of either layout.
+ * Writes: the processed store's `current/`, `star/`, `changes/`, `quarantine/`, `leases/` and its
+ * manifests, and the catalog. What the load needs of the extract (deletions, the bound freshness is
+ * measured from) it copies into its manifest, so the load reads no extract manifest.
  * Every output location is a function of (table, batch), so re-running a batch whose manifest is
- * missing rewrites the same prefixes and publishes the same locations again: it is safe. A lease
- * (stage-lease.ts) keeps two runs from writing those locations at the same time.
- * Everything the next batch needs comes from this batch's manifest, never from the catalog.
+ * missing rewrites the same prefixes and publishes the same locations again: it is safe.
  */
 
 export interface TransformResult {
@@ -63,13 +72,8 @@ const LEASE_TTL_MS = 16 * 60_000;
 
 /** Transforms every extracted batch that has no transform manifest yet, in order. */
 export async function transformPending(ctx: PipelineContext): Promise<TransformResult[]> {
-  const extracted = await listExtractSeqs(ctx.ingestion);
-  const transformed = new Set(await listTransformSeqs(ctx.processed));
-  const pending = extracted.filter((seq) => !transformed.has(seq));
-  if (!pending.length) {
-    ctx.log.info('Transform: no extracted batch is waiting', { lastExtracted: extracted.at(-1) ?? null });
-    return [];
-  }
+  const { pending, transformed } = await planTransform(ctx);
+  if (!pending.length) return [];
   const sqlFiles = await loadSqlFiles(ctx.sqlRoot);
   const results: TransformResult[] = [];
   for (const seq of pending) {
@@ -80,48 +84,72 @@ export async function transformPending(ctx: PipelineContext): Promise<TransformR
       );
       break;
     }
-    const extract = await readExtractManifest(ctx.ingestion, seq);
-    const previous = seq > 1 ? await readTransformManifest(ctx.processed, seq - 1) : undefined;
-    if (previous && extract.previousBatchId !== previous.batchId) {
-      throw new Error(
-        `Extract manifest ${seq} (batch ${extract.batchId}) follows batch ${extract.previousBatchId ?? 'none'}, but transform manifest ${seq - 1} is of batch ${previous.batchId}; the manifest logs disagree and must be repaired by hand`,
-      );
-    }
-    const outcome = await acquireLease(ctx.processed, 'transform', seq, { ttlMs: LEASE_TTL_MS, now: ctx.now });
-    if ('busy' in outcome) {
-      ctx.log.info(`Transform: batch ${extract.batchId} is being transformed by another run (${outcome.busy.holder.host} pid ${outcome.busy.holder.pid}, until ${outcome.busy.expiresAt}); leaving it to that run`, { seq });
-      break;
-    }
-    if (await ctx.processed.exists(transformManifestKey(seq))) {
-      // Another run finished this batch between our listing and our lease: nothing to do.
-      await outcome.lease.release().catch(() => undefined);
-      transformed.add(seq);
-      continue;
-    }
-    let manifest: TransformManifest;
-    try {
-      manifest = await transformBatch(ctx, extract, previous, sqlFiles);
-    } catch (err) {
-      ctx.log.error(`Transform of batch ${extract.batchId} failed; it and later batches wait for the next run`, {
-        seq,
-        batchId: extract.batchId,
-        error: (err as Error).message,
-      });
-      throw new Error(
-        `Transform of batch ${extract.batchId} (seq ${seq}) failed: ${(err as Error).message}. Nothing after it was transformed; fix the cause and run the transform again (re-running a batch is safe).`,
-        { cause: err },
-      );
-    } finally {
-      // Done or failed, the batch is free again: a retry need not wait for the lease to expire.
-      await outcome.lease.release().catch(() => undefined);
-    }
+    const { extract, previous } = await readBatchInputs(ctx, seq);
+    const outcome = await transformLeased(ctx, extract, previous, sqlFiles);
+    if (outcome === 'busy') break;
     transformed.add(seq);
-    results.push({ seq, batchId: extract.batchId, manifestKey: transformManifestKey(seq), manifest });
+    if (outcome !== 'done-elsewhere') results.push({ seq, batchId: extract.batchId, manifestKey: transformManifestKey(seq), manifest: outcome });
   }
   return results;
 }
 
-/** Transforms one batch whose predecessor is transformed; returns its (published) manifest. */
+/** Plan: lists both manifest logs (reads nothing else); the pending batches are the extracted ones not transformed. */
+async function planTransform(ctx: PipelineContext): Promise<{ pending: number[]; transformed: Set<number> }> {
+  const extracted = await listExtractSeqs(ctx.ingestion);
+  const transformed = new Set(await listTransformSeqs(ctx.processed));
+  const pending = extracted.filter((seq) => !transformed.has(seq));
+  if (!pending.length) ctx.log.info('Transform: no extracted batch is waiting', { lastExtracted: extracted.at(-1) ?? null });
+  return { pending, transformed };
+}
+
+/** Reads extract manifest `seq` and transform manifest `seq - 1`, and checks that the two logs agree. */
+async function readBatchInputs(ctx: PipelineContext, seq: number): Promise<{ extract: ExtractManifest; previous: TransformManifest | undefined }> {
+  const extract = await readExtractManifest(ctx.ingestion, seq);
+  const previous = seq > 1 ? await readTransformManifest(ctx.processed, seq - 1) : undefined;
+  if (previous && extract.previousBatchId !== previous.batchId) {
+    throw new Error(
+      `Extract manifest ${seq} (batch ${extract.batchId}) follows batch ${extract.previousBatchId ?? 'none'}, but transform manifest ${seq - 1} is of batch ${previous.batchId}; the manifest logs disagree and must be repaired by hand`,
+    );
+  }
+  return { extract, previous };
+}
+
+/**
+ * Transforms one batch under its lease (`leases/transform/<seq>/`): `busy` when another run holds
+ * it, `done-elsewhere` when another run published it meanwhile, else the published manifest.
+ */
+async function transformLeased(
+  ctx: PipelineContext,
+  extract: ExtractManifest,
+  previous: TransformManifest | undefined,
+  sqlFiles: readonly SqlFile[],
+): Promise<TransformManifest | 'busy' | 'done-elsewhere'> {
+  const { seq } = extract;
+  const outcome = await acquireLease(ctx.processed, 'transform', seq, { ttlMs: LEASE_TTL_MS, now: ctx.now });
+  if ('busy' in outcome) {
+    ctx.log.info(`Transform: batch ${extract.batchId} is being transformed by another run (${outcome.busy.holder.host} pid ${outcome.busy.holder.pid}, until ${outcome.busy.expiresAt}); leaving it to that run`, { seq });
+    return 'busy';
+  }
+  try {
+    // Another run finished this batch between our listing and our lease: nothing to do.
+    if (await ctx.processed.exists(transformManifestKey(seq))) return 'done-elsewhere';
+    return await transformBatch(ctx, extract, previous, sqlFiles);
+  } catch (err) {
+    ctx.log.error(`Transform of batch ${extract.batchId} failed; it and later batches wait for the next run`, { seq, batchId: extract.batchId, error: (err as Error).message });
+    throw new Error(
+      `Transform of batch ${extract.batchId} (seq ${seq}) failed: ${(err as Error).message}. Nothing after it was transformed; fix the cause and run the transform again (re-running a batch is safe).`,
+      { cause: err },
+    );
+  } finally {
+    // Done or failed, the batch is free again: a retry need not wait for the lease to expire.
+    await outcome.lease.release().catch(() => undefined);
+  }
+}
+
+/**
+ * Transforms one batch whose predecessor is transformed; returns its (published) manifest. Input
+ * checks, stage, data tests, publish: any failure before the publish quarantines the batch.
+ */
 export async function transformBatch(
   ctx: PipelineContext,
   extract: ExtractManifest,
@@ -129,27 +157,7 @@ export async function transformBatch(
   sqlFiles: readonly SqlFile[],
 ): Promise<TransformManifest> {
   const startedAt = ctx.now();
-  // Input checks first (input-checks.ts): a version the star cannot hold blocks the batch until a
-  // later batch supersedes it (the row fixed or deleted in totesys); then the batch is built without it.
-  const rejected = await findRejectedVersions(ctx, extract);
-  if (rejected.length) {
-    await markSuperseded(ctx, extract, rejected);
-    const open = rejected.filter((r) => !r.supersededBy);
-    if (open.length) {
-      throw await quarantine(
-        ctx,
-        extract,
-        `${open.length} row version(s) break the input contract: ${open.slice(0, 5).map(describeRejected).join('; ')}${open.length > 5 ? '; …' : ''}. ` +
-          'Fix the row(s) in totesys: once a later batch holds their next version, this batch is built without the rejected ones',
-        [],
-        rejected,
-      );
-    }
-    ctx.log.warn(
-      `Transform: batch ${extract.batchId} is built without ${rejected.length} rejected value(s) that later batches superseded: ${rejected.map(describeRejected).join('; ')}`,
-      { batchId: extract.batchId, rejected },
-    );
-  }
+  const rejected = await checkInputs(ctx, extract);
   const acceptOnly = [...new Set(rejected.map((r) => r.table))];
   let staged: StagedBatch;
   try {
@@ -168,7 +176,35 @@ export async function transformBatch(
   return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected);
 }
 
-interface StagedBatch {
+/**
+ * Input checks first (input-checks.ts; reads the batch's raw files and later extract manifests): a
+ * version the star cannot hold blocks the batch (quarantine) until a later batch supersedes it (the
+ * row fixed or deleted in totesys); then the batch is built without it. Returns the rejected versions.
+ */
+async function checkInputs(ctx: PipelineContext, extract: ExtractManifest): Promise<RejectedVersion[]> {
+  const rejected = await findRejectedVersions(ctx, extract);
+  if (!rejected.length) return rejected;
+  await markSuperseded(ctx, extract, rejected);
+  const open = rejected.filter((r) => !r.supersededBy);
+  if (open.length) {
+    throw await quarantine(
+      ctx,
+      extract,
+      `${open.length} row version(s) break the input contract: ${open.slice(0, 5).map(describeRejected).join('; ')}${open.length > 5 ? '; …' : ''}. ` +
+        'Fix the row(s) in totesys: once a later batch holds their next version, this batch is built without the rejected ones',
+      [],
+      rejected,
+    );
+  }
+  ctx.log.warn(
+    `Transform: batch ${extract.batchId} is built without ${rejected.length} rejected value(s) that later batches superseded: ${rejected.map(describeRejected).join('; ')}`,
+    { batchId: extract.batchId, rejected },
+  );
+  return rejected;
+}
+
+/** The current state of every source table after a batch (its manifest's `current`, `currentOutputs`, `currentDeltas`). */
+interface StagedCurrent {
   current: Record<SourceTableName, string>;
   currentOutputs: Record<SourceTableName, TransformOutput>;
   currentDeltas: Partial<Record<SourceTableName, TransformOutput[]>>;
@@ -176,11 +212,172 @@ interface StagedBatch {
   changed: SourceTableName[];
   /** Current states this batch compacted into a new base (published to the catalog). */
   compacted: SourceTableName[];
+}
+
+interface StagedBatch extends StagedCurrent {
   star: Record<StarTableName, TransformOutput>;
   /** Dimensions carried forward unchanged from the previous batch (not rebuilt, not republished). */
   carried: StarTableName[];
   /** Facts without versions in this batch: not written, no partition, nothing to test or load. */
   unwritten: StarTableName[];
+}
+
+/** Current state and star tables written to their batch locations; nothing published. */
+async function stageBatch(
+  ctx: PipelineContext,
+  extract: ExtractManifest,
+  previous: TransformManifest | undefined,
+  sqlFiles: readonly SqlFile[],
+  acceptOnly: readonly SourceTableName[] = [],
+): Promise<StagedBatch> {
+  const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
+  for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
+  const current = await stageCurrentStates(ctx, extract, previous, batchFiles, acceptOnly);
+  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly);
+  if (!previous || current.changed.includes('currency')) await reportUnknownCurrencies(ctx, star.star.dim_currency.prefix, extract.batchId);
+  return { ...current, ...star };
+}
+
+/**
+ * The current state, per table: kept as it is, a delta with this batch's versions, or compacted
+ * (base, deltas and batch merged into a new base) — current-compaction.ts decides. Reads the batch's
+ * raw files and the previous state (as transform manifest N-1 lists it); writes `current/<table>/<batch>/`.
+ */
+async function stageCurrentStates(
+  ctx: PipelineContext,
+  extract: ExtractManifest,
+  previous: TransformManifest | undefined,
+  batchFiles: Partial<Record<SourceTableName, string[]>>,
+  acceptOnly: readonly SourceTableName[],
+): Promise<StagedCurrent> {
+  const { batchId } = extract;
+  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  const staged: StagedCurrent = { current: {} as StagedCurrent['current'], currentOutputs: {} as StagedCurrent['currentOutputs'], currentDeltas: {}, changed: [], compacted: [] };
+  for (const table of SOURCE_TABLES) {
+    const before = previous?.current[table.name];
+    const base = before === undefined ? undefined : previous?.currentOutputs[table.name];
+    const deltas = previous?.currentDeltas?.[table.name] ?? [];
+    const rows = extract.tables[table.name]?.rows ?? 0;
+    const step = compactionStep(policy, { base, deltas }, { batchId, rows });
+    if (step === 'keep') {
+      staged.current[table.name] = before!;
+      staged.currentOutputs[table.name] = base!;
+      if (deltas.length) staged.currentDeltas[table.name] = deltas;
+      continue;
+    }
+    const previousState = step === 'compact' && before !== undefined ? [before, ...deltas.map((d) => d.prefix)] : undefined;
+    ctx.log.progress('transform', { batchId, step: `current_${table.name}${step === 'delta' ? ' (delta)' : ''}` });
+    const output = await writeCurrentState(ctx, table, batchId, batchFiles[table.name] ?? [], previousState, acceptOnly);
+    if (step === 'delta') {
+      staged.current[table.name] = before!;
+      staged.currentOutputs[table.name] = base!;
+      staged.currentDeltas[table.name] = [...deltas, output];
+    } else {
+      staged.current[table.name] = output.prefix;
+      staged.currentOutputs[table.name] = output;
+      staged.compacted.push(table.name);
+    }
+    if (rows > 0) staged.changed.push(table.name);
+  }
+  return staged;
+}
+
+/** Writes one table's latest versions of this batch (a delta), or merged with `previousState` (a new base). */
+async function writeCurrentState(
+  ctx: PipelineContext,
+  table: SourceTable,
+  batchId: string,
+  files: string[],
+  previousState: string[] | undefined,
+  acceptOnly: readonly SourceTableName[],
+): Promise<TransformOutput> {
+  const sql = readAcceptedOnly(currentStateSql(table, { hasPrevious: previousState !== undefined }), acceptOnly);
+  const target: WriteTarget = {
+    table: `current_${table.name}`,
+    prefix: currentPrefix(table.name, batchId),
+    columns: currentStateColumns(table),
+    batchId,
+    sqlHash: sha256(sql),
+    origin: 'generated',
+  };
+  const bindings: RelationBindings = { batch: { [table.name]: files }, current: {}, previous: previousState ? { [table.name]: previousState } : {}, star: {} };
+  const stats = await ctx.engine.write(sql, bindings, target);
+  return { kind: 'current', prefix: target.prefix, origin: target.origin, sqlHash: target.sqlHash, ...stats };
+}
+
+/**
+ * Star tables, staged: dimensions from the new current state (base, then deltas), facts from the
+ * batch's rows. dim_date extends the previous calendar (it never shrinks), so it reads the one this
+ * batch replaces. Writes `star/<table>/…` and `changes/<dimension>/<batch>/`.
+ */
+async function stageStarTables(
+  ctx: PipelineContext,
+  batchId: string,
+  previous: TransformManifest | undefined,
+  sqlFiles: readonly SqlFile[],
+  batchFiles: Partial<Record<SourceTableName, string[]>>,
+  current: StagedCurrent,
+  acceptOnly: readonly SourceTableName[],
+): Promise<Pick<StagedBatch, 'star' | 'carried' | 'unwritten'>> {
+  const previousDimDate = previous?.star.dim_date?.prefix;
+  const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
+  const staged: Pick<StagedBatch, 'star' | 'carried' | 'unwritten'> = { star: {} as StagedBatch['star'], carried: [], unwritten: [] };
+  const changed = (table: StarTable): boolean => table.sources.some((s) => current.changed.includes(s as SourceTableName));
+  for (const [index, file] of sqlFiles.entries()) {
+    const { table } = file;
+    // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
+    // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
+    const kept = previous?.star[table.name];
+    if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !changed(table)) {
+      staged.star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
+      staged.carried.push(table.name);
+      continue;
+    }
+    // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
+    // each source version to at most one row: sql-files.test.ts): nothing to write — on Athena one
+    // CTAS fewer per fact and batch — no partition to publish, nothing to load.
+    if (table.kind === 'fact' && !changed(table)) {
+      staged.star[table.name] = { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash: file.sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 };
+      staged.unwritten.push(table.name);
+      continue;
+    }
+    // A by-key dimension whose source wrote a delta: only the delta's keys change (dimension-by-key.ts).
+    const byKey = table.kind === 'dimension' ? planByKey(file, kept, current.currentDeltas, batchId) : undefined;
+    ctx.log.progress('transform', { batchId, step: `${table.name}${byKey ? ' (by key)' : ''}`, file: index + 1, of: sqlFiles.length });
+    staged.star[table.name] = await writeStarTable(ctx, file, batchId, bindings, kept, byKey, acceptOnly);
+    ctx.log.metric(METRICS.rows, staged.star[table.name].rows, 'Count', { table: table.name, stage: 'transform' });
+  }
+  return staged;
+}
+
+/**
+ * Writes one star table of the batch: a fact's partition, a dimension rebuilt whole (with its
+ * changes beside it), or a by-key dimension whose source wrote a delta (dimension-by-key.ts).
+ */
+async function writeStarTable(
+  ctx: PipelineContext,
+  file: SqlFile,
+  batchId: string,
+  bindings: RelationBindings,
+  kept: TransformOutput | undefined,
+  byKey: ByKeyPlan | undefined,
+  acceptOnly: readonly SourceTableName[],
+): Promise<TransformOutput> {
+  const { table } = file;
+  const target: WriteTarget = {
+    table: table.name,
+    prefix: table.kind === 'fact' ? factBatchPrefix(table.name, batchId) : dimensionPrefix(table.name, batchId),
+    // The engine appends the lineage columns (_batch_id, _sql_hash): the SQL files never produce them.
+    columns: table.columns.map((c) => ({ name: c.name, trinoType: lakeTrinoType(c.type) })),
+    batchId,
+    sqlHash: file.sqlHash,
+    origin: file.origin,
+  };
+  if (byKey) return writeDimensionByKey(ctx, file, target, byKey, acceptOnly);
+  const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
+  const output: TransformOutput = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
+  if (table.kind === 'dimension' && kept) output.changes = await writeDimensionChanges(ctx, target, kept.prefix);
+  return output;
 }
 
 /**
@@ -226,121 +423,7 @@ async function quarantine(
   );
 }
 
-/** Steps 1 and 2: current state and star tables written to their batch locations; nothing published. */
-async function stageBatch(
-  ctx: PipelineContext,
-  extract: ExtractManifest,
-  previous: TransformManifest | undefined,
-  sqlFiles: readonly SqlFile[],
-  acceptOnly: readonly SourceTableName[] = [],
-): Promise<StagedBatch> {
-  const { batchId } = extract;
-  const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
-  for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
-
-  // 1. Current state, per table: kept as it is, a delta with this batch's versions, or compacted
-  // (base, deltas and batch merged into a new base) — current-compaction.ts decides.
-  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
-  const current = {} as Record<SourceTableName, string>;
-  const currentOutputs = {} as Record<SourceTableName, TransformOutput>;
-  const currentDeltas: Partial<Record<SourceTableName, TransformOutput[]>> = {};
-  const changed: SourceTableName[] = [];
-  const compacted: SourceTableName[] = [];
-  for (const table of SOURCE_TABLES) {
-    const before = previous?.current[table.name];
-    const base = before === undefined ? undefined : previous?.currentOutputs[table.name];
-    const deltas = previous?.currentDeltas?.[table.name] ?? [];
-    const rows = extract.tables[table.name]?.rows ?? 0;
-    const step = compactionStep(policy, { base, deltas }, { batchId, rows });
-    if (step === 'keep') {
-      current[table.name] = before!;
-      currentOutputs[table.name] = base!;
-      if (deltas.length) currentDeltas[table.name] = deltas;
-      continue;
-    }
-    const hasPrevious = step === 'compact' && before !== undefined;
-    const sql = readAcceptedOnly(currentStateSql(table, { hasPrevious }), acceptOnly);
-    const target: WriteTarget = {
-      table: `current_${table.name}`,
-      prefix: currentPrefix(table.name, batchId),
-      columns: currentStateColumns(table),
-      batchId,
-      sqlHash: sha256(sql),
-      origin: 'generated',
-    };
-    const bindings: RelationBindings = {
-      batch: { [table.name]: batchFiles[table.name] },
-      current: {},
-      previous: hasPrevious ? { [table.name]: [before!, ...deltas.map((d) => d.prefix)] } : {},
-      star: {},
-    };
-    ctx.log.progress('transform', { batchId, step: `current_${table.name}${step === 'delta' ? ' (delta)' : ''}` });
-    const stats = await ctx.engine.write(sql, bindings, target);
-    const output: TransformOutput = { kind: 'current', prefix: target.prefix, origin: target.origin, sqlHash: target.sqlHash, ...stats };
-    if (step === 'delta') {
-      current[table.name] = before!;
-      currentOutputs[table.name] = base!;
-      currentDeltas[table.name] = [...deltas, output];
-    } else {
-      current[table.name] = target.prefix;
-      currentOutputs[table.name] = output;
-      compacted.push(table.name);
-    }
-    if (rows > 0) changed.push(table.name);
-  }
-
-  // 2. Star tables, staged: dimensions from the new current state (base, then deltas), facts from
-  // the batch's rows. dim_date extends the previous calendar (it never shrinks), so it reads the one
-  // this batch replaces.
-  const previousDimDate = previous?.star.dim_date?.prefix;
-  const bindings: RelationBindings = { batch: batchFiles, current: currentLocations({ current, currentDeltas }), star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
-  const star = {} as Record<StarTableName, TransformOutput>;
-  const carried: StarTableName[] = [];
-  const unwritten: StarTableName[] = [];
-  for (const [index, file] of sqlFiles.entries()) {
-    const { table } = file;
-    // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
-    // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
-    const kept = previous?.star[table.name];
-    if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !table.sources.some((s) => changed.includes(s as SourceTableName))) {
-      star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
-      carried.push(table.name);
-      continue;
-    }
-    // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
-    // each source version to at most one row: sql-files.test.ts): nothing to write — on Athena one
-    // CTAS fewer per fact and batch — no partition to publish, nothing to load.
-    if (table.kind === 'fact' && !table.sources.some((s) => changed.includes(s as SourceTableName))) {
-      star[table.name] = { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash: file.sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 };
-      unwritten.push(table.name);
-      continue;
-    }
-    const target: WriteTarget = {
-      table: table.name,
-      prefix: table.kind === 'fact' ? factBatchPrefix(table.name, batchId) : dimensionPrefix(table.name, batchId),
-      // The engine appends the lineage columns (_batch_id, _sql_hash): the SQL files never produce them.
-      columns: table.columns.map((c) => ({ name: c.name, trinoType: lakeTrinoType(c.type) })),
-      batchId,
-      sqlHash: file.sqlHash,
-      origin: file.origin,
-    };
-    // A by-key dimension whose source wrote a delta: only the delta's keys change (dimension-by-key.ts).
-    const byKey = table.kind === 'dimension' ? planByKey(file, kept, currentDeltas, batchId) : undefined;
-    ctx.log.progress('transform', { batchId, step: `${table.name}${byKey ? ' (by key)' : ''}`, file: index + 1, of: sqlFiles.length });
-    if (byKey) {
-      star[table.name] = await writeDimensionByKey(ctx, file, target, byKey, acceptOnly);
-    } else {
-      const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
-      star[table.name] = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
-      if (table.kind === 'dimension' && kept) star[table.name].changes = await writeDimensionChanges(ctx, target, kept.prefix);
-    }
-    ctx.log.metric(METRICS.rows, star[table.name].rows, 'Count', { table: table.name, stage: 'transform' });
-  }
-  if (!previous || changed.includes('currency')) await reportUnknownCurrencies(ctx, star.dim_currency.prefix, batchId);
-  return { current, currentOutputs, currentDeltas, changed, compacted, star, carried, unwritten };
-}
-
-/** Steps 3 and 4: publish the staged outputs, then the manifest, last. */
+/** Write: publish the staged outputs to the catalog, then the manifest, last. */
 async function publishBatch(
   ctx: PipelineContext,
   extract: ExtractManifest,
@@ -350,18 +433,49 @@ async function publishBatch(
   tests: DataTestResult[],
   rejected: RejectedVersion[],
 ): Promise<TransformManifest> {
-  const { batchId, seq } = extract;
-  const { current, currentOutputs, currentDeltas, compacted, star, carried } = staged;
+  await publishOutputs(ctx, extract.batchId, staged, sqlFiles);
+  const manifest: TransformManifest = {
+    kind: 'transform',
+    version: 1,
+    batchId: extract.batchId,
+    seq: extract.seq,
+    engine: ctx.engine.name,
+    startedAt: startedAt.toISOString(),
+    finishedAt: ctx.now().toISOString(),
+    current: staged.current,
+    star: staged.star,
+    currentOutputs: staged.currentOutputs,
+    ...(Object.keys(staged.currentDeltas).length ? { currentDeltas: staged.currentDeltas } : {}),
+    dataTests: tests.map(({ name, table, passed, failures }) => ({ name, table, passed, failures })),
+    extract: { snapshotAt: extract.snapshotAt, upperBound: extractBound(extract) },
+    ...deletionsOf(ctx, extract),
+    ...(rejected.length ? { rejected } : {}),
+  };
+  const key = transformManifestKey(extract.seq);
+  try {
+    await ctx.processed.put(key, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true, contentType: 'application/json' });
+  } catch (err) {
+    if (!(err instanceof ObjectExistsError)) throw err;
+    ctx.log.warn(`Transform: another run published batch ${extract.batchId} first; keeping its manifest`, { seq: extract.seq, batchId: extract.batchId });
+    return readTransformManifest(ctx.processed, extract.seq);
+  }
+  reportPublished(ctx, extract, staged, sqlFiles, startedAt);
+  return manifest;
+}
 
-  // 3. Publish. The catalog's current tables are the compacted bases (deltas are read through the
-  // manifest); a base carried over from an earlier batch was published by that batch.
-  for (const name of compacted) {
-    const output = currentOutputs[name];
+/**
+ * Publishes to the catalog: the compacted current states (deltas are read through the manifest; a
+ * base carried over from an earlier batch was published by that batch), the rebuilt dimensions, and
+ * a partition per fact with versions in this batch.
+ */
+async function publishOutputs(ctx: PipelineContext, batchId: string, staged: StagedBatch, sqlFiles: readonly SqlFile[]): Promise<void> {
+  for (const name of staged.compacted) {
+    const output = staged.currentOutputs[name];
     await ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash });
   }
   for (const file of sqlFiles) {
-    if (carried.includes(file.table.name)) continue; // published by the batch that built it
-    const output = star[file.table.name];
+    if (staged.carried.includes(file.table.name)) continue; // published by the batch that built it
+    const output = staged.star[file.table.name];
     const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash };
     if (file.table.kind === 'fact') {
       // A batch without versions of this fact publishes no partition (there is nothing in it).
@@ -369,35 +483,13 @@ async function publishBatch(
     }
     else await ctx.catalog.repoint(file.table.name, location);
   }
+}
 
-  // 4. The manifest, last.
-  const manifest: TransformManifest = {
-    kind: 'transform',
-    version: 1,
-    batchId,
-    seq,
-    engine: ctx.engine.name,
-    startedAt: startedAt.toISOString(),
-    finishedAt: ctx.now().toISOString(),
-    current,
-    star,
-    currentOutputs,
-    ...(Object.keys(currentDeltas).length ? { currentDeltas } : {}),
-    dataTests: tests.map(({ name, table, passed, failures }) => ({ name, table, passed, failures })),
-    ...deletionsOf(ctx, extract),
-    ...(rejected.length ? { rejected } : {}),
-  };
-  const key = transformManifestKey(seq);
-  try {
-    await ctx.processed.put(key, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true, contentType: 'application/json' });
-  } catch (err) {
-    if (!(err instanceof ObjectExistsError)) throw err;
-    ctx.log.warn(`Transform: another run published batch ${batchId} first; keeping its manifest`, { seq, batchId });
-    return readTransformManifest(ctx.processed, seq);
-  }
-
-  const deltasWritten = Object.values(currentDeltas).flatMap((d) => d ?? []).filter((d) => parseCurrentPrefix(d.prefix).batchId === batchId);
-  const outputs = [...Object.values(star), ...compacted.map((name) => currentOutputs[name]), ...deltasWritten];
+/** The published batch's metrics (bytes scanned, duration) and log line. */
+function reportPublished(ctx: PipelineContext, extract: ExtractManifest, staged: StagedBatch, sqlFiles: readonly SqlFile[], startedAt: Date): void {
+  const { batchId, seq } = extract;
+  const deltasWritten = Object.values(staged.currentDeltas).flatMap((d) => d ?? []).filter((d) => parseCurrentPrefix(d.prefix).batchId === batchId);
+  const outputs = [...Object.values(staged.star), ...staged.compacted.map((name) => staged.currentOutputs[name]), ...deltasWritten];
   const bytesScanned = outputs.reduce((sum, o) => sum + o.bytesScanned, 0);
   const elapsedMs = Date.now() - startedAt.getTime();
   ctx.log.metric(METRICS.bytesScanned, bytesScanned, 'Bytes');
@@ -405,13 +497,12 @@ async function publishBatch(
   ctx.log.info(`Transform: batch ${batchId} published`, {
     seq,
     batchId,
-    currentStatesCompacted: compacted.length,
+    currentStatesCompacted: staged.compacted.length,
     currentDeltasWritten: deltasWritten.length,
-    factRows: Object.fromEntries(sqlFiles.filter((f) => f.table.kind === 'fact').map((f) => [f.table.name, star[f.table.name].rows])),
+    factRows: Object.fromEntries(sqlFiles.filter((f) => f.table.kind === 'fact').map((f) => [f.table.name, staged.star[f.table.name].rows])),
     bytesScanned,
     elapsedMs,
   });
-  return manifest;
 }
 
 /** Deletions the extract found, carried to the load (which records them in `deleted_rows`), and logged. */

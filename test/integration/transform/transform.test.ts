@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { currentPrefix, dimensionPrefix, factBatchPrefix, rawKey, transformManifestKey } from '../../../functions/core/lake/lake-layout';
-import { readTransformManifest } from '../../../functions/core/lake/manifest-log';
+import { extractBound, readExtractManifest, readTransformManifest } from '../../../functions/core/lake/manifest-log';
 import { lakeBindings } from '../../../functions/core/transform/lake-bindings';
 import { loadSqlFiles } from '../../../functions/core/transform/sql-files';
 import { transformPending } from '../../../functions/core/transform/transform';
@@ -40,6 +40,9 @@ describe('transformPending', () => {
       expect(manifest.star.dim_currency).toMatchObject({ kind: 'dimension', prefix: dimensionPrefix('dim_currency', b1), rows: 4 });
       expect(manifest.current.address).toBe(currentPrefix('address', b1));
       expect(manifest.currentOutputs.address).toMatchObject({ kind: 'current', origin: 'generated', rows: 2 });
+      // What the load needs of the extract is copied here: it reads no extract manifest.
+      const extracted = await readExtractManifest(lake.ingestion, 1);
+      expect(manifest.extract).toEqual({ snapshotAt: extracted.snapshotAt, upperBound: extractBound(extracted) });
       expect(await transformPending(lake.ctx)).toEqual([]);
     });
 

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SOURCE_TABLE_NAMES } from '../../../functions/core/contract/source-tables';
 import { writeExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
-import { extractManifestKey } from '../../../functions/core/lake/lake-layout';
-import { ExtractManifest } from '../../../functions/core/lake/manifests';
+import { STAR_TABLE_NAMES } from '../../../functions/core/contract/star-tables';
+import { extractManifestKey, transformManifestKey } from '../../../functions/core/lake/lake-layout';
+import { ExtractManifest, TransformManifest } from '../../../functions/core/lake/manifests';
 import { freshnessOf, measureFreshness } from '../../../functions/core/operate/freshness';
 import { judgeSla } from '../../../functions/core/operate/pipeline-status';
 import { RunRecord } from '../../../functions/core/operate/run-record';
@@ -23,6 +24,18 @@ function manifest(seq: number, bound: string): ExtractManifest {
     kind: 'extract', version: 1, batchId: batchIdOf(seq), seq, previousBatchId: seq > 1 ? batchIdOf(seq - 1) : null,
     startedAt: '2026-11-25T09:00:00.000Z', finishedAt: '2026-11-25T09:00:01.000Z', snapshotAt: bound,
     tables: Object.fromEntries(SOURCE_TABLE_NAMES.map((t) => [t, { files: [], rows: 1, window: { from: null, upperBound: bound }, cursor: null, maxLastUpdated: '2024-06-01 00:00:00.000' }])),
+  });
+}
+
+/** Transform manifest of batch `seq`, with the bound its extract read up to (no outputs: freshness reads none). */
+function transformManifest(seq: number, bound: string): TransformManifest {
+  const output = { kind: 'current', prefix: 'current/x/', files: [], rows: 0, origin: 'generated', sqlHash: 'h', bytesScanned: 0, elapsedMs: 0 };
+  return TransformManifest.parse({
+    kind: 'transform', version: 1, batchId: batchIdOf(seq), seq, engine: 'duckdb', startedAt: '', finishedAt: '',
+    current: Object.fromEntries(SOURCE_TABLE_NAMES.map((t) => [t, 'current/x/'])),
+    currentOutputs: Object.fromEntries(SOURCE_TABLE_NAMES.map((t) => [t, output])),
+    star: Object.fromEntries(STAR_TABLE_NAMES.map((t) => [t, { ...output, kind: 'fact' }])),
+    extract: { snapshotAt: bound, upperBound: bound },
   });
 }
 
@@ -117,6 +130,24 @@ describe('freshness = now − the source instant the warehouse reflects', () => 
     const m = manifest(1, '2026-11-25 09:00:00.000');
     m.tables.staff!.window.upperBound = '2026-11-25 09:03:00.000';
     expect(freshnessOf(m, undefined, at('2026-11-25 09:10:00.000'))).toMatchObject({ sourceAt: '2026-11-25 09:00:00.000', seconds: 600 });
+  });
+
+  it('takes the bound from the transform manifest, which copies it, so the load reads no extract manifest', async () => {
+    const { stores, quiet, loaded } = lake();
+    await stores.processed.put(transformManifestKey(1), JSON.stringify(transformManifest(1, '2026-11-25 09:00:00.000')));
+    const noIngestion = { ...stores, ingestion: new Proxy(stores.ingestion, { get: () => { throw new Error('the ingestion store is not read'); } }) };
+    expect(await measureFreshness(noIngestion, loaded(1), at('2026-11-25 09:01:00.000'))).toMatchObject({ sourceAt: '2026-11-25 09:00:00.000', seconds: 60, via: 'batch' });
+    await quiet(1, '2026-11-25 09:05:00.000');
+    expect(await measureFreshness(noIngestion, loaded(1), at('2026-11-25 09:06:00.000'))).toMatchObject({ sourceAt: '2026-11-25 09:05:00.000', via: 'heartbeat' });
+    await expect(measureFreshness(noIngestion, { seq: 1, batchId: '0000000001-20261125T090000Z-ffff' }, new Date())).rejects.toThrow(/transform manifest 1 .* belong to different runs/);
+  });
+
+  it('reads the extract manifest for a transform manifest written before it carried the bound', async () => {
+    const { stores, batch, loaded } = lake();
+    await batch(1, '2026-11-25 09:00:00.000');
+    const { extract: _bound, ...older } = transformManifest(1, '2026-11-25 08:00:00.000');
+    await stores.processed.put(transformManifestKey(1), JSON.stringify(older));
+    expect(await measureFreshness(stores, loaded(1), at('2026-11-25 09:01:00.000'))).toMatchObject({ sourceAt: '2026-11-25 09:00:00.000', seconds: 60 });
   });
 
   it('refuses to tell when the warehouse holds a batch of another lake', async () => {
