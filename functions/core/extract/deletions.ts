@@ -8,6 +8,7 @@ import { lakeRows } from './lake-versions';
 import type { ExtractManifest, ExtractTable } from '../lake/manifests';
 import { PGLITE_VERSION_PATTERN } from '../database-connection';
 import type { PipelineContext } from '../pipeline-context';
+import { quoteIdent } from '../sql/sql-text';
 
 /**
  * Deletion detection: totesys rows are rarely deleted (foreign keys RESTRICT), but a deleted row
@@ -96,11 +97,6 @@ export interface DeletionCheckOptions {
   maxAgeSeconds?: number;
 }
 
-const quote = (identifier: string): string => {
-  if (!/^[a-z_][a-z0-9_]*$/.test(identifier)) throw new Error(`Identifier "${identifier}" is not a plain lower-case name`);
-  return `"${identifier}"`;
-};
-
 /**
  * Reads the deletion signature and counter state of `tables` in one statement. Call it outside
  * (before) the extract's snapshot transaction: see the module comment for why the order matters.
@@ -186,14 +182,14 @@ export async function checkDeletions(
   thisBatchFiles: string[],
   options: DeletionCheckOptions,
 ): Promise<DeletionCheck> {
-  const pk = quote(table.primaryKey);
+  const pk = quoteIdent(table.primaryKey);
   const before = previous?.keys;
   const signature = options.statistics?.signature;
   const reason = tallyReason(before, options.statistics, options.snapshotAt, options.maxAgeSeconds ?? DEFAULT_TALLY_MAX_AGE_SECONDS);
   if (before && reason === undefined) {
     // Carried forward: only the keys above the carried max are counted (an index range scan).
     const res = await client.query<{ n: string; s: string | null; m: number | null }>(
-      `SELECT count(*) AS n, sum(${pk}) AS s, max(${pk}) AS m FROM ${quote(table.name)} WHERE $1::integer IS NULL OR ${pk} > $1::integer`,
+      `SELECT count(*) AS n, sum(${pk}) AS s, max(${pk}) AS m FROM ${quoteIdent(table.name)} WHERE $1::integer IS NULL OR ${pk} > $1::integer`,
       [before.max],
     );
     const row = res.rows[0];
@@ -205,7 +201,7 @@ export async function checkDeletions(
   const res = await client.query<{ n: string; s: string | null; m: number | null; pn: string; ps: string | null }>(
     `SELECT count(*) AS n, sum(${pk}) AS s, max(${pk}) AS m,
             count(*) FILTER (WHERE ${pk} <= $1::integer) AS pn, sum(${pk}) FILTER (WHERE ${pk} <= $1::integer) AS ps
-       FROM ${quote(table.name)}`,
+       FROM ${quoteIdent(table.name)}`,
     [prevMax],
   );
   const row = res.rows[0];
@@ -223,7 +219,7 @@ export async function checkDeletions(
 
   // Suspect (or no earlier tally): compare the key lists.
   const source = new Set<number>();
-  const listed = await client.query<{ id: number }>(`SELECT ${pk} AS id FROM ${quote(table.name)}`);
+  const listed = await client.query<{ id: number }>(`SELECT ${pk} AS id FROM ${quoteIdent(table.name)}`);
   for (const r of listed.rows) source.add(r.id);
   const lake = await lakeKeys(ctx, table, thisBatchFiles);
   const already = await deletedKeys(ctx, table.name);

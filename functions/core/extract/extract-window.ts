@@ -1,5 +1,6 @@
 import { BATCH_ID_COLUMN, type SourceTable } from '../contract/source-tables';
 import type { Cursor, ExtractTable } from '../lake/manifests';
+import { quoteIdent } from '../sql/sql-text';
 
 /**
  * Pure planning of what one extract reads from one table. No I/O here, so the boundary rules
@@ -59,11 +60,6 @@ export function maxTimestamp(a: string | null | undefined, b: string | null | un
   return a > b ? a : b;
 }
 
-const quote = (identifier: string): string => {
-  if (!/^[a-z_][a-z0-9_]*$/.test(identifier)) throw new Error(`Identifier "${identifier}" is not a plain lower-case name`);
-  return `"${identifier}"`;
-};
-
 /** Session settings the extract query reads its window from (values are bound with set_config). */
 export const WINDOW_SETTINGS = {
   fromTs: 'totes.from_ts',
@@ -82,11 +78,11 @@ export const WINDOW_SETTINGS = {
 export function windowSelect(window: TableWindow, chunked = false, alsoWhere?: string): string {
   const t = window.table;
   const fields = t.columns.map((c) => {
-    const col = quote(c.name);
+    const col = quoteIdent(c.name);
     const value = c.type === 'timestamp(3)' ? `to_char(${col}, 'YYYY-MM-DD HH24:MI:SS.MS')` : c.type.startsWith('enum:') ? `${col}::text` : col;
     return `'${c.name}', ${value}`;
   });
-  const pk = quote(t.primaryKey);
+  const pk = quoteIdent(t.primaryKey);
   // Each setting is read in a scalar subquery: PostgreSQL evaluates it once (an InitPlan) instead
   // of calling current_setting() and parsing its text for every row the scan filters, which made a
   // window over an unchanged 1.4M-row table cost about 8× more than the scan itself.
@@ -99,10 +95,10 @@ export function windowSelect(window: TableWindow, chunked = false, alsoWhere?: s
   // wide texts (an external merge on disk): chunk k of a big table cost a whole-table render. The
   // outer ORDER BY repeats the subquery's, so the order is guaranteed; the planner sees the input
   // already sorted and adds no second sort.
-  const columns = t.columns.map((c) => quote(c.name)).join(', ');
+  const columns = t.columns.map((c) => quoteIdent(c.name)).join(', ');
   return (
     `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
-    `SELECT ${columns} FROM ${quote(t.name)} ` +
+    `SELECT ${columns} FROM ${quoteIdent(t.name)} ` +
     `WHERE ${after}"last_updated" < (SELECT current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3)) ${alsoWhere ? `AND ${alsoWhere} ` : ''}` +
     `ORDER BY "last_updated", ${pk}` +
     (chunked ? ` LIMIT current_setting('${WINDOW_SETTINGS.limit}')::bigint` : '') +

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { SourceTable } from '../contract/source-tables';
 import type { Cursor, SourceSnapshot } from '../lake/manifests';
 import { TIMESTAMP_TEXT } from './extract-window';
+import { quoteIdent } from '../sql/sql-text';
 
 /**
  * Capture by commit, not by the writer's clock: the late-commit rescue.
@@ -259,11 +260,6 @@ export const RESCUE_SETTINGS = {
   repairIds: 'totes.repair_ids',
 } as const;
 
-const quote = (identifier: string): string => {
-  if (!/^[a-z_][a-z0-9_]*$/.test(identifier)) throw new Error(`Identifier "${identifier}" is not a plain lower-case name`);
-  return `"${identifier}"`;
-};
-
 const setting = (name: string, type: string): string => `(SELECT current_setting('${name}')::${type})`;
 
 /**
@@ -277,13 +273,13 @@ const setting = (name: string, type: string): string => `(SELECT current_setting
  */
 export function rescueSelect(table: SourceTable, part: 'band' | 'below' | 'repair', options: { batchSnapshot: boolean; keysOnly?: boolean }): string {
   const t = table;
-  const pk = quote(t.primaryKey);
+  const pk = quoteIdent(t.primaryKey);
   const fields = t.columns.map((c) => {
-    const col = quote(c.name);
+    const col = quoteIdent(c.name);
     const value = c.type === 'timestamp(3)' ? `to_char(${col}, 'YYYY-MM-DD HH24:MI:SS.MS')` : c.type.startsWith('enum:') ? `${col}::text` : col;
     return `'${c.name}', ${value}`;
   });
-  const columns = t.columns.map((c) => quote(c.name)).join(', ');
+  const columns = t.columns.map((c) => quoteIdent(c.name)).join(', ');
   const bandFrom = setting(RESCUE_SETTINGS.bandFrom, 'timestamp(3)');
   const notSeenBefore = notVisibleInSql(setting(RESCUE_SETTINGS.previous, 'pg_snapshot'));
   const fromEndedLong = `${ROW_XID} >= ${setting(RESCUE_SETTINGS.fromXid, 'xid8')}`;
@@ -300,10 +296,10 @@ export function rescueSelect(table: SourceTable, part: 'band' | 'below' | 'repai
     ...parts[part],
     ...(options.batchSnapshot ? [batchSnapshotFilter()] : []),
   ];
-  if (options.keysOnly) return `SELECT ${pk} AS id FROM ${quote(t.name)} WHERE ${where.join(' AND ')} ORDER BY ${pk}`;
+  if (options.keysOnly) return `SELECT ${pk} AS id FROM ${quoteIdent(t.name)} WHERE ${where.join(' AND ')} ORDER BY ${pk}`;
   return (
     `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
-    `SELECT ${columns} FROM ${quote(t.name)} WHERE ${where.join(' AND ')} ORDER BY "last_updated", ${pk}` +
+    `SELECT ${columns} FROM ${quoteIdent(t.name)} WHERE ${where.join(' AND ')} ORDER BY "last_updated", ${pk}` +
     `) AS r ORDER BY "last_updated", ${pk}`
   );
 }
@@ -390,9 +386,9 @@ export function shiftSeconds(text: string, seconds: number): string {
  */
 export async function rescuedByNextRun(client: pg.Client, table: SourceTable, ids: readonly number[], previous: { source: SourceSnapshot; cursor: Cursor }): Promise<Set<number>> {
   if (!ids.length) return new Set();
-  const pk = quote(table.primaryKey);
+  const pk = quoteIdent(table.primaryKey);
   const res = await client.query<{ id: number }>(
-    `SELECT ${pk} AS id FROM ${quote(table.name)}
+    `SELECT ${pk} AS id FROM ${quoteIdent(table.name)}
       WHERE ${pk} = ANY ($1::integer[]) AND ("last_updated", ${pk}) <= ($2::timestamp(3), $3::integer) AND "last_updated" >= $4::timestamp(3)
         AND ${notVisibleInSql('$5::pg_snapshot')}`,
     [ids, previous.cursor.lastUpdated, previous.cursor.id, shiftSeconds(previous.cursor.lastUpdated, -previous.source.lookbackSeconds), snapshotWithSubxids(previous.source)],
