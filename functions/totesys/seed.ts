@@ -12,7 +12,7 @@
  * tables (TRUNCATE … RESTART IDENTITY) first. Everything happens in one transaction: a failed seed
  * leaves the database as it was.
  */
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import { SOURCE_TABLE_NAMES, type SourceTableName } from '../core/contract/source-tables';
 import { silentLog, type Log } from '../core/ports/log';
 import { quoteIdent } from '../core/sql/sql-text';
@@ -22,7 +22,7 @@ import {
   addressRows, counterpartyRows, currencyRows, departmentRows, designRows, ordersInTimeOrder,
   paymentTypeRows, seedShape, staffRows, transactionAndPayment,
 } from './seed-rows';
-import { applyTotesysSchema, resetTotesysSequences, totesysRowCounts } from './totesys-schema';
+import { applyTotesysSchema, inTotesysTransaction, resetTotesysSequences, totesysRowCounts } from './totesys-schema';
 
 export interface SeedOptions {
   /** Multiplies the order tables (and so transactions and payments); default 1 (≈7000 sales orders). */
@@ -61,12 +61,8 @@ export async function seedTotesys(url: string, options: SeedOptions = {}): Promi
   if (!Number.isInteger(seed)) throw new Error(`seedTotesys: seed must be an integer, got ${seed}`);
   if (Number.isNaN(asOf.getTime())) throw new Error('seedTotesys: asOf is not a valid date');
 
-  const client = new Client({ connectionString: url });
-  client.on('error', () => undefined); // a dropped connection surfaces as the failing query's error
-  await client.connect();
-  try {
+  const written = await inTotesysTransaction(url, async (client): Promise<SeedSummary> => {
     const method = options.method ?? (await isPGlite(client) ? 'insert' : 'copy');
-    await client.query('BEGIN');
     await applyTotesysSchema(client);
     const before = await totesysRowCounts(client);
     const occupied = Object.entries(before).filter(([, n]) => n > 0);
@@ -128,16 +124,11 @@ export async function seedTotesys(url: string, options: SeedOptions = {}): Promi
 
     if (checkedAtEnd) await verifyForeignKeys(client);
     await resetTotesysSequences(client);
-    await client.query('COMMIT');
-    const summary: SeedSummary = { counts, elapsedMs: Date.now() - started, method, seed, scale, asOf: asOf.toISOString() };
-    log.info('seeded totesys', { ...summary });
-    return summary;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+    return { counts, elapsedMs: 0, method, seed, scale, asOf: asOf.toISOString() };
+  });
+  const summary: SeedSummary = { ...written, elapsedMs: Date.now() - started }; // the commit included
+  log.info('seeded totesys', { ...summary });
+  return summary;
 }
 
 /**

@@ -12,11 +12,12 @@
  * seed and by the current highest order and payment ids, so repeated bursts differ from each other
  * but replaying the same sequence on the same start state gives the same changes.
  */
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import { silentLog, type Log } from '../core/ports/log';
 import { SeededRandom } from './seeded-random';
 import { designFileName } from './seed-rows';
 import { DESIGN_WORDS, FILE_FOLDERS, OFFICE_LOCATIONS, STREET_WORDS } from './seed-names';
+import { inTotesysTransaction } from './totesys-schema';
 
 export interface ActivityOptions {
   /** Minutes of business to simulate; default 5 (one pipeline interval). */
@@ -68,11 +69,7 @@ export async function simulateActivity(url: string, options: ActivityOptions = {
   const log = options.log ?? silentLog;
   if (!(minutes >= 0) || !Number.isFinite(minutes)) throw new Error(`simulateActivity: minutes must be ≥ 0, got ${minutes}`);
 
-  const client = new Client({ connectionString: url });
-  client.on('error', () => undefined); // a dropped connection surfaces as the failing query's error
-  await client.connect();
-  try {
-    await client.query('BEGIN');
+  const written = await inTotesysTransaction(url, async (client): Promise<ActivitySummary> => {
     const state = await client.query<Record<string, string | null>>(
       `SELECT ${NOW}::text AS now, (now() AT TIME ZONE 'UTC')::date::text AS today,
               (SELECT max(sales_order_id) FROM sales_order)::text AS sales,
@@ -221,8 +218,7 @@ export async function simulateActivity(url: string, options: ActivityOptions = {
       );
     }
 
-    await client.query('COMMIT');
-    const summary: ActivitySummary = {
+    return {
       newSalesOrders,
       newPurchaseOrders,
       newTransactions: newSalesOrders + newPurchaseOrders,
@@ -233,16 +229,12 @@ export async function simulateActivity(url: string, options: ActivityOptions = {
       addressEdits,
       newDesigns,
       stampedAt: s.now ?? '',
-      elapsedMs: Date.now() - started,
+      elapsedMs: 0,
     };
-    log.info('simulated totesys activity', { minutes, seed, ...summary });
-    return summary;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  });
+  const summary: ActivitySummary = { ...written, elapsedMs: Date.now() - started }; // the commit included
+  log.info('simulated totesys activity', { minutes, seed, ...summary });
+  return summary;
 }
 
 const ints = (n: number, next: () => number): number[] => Array.from({ length: n }, next);

@@ -3,7 +3,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ClientBase } from 'pg';
+import { Client, type ClientBase } from 'pg';
 import { SOURCE_TABLES, type SourceTableName } from '../core/contract/source-tables';
 import { quoteIdent } from '../core/sql/sql-text';
 
@@ -53,5 +53,27 @@ export async function resetTotesysSequences(client: ClientBase): Promise<void> {
       `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max(${quoteIdent(table.primaryKey)}) FROM ${quoteIdent(table.name)}), 0) + 1, false)`,
       [quoteIdent(table.name), table.primaryKey],
     );
+  }
+}
+
+/**
+ * Runs `body` in one transaction on a new connection to `url`: committed when it returns, rolled
+ * back when it throws (the database is then as it was), the connection closed either way. The seed
+ * and the simulator write through it.
+ */
+export async function inTotesysTransaction<T>(url: string, body: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  client.on('error', () => undefined); // a dropped connection surfaces as the failing query's error
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await body(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
