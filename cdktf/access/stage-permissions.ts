@@ -43,7 +43,8 @@ const glueDatabase = (r: PipelineResources, db: string) => [
  * When the key tallies say a row may have been deleted (or a repair is asked), it reads the lake's
  * keys itself: raw files, and the current-state files the newest transform manifest lists in the
  * processed bucket; it runs no queries. An extract that found nothing new writes its heartbeat
- * (heartbeats/extract/, processed bucket) instead of a batch.
+ * (heartbeats/extract/, processed bucket) instead of a batch, and the next extract reads it back
+ * (the previous snapshot its late-commit band starts from).
  */
 export function extractStatements(r: PipelineResources): Statement[] {
   return [
@@ -54,7 +55,8 @@ export function extractStatements(r: PipelineResources): Statement[] {
     { sid: 'ListProcessed', actions: ['s3:ListBucket'], resources: [r.processedBucketArn] },
     { sid: 'ReadCurrentStateKeys', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, TRANSFORM_MANIFEST_PREFIX, CURRENT_PREFIX) },
     { sid: 'WriteRunHistory', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, RUNS) },
-    { sid: 'WriteHeartbeat', actions: ['s3:PutObject'], resources: objects(r.processedBucketArn, EXTRACT_HEARTBEAT_PREFIX) },
+    // The heartbeat is read back too: the rescue compares with the last quiet extract's snapshot (core/extract/extract.ts).
+    { sid: 'WriteAndReadHeartbeat', actions: ['s3:PutObject', 's3:GetObject'], resources: objects(r.processedBucketArn, EXTRACT_HEARTBEAT_PREFIX) },
   ];
 }
 

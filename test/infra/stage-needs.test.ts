@@ -49,8 +49,10 @@ it('the load function can read the transform manifest (the bound) and the heartb
   expect(allows('load', 's3:ListBucket', processed)).toBe(true);
 });
 
-it('the extract function may write its heartbeat when it finds nothing new', () => {
+it('the extract function may write its heartbeat when it finds nothing new, and read it back', () => {
   expect(allows('extract', 's3:PutObject', `${processed}/${EXTRACT_HEARTBEAT_PREFIX}*`)).toBe(true);
+  // The next extract's late-commit band starts from the quiet extract's snapshot (readExtractHeartbeat).
+  expect(allows('extract', 's3:GetObject', `${processed}/${EXTRACT_HEARTBEAT_PREFIX}*`)).toBe(true);
 });
 
 it('the transform function may write its batch leases and quarantine reports, and read them back', () => {
