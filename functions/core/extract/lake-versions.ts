@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { SourceTable } from '../contract/source-tables';
 import { currentFiles, listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
-import { readParquetColumns } from '../load/parquet-rows';
+import { readParquetColumns } from '../lake/parquet-rows';
 import type { PipelineContext } from '../pipeline-context';
 
 /**

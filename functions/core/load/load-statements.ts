@@ -1,6 +1,6 @@
 import { starPostgresType, type StarTable } from '../contract/star-tables';
 import { quoteIdent } from '../sql/sql-text';
-import type { LoadValue } from './parquet-rows';
+import type { LoadValue } from '../lake/parquet-rows';
 import { quoteSchema } from './warehouse-migrations';
 
 /**

@@ -20,7 +20,7 @@ import {
   stagingTable,
   unnestSource,
 } from './load-statements';
-import { readParquetColumns, type ColumnChunk } from './parquet-rows';
+import { readParquetColumns, type ColumnChunk } from '../lake/parquet-rows';
 import { migrateWarehouse, quoteSchema, warehouseLockKey } from './warehouse-migrations';
 
 export { readWarehouseTable, warehouseRowCounts } from './warehouse-tables';

@@ -1,6 +1,6 @@
 import { parquetMetadata } from 'hyparquet';
 import { LINEAGE_COLUMNS, starTable, type StarColumn } from '../../../functions/core/contract/star-tables';
-import { readParquetColumns, type LoadValue } from '../../../functions/core/load/parquet-rows';
+import { readParquetColumns, type LoadValue } from '../../../functions/core/lake/parquet-rows';
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
 
 /**

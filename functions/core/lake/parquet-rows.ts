@@ -4,8 +4,10 @@ import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import type { StarColumn } from '../contract/star-tables';
 
 /**
- * Reads a star table's Parquet file into column arrays ready for the warehouse load, in pure
- * JavaScript (hyparquet), so the load Lambda carries no native query engine.
+ * Reads a lake Parquet file into column arrays, in pure JavaScript (hyparquet), so neither the load
+ * Lambda nor the extract Lambda carries a native query engine. The load reads star tables with it
+ * (values ready for the warehouse); the extract reads the keys and stamps of the current state
+ * (extract/lake-versions.ts). It lives with the lake, not with either stage.
  *
  * Values come out in the text forms PostgreSQL parses exactly, whatever engine wrote the file
  * (DuckDB locally; Athena/Trino in the cloud):

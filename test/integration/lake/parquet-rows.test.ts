@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { starTable, type StarColumn } from '../../../functions/core/contract/star-tables';
-import { formatDecimal, readParquetColumns, twosComplement, type LoadValue } from '../../../functions/core/load/parquet-rows';
+import { formatDecimal, readParquetColumns, twosComplement, type LoadValue } from '../../../functions/core/lake/parquet-rows';
 
 /** Reads DuckDB-written Parquet with hyparquet and checks every value's load form. */
 describe('readParquetColumns', () => {
