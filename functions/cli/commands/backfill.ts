@@ -1,3 +1,4 @@
+import { STAR_TABLES } from '../../core/contract/star-tables';
 import type { Log } from '../../core/ports/log';
 import { backfill } from '../../core/transform/backfill';
 import { parseCommand, UsageError } from '../cli-options';
@@ -20,6 +21,8 @@ export async function backfillCommand(argv: string[], makeLog: (json: boolean, v
   const { values, positionals, common } = parseCommand(argv, { 'lake-only': { type: 'boolean' } });
   const log = makeLog(common.json, common.verbose);
   if (!positionals.length) throw new UsageError('Name the star table(s) to backfill, e.g. `totes backfill fact_sales_order`');
+  const unknown = positionals.filter((t) => !STAR_TABLES.some((s) => s.name === t));
+  if (unknown.length) throw new UsageError(`Not a star table: ${unknown.join(', ')} (the star tables are ${STAR_TABLES.map((t) => t.name).join(', ')})`);
   const pipeline = await openLocalPipeline(common, log);
   try {
     const results = await backfill(pipeline.ctx, positionals, { warehouse: values['lake-only'] !== true });
