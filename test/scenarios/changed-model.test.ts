@@ -115,7 +115,7 @@ it('rebuilds a changed dimension and makes a batch with versions of a changed fa
   expect(runs.records[0].failure?.error).toMatch(/totes backfill fact_sales_order/);
   const status = await readPipelineStatus({ ingestion: s.ctx.ingestion, processed: s.ctx.processed, warehouseUrl: async () => s.warehouse.url, warehouseSchema: 'public', now: new Date(), slaSeconds: 3600, runs: 3, sqlRoot });
   expect(status.backlog?.state).toBe('quarantined');
-  expect(status.starTables.find((t) => t.table === FACT)?.sql).toEqual({ published: oldHash, file: newHash, changed: true });
+  expect(status.starTables.find((t) => t.table === FACT)?.sql).toEqual({ published: oldHash, file: newHash, changed: true, backfill: null });
   expect(status.problems.join('\n')).toMatch(/fact_sales_order\.sql changed .*`totes backfill fact_sales_order`/);
   // With the file as it was, the same batch goes through.
   expect((await readPipelineStatus({ ingestion: s.ctx.ingestion, processed: s.ctx.processed, warehouseSchema: 'public', now: new Date(), slaSeconds: 3600, runs: 0, sqlRoot: REPO_ROOT })).starTables.find((t) => t.table === FACT)?.sql?.changed).toBe(false);
@@ -158,6 +158,10 @@ it('survives a crash at each step of the backfill: readers see the table as befo
       }),
     );
     expect(err.message).toBe(`crash at ${crashAt}`);
+    if (crashAt !== 'loaded') {
+      const status = await readPipelineStatus({ ingestion: s.ctx.ingestion, processed: s.ctx.processed, warehouseSchema: 'public', now: new Date(), slaSeconds: 3600, runs: 0, sqlRoot });
+      expect(status.problems.join('\n')).toMatch(/The backfill of fact_sales_order with version .* stopped at step .*run `totes backfill fact_sales_order` again/);
+    }
     const now = await readers();
     // Exactly as before or exactly as after: one SQL version in the catalog, the same rows and keys everywhere.
     expect(now.hashes.length).toBe(1);

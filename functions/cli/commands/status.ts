@@ -102,7 +102,7 @@ export function renderStatus(status: PipelineStatus, lake: string): string {
         'lake rows': n(t.lakeRows),
         'warehouse rows': n(t.warehouseRows),
         'last batch': t.lastBatch ?? '∅',
-        sql: !t.sql ? '∅' : t.sql.changed ? `${(t.sql.published ?? '').slice(0, 8)} → ${t.sql.file.slice(0, 8)} CHANGED` : t.sql.file.slice(0, 8),
+        sql: !t.sql ? '∅' : `${t.sql.changed ? `${(t.sql.published ?? '').slice(0, 8)} → ${t.sql.file.slice(0, 8)} CHANGED` : t.sql.file.slice(0, 8)}${t.sql.backfill ? ` (backfill at ${t.sql.backfill.step})` : ''}`,
       })),
     ),
   );

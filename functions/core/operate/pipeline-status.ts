@@ -7,6 +7,7 @@ import type { Cursor, ExtractManifest, TransformManifest } from '../lake/manifes
 import { qualifiedTable } from '../load/load-statements';
 import type { ObjectStore } from '../ports/object-store';
 import { publishedVersion, readModelVersion, backfillCommand } from '../transform/model-versions';
+import { readProgress } from '../transform/backfill';
 import { loadSqlFiles } from '../transform/sql-files';
 import { measureFreshness, type Freshness } from './freshness';
 import { readRunHistory } from './run-history';
@@ -76,7 +77,7 @@ export interface StarTableStatus {
    * `changed` when they differ (transform/model-versions.ts): a dimension is rebuilt by the next
    * batch, a fact waits for `totes backfill`. Null when the SQL files were not read.
    */
-  sql: { published: string | null; file: string; changed: boolean } | null;
+  sql: { published: string | null; file: string; changed: boolean; backfill: { step: string; batches: number } | null } | null;
 }
 
 export interface PipelineStatus {
@@ -135,6 +136,10 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
     if (!file) return null;
     const published = publishedVersion(name, lastTransform, file.table.kind === 'fact' ? await readModelVersion(inputs.processed, name) : undefined) ?? null;
     const changed = published !== null && published !== file.sqlHash;
+    // A backfill of the file's version under way (or finished in the lake only): where it stands.
+    const progress = file.table.kind === 'fact' ? await readProgress({ processed: inputs.processed }, name, file.sqlHash) : undefined;
+    const backfill = progress && progress.step !== 'loaded' ? { step: progress.step, batches: progress.batches.length } : null;
+    if (backfill) problems.push(`The backfill of ${name} with version ${file.sqlHash.slice(0, 12)} stopped at step ${backfill.step} (${backfill.batches} batch(es) rebuilt): run \`${backfillCommand([name])}\` again to finish it`);
     if (changed) {
       problems.push(
         `${file.origin} changed since it built the published ${name} (version ${published.slice(0, 12)}, the file is now ${file.sqlHash.slice(0, 12)}): ` +
@@ -143,7 +148,7 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
             : 'the next batch rebuilds the dimension whole with it'),
       );
     }
-    return { published, file: file.sqlHash, changed };
+    return { published, file: file.sqlHash, changed, backfill };
   };
   const sqlVersions = new Map<StarTableName, StarTableStatus['sql']>();
   for (const { name } of STAR_TABLES) sqlVersions.set(name, await sqlOf(name));
