@@ -21,7 +21,7 @@
  *   heartbeats/extract/<seq>.json                        newest extract that found nothing new after batch <seq> (overwritten)
  *   models/<star table>.json                             the SQL version a backfill published for a star table (transform/model-versions.ts)
  *   backfills/<fact>/<sql hash>.json                     a backfill's progress (transform/backfill.ts)
- *   star/<fact>/sql=<hash12>/batch_id=<batch_id>/        a fact's batch rebuilt by a backfill with that SQL version
+ *   star/<fact>/sql=<hash12>/from=<batch_id>/batch_id=<batch_id>/  a fact's batch rebuilt by a backfill with that SQL version (in groups)
  *
  * Sequence numbers are zero-padded so that key order is batch order.
  */
@@ -158,11 +158,16 @@ export const BACKFILLS_PREFIX = 'backfills/';
 /** A backfill's progress: one per (fact, SQL version), rewritten as batches are rebuilt, so a crashed backfill resumes. */
 export const backfillKey = (table: string, sqlHash: string): string => `${BACKFILLS_PREFIX}${table}/${sqlHash}.json`;
 /**
- * A fact's batch rebuilt by a backfill, beside the partitions the batches wrote (`star/<fact>/batch_id=…/`):
- * the new version lives in its own folder until the catalog is repointed at it, so readers never see a mix.
+ * Where a backfill writes a fact rebuilt with SQL version `sqlHash`: beside the partitions the batches
+ * wrote (`star/<fact>/batch_id=…/`), in its own folder until the catalog is repointed at it, so readers
+ * never see a mix. Batches are rebuilt in groups, one statement each: a group's folder is named by its
+ * first batch, and holds a `batch_id=<batch>/` folder per batch (a Hive partition), each one of the
+ * fact's partitions once published.
  */
-export const backfillFactPrefix = (table: string, sqlHash: string, batchId: string): string =>
-  `${factTablePrefix(table)}sql=${sqlHash.slice(0, 12)}/batch_id=${batchId}/`;
+export const backfillGroupPrefix = (table: string, sqlHash: string, firstBatchId: string): string =>
+  `${factTablePrefix(table)}sql=${sqlHash.slice(0, 12)}/from=${firstBatchId}/`;
+export const backfillFactPrefix = (table: string, sqlHash: string, firstBatchId: string, batchId: string): string =>
+  `${backfillGroupPrefix(table, sqlHash, firstBatchId)}batch_id=${batchId}/`;
 
 export const catalogKey = (table: string): string => `catalog/${table}.json`;
 

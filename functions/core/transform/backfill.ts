@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { lakeTrinoType, STAR_TABLES, type StarTable, type StarTableName } from '../contract/star-tables';
-import type { SourceTableName } from '../contract/source-tables';
+import { BATCH_ID_COLUMN, SOURCE_TABLE_NAMES, SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
 import { openConnection } from '../database-connection';
-import { backfillFactPrefix, backfillKey, BATCH_ID_PATTERN, modelVersionKey } from '../lake/lake-layout';
+import { backfillFactPrefix, backfillGroupPrefix, backfillKey, BATCH_ID_PATTERN, modelVersionKey } from '../lake/lake-layout';
 import { currentLocations, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import type { TransformManifest } from '../lake/manifests';
 import { acquireLease } from '../lake/stage-lease';
@@ -13,7 +13,8 @@ import { getText, ObjectNotFoundError } from '../ports/object-store';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { runDataTests } from './data-tests';
-import { readAcceptedOnly } from './input-checks';
+import { acceptPredicate, readAcceptedOnly } from './input-checks';
+import { quoteIdent, stringLiteral } from '../sql/sql-text';
 import { publishedVersion, readModelVersion, type ModelVersion } from './model-versions';
 import { loadSqlFiles, type SqlFile } from './sql-files';
 
@@ -26,8 +27,10 @@ import { loadSqlFiles, type SqlFile } from './sql-files';
  *  1. rebuild: every published batch with versions of the fact, in batch order, is run through the
  *     SQL file with exactly the relations its batch run had (the batch's raw files as its extract
  *     manifest lists them, less the versions it rejected; the current state its transform manifest
- *     lists; the calendar before it), into `star/<fact>/sql=<hash12>/batch_id=<batch>/`, beside the
- *     partitions readers use; lineage `_batch_id` is the batch's. Progress is saved after each batch;
+ *     lists; the calendar before it), into `star/<fact>/sql=<hash12>/from=<first>/batch_id=<batch>/`,
+ *     beside the partitions readers use; lineage `_batch_id` is the batch's. A file that reads only
+ *     its batch's rows runs over a group of batches in one statement ({@link rebuildGroup}); progress
+ *     is saved after each group (or batch);
  *  2. test: each rebuilt batch passes the fact's data tests (keys, not-nulls, relationships to the
  *     published dimensions, one row per distinct version the batch extracted). A failure stops the
  *     backfill with nothing published;
@@ -79,7 +82,11 @@ export interface BackfillOptions {
   onStep?: (step: string, fields: Record<string, unknown>) => void | Promise<void>;
   /** Whether to replace the warehouse table after publishing (default true). */
   warehouse?: boolean;
+  /** Batches rebuilt by one statement, for a file that reads only its batch's rows (default 50; Athena writes at most 100 partitions a statement). */
+  batchesPerStatement?: number;
 }
+
+const BATCHES_PER_STATEMENT = 50;
 
 export interface BackfillResult {
   table: StarTableName;
@@ -174,7 +181,7 @@ async function backfillFact(ctx: PipelineContext, file: SqlFile, options: Backfi
   });
 
   if (progress.step === 'rebuilding' || progress.step === 'tested') {
-    await rebuildMissing(ctx, file, progress, step);
+    await rebuildMissing(ctx, file, progress, step, options.batchesPerStatement ?? BATCHES_PER_STATEMENT);
     await testRebuilt(ctx, file, progress, step);
     if (progress.step === 'rebuilding') {
       progress.step = 'tested';
@@ -183,7 +190,7 @@ async function backfillFact(ctx: PipelineContext, file: SqlFile, options: Backfi
     await step('tested', { batches: progress.batches.length });
     await withLease(ctx, name, async (nextSeq) => {
       // Under the lease no batch is transformed: rebuild what was published since, then publish.
-      await rebuildMissing(ctx, file, progress!, step);
+      await rebuildMissing(ctx, file, progress!, step, options.batchesPerStatement ?? BATCHES_PER_STATEMENT);
       await testRebuilt(ctx, file, progress!, step);
       const throughSeq = nextSeq - 1;
       await ctx.catalog.replacePartitions!(
@@ -250,7 +257,13 @@ async function withLease(ctx: PipelineContext, table: string, work: (nextSeq: nu
 }
 
 /** Step 1: rebuilds, in batch order, every transformed batch with versions of the fact that the progress does not hold yet. */
-async function rebuildMissing(ctx: PipelineContext, file: SqlFile, progress: BackfillProgress, step: (what: string, fields?: Record<string, unknown>) => Promise<void>): Promise<void> {
+async function rebuildMissing(
+  ctx: PipelineContext,
+  file: SqlFile,
+  progress: BackfillProgress,
+  step: (what: string, fields?: Record<string, unknown>) => Promise<void>,
+  batchesPerStatement: number,
+): Promise<void> {
   const done = new Set(progress.batches.map((b) => b.seq));
   const seqs = (await listTransformSeqs(ctx.processed)).filter((seq) => !done.has(seq));
   const todo: TransformManifest[] = [];
@@ -258,14 +271,95 @@ async function rebuildMissing(ctx: PipelineContext, file: SqlFile, progress: Bac
     const manifest = await readTransformManifest(ctx.processed, seq);
     if ((manifest.star[file.table.name]?.rows ?? 0) > 0) todo.push(manifest);
   }
-  for (const [i, manifest] of todo.entries()) {
-    const previous = manifest.seq > 1 ? await readTransformManifest(ctx.processed, manifest.seq - 1) : undefined;
-    const rebuilt = await rebuildBatch(ctx, file, manifest, previous);
-    progress.batches.push(rebuilt);
+  // A file that reads only its batch's raw rows runs over a group of batches in one statement (on
+  // Athena one CTAS per group, not per batch); one that reads anything else runs batch by batch.
+  const grouped = batchOnlySources(file);
+  const size = grouped ? Math.max(1, batchesPerStatement) : 1;
+  let rebuilt = 0;
+  for (let i = 0; i < todo.length; i += size) {
+    const group = todo.slice(i, i + size);
+    const outputs = grouped ? await rebuildGroup(ctx, file, group, grouped) : [await rebuildBatch(ctx, file, group[0], group[0].seq > 1 ? await readTransformManifest(ctx.processed, group[0].seq - 1) : undefined)];
+    progress.batches.push(...outputs);
     progress.batches.sort((a, b) => a.seq - b.seq);
     await saveProgress(ctx, progress);
-    await step('rebuilt', { batchId: manifest.batchId, done: i + 1, of: todo.length, rows: rebuilt.rows });
+    rebuilt += group.length;
+    await step('rebuilt', { batchId: group.at(-1)!.batchId, done: rebuilt, of: todo.length, rows: outputs.reduce((sum, o) => sum + o.rows, 0) });
   }
+}
+
+/**
+ * The source tables a fact file reads when it reads nothing but `batch_<table>` (its batch's raw
+ * rows), else undefined. Comment lines are ignored.
+ */
+export function batchOnlySources(file: Pick<SqlFile, 'sql'>): SourceTableName[] | undefined {
+  const code = sqlCode(file.sql);
+  const relations = new Set([...code.matchAll(/\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)/gi)].map((m) => m[1].toLowerCase()));
+  const sources = SOURCE_TABLE_NAMES.filter((t) => relations.has(`batch_${t}`));
+  const other = [...relations].filter((r) => !sources.some((t) => r === `batch_${t}`));
+  // Any other relation (current_, previous_, a dimension, a WITH entry) keeps the batch-by-batch path.
+  return sources.length && other.length === 0 && !/\b(current_|previous_|dim_|fact_|raw_)[a-z_]+/i.test(code) ? sources : undefined;
+}
+
+const sqlCode = (sql: string): string =>
+  sql
+    .split(/\r?\n/)
+    .filter((line) => !/^\s*--/.test(line))
+    .join('\n');
+
+/**
+ * Several batches in one statement: the file once per batch, each reading only that batch's rows of
+ * `raw_<table>` (and only its accepted ones, as its run did), tagged with the batch, UNION ALL; written
+ * as one Hive partition per batch (`…/from=<first>/batch_id=<batch>/`), each row's `_batch_id` its batch's.
+ */
+async function rebuildGroup(ctx: PipelineContext, file: SqlFile, group: TransformManifest[], sources: SourceTableName[]): Promise<RebuiltBatch[]> {
+  const raw: Partial<Record<SourceTableName, string[]>> = Object.fromEntries(sources.map((t) => [t, [] as string[]]));
+  const selects: string[] = [];
+  for (const manifest of group) {
+    const extract = await readExtractManifest(ctx.ingestion, manifest.seq);
+    if (extract.batchId !== manifest.batchId) throw new Error(`Extract manifest ${manifest.seq} is of batch ${extract.batchId}, transform manifest ${manifest.seq} of ${manifest.batchId}: the manifest logs disagree`);
+    const rejected = new Set((manifest.rejected ?? []).map((r) => r.table));
+    let sql = sqlCode(file.sql);
+    for (const table of sources) {
+      raw[table]!.push(...(extract.tables[table]?.files.map((f) => f.key) ?? []));
+      const accept = rejected.has(table) ? acceptPredicate(SOURCE_TABLES.find((t) => t.name === table)!) : undefined;
+      const rows = `SELECT * FROM raw_${table} WHERE ${quoteIdent(BATCH_ID_COLUMN)} = ${stringLiteral(manifest.batchId)}${accept ? ` AND ${accept}` : ''}`;
+      sql = sql.replace(new RegExp(`\\b(FROM|JOIN)\\s+batch_${table}\\b`, 'gi'), `$1 (${rows}) AS batch_${table}`);
+    }
+    const id = stringLiteral(manifest.batchId);
+    selects.push(`SELECT rebuilt.*, CAST(${id} AS varchar) AS ${quoteIdent(BATCH_ID_COLUMN)}, CAST(${id} AS varchar) AS batch_id FROM (\n${sql}\n) AS rebuilt`);
+  }
+  const first = group[0].batchId;
+  const target: WriteTarget = {
+    table: file.table.name,
+    prefix: backfillGroupPrefix(file.table.name, file.sqlHash, first),
+    columns: [...file.table.columns.map((c) => ({ name: c.name, trinoType: lakeTrinoType(c.type) })), { name: BATCH_ID_COLUMN, trinoType: 'varchar' }, { name: 'batch_id', trinoType: 'varchar' }],
+    batchId: first,
+    sqlHash: file.sqlHash,
+    origin: file.origin,
+    partitionedBy: ['batch_id'],
+  };
+  const stats = await ctx.engine.write(selects.join('\nUNION ALL\n'), { batch: {}, current: {}, star: {}, raw }, target);
+  const prefixes = group.map((manifest) => backfillFactPrefix(file.table.name, file.sqlHash, first, manifest.batchId));
+  // Rows per batch, read back from what was written (a batch without rows has no folder).
+  const written = prefixes.filter((prefix) => stats.files.some((f) => storeKey(ctx, f).startsWith(prefix)));
+  const counts = new Map<string, number>();
+  if (written.length) {
+    const rows = await ctx.engine.query(`SELECT ${quoteIdent(BATCH_ID_COLUMN)} AS b, count(*) AS n FROM ${file.table.name} GROUP BY ${quoteIdent(BATCH_ID_COLUMN)}`, {
+      batch: {},
+      current: {},
+      star: { [file.table.name]: written },
+    });
+    for (const row of rows) counts.set(String(row.b), Number(row.n));
+  }
+  return group.map((manifest, i) => ({
+    seq: manifest.seq,
+    batchId: manifest.batchId,
+    prefix: prefixes[i],
+    files: stats.files.filter((f) => storeKey(ctx, f).startsWith(prefixes[i])),
+    rows: counts.get(manifest.batchId) ?? 0,
+    before: manifest.star[file.table.name]?.rows ?? 0,
+    tested: false,
+  }));
 }
 
 /** One batch through the SQL file with the relations its batch run had; written beside its partition. */
@@ -279,7 +373,7 @@ async function rebuildBatch(ctx: PipelineContext, file: SqlFile, manifest: Trans
   const acceptOnly = [...new Set((manifest.rejected ?? []).map((r) => r.table))];
   const target: WriteTarget = {
     table: file.table.name,
-    prefix: backfillFactPrefix(file.table.name, file.sqlHash, manifest.batchId),
+    prefix: backfillFactPrefix(file.table.name, file.sqlHash, manifest.batchId, manifest.batchId),
     columns: file.table.columns.map((c) => ({ name: c.name, trinoType: lakeTrinoType(c.type) })),
     batchId: manifest.batchId,
     sqlHash: file.sqlHash,

@@ -6,6 +6,7 @@ import { modelVersionKey } from '../../../functions/core/lake/lake-layout';
 import { silentLog } from '../../../functions/core/ports/log';
 import { checkModelVersions, publishedVersion, type ModelVersion } from '../../../functions/core/transform/model-versions';
 import { loadSqlFiles } from '../../../functions/core/transform/sql-files';
+import { batchOnlySources } from '../../../functions/core/transform/backfill';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 import { REPO_ROOT } from '../../../functions/local/folder-pipeline';
 
@@ -57,5 +58,17 @@ describe('checkModelVersions', () => {
     const files = await loadSqlFiles(REPO_ROOT);
     const processed = new FolderObjectStore(mkdtempSync(path.join(os.tmpdir(), 'totes-models-')));
     expect(await checkModelVersions({ processed, log: silentLog }, extract({ sales_order: 1 }), undefined, files)).toEqual({ published: {}, changes: [] });
+  });
+});
+
+describe('batchOnlySources', () => {
+  it('groups a fact file that reads only its batch rows, and nothing else', async () => {
+    const files = await loadSqlFiles(REPO_ROOT);
+    const of = (name: string) => batchOnlySources(files.find((f) => f.table.name === name)!);
+    expect(of('fact_sales_order')).toEqual(['sales_order']);
+    expect(of('fact_payment')).toEqual(['payment']);
+    expect(of('dim_staff')).toBeUndefined();
+    expect(batchOnlySources({ sql: '-- x: reads batch_payment\nSELECT p.payment_id FROM batch_payment p JOIN current_transaction t ON t.transaction_id = p.transaction_id' })).toBeUndefined();
+    expect(batchOnlySources({ sql: 'WITH v AS (SELECT * FROM batch_payment) SELECT * FROM v' })).toBeUndefined();
   });
 });
