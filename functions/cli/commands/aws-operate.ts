@@ -37,7 +37,7 @@ const RUN_NOW_EVENT = '{"detail-type":"Scheduled Event","source":"aws.events","t
  */
 export const BACKFILL_AWS_REFUSAL =
   'totes backfill --aws is refused, nothing was changed: publishing a rebuilt fact replaces every partition of its table in one step, and the Glue catalog changes partitions one call at a time, ' +
-  'so Athena readers could see a mix of SQL versions. Meanwhile the deployed transform keeps refusing to extend a fact whose sql/transform file changed (the batch waits, quarantined, and the alarm fires): ' +
+  'so Athena readers could see a mix of SQL versions. Meanwhile the deployed transform keeps refusing to extend a fact whose sql/transform file changed (the batch waits, quarantined, and the transform fails naming the file): ' +
   'deploy the previous version of the file to let batches through (README, "Changing a model")';
 
 export async function awsCommand(name: string, argv: string[], makeLog: MakeLog): Promise<number> {
