@@ -6,6 +6,7 @@ import {
   DELETIONS_PREFIX,
   EXTRACT_HEARTBEAT_PREFIX,
   EXTRACT_MANIFEST_PREFIX,
+  MODELS_PREFIX,
   QUARANTINE_PREFIX,
   RAW_PREFIX,
   RUNS_PREFIX,
@@ -50,7 +51,7 @@ export function operatorReadStatements(r: OperatorResources): Statement[] {
     {
       sid: 'ReadProcessed',
       actions: ['s3:GetObject'],
-      resources: objects(r.processedBucketArn, TRANSFORM_MANIFEST_PREFIX, CURRENT_PREFIX, STAR_PREFIX, CHANGES_PREFIX, RUNS_PREFIX, EXTRACT_HEARTBEAT_PREFIX, QUARANTINE_PREFIX),
+      resources: objects(r.processedBucketArn, TRANSFORM_MANIFEST_PREFIX, CURRENT_PREFIX, STAR_PREFIX, CHANGES_PREFIX, RUNS_PREFIX, EXTRACT_HEARTBEAT_PREFIX, QUARANTINE_PREFIX, MODELS_PREFIX),
     },
     { sid: 'QueryResults', actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], resources: objects(r.athenaResultsBucketArn, '') },
     {

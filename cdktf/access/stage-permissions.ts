@@ -6,6 +6,7 @@ import {
   EXTRACT_MANIFEST_PREFIX,
   EXTRACT_PROGRESS_PREFIX,
   LEASES_PREFIX,
+  MODELS_PREFIX,
   QUARANTINE_PREFIX,
   RAW_PREFIX,
   RUNS_PREFIX,
@@ -77,6 +78,8 @@ export function transformStatements(r: PipelineResources): Statement[] {
       actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
       resources: objects(r.processedBucketArn, CURRENT_PREFIX, STAR_PREFIX, CHANGES_PREFIX, TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS),
     },
+    // The SQL version a backfill published for a fact (transform/model-versions.ts): read, never written, by the function.
+    { sid: 'ReadModelVersions', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, MODELS_PREFIX) },
     {
       sid: 'QueryResults',
       actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],

@@ -8,6 +8,7 @@ import { SEED_HELP, seedCommand, SIMULATE_HELP, simulateCommand } from './comman
 import { VERIFY_HELP, verifyCommand } from './commands/verify';
 import { STATUS_HELP, statusCommand } from './commands/status';
 import { DOCS_HELP, docsCommand } from './commands/docs';
+import { BACKFILL_HELP, backfillCommand } from './commands/backfill';
 import { awsCommand } from './commands/aws-operate';
 import { AWS_HELP, operatorMessage, wantsAws } from './aws-target';
 
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   verify: { run: verifyCommand, help: VERIFY_HELP },
   status: { run: statusCommand, help: STATUS_HELP },
   docs: { run: docsCommand, help: DOCS_HELP },
+  backfill: { run: backfillCommand, help: BACKFILL_HELP },
 };
 
 const COMMON_HELP = `Options for every command:

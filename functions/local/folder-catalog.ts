@@ -44,6 +44,17 @@ export class FolderCatalog implements Catalog {
     await this.write(table, { kind: 'partitioned', table, partitions: next });
   }
 
+  async replacePartitions(table: string, locations: TableLocation[]): Promise<void> {
+    const pointer = await this.read(table);
+    if (pointer?.kind === 'located') {
+      throw new Error(`Cannot replace the partitions of ${table}: it is a rebuilt (repointed) table in ${this.describe(table)}`);
+    }
+    const next = locations.map((l) => TableLocation.parse(l));
+    if (new Set(next.map((l) => l.batchId)).size !== next.length) throw new Error(`Cannot replace the partitions of ${table}: a batch is named twice`);
+    next.sort((a, b) => (a.batchId < b.batchId ? -1 : a.batchId > b.batchId ? 1 : 0));
+    await this.write(table, { kind: 'partitioned', table, partitions: next });
+  }
+
   async partitions(table: string): Promise<TableLocation[]> {
     const pointer = await this.read(table);
     if (pointer?.kind === 'located') {

@@ -186,7 +186,7 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
       freshness: { seconds: number } | null;
       sla: { breached: boolean };
       sourceTables: { table: string; lastBatch: string | null; sourceRows: number; lakeVersions: number; lakeCurrentRows: number; loadedNewest: string | null }[];
-      starTables: { table: string; lakeRows: number; warehouseRows: number; lastBatch: string | null }[];
+      starTables: { table: string; lakeRows: number; warehouseRows: number; lastBatch: string | null; sql: { published: string; file: string; changed: boolean } | null }[];
       backlog: { batches: number };
       alarms: { name: string; state: string }[] | null;
       target: { kind: string; stackVersion: number };
@@ -205,7 +205,7 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
     // The same numbers as the local pipeline's on the same source (batch ids and instants differ by nature).
     const counts = (s: Status) => ({
       source: s.sourceTables.map((t) => [t.table, t.sourceRows, t.lakeVersions, t.lakeCurrentRows]),
-      star: s.starTables.map((t) => [t.table, t.lakeRows, t.warehouseRows]),
+      star: s.starTables.map((t) => [t.table, t.lakeRows, t.warehouseRows, t.sql?.published, t.sql?.changed]),
     });
     expect(counts(c)).toEqual(counts(l));
     // The stack's alarms, read from CloudWatch, none firing.
@@ -270,6 +270,13 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
     const before = await deployedState();
     const r = await aws('run');
     expectOneLineFailure(r, /totes run failed: totes run --aws is refused: the deployed stack runs the pipeline on its schedule/);
+    expect(await deployedState()).toEqual(before);
+  });
+
+  test('backfill --aws is refused, saying why, and changes nothing', async () => {
+    const before = await deployedState();
+    const r = await aws('backfill', 'fact_sales_order');
+    expectOneLineFailure(r, /totes backfill failed: totes backfill --aws is refused, nothing was changed: .*the Glue catalog changes partitions one call at a time/);
     expect(await deployedState()).toEqual(before);
   });
 

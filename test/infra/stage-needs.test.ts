@@ -5,6 +5,8 @@ import {
   extractHeartbeatKey,
   LEASES_PREFIX,
   leaseKey,
+  MODELS_PREFIX,
+  modelVersionKey,
   QUARANTINE_PREFIX,
   quarantineKey,
   RUNS_PREFIX,
@@ -63,6 +65,12 @@ it('the transform function may write its batch leases and quarantine reports, an
     expect(allows('transform', 's3:GetObject', `${processed}/${prefix}*`)).toBe(true);
   }
   expect(allows('transform', 's3:ListBucket', processed)).toBe(true);
+});
+
+it('the transform function may read the model versions a backfill published, not write them', () => {
+  expect(modelVersionKey('fact_sales_order').startsWith(MODELS_PREFIX)).toBe(true);
+  expect(allows('transform', 's3:GetObject', `${processed}/${MODELS_PREFIX}*`)).toBe(true);
+  expect(allows('transform', 's3:PutObject', `${processed}/${MODELS_PREFIX}*`)).toBe(false);
 });
 
 it('the transform function can create and describe the current-state views (Athena DDL, Glue tables)', () => {

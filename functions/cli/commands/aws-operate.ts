@@ -19,13 +19,26 @@ import { renderStatus, SLA_BREACHED_EXIT } from './status';
  * Glue catalog, Athena and the databases behind their secrets. Read-only: nothing in the lake, the
  * catalog (but the Athena engine's own temporary tables) or the databases changes.
  *
- * `totes run --aws` is refused: the stack's schedule owns runs. `totes backfill` does not exist yet.
+ * `totes run --aws` is refused: the stack's schedule owns runs. `totes backfill --aws` is refused too
+ * (BACKFILL_AWS_REFUSAL says what it would need and what to do instead).
  */
 
 type MakeLog = (json: boolean, verbose: boolean) => Log;
 
 /** The event the extract takes from its schedule (aws/lambda-events.ts ScheduleEvent), for a manual invocation. */
 const RUN_NOW_EVENT = '{"detail-type":"Scheduled Event","source":"aws.events","time":"<now, e.g. 2026-01-01T00:00:00Z>"}';
+
+/**
+ * Why `totes backfill --aws` refuses, precisely. The backfill's lake steps are engine-neutral (the
+ * Athena engine runs the same statements as Trino), but publishing a rebuilt fact must replace all
+ * of its partitions in one step, and Glue changes partitions one call at a time (readers would see
+ * a mix of versions); the Glue catalog therefore does not offer `replacePartitions`, and nothing is
+ * changed.
+ */
+export const BACKFILL_AWS_REFUSAL =
+  'totes backfill --aws is refused, nothing was changed: publishing a rebuilt fact replaces every partition of its table in one step, and the Glue catalog changes partitions one call at a time, ' +
+  'so Athena readers could see a mix of SQL versions. Meanwhile the deployed transform keeps refusing to extend a fact whose sql/transform file changed (the batch waits, quarantined, and the transform fails naming the file): ' +
+  'deploy the previous version of the file to let batches through (README, "Changing a model")';
 
 export async function awsCommand(name: string, argv: string[], makeLog: MakeLog): Promise<number> {
   switch (name) {
@@ -43,6 +56,9 @@ export async function awsCommand(name: string, argv: string[], makeLog: MakeLog)
         'totes run --aws is refused: the deployed stack runs the pipeline on its schedule (<name_prefix>-extract-schedule), and each stage starts the next. ' +
           `To start a batch now, invoke the extract (output extract_function) asynchronously with a schedule event: aws lambda invoke --function-name <extract_function> --invocation-type Event --cli-binary-format raw-in-base64-out --payload '${RUN_NOW_EVENT}' /dev/null (needs the operator_run_policy_arn policy)`,
       );
+    case 'backfill':
+      parseAwsCommand(argv, { 'lake-only': { type: 'boolean' } });
+      throw new Error(BACKFILL_AWS_REFUSAL);
     default:
       throw new UsageError(`totes ${name} works on the local pipeline only; drop --aws (or unset TOTES_TARGET)`);
   }
@@ -92,6 +108,7 @@ async function awsStatus(argv: string[], makeLog: MakeLog): Promise<number> {
       now: new Date(),
       slaSeconds,
       runs,
+      sqlRoot: ctx.sqlRoot,
     });
     let alarms: AlarmState[] | null = null;
     if (target.namePrefix) {

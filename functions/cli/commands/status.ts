@@ -6,7 +6,7 @@ import type { RunRecord } from '../../core/operate/run-record';
 import type { DatabaseLocator } from '../../core/ports/source';
 import { FolderObjectStore } from '../../local/folder-object-store';
 import { Duration, parseCommand, UsageError, type CommonOptions } from '../cli-options';
-import { embeddedDir, openLakeFolder, sourceLocator, warehouseLocator } from '../local-context';
+import { embeddedDir, openLakeFolder, REPO_ROOT, sourceLocator, warehouseLocator } from '../local-context';
 import { textTable } from '../text-table';
 import { ms } from './run';
 
@@ -47,6 +47,7 @@ export async function statusCommand(argv: string[], makeLog: (json: boolean, ver
       now: new Date(),
       slaSeconds: sla.data / 1000,
       runs,
+      sqlRoot: REPO_ROOT,
     });
     if (!databaseExists(common, 'warehouse')) status.problems.push(`No warehouse yet: no --warehouse-url and no embedded warehouse in ${embeddedDir(common, 'warehouse')} (run \`totes run\` or \`npm start\` first)`);
     if (common.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
@@ -101,6 +102,7 @@ export function renderStatus(status: PipelineStatus, lake: string): string {
         'lake rows': n(t.lakeRows),
         'warehouse rows': n(t.warehouseRows),
         'last batch': t.lastBatch ?? '∅',
+        sql: !t.sql ? '∅' : `${t.sql.changed ? `${(t.sql.published ?? '').slice(0, 8)} → ${t.sql.file.slice(0, 8)} CHANGED` : t.sql.file.slice(0, 8)}${t.sql.backfill ? ` (backfill at ${t.sql.backfill.step})` : ''}`,
       })),
     ),
   );

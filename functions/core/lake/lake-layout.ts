@@ -19,6 +19,9 @@
  *   quarantine/<batch_id>.json                           why a batch was not published (data-tests.ts)
  *   runs/<YYYYMMDDTHHMMSS.mmmZ>-<batch_id|noop>.json     one record per cycle or stage run
  *   heartbeats/extract/<seq>.json                        newest extract that found nothing new after batch <seq> (overwritten)
+ *   models/<star table>.json                             the SQL version a backfill published for a star table (transform/model-versions.ts)
+ *   backfills/<fact>/<sql hash>.json                     a backfill's progress (transform/backfill.ts)
+ *   star/<fact>/sql=<hash12>/from=<batch_id>/batch_id=<batch_id>/  a fact's batch rebuilt by a backfill with that SQL version (in groups)
  *
  * Sequence numbers are zero-padded so that key order is batch order.
  */
@@ -146,6 +149,25 @@ export function parseLeaseKey(key: string): { attempt: number; released: boolean
 export const QUARANTINE_PREFIX = 'quarantine/';
 /** The report of a batch whose staged outputs failed their data tests (core/transform/data-tests.ts). */
 export const quarantineKey = (batchId: string): string => `${QUARANTINE_PREFIX}${batchId}.json`;
+
+export const MODELS_PREFIX = 'models/';
+/** The SQL version a backfill published for a star table (transform/model-versions.ts): overwritten by each backfill. */
+export const modelVersionKey = (table: string): string => `${MODELS_PREFIX}${table}.json`;
+
+export const BACKFILLS_PREFIX = 'backfills/';
+/** A backfill's progress: one per (fact, SQL version), rewritten as batches are rebuilt, so a crashed backfill resumes. */
+export const backfillKey = (table: string, sqlHash: string): string => `${BACKFILLS_PREFIX}${table}/${sqlHash}.json`;
+/**
+ * Where a backfill writes a fact rebuilt with SQL version `sqlHash`: beside the partitions the batches
+ * wrote (`star/<fact>/batch_id=…/`), in its own folder until the catalog is repointed at it, so readers
+ * never see a mix. Batches are rebuilt in groups, one statement each: a group's folder is named by its
+ * first batch, and holds a `batch_id=<batch>/` folder per batch (a Hive partition), each one of the
+ * fact's partitions once published.
+ */
+export const backfillGroupPrefix = (table: string, sqlHash: string, firstBatchId: string): string =>
+  `${factTablePrefix(table)}sql=${sqlHash.slice(0, 12)}/from=${firstBatchId}/`;
+export const backfillFactPrefix = (table: string, sqlHash: string, firstBatchId: string, batchId: string): string =>
+  `${backfillGroupPrefix(table, sqlHash, firstBatchId)}batch_id=${batchId}/`;
 
 export const catalogKey = (table: string): string => `catalog/${table}.json`;
 

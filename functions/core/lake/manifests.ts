@@ -160,6 +160,19 @@ export const TransformOutput = z.object({
 });
 export type TransformOutput = z.infer<typeof TransformOutput>;
 
+/** A star table whose SQL file differs from the version that built its published rows (transform/model-versions.ts). */
+export const ModelChange = z.object({
+  table: z.string(),
+  origin: z.string(),
+  /** The version that built the published table. */
+  published: z.string(),
+  /** The version in the SQL file now. */
+  file: z.string(),
+  /** What the batch did: a dimension is rebuilt; a fact with versions in the batch waits for its backfill. */
+  action: z.enum(['rebuilt', 'waits']),
+});
+export type ModelChange = z.infer<typeof ModelChange>;
+
 export const TransformManifest = z.object({
   kind: z.literal('transform'),
   version: z.literal(1),
@@ -196,6 +209,8 @@ export const TransformManifest = z.object({
    * Raw versions this batch was built without (additive): they broke an input rule (an unparseable
    * date) and a later batch superseded them (transform/input-checks.ts). They stay in the raw lake.
    */
+  /** Star tables this batch found built by another version of their SQL file, and rebuilt (additive). */
+  modelChanges: z.array(ModelChange).optional(),
   rejected: z
     .array(
       z.object({

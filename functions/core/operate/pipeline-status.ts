@@ -6,6 +6,9 @@ import { quarantineKey } from '../lake/lake-layout';
 import type { Cursor, ExtractManifest, TransformManifest } from '../lake/manifests';
 import { qualifiedTable } from '../load/load-statements';
 import type { ObjectStore } from '../ports/object-store';
+import { publishedVersion, readModelVersion, backfillCommand } from '../transform/model-versions';
+import { readProgress } from '../transform/backfill';
+import { loadSqlFiles } from '../transform/sql-files';
 import { measureFreshness, type Freshness } from './freshness';
 import { readRunHistory } from './run-history';
 import type { RunRecord } from './run-record';
@@ -31,6 +34,8 @@ export interface StatusInputs {
   slaSeconds: number;
   /** How many of the latest runs to include. */
   runs: number;
+  /** The directory holding `sql/transform/`: each star table's file is compared with the version that built it; omit to skip. */
+  sqlRoot?: string;
 }
 
 export interface BatchRef {
@@ -67,6 +72,12 @@ export interface StarTableStatus {
   lakeRows: number | null;
   warehouseRows: number | null;
   lastBatch: string | null;
+  /**
+   * The SQL version that built the published table and the one its file holds now (sha256, hex);
+   * `changed` when they differ (transform/model-versions.ts): a dimension is rebuilt by the next
+   * batch, a fact waits for `totes backfill`. Null when the SQL files were not read.
+   */
+  sql: { published: string | null; file: string; changed: boolean; backfill: { step: string; batches: number } | null } | null;
 }
 
 export interface PipelineStatus {
@@ -119,9 +130,33 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
     };
   });
 
+  const sqlFiles = inputs.sqlRoot ? await loadSqlFiles(inputs.sqlRoot).catch((err: Error) => problem(problems, 'SQL files', err)) : undefined;
+  const sqlOf = async (name: StarTableName): Promise<StarTableStatus['sql']> => {
+    const file = sqlFiles?.find((f) => f.table.name === name);
+    if (!file) return null;
+    const published = publishedVersion(name, lastTransform, file.table.kind === 'fact' ? await readModelVersion(inputs.processed, name) : undefined) ?? null;
+    const changed = published !== null && published !== file.sqlHash;
+    // A backfill of the file's version under way (or finished in the lake only): where it stands.
+    const progress = file.table.kind === 'fact' ? await readProgress({ processed: inputs.processed }, name, file.sqlHash) : undefined;
+    const backfill = progress && progress.step !== 'loaded' ? { step: progress.step, batches: progress.batches.length } : null;
+    if (backfill) problems.push(`The backfill of ${name} with version ${file.sqlHash.slice(0, 12)} stopped at step ${backfill.step} (${backfill.batches} batch(es) rebuilt): run \`${backfillCommand([name])}\` again to finish it`);
+    if (changed) {
+      problems.push(
+        `${file.origin} changed since it built the published ${name} (version ${published.slice(0, 12)}, the file is now ${file.sqlHash.slice(0, 12)}): ` +
+          (file.table.kind === 'fact'
+            ? `batches with versions of ${name} wait until \`${backfillCommand([name])}\` rebuilds its history with the new version`
+            : 'the next batch rebuilds the dimension whole with it'),
+      );
+    }
+    return { published, file: file.sqlHash, changed, backfill };
+  };
+  const sqlVersions = new Map<StarTableName, StarTableStatus['sql']>();
+  for (const { name } of STAR_TABLES) sqlVersions.set(name, await sqlOf(name));
+
   const starTables: StarTableStatus[] = STAR_TABLES.map(({ name, kind }) => ({
     table: name,
     kind,
+    sql: sqlVersions.get(name) ?? null,
     lakeRows: !lastTransform
       ? null
       : kind === 'fact'

@@ -82,6 +82,7 @@ function transformStage(results: TransformResult[], elapsedMs: number): Transfor
       batchId: r.batchId,
       seq: r.seq,
       tables: Object.fromEntries(Object.entries(r.manifest.star).map(([t, o]) => [t, { rows: o.rows, elapsedMs: o.elapsedMs, origin: o.origin }])),
+      ...(r.manifest.modelChanges?.length ? { modelChanges: r.manifest.modelChanges } : {}),
     })),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ModelChange } from '../lake/manifests';
 
 /**
  * One run of the pipeline, as the run history keeps it (`runs/…json` in the processed store).
@@ -34,7 +35,15 @@ export type ExtractStageRecord = z.infer<typeof ExtractStageRecord>;
 export const TransformedTable = z.object({ rows: count, elapsedMs: ms, origin: z.string() });
 export const TransformStageRecord = z.object({
   elapsedMs: ms,
-  batches: z.array(z.object({ batchId: z.string(), seq: z.number().int(), tables: z.record(z.string(), TransformedTable) })),
+  batches: z.array(
+    z.object({
+      batchId: z.string(),
+      seq: z.number().int(),
+      tables: z.record(z.string(), TransformedTable),
+      /** Star tables whose SQL file changed since it built the published table, rebuilt by this batch (transform/model-versions.ts). */
+      modelChanges: z.array(ModelChange).optional(),
+    }),
+  ),
 });
 export type TransformStageRecord = z.infer<typeof TransformStageRecord>;
 

@@ -22,6 +22,15 @@ export interface Catalog {
 
   /** Published partitions of a fact table, oldest batch first. */
   partitions(table: string): Promise<TableLocation[]>;
+
+  /**
+   * Replaces every partition of a fact table in one step (a backfill publishing the fact rebuilt
+   * by a new SQL version: transform/backfill.ts): readers see the old partitions or the new ones,
+   * never a mix. Offered only by a catalog that can do it atomically — the folder catalog rewrites
+   * its one pointer; Glue changes partitions one call at a time, so it does not offer it and the
+   * backfill refuses there.
+   */
+  replacePartitions?(table: string, locations: TableLocation[]): Promise<void>;
 }
 
 export interface TableLocation {

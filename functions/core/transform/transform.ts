@@ -29,6 +29,7 @@ import { planByKey, writeDimensionByKey, type ByKeyPlan } from './dimension-by-k
 import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
+import { checkModelVersions, type ModelCheck } from './model-versions';
 
 /**
  * The transform stage: turns each published extract batch into the star schema.
@@ -157,11 +158,14 @@ export async function transformBatch(
   sqlFiles: readonly SqlFile[],
 ): Promise<TransformManifest> {
   const startedAt = ctx.now();
+  // A fact whose SQL file changed is not extended with rows of the new version (model-versions.ts).
+  const models = await checkModelVersions(ctx, extract, previous, sqlFiles);
+  if (models.waiting) throw await quarantine(ctx, extract, models.waiting, []);
   const rejected = await checkInputs(ctx, extract);
   const acceptOnly = [...new Set(rejected.map((r) => r.table))];
   let staged: StagedBatch;
   try {
-    staged = await stageBatch(ctx, extract, previous, sqlFiles, acceptOnly);
+    staged = await stageBatch(ctx, extract, previous, sqlFiles, acceptOnly, models);
   } catch (err) {
     if (err instanceof QuarantinedBatchError) throw err;
     // A batch that cannot be built (bad input the SQL rejects, an engine that keeps failing) is
@@ -173,7 +177,7 @@ export async function transformBatch(
   if (failed.length) {
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
   }
-  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected);
+  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected, models);
 }
 
 /**
@@ -229,11 +233,12 @@ async function stageBatch(
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
   acceptOnly: readonly SourceTableName[] = [],
+  models: Pick<ModelCheck, 'published'> = { published: {} },
 ): Promise<StagedBatch> {
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
   for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
   const current = await stageCurrentStates(ctx, extract, previous, batchFiles, acceptOnly);
-  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly);
+  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly, models);
   if (!previous || current.changed.includes('currency')) await reportUnknownCurrencies(ctx, star.star.dim_currency.prefix, extract.batchId);
   return { ...current, ...star };
 }
@@ -318,6 +323,7 @@ async function stageStarTables(
   batchFiles: Partial<Record<SourceTableName, string[]>>,
   current: StagedCurrent,
   acceptOnly: readonly SourceTableName[],
+  models: Pick<ModelCheck, 'published'>,
 ): Promise<Pick<StagedBatch, 'star' | 'carried' | 'unwritten'>> {
   const previousDimDate = previous?.star.dim_date?.prefix;
   const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
@@ -336,8 +342,10 @@ async function stageStarTables(
     // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
     // each source version to at most one row: sql-files.test.ts): nothing to write — on Athena one
     // CTAS fewer per fact and batch — no partition to publish, nothing to load.
+    // It carries the version of the fact's published rows forward (model-versions.ts), not the file's.
     if (table.kind === 'fact' && !changed(table)) {
-      staged.star[table.name] = { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash: file.sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 };
+      const sqlHash = models.published[table.name] ?? file.sqlHash;
+      staged.star[table.name] = { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 };
       staged.unwritten.push(table.name);
       continue;
     }
@@ -432,6 +440,7 @@ async function publishBatch(
   startedAt: Date,
   tests: DataTestResult[],
   rejected: RejectedVersion[],
+  models: Pick<ModelCheck, 'changes'> = { changes: [] },
 ): Promise<TransformManifest> {
   await publishOutputs(ctx, extract.batchId, staged, sqlFiles);
   const manifest: TransformManifest = {
@@ -450,6 +459,7 @@ async function publishBatch(
     extract: { snapshotAt: extract.snapshotAt, upperBound: extractBound(extract) },
     ...deletionsOf(ctx, extract),
     ...(rejected.length ? { rejected } : {}),
+    ...(models.changes.length ? { modelChanges: models.changes } : {}),
   };
   const key = transformManifestKey(extract.seq);
   try {

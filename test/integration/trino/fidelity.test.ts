@@ -12,6 +12,7 @@ import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import type { QueryEngine, RelationBindings, WriteTarget } from '../../../functions/core/ports/query-engine';
 import { currentStateSql } from '../../../functions/core/transform/current-state';
 import { transformPending } from '../../../functions/core/transform/transform';
+import { backfill } from '../../../functions/core/transform/backfill';
 import { DUCKDB_TRINO_MACROS } from '../../../functions/engines/duckdb/client';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 import { openFolderPipeline, type EngineFactory } from '../../../functions/local/folder-pipeline';
@@ -305,6 +306,38 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
       expect({ side: side.name, rows: built.length }).toEqual({ side: side.name, rows: whole.length });
       expect(text(built)).toEqual(text(whole));
     }
+  });
+
+  test('a backfill of a changed fact SQL file rebuilds the same history on both engines, lineage kept', async () => {
+    // The change keeps the columns and their values (README, "Changing a model"): unit_price rounded explicitly.
+    const sqlRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-trino-backfill-sql-'));
+    await fs.cp(path.join(REPO, 'sql'), path.join(sqlRoot, 'sql'), { recursive: true });
+    const factFile = path.join(sqlRoot, 'sql/transform/fact_sales_order.sql');
+    await fs.writeFile(factFile, (await fs.readFile(factFile, 'utf8')).replace('  unit_price,\n', '  CAST(unit_price AS decimal(10, 2)) AS unit_price,\n'));
+    const newHash = (await loadSqlFiles(sqlRoot)).find((f) => f.table.name === 'fact_sales_order')!.sqlHash;
+    const before = await readStarRows(duck.processed, 'fact_sales_order', (await duck.ctx.catalog.partitions('fact_sales_order')).map((p) => p.prefix));
+    for (const side of [duck, tri]) {
+      const [result] = await timed(`${side.name} backfill`, () => backfill({ ...side.ctx, sqlRoot }, ['fact_sales_order'], { warehouse: false }));
+      expect({ side: side.name, outcome: result.outcome, step: result.progress?.step }).toEqual({ side: side.name, outcome: 'rebuilt', step: 'published' });
+    }
+    const partitions = await duck.ctx.catalog.partitions('fact_sales_order');
+    expect(await tri.ctx.catalog.partitions('fact_sales_order')).toEqual(partitions);
+    expect(new Set(partitions.map((p) => p.sqlHash))).toEqual(new Set([newHash]));
+    const prefixes = partitions.map((p) => p.prefix);
+    const [duckRows, trinoRows] = await Promise.all([readStarRows(duck.processed, 'fact_sales_order', prefixes), readStarRows(tri.processed, 'fact_sales_order', prefixes)]);
+    expect(rowDifferences(duckRows, trinoRows)).toEqual({ onlyLeft: [], onlyRight: [], leftCount: 0, rightCount: 0 });
+    // The same rows, batch lineage included, as the batches built with the old file (the change keeps the values); only _sql_hash differs.
+    const values = (rows: typeof before) => rows.map(({ _sql_hash: _hash, ...rest }) => rest);
+    expect(rowDifferences(values(before), values(trinoRows))).toEqual({ onlyLeft: [], onlyRight: [], leftCount: 0, rightCount: 0 });
+    for (const side of [duck, tri]) {
+      const lineage = await side.engine.query('SELECT count(DISTINCT _batch_id) AS batches, count(DISTINCT _sql_hash) AS versions, min(_sql_hash) AS h FROM fact_sales_order', {
+        batch: {},
+        current: {},
+        star: { fact_sales_order: prefixes },
+      });
+      expect({ side: side.name, lineage: normalise(lineage) }).toEqual({ side: side.name, lineage: [{ batches: String(partitions.length), versions: '1', h: newHash }] });
+    }
+    await fs.rm(sqlRoot, { recursive: true, force: true });
   });
 });
 

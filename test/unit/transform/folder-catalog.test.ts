@@ -26,6 +26,19 @@ describe('FolderCatalog', () => {
     expect(await catalog.location('dim_staff')).toEqual(loc('star/dim_staff/b2/', 'b2'));
   });
 
+  it('replaces every partition of a fact in one step (a backfill), refusing a rebuilt table and a batch named twice', async () => {
+    await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b1/', 'b1'));
+    await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b2/', 'b2'));
+    await catalog.replacePartitions('fact_payment', [loc('star/fact_payment/sql=h2/batch_id=b2/', 'b2', 'h2'), loc('star/fact_payment/sql=h2/batch_id=b1/', 'b1', 'h2')]);
+    expect(await catalog.partitions('fact_payment')).toEqual([loc('star/fact_payment/sql=h2/batch_id=b1/', 'b1', 'h2'), loc('star/fact_payment/sql=h2/batch_id=b2/', 'b2', 'h2')]);
+    // Later batches add their partitions beside them.
+    await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b3/', 'b3', 'h2'));
+    expect((await catalog.partitions('fact_payment')).map((p) => p.batchId)).toEqual(['b1', 'b2', 'b3']);
+    await expect(catalog.replacePartitions('fact_payment', [loc('a/', 'b1'), loc('b/', 'b1')])).rejects.toThrow(/a batch is named twice/);
+    await catalog.repoint('dim_staff', loc('star/dim_staff/b1/', 'b1'));
+    await expect(catalog.replacePartitions('dim_staff', [])).rejects.toThrow(/rebuilt \(repointed\) table/);
+  });
+
   it('adds fact partitions idempotently, oldest batch first', async () => {
     await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b2/', 'b2'));
     await catalog.addPartition('fact_payment', loc('star/fact_payment/batch_id=b1/', 'b1'));
