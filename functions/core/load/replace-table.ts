@@ -4,7 +4,7 @@ import { CURRENT_VIEWS, currentViewSelect } from '../analysis/current-views';
 import type { ObjectStore } from '../ports/object-store';
 import { quoteIdent } from '../sql/sql-text';
 import { qualifiedTable, unnestSource } from './load-statements';
-import { readParquetColumns } from './parquet-rows';
+import { readParquetColumns } from '../lake/parquet-rows';
 import { quoteSchema, warehouseLockKey } from './warehouse-migrations';
 
 /**
