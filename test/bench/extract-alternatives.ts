@@ -4,7 +4,7 @@
  * checked byte for byte against today's output after decompression. A difference stops the run
  * with exit code 1 and the first differing line of each side.
  *
- *   npx tsx test/bench/extract-alternatives.ts [--orders 300000] [--repeats 3] [--phases tables,readers,nasty]
+ *   npx tsx test/bench/extract-alternatives.ts [--orders 300000] [--repeats 3] [--phases nasty,tables,readers,product]
  *       [--source-url URL] [--tables sales_order,payment] [--readers 1,2,3,4] [--out bench/extract-alternatives.json]
  *
  * Without --source-url it uses the server of TOTES_TEST_PG_URL (test/support/pg-server.sh) and a
@@ -15,6 +15,9 @@
  *    wall seconds, plus the CPU seconds of the PostgreSQL backend (/proc) and of this process;
  *  - readers: the whole extract's table loop (every table, contract order, connections sharing one
  *    exported snapshot as snapshot-readers.ts does) with 1–4 connections, for each rendering;
+ *  - product: the product's own first extract (`extract()` into a fresh folder lake: manifests,
+ *    chunks, deletion tallies included) with `rowRendering` 'json' (today) and 'columns', interleaved;
+ *    the raw files of both, decompressed and with the batch id masked, must be identical;
  *  - nasty: every alternative over every table of a database of nasty values
  *    (test/support/nasty-values.ts), exactness only.
  */
@@ -33,6 +36,10 @@ import { SOURCE_TABLES, BATCH_ID_COLUMN, type SourceColumn, type SourceTable } f
 import { COPY_TEXT_SETTINGS, copyTextToJson, jsonValueOf } from '../../functions/core/extract/copy-json';
 import { CopyLines } from '../../functions/core/extract/copy-text';
 import { planWindow, WINDOW_SETTINGS, windowSelect, withBatchId } from '../../functions/core/extract/extract-window';
+import { openLocalPipeline } from '../../functions/cli/local-context';
+import { extract } from '../../functions/core/extract/extract';
+import type { RowRendering } from '../../functions/core/extract/extract-window';
+import { silentLog } from '../../functions/core/ports/log';
 import { seedTotesys } from '../../functions/totesys/seed';
 import { insertNastyRows } from '../support/nasty-values';
 
@@ -66,7 +73,7 @@ const { values } = parseArgs({
   options: {
     orders: { type: 'string', default: '300000' },
     repeats: { type: 'string', default: '3' },
-    phases: { type: 'string', default: 'nasty,tables,readers' },
+    phases: { type: 'string', default: 'nasty,tables,readers,product' },
     'source-url': { type: 'string' },
     tables: { type: 'string' },
     readers: { type: 'string', default: '1,2,3,4' },
@@ -552,6 +559,53 @@ async function phaseReaders(url: string): Promise<Record<string, number[]>> {
   return walls;
 }
 
+/** The product's first extract into a fresh folder lake; per table, the sha256 of its raw files' JSON lines with the batch id masked. */
+async function productExtract(url: string, rendering: RowRendering, lake: string): Promise<{ wallS: number; hashes: Map<string, string> }> {
+  const pipeline = await openLocalPipeline(
+    { lake, sourceUrl: url, warehouseUrl: url, warehouseSchema: 'public', engine: 'duckdb', commitLagMs: 0, json: false, verbose: false },
+    silentLog,
+  );
+  try {
+    const t0 = performance.now();
+    const r = await extract(pipeline.ctx, { rowRendering: rendering });
+    const wallS = (performance.now() - t0) / 1000;
+    if (!r.published || !r.manifest) throw new Error(`product extract (${rendering}) did not publish: ${r.reason}`);
+    const hashes = new Map<string, string>();
+    for (const [table, t] of Object.entries(r.manifest.tables)) {
+      const hash = createHash('sha256');
+      for (const f of t?.files ?? []) hash.update(zlib.gunzipSync(await pipeline.ctx.ingestion.get(f.key)).toString('utf8').split(r.batchId).join('<batch>'));
+      hashes.set(table, hash.digest('hex'));
+    }
+    return { wallS, hashes };
+  } finally {
+    await pipeline.close();
+    await fs.rm(lake, { recursive: true, force: true });
+  }
+}
+
+async function phaseProduct(url: string): Promise<Record<string, number[]>> {
+  const renderings: RowRendering[] = ['json', 'columns'];
+  const walls: Record<string, number[]> = {};
+  let expected: Map<string, string> | undefined;
+  for (let r = 0; r < REPEATS; r++) {
+    for (const rendering of rotate(renderings, r)) {
+      const res = await productExtract(url, rendering, path.join(WORK, `lake-${r}-${rendering}`));
+      expected ??= res.hashes;
+      for (const [table, sha] of expected) {
+        if (res.hashes.get(table) !== sha) {
+          console.error(`\nEXACTNESS FAILED: the product extract with rowRendering '${rendering}' wrote different JSON lines for ${table}`);
+          process.exit(1);
+        }
+      }
+      (walls[rendering] ??= []).push(res.wallS);
+      console.log(`  [${r + 1}/${REPEATS}] product extract, rowRendering '${rendering}': ${fmt(res.wallS)} s`);
+    }
+  }
+  console.log(`\n| product first extract (every table) | median s | runs, s | ratio to 'json' |\n|---|---:|---|---:|`);
+  for (const rendering of renderings) console.log(`| rowRendering '${rendering}' | ${fmt(median(walls[rendering]))} | ${walls[rendering].map((x) => fmt(x)).join(', ')} | ${fmt(median(walls[rendering]) / median(walls.json))}× |`);
+  return walls;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function withDatabase(url: string, database: string): string {
@@ -606,6 +660,7 @@ async function main(): Promise<void> {
     const tables = SOURCE_TABLES.filter((t) => (values.tables ? values.tables.split(',') : big).includes(t.name));
     if (PHASES.has('tables')) results.tables = await phaseTables(url, tables);
     if (PHASES.has('readers')) results.readers = await phaseReaders(url);
+    if (PHASES.has('product')) results.product = await phaseProduct(url);
     results.load_after = os.loadavg();
     await fs.mkdir(path.dirname(values.out!), { recursive: true });
     await fs.writeFile(values.out!, JSON.stringify(results, null, 2));
