@@ -27,7 +27,10 @@ export function decodeCopyText(line: string): string {
 
 /**
  * A stream of COPY text chunks in, one transformed line per row out (each ending with `\n`).
- * Remembers the last decoded line and the count, which the extract needs for its cursor.
+ * Remembers the last line it put out (without its `\n`) and the count, which the extract needs
+ * for its cursor. `mapLine` gets each line decoded (`decoded`, the default: a line that is one
+ * value, such as PostgreSQL's JSON) or as COPY wrote it (`raw`: a row of tab-separated fields,
+ * each still escaped, which copy-json.ts splits before it decodes them).
  */
 export class CopyLines extends Transform {
   rows = 0;
@@ -36,7 +39,10 @@ export class CopyLines extends Transform {
   // A chunk may end inside a multi-byte character: the decoder carries it over to the next one.
   private readonly decoder = new StringDecoder('utf8');
 
-  constructor(private readonly mapLine: (line: string) => string) {
+  constructor(
+    private readonly mapLine: (line: string) => string,
+    private readonly lineForm: 'decoded' | 'raw' = 'decoded',
+  ) {
     super({ readableHighWaterMark: 1 << 20 });
   }
 
@@ -57,12 +63,13 @@ export class CopyLines extends Transform {
 
   private render(lines: string[]): string {
     let out = '';
+    let line = '';
     for (const raw of lines) {
-      const line = decodeCopyText(raw);
-      this.lastLine = line;
-      this.rows++;
-      out += this.mapLine(line) + '\n';
+      line = this.mapLine(this.lineForm === 'raw' ? raw : decodeCopyText(raw));
+      out += line + '\n';
     }
+    this.rows += lines.length;
+    this.lastLine = line;
     return out;
   }
 }

@@ -69,19 +69,37 @@ export const WINDOW_SETTINGS = {
 } as const;
 
 /**
- * The SELECT that renders each row of the window as one JSON object, ready for `COPY … TO STDOUT`.
+ * How a window's rows come out of `COPY … TO STDOUT`: `json`, one JSON object text per row rendered
+ * by PostgreSQL (`json_build_object`); `columns`, the plain columns in contract order, which Node
+ * renders to the same JSON text (copy-json.ts).
+ */
+export type RowRendering = 'json' | 'columns';
+
+/** The JSON object PostgreSQL renders for one row of `table` (the columns of an inner SELECT). */
+export function jsonObjectOf(table: SourceTable): string {
+  const fields = table.columns.map((c) => {
+    const col = quoteIdent(c.name);
+    const value = c.type === 'timestamp(3)' ? `to_char(${col}, 'YYYY-MM-DD HH24:MI:SS.MS')` : c.type.startsWith('enum:') ? `${col}::text` : col;
+    return `'${c.name}', ${value}`;
+  });
+  return `json_build_object(${fields.join(', ')})::text`;
+}
+
+/** The outer select list of a window or rescue SELECT for a rendering. */
+export function renderedRow(table: SourceTable, rendering: RowRendering): string {
+  return rendering === 'json' ? jsonObjectOf(table) : table.columns.map((c) => quoteIdent(c.name)).join(', ');
+}
+
+/**
+ * The SELECT that renders each row of the window, ready for `COPY … TO STDOUT`: as one JSON object
+ * (`json`) or as its plain columns (`columns`, rendered to the same JSON by copy-json.ts).
  *
  * COPY cannot take bind parameters, so the window's values are set beforehand with the
  * parameterized `set_config(...)` and read here with `current_setting(...)`: the statement text
  * holds identifiers from the table contract only, never a value.
  */
-export function windowSelect(window: TableWindow, chunked = false, alsoWhere?: string): string {
+export function windowSelect(window: TableWindow, chunked = false, alsoWhere?: string, rendering: RowRendering = 'json'): string {
   const t = window.table;
-  const fields = t.columns.map((c) => {
-    const col = quoteIdent(c.name);
-    const value = c.type === 'timestamp(3)' ? `to_char(${col}, 'YYYY-MM-DD HH24:MI:SS.MS')` : c.type.startsWith('enum:') ? `${col}::text` : col;
-    return `'${c.name}', ${value}`;
-  });
   const pk = quoteIdent(t.primaryKey);
   // Each setting is read in a scalar subquery: PostgreSQL evaluates it once (an InitPlan) instead
   // of calling current_setting() and parsing its text for every row the scan filters, which made a
@@ -97,7 +115,7 @@ export function windowSelect(window: TableWindow, chunked = false, alsoWhere?: s
   // already sorted and adds no second sort.
   const columns = t.columns.map((c) => quoteIdent(c.name)).join(', ');
   return (
-    `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
+    `SELECT ${renderedRow(t, rendering)} FROM (` +
     `SELECT ${columns} FROM ${quoteIdent(t.name)} ` +
     `WHERE ${after}"last_updated" < (SELECT current_setting('${WINDOW_SETTINGS.upperBound}')::timestamp(3)) ${alsoWhere ? `AND ${alsoWhere} ` : ''}` +
     `ORDER BY "last_updated", ${pk}` +

@@ -13,9 +13,10 @@ import { latestExtractManifest } from '../lake/manifest-log';
 import { ExtractProgress, type Cursor, type ExtractManifest, type ExtractTable, type SourceSnapshot } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
+import { COPY_TEXT_SETTINGS, copyTextToJson } from './copy-json';
 import { CopyLines } from './copy-text';
 import { checkDeletions, readTableStatistics, writeDeletionMarkers, type TableStatistics } from './deletions';
-import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type TableWindow } from './extract-window';
+import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type RowRendering, type TableWindow } from './extract-window';
 import {
   batchSnapshotFilter,
   beginSnapshot,
@@ -62,6 +63,14 @@ export interface ExtractOptions {
    */
   parallelReads?: number;
   /**
+   * How rows leave the source (extract-window.ts `RowRendering`): `columns` (default), the plain
+   * columns in COPY text format, rendered to JSON in Node (copy-json.ts); `json`, one JSON object
+   * per row rendered by PostgreSQL. Both give the same JSON lines, byte for byte
+   * (test/integration/extract/copy-json.test.ts); `columns` spends a fraction of the source's CPU
+   * (BENCHMARKS.md, "Extract alternatives, measured").
+   */
+  rowRendering?: RowRendering;
+  /**
    * Oldest full key tally (deletion detection) a batch may carry forward while the statistics show
    * no deletion; default DEFAULT_TALLY_MAX_AGE_SECONDS (1 hour). 0 tallies every table every run.
    */
@@ -94,6 +103,8 @@ export interface ExtractResult {
 const DEFAULT_CHUNK_ROWS = 500_000;
 /** Connections reading tables at once in the shared snapshot: the source's second core renders JSON too. */
 const DEFAULT_PARALLEL_READS = 2;
+/** Plain columns, rendered to JSON in Node: the source's CPU is the extract's bottleneck (BENCHMARKS.md). */
+const DEFAULT_ROW_RENDERING: RowRendering = 'columns';
 
 type TableProgress = NonNullable<ExtractProgress['tables'][SourceTableName]>;
 
@@ -285,7 +296,13 @@ async function readTables(
 ): Promise<boolean> {
   const queue = [...SOURCE_TABLES];
   const run = { timeUp: false };
+  const rendering = options.rowRendering ?? DEFAULT_ROW_RENDERING;
   const readOn = async (reader: pg.Client): Promise<void> => {
+    // The column rendering reads timestamps in their ISO text (copy-json.ts): set for this
+    // connection's transaction only, whatever the role's or database's defaults are.
+    if (rendering === 'columns') {
+      for (const [name, value] of Object.entries(COPY_TEXT_SETTINGS)) await reader.query('SELECT set_config($1, $2, true)', [name, value]);
+    }
     for (let table = queue.shift(); table && !run.timeUp; table = queue.shift()) {
       const state = await readTable(ctx, reader, table, plan, snapshot, tables[table.name], options, run);
       tables[table.name] = state;
@@ -315,15 +332,16 @@ async function readTable(
   const before = previous?.tables[table.name];
   // A resumed attempt writes its rescue and repair files under a nonce of their own.
   const nonce = (): string => (resumed ? randomHex() : plan.nonce);
+  const rendering = options.rowRendering ?? DEFAULT_ROW_RENDERING;
   let state = saved;
   if (!state) {
     state = { files: [], rows: 0, window: planWindowFor(table, before, snapshot.upperBound), cursor: before?.cursor ?? null, maxLastUpdated: before?.maxLastUpdated ?? null, complete: false };
     // The rescue runs first, once per table and batch: a resumed attempt finds it in the progress.
-    if (rescue && before?.cursor && !rescue.skip.has(table.name)) state = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, nonce(), state);
+    if (rescue && before?.cursor && !rescue.skip.has(table.name)) state = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, nonce(), state, rendering);
     // Then the repair, when asked, of what the lake lacks below the cursor (repair.ts): it leaves the rescue's versions to it.
     if (plan.repair && previous && before?.cursor) {
       const rescues = rescue !== undefined && !rescue.skip.has(table.name);
-      state = await repairTable(ctx, reader, table, { rescue, rescues, cursor: before.cursor, uptoSeq: previous.seq, batchSnapshot: snapshot.batchSnapshot }, batchId, nonce(), state);
+      state = await repairTable(ctx, reader, table, { rescue, rescues, cursor: before.cursor, uptoSeq: previous.seq, batchSnapshot: snapshot.batchSnapshot }, batchId, nonce(), state, rendering);
     }
   }
   const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
@@ -335,7 +353,7 @@ async function readTable(
     const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
     const index: number = state.files.length;
     const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce: plan.nonce });
-    const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows, rescue?.batchSnapshot);
+    const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows, rendering, rescue?.batchSnapshot);
     const cursor = nextCursor(window, read.last);
     state = {
       ...state,
@@ -579,6 +597,7 @@ async function extractChunk(
   batchId: string,
   key: string,
   chunkRows: number,
+  rendering: RowRendering,
   batchSnapshot?: string,
 ): Promise<ChunkRead> {
   const { table } = window;
@@ -589,26 +608,27 @@ async function extractChunk(
     WINDOW_SETTINGS.limit, String(chunkRows),
     RESCUE_SETTINGS.batchSnapshot, batchSnapshot ?? '1:1:',
   ]);
-  const read = await streamRows(ctx, client, table.name, windowSelect(window, true, batchSnapshot ? batchSnapshotFilter() : undefined), batchId, key);
+  const read = await streamRows(ctx, client, table, windowSelect(window, true, batchSnapshot ? batchSnapshotFilter() : undefined, rendering), batchId, key, rendering);
   const last = read.lastLine === undefined ? undefined : cursorOf(table, JSON.parse(read.lastLine) as Record<string, unknown>);
   return { rows: read.rows, bytes: read.bytes, last };
 }
 
 /**
- * Streams the rows of `select` (one JSON object text per row) into `key` as gzip NDJSON with the
- * batch id added; writes nothing when there is no row, so a table without changes leaves no file.
+ * Streams the rows of `select` (as `rendering` says: one JSON object text per row, or the plain
+ * columns, which copy-json.ts renders to the same text) into `key` as gzip NDJSON with the batch id
+ * added; writes nothing when there is no row, so a table without changes leaves no file.
  */
 async function streamRows(
   ctx: PipelineContext,
   client: pg.Client,
-  tableName: string,
+  table: SourceTable,
   select: string,
   batchId: string,
   key: string,
+  rendering: RowRendering,
 ): Promise<{ rows: number; bytes: number; lastLine?: string }> {
-  const table = { name: tableName };
   const copy = client.query(copyTo(`COPY (${select}) TO STDOUT`));
-  const lines = new CopyLines((line) => withBatchId(line, batchId));
+  const lines = rendering === 'columns' ? new CopyLines(copyTextToJson(table, batchId), 'raw') : new CopyLines((line) => withBatchId(line, batchId));
   copy.on('error', (err) => lines.destroy(err));
   copy.pipe(lines);
 
@@ -694,6 +714,7 @@ async function rescueTable(
   batchId: string,
   nonce: string,
   state: TableProgress,
+  rendering: RowRendering,
 ): Promise<TableProgress> {
   const workers = await bindRescue(client, plan, cursor);
   const parts = plan.full ? (['below', 'band'] as const) : (['band'] as const);
@@ -701,7 +722,7 @@ async function rescueTable(
   let rows = 0;
   for (const part of parts) {
     const key = rawKey(table.name, batchId, { index: files.length, nonce });
-    const read = await streamRows(ctx, client, table.name, rescueSelect(table, part, { batchSnapshot: plan.batchSnapshot !== undefined }), batchId, key);
+    const read = await streamRows(ctx, client, table, rescueSelect(table, part, { batchSnapshot: plan.batchSnapshot !== undefined, rendering }), batchId, key, rendering);
     if (read.rows) files = [...files, { key, rows: read.rows, bytes: read.bytes }];
     rows += read.rows;
   }
@@ -727,6 +748,7 @@ async function repairTable(
   batchId: string,
   nonce: string,
   state: TableProgress,
+  rendering: RowRendering,
 ): Promise<TableProgress> {
   const missing = await missingFromLake(ctx, client, table, options);
   if (!missing.length) return state;
@@ -735,7 +757,7 @@ async function repairTable(
   // The keys first (few), for the manifest: the missing ones this batch's rescue does not read.
   const ids = (await client.query<{ id: number }>(rescueSelect(table, 'repair', { ...select, keysOnly: true }))).rows.map((r) => r.id);
   const key = rawKey(table.name, batchId, { index: state.files.length, nonce });
-  const read = ids.length ? await streamRows(ctx, client, table.name, rescueSelect(table, 'repair', select), batchId, key) : { rows: 0, bytes: 0 };
+  const read = ids.length ? await streamRows(ctx, client, table, rescueSelect(table, 'repair', { ...select, rendering }), batchId, key, rendering) : { rows: 0, bytes: 0 };
   await unbindRescue(client, workers);
   if (!read.rows) return state;
   const reason =

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { SourceTable } from '../contract/source-tables';
 import type { Cursor, SourceSnapshot } from '../lake/manifests';
-import { TIMESTAMP_TEXT } from './extract-window';
+import { renderedRow, TIMESTAMP_TEXT, type RowRendering } from './extract-window';
 import { quoteIdent } from '../sql/sql-text';
 
 /**
@@ -263,7 +263,7 @@ export const RESCUE_SETTINGS = {
 const setting = (name: string, type: string): string => `(SELECT current_setting('${name}')::${type})`;
 
 /**
- * The rescue's SELECT for one table, rendering rows as the window does (same JSON), in
+ * The rescue's SELECT for one table, rendering rows as the window does (`rendering`), in
  * `(last_updated, pk)` order. `part` 'band' reads `[cursor - lookback, cursor]` (the
  * `(last_updated, pk)` index bounds it); 'below' reads under the band, only versions of ids from
  * the ended long transactions on (a whole-table scan: only when one ended). 'repair' reads the keys
@@ -271,14 +271,13 @@ const setting = (name: string, type: string): string => `(SELECT current_setting
  * this batch's rescue reads (band or below): so no version is read twice by one batch.
  * `keysOnly`: the same rows' keys only, in key order.
  */
-export function rescueSelect(table: SourceTable, part: 'band' | 'below' | 'repair', options: { batchSnapshot: boolean; keysOnly?: boolean }): string {
+export function rescueSelect(
+  table: SourceTable,
+  part: 'band' | 'below' | 'repair',
+  options: { batchSnapshot: boolean; keysOnly?: boolean; rendering?: RowRendering },
+): string {
   const t = table;
   const pk = quoteIdent(t.primaryKey);
-  const fields = t.columns.map((c) => {
-    const col = quoteIdent(c.name);
-    const value = c.type === 'timestamp(3)' ? `to_char(${col}, 'YYYY-MM-DD HH24:MI:SS.MS')` : c.type.startsWith('enum:') ? `${col}::text` : col;
-    return `'${c.name}', ${value}`;
-  });
   const columns = t.columns.map((c) => quoteIdent(c.name)).join(', ');
   const bandFrom = setting(RESCUE_SETTINGS.bandFrom, 'timestamp(3)');
   const notSeenBefore = notVisibleInSql(setting(RESCUE_SETTINGS.previous, 'pg_snapshot'));
@@ -298,7 +297,7 @@ export function rescueSelect(table: SourceTable, part: 'band' | 'below' | 'repai
   ];
   if (options.keysOnly) return `SELECT ${pk} AS id FROM ${quoteIdent(t.name)} WHERE ${where.join(' AND ')} ORDER BY ${pk}`;
   return (
-    `SELECT json_build_object(${fields.join(', ')})::text FROM (` +
+    `SELECT ${renderedRow(t, options.rendering ?? 'json')} FROM (` +
     `SELECT ${columns} FROM ${quoteIdent(t.name)} WHERE ${where.join(' AND ')} ORDER BY "last_updated", ${pk}` +
     `) AS r ORDER BY "last_updated", ${pk}`
   );

@@ -22,6 +22,6 @@ describe('CopyLines', () => {
     for await (const chunk of lines) out.push(chunk.toString());
     expect(out.join('')).toBe('{"N" : "ZOË"}\n{"N" : "日本"}\n');
     expect(lines.rows).toBe(2);
-    expect(lines.lastLine).toBe('{"n" : "日本"}');
+    expect(lines.lastLine).toBe('{"N" : "日本"}');
   });
 });
