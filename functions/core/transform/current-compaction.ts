@@ -59,7 +59,7 @@ function batchOf(output: TransformOutput): string {
 }
 
 /** Start of a batch's extract, from its id (`<seq>-<YYYYMMDDTHHMMSSZ>-<nonce>`), in epoch ms. */
-function batchStart(batchId: string): number {
+export function batchStart(batchId: string): number {
   const { stamp } = parseBatchId(batchId);
   return Date.parse(`${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`);
 }
