@@ -143,9 +143,14 @@ export class GlueCatalog implements Catalog {
       { prefix: location.prefix, batchId: parseDimensionPrefix(location.prefix)?.batchId ?? location.batchId },
       ...(location.deltas ?? []).map((prefix) => ({ prefix, batchId: parseDimensionChangesPrefix(prefix).batchId })),
     ];
-    for (const segment of segments) await this.addPartition(versions, { ...segment, sqlHash: location.sqlHash });
+    // One listing, then only the partitions that are missing (one a batch) and those superseded.
+    const existing = await this.partitions(versions);
+    const have = new Set(existing.map((p) => `${p.batchId} ${p.prefix}`));
+    for (const segment of segments) {
+      if (!have.has(`${segment.batchId} ${segment.prefix}`)) await this.addPartition(versions, { ...segment, sqlHash: location.sqlHash });
+    }
     const wanted = new Set(segments.map((s) => s.batchId));
-    const stale = (await this.partitions(versions)).filter((p) => !wanted.has(p.batchId));
+    const stale = existing.filter((p) => !wanted.has(p.batchId));
     for (let i = 0; i < stale.length; i += 25) {
       const chunk = stale.slice(i, i + 25);
       try {
