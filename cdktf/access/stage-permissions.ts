@@ -95,6 +95,8 @@ export function transformStatements(r: PipelineResources): Statement[] {
       actions: [
         'glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition',
         'glue:CreateTable', 'glue:UpdateTable', 'glue:DeleteTable', 'glue:BatchDeleteTable', 'glue:CreatePartition', 'glue:BatchCreatePartition', 'glue:UpdatePartition',
+        // A by-key dimension's superseded base and change sets leave <dim>_versions (glue-catalog.ts).
+        'glue:BatchDeletePartition',
       ],
       resources: glueDatabase(r, r.processedDatabase),
     },

@@ -2,7 +2,8 @@ import { GlueCatalogTable } from '@cdktf/provider-aws/lib/glue-catalog-table';
 import { Construct } from 'constructs';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { LINEAGE_COLUMNS, STAR_TABLES, starGlueType, type StarTable } from '../../functions/core/contract/star-tables';
+import { LINEAGE_COLUMNS, STAR_TABLES, starGlueType, versionsTableName, type StarTable } from '../../functions/core/contract/star-tables';
+import { versionsTableDescription } from '../../functions/aws/glue-table-input';
 import { factTablePrefix } from '../../functions/core/lake/lake-layout';
 import { parseSqlFile, SQL_TRANSFORM_DIR } from '../../functions/core/transform/sql-files';
 
@@ -40,7 +41,11 @@ export interface StarGlueTablesProps {
  * projection: the batch ids are not enumerable). Dimensions are unpartitioned and the transform
  * repoints their location to each rebuild, so Terraform creates them once and then ignores their
  * location and parameters; otherwise every `cdktf deploy` would roll the catalog back to an empty
- * prefix.
+ * prefix. A by-key dimension (dim_transaction) is kept as base + deltas
+ * (functions/core/transform/dimension-by-key.ts): its table is `<dim>_versions`, partitioned by
+ * `batch_id` like a fact (the transform adds the base and each change set, and drops superseded
+ * ones), and the dimension's own name is the Athena view merging them, which the transform creates
+ * (functions/aws/athena-current-views.ts).
  */
 export class StarGlueTables extends Construct {
   readonly tables: GlueCatalogTable[];
@@ -48,17 +53,23 @@ export class StarGlueTables extends Construct {
   constructor(scope: Construct, id: string, props: StarGlueTablesProps) {
     super(scope, id);
     this.tables = STAR_TABLES.map((table) => {
-      const isFact = table.kind === 'fact';
-      return new GlueCatalogTable(this, table.name, {
+      const versions = table.kind === 'dimension' && table.byKey;
+      // Partitioned by batch: a fact, or a by-key dimension's versions.
+      const isFact = table.kind === 'fact' || versions;
+      const name = versions ? versionsTableName(table.name) : table.name;
+      return new GlueCatalogTable(this, name, {
         databaseName: props.databaseName,
-        name: table.name,
-        description: starTableDescription(table),
+        name,
+        description: versions ? versionsTableDescription(table.name) : starTableDescription(table),
         tableType: 'EXTERNAL_TABLE',
         parameters: { EXTERNAL: 'TRUE', classification: 'parquet', 'parquet.compression': 'SNAPPY' },
-        partitionKeys: isFact ? [{ name: 'batch_id', type: 'string', comment: 'Batch whose new row versions the partition holds.' }] : undefined,
+        partitionKeys: isFact
+          ? [{ name: 'batch_id', type: 'string', comment: versions ? 'Batch that wrote this base or change set.' : 'Batch whose new row versions the partition holds.' }]
+          : undefined,
         storageDescriptor: {
-          // A dimension starts on an empty prefix (its rebuilds live beside it, not under it).
-          location: `s3://${props.processedBucket}/${factTablePrefix(table.name)}${isFact ? '' : '_unpublished/'}`,
+          // A dimension starts on an empty prefix (its rebuilds live beside it, not under it); a
+          // versions table's partitions point at the base and change sets wherever they are.
+          location: `s3://${props.processedBucket}/${factTablePrefix(name)}${isFact ? '' : '_unpublished/'}`,
           inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
           outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
           serDeInfo: { name: 'parquet', serializationLibrary: PARQUET_SERDE, parameters: { 'serialization.format': '1' } },

@@ -1,5 +1,5 @@
 import type { TableInput } from '@aws-sdk/client-glue';
-import { athenaCurrentViewDdl, CURRENT_VIEWS, type CurrentView } from '../core/analysis/current-views';
+import { athenaCurrentViewDdl, athenaDimensionViewDdl, CURRENT_VIEWS, DIMENSION_VIEWS, type CurrentView, type DimensionView } from '../core/analysis/current-views';
 import type { Log } from '../core/ports/log';
 import type { PipelineContext } from '../core/pipeline-context';
 import { sha256 } from '../core/transform/sql-files';
@@ -17,6 +17,12 @@ import { PARAM_SQL_HASH, processedColumns } from './glue-table-input';
  * `CREATE OR REPLACE VIEW` keeps a single definition. Each view is stamped with the SQL hash of its
  * DDL (table parameter `totes.sql_hash`) plus descriptions, so a view already at that hash is
  * left alone (no Athena query) and a changed contract replaces it on the next transform.
+ *
+ * The same holds for the by-key dimensions' views (`dim_transaction`, {@link ensureDimensionViews}):
+ * the dimension is kept as base + deltas, which Glue holds as the partitions of `<dim>_versions`,
+ * and the view named for the dimension merges them (the latest row per key, as the transform reads
+ * it), so analysts query `dim_transaction` as before. A Glue table of that name from before (an
+ * EXTERNAL_TABLE the stack used to create) is dropped first: the view replaces it.
  *
  * A view's description is the table parameter `totes.description`, never the Glue table
  * Description: Athena engine v3's engine (Trino's Glue metastore) reads a table's Description as
@@ -69,6 +75,54 @@ export async function ensureCurrentViews(ports: CurrentViewPorts): Promise<Recor
   return actions;
 }
 
+export interface DimensionViewPorts extends CurrentViewPorts {
+  catalog: Pick<GlueCatalog, 'getTable' | 'updateTable' | 'deleteTable' | 'database'>;
+}
+
+/** Creates or replaces every by-key dimension's view whose definition is missing or out of date. */
+export async function ensureDimensionViews(ports: DimensionViewPorts): Promise<Record<string, ViewAction>> {
+  const database = ports.catalog.database;
+  const statements = athenaDimensionViewDdl(database);
+  const actions: Record<string, ViewAction> = {};
+  for (const [i, view] of DIMENSION_VIEWS.entries()) {
+    const ddl = statements[i];
+    const hash = sha256(ddl);
+    let existing = await ports.catalog.getTable(view.name);
+    if (existing && existing.TableType !== 'VIRTUAL_VIEW') {
+      // The dimension's table from before it was kept as base + deltas: its data now lives in <dim>_versions.
+      await ports.catalog.deleteTable(view.name);
+      ports.log.info(`Glue table ${database}.${view.name} dropped: the view over ${view.versions} replaces it`, { view: view.name });
+      existing = undefined;
+    }
+    if (existing?.Parameters?.[PARAM_SQL_HASH] === hash && !existing.Description) {
+      actions[view.name] = 'unchanged';
+      continue;
+    }
+    await ports.engine.runStatement(ddl, `dimension view ${database}.${view.name}`);
+    await ports.catalog.updateTable(view.name, (input) => describeDimensionView(input, view, hash));
+    actions[view.name] = existing ? 'replaced' : 'created';
+    ports.log.info(`Athena view ${database}.${view.name} ${actions[view.name]}`, { view: view.name, sqlHash: hash });
+  }
+  return actions;
+}
+
+/** A dimension view as Athena wrote it, with its description (a parameter, never the Glue Description), column comments and DDL hash. */
+export function describeDimensionView(input: TableInput, view: DimensionView, hash: string): TableInput {
+  const comments = new Map(processedColumns(view.dimension.name).map((c) => [c.Name, c.Comment]));
+  const sd = input.StorageDescriptor;
+  const description =
+    `${view.dimension.description} One row per ${view.dimension.key.join(', ')}: the latest (greatest _batch_id) of its base and change sets in ${view.versions}. ` +
+    'Defined in functions/core/analysis/current-views.ts.';
+  return {
+    ...input,
+    Description: undefined,
+    Parameters: { ...input.Parameters, [PARAM_SQL_HASH]: hash, [PARAM_DESCRIPTION]: description },
+    ...(sd
+      ? { StorageDescriptor: { ...sd, Columns: sd.Columns?.map((c) => ({ ...c, Comment: c.Comment || comments.get(c.Name ?? '') })) } }
+      : {}),
+  };
+}
+
 /** The view as Athena wrote it, plus what a person browsing the catalog needs: descriptions (a parameter, and column comments) and the DDL hash. */
 export function describeView(input: TableInput, view: CurrentView, hash: string): TableInput {
   const comments = new Map(processedColumns(view.fact.name).map((c) => [c.Name, c.Comment]));
@@ -96,10 +150,11 @@ export function describeView(input: TableInput, view: CurrentView, hash: string)
 export async function ensureLakeViews(ctx: PipelineContext): Promise<Record<string, ViewAction> | undefined> {
   if (!(ctx.engine instanceof AthenaEngine) || !(ctx.catalog instanceof GlueCatalog)) return undefined;
   try {
-    return await ensureCurrentViews({ engine: ctx.engine, catalog: ctx.catalog, log: ctx.log });
+    const ports = { engine: ctx.engine, catalog: ctx.catalog, log: ctx.log };
+    return { ...(await ensureCurrentViews(ports)), ...(await ensureDimensionViews(ports)) };
   } catch (err) {
-    ctx.log.error(`Could not create the current-state views: ${(err as Error).message}. Analysts lack fact_*_current until this is fixed; the next transform retries`, {
-      views: CURRENT_VIEWS.map((v) => v.name),
+    ctx.log.error(`Could not create the current-state views: ${(err as Error).message}. Analysts lack fact_*_current (or the by-key dimensions' views) until this is fixed; the next transform retries`, {
+      views: [...CURRENT_VIEWS, ...DIMENSION_VIEWS].map((v) => v.name),
     });
     return undefined;
   }

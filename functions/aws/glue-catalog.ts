@@ -1,5 +1,7 @@
 import {
+  BatchDeletePartitionCommand,
   CreatePartitionCommand,
+  DeleteTableCommand,
   CreateTableCommand,
   GetPartitionsCommand,
   GetTableCommand,
@@ -8,7 +10,8 @@ import {
   type Table,
   type TableInput,
 } from '@aws-sdk/client-glue';
-import { factTablePrefix } from '../core/lake/lake-layout';
+import { byKeyDimensions, versionsTableName } from '../core/contract/star-tables';
+import { factTablePrefix, parseDimensionChangesPrefix, parseDimensionPrefix } from '../core/lake/lake-layout';
 import type { Catalog, TableLocation } from '../core/ports/catalog';
 import { errorName } from './retry-with-backoff';
 import { isProcessedTable, PARAM_BATCH_ID, PARAM_SQL_HASH, processedTableInput } from './glue-table-input';
@@ -30,6 +33,14 @@ export interface GlueCatalogOptions {
  * version or the new one, and the old files stay where they were. A fact batch is one partition
  * `batch_id=<id>`, created idempotently. cdktf deploys the tables; one that is missing is created
  * from the contracts, with every table and column described.
+ *
+ * A by-key dimension kept as base + deltas (core/transform/dimension-by-key.ts) cannot be one Glue
+ * location: its segments are the partitions of `<dim>_versions` (the base under `star/`, each change
+ * set under `changes/`), and `<dim>` is the Athena view merging them (aws/athena-current-views.ts).
+ * Repointing it adds the partitions it lacks, then drops those no longer listed (an older base and its
+ * deltas). At every instant the partitions hold every listed segment, plus perhaps older ones whose
+ * keys all reappear in a newer segment (rows never leave a dimension), so the view — the greatest
+ * `_batch_id` per key — reads the old version or the new one.
  */
 export class GlueCatalog implements Catalog {
   constructor(
@@ -38,6 +49,7 @@ export class GlueCatalog implements Catalog {
   ) {}
 
   async location(table: string): Promise<TableLocation | undefined> {
+    if (isByKeyDimension(table)) return this.versionsLocation(table);
     const found = await this.getTable(table);
     const batchId = found?.Parameters?.[PARAM_BATCH_ID];
     const location = found?.StorageDescriptor?.Location;
@@ -47,6 +59,7 @@ export class GlueCatalog implements Catalog {
   }
 
   async repoint(table: string, location: TableLocation): Promise<void> {
+    if (isByKeyDimension(table)) return this.publishVersions(table, location);
     const uri = this.uriOf(location.prefix);
     const existing = await this.getTable(table);
     if (!existing) {
@@ -123,6 +136,55 @@ export class GlueCatalog implements Catalog {
     return out.sort((a, b) => (a.batchId < b.batchId ? -1 : a.batchId > b.batchId ? 1 : 0));
   }
 
+  /** A by-key dimension's base and deltas as `<dim>_versions` partitions: the new ones added, then the old ones dropped. */
+  private async publishVersions(table: string, location: TableLocation): Promise<void> {
+    const versions = versionsTableName(table);
+    const segments = [
+      { prefix: location.prefix, batchId: parseDimensionPrefix(location.prefix)?.batchId ?? location.batchId },
+      ...(location.deltas ?? []).map((prefix) => ({ prefix, batchId: parseDimensionChangesPrefix(prefix).batchId })),
+    ];
+    // One listing, then only the partitions that are missing (one a batch) and those superseded.
+    const existing = await this.partitions(versions);
+    const have = new Set(existing.map((p) => `${p.batchId} ${p.prefix}`));
+    for (const segment of segments) {
+      if (!have.has(`${segment.batchId} ${segment.prefix}`)) await this.addPartition(versions, { ...segment, sqlHash: location.sqlHash });
+    }
+    const wanted = new Set(segments.map((s) => s.batchId));
+    const stale = existing.filter((p) => !wanted.has(p.batchId));
+    for (let i = 0; i < stale.length; i += 25) {
+      const chunk = stale.slice(i, i + 25);
+      try {
+        const out = await this.client.send(
+          new BatchDeletePartitionCommand({ DatabaseName: this.options.database, TableName: versions, PartitionsToDelete: chunk.map((p) => ({ Values: [p.batchId] })) }),
+        );
+        const failed = (out.Errors ?? []).filter((e) => e.ErrorDetail?.ErrorCode !== 'EntityNotFoundException');
+        if (failed.length) throw new Error(failed.map((e) => `${e.PartitionValues?.join('/')}: ${e.ErrorDetail?.ErrorCode} ${e.ErrorDetail?.ErrorMessage}`).join('; '));
+      } catch (err) {
+        throw glueError(err, `drop ${chunk.length} superseded partition(s) of ${this.options.database}.${versions}`);
+      }
+    }
+  }
+
+  /** A by-key dimension's location read back from `<dim>_versions`: the newest base and the change sets after it. */
+  private async versionsLocation(table: string): Promise<TableLocation | undefined> {
+    const partitions = await this.partitions(versionsTableName(table));
+    const base = partitions.filter((p) => parseDimensionPrefix(p.prefix)).at(-1);
+    if (!base) return undefined;
+    const deltas = partitions.filter((p) => p.batchId > base.batchId && !parseDimensionPrefix(p.prefix));
+    const newest = deltas.at(-1) ?? base;
+    return { prefix: base.prefix, batchId: newest.batchId, sqlHash: newest.sqlHash, ...(deltas.length ? { deltas: deltas.map((d) => d.prefix) } : {}) };
+  }
+
+  /** Drops a table (a view replacing it is created next); nothing when it is already gone. */
+  async deleteTable(table: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteTableCommand({ DatabaseName: this.options.database, Name: table }));
+    } catch (err) {
+      if (errorName(err) === 'EntityNotFoundException') return;
+      throw glueError(err, `drop table ${this.options.database}.${table}`);
+    }
+  }
+
   /** The table, or undefined when Glue does not have it. */
   async getTable(table: string): Promise<Table | undefined> {
     try {
@@ -176,6 +238,10 @@ export class GlueCatalog implements Catalog {
     const prefix = location.slice(root.length);
     return prefix.endsWith('/') ? prefix : `${prefix}/`;
   }
+}
+
+function isByKeyDimension(table: string): boolean {
+  return byKeyDimensions().some((d) => d.name === table);
 }
 
 /** The writable part of a Table, as UpdateTable takes it back. */

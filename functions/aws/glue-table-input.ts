@@ -1,6 +1,6 @@
 import type { Column, StorageDescriptor, TableInput } from '@aws-sdk/client-glue';
 import { BATCH_ID_COLUMN, glueType, SOURCE_TABLE_NAMES, sourceTable, type SourceTableName } from '../core/contract/source-tables';
-import { LINEAGE_COLUMNS, starGlueType, starTable, STAR_TABLE_NAMES } from '../core/contract/star-tables';
+import { byKeyDimensions, LINEAGE_COLUMNS, starGlueType, starTable, STAR_TABLE_NAMES, versionsTableName } from '../core/contract/star-tables';
 
 /**
  * Glue table definitions generated from the table and star contracts, so a person browsing the
@@ -32,9 +32,14 @@ export function parquetStorage(columns: Column[], location: string): StorageDesc
   return { Columns: columns, Location: location, ...PARQUET, SerdeInfo: { ...PARQUET.SerdeInfo, Parameters: { ...PARQUET.SerdeInfo.Parameters } } };
 }
 
-/** Whether a name is a processed table the catalog may create: a star table or `current_<source table>`. */
+/** Whether a name is a processed table the catalog may create: a star table, a by-key dimension's versions, or `current_<source table>`. */
 export function isProcessedTable(name: string): boolean {
-  return (STAR_TABLE_NAMES as readonly string[]).includes(name) || currentSource(name) !== undefined;
+  return (STAR_TABLE_NAMES as readonly string[]).includes(name) || versionsOf(name) !== undefined || currentSource(name) !== undefined;
+}
+
+/** The by-key dimension whose versions table (`<dim>_versions`) this is, if it is one. */
+export function versionsOf(name: string): string | undefined {
+  return byKeyDimensions().find((d) => versionsTableName(d.name) === name)?.name;
 }
 
 function currentSource(name: string): SourceTableName | undefined {
@@ -53,7 +58,7 @@ export function processedColumns(name: string): Column[] {
       { Name: '_sql_hash', Type: 'string', Comment: LINEAGE_COMMENTS._sql_hash },
     ];
   }
-  const star = starTable(name);
+  const star = starTable(versionsOf(name) ?? name);
   return [
     ...star.columns.map((c) => ({ Name: c.name, Type: starGlueType(c.type), Comment: c.description })),
     ...LINEAGE_COLUMNS.map((n) => ({ Name: n, Type: 'string', Comment: LINEAGE_COMMENTS[n] })),
@@ -66,10 +71,13 @@ export function processedColumns(name: string): Column[] {
  */
 export function processedTableInput(name: string, location: string, built?: { batchId: string; sqlHash: string }): TableInput {
   const source = currentSource(name);
-  const star = source ? undefined : starTable(name);
+  const dimension = versionsOf(name);
+  const star = source ? undefined : starTable(dimension ?? name);
   const description = source
     ? `Current state of totesys ${source}: the latest version of every row, rebuilt by each batch. ${sourceTable(source).description}`
-    : `${star!.description} Built by sql/transform/${name}.sql.`;
+    : dimension
+      ? versionsTableDescription(dimension)
+      : `${star!.description} Built by sql/transform/${name}.sql.`;
   return {
     Name: name,
     Description: description,
@@ -81,8 +89,19 @@ export function processedTableInput(name: string, location: string, built?: { ba
       ...(built ? { [PARAM_BATCH_ID]: built.batchId, [PARAM_SQL_HASH]: built.sqlHash } : {}),
     },
     StorageDescriptor: parquetStorage(processedColumns(name), location),
-    PartitionKeys: star?.kind === 'fact' ? [{ Name: FACT_PARTITION_KEY, Type: 'string', Comment: 'Batch that appended these row versions.' }] : [],
+    PartitionKeys:
+      star?.kind === 'fact' || dimension
+        ? [{ Name: FACT_PARTITION_KEY, Type: 'string', Comment: dimension ? 'Batch that wrote this base or change set.' : 'Batch that appended these row versions.' }]
+        : [],
   };
+}
+
+/** What the catalog says of a by-key dimension's versions table (functions/core/transform/dimension-by-key.ts). */
+export function versionsTableDescription(dimension: string): string {
+  return (
+    `Versions of ${dimension}: its base (the last whole build) and the change sets of the batches since, one partition batch_id=<batch> each. ` +
+    `Query the view ${dimension} (the latest row per key, greatest _batch_id), not this table. Built by sql/transform/${dimension}.sql.`
+  );
 }
 
 /**

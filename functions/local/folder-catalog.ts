@@ -87,7 +87,7 @@ export class FolderCatalog implements Catalog {
   }
 }
 
-const TableLocation = z.object({ prefix: z.string().endsWith('/'), batchId: z.string(), sqlHash: z.string() });
+const TableLocation = z.object({ prefix: z.string().endsWith('/'), batchId: z.string(), sqlHash: z.string(), deltas: z.array(z.string().endsWith('/')).optional() });
 
 const Pointer = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('located'), table: z.string(), location: TableLocation }),

@@ -1,7 +1,8 @@
 -- dim_date: the calendar of every date a fact references (created, last updated, agreed and payment dates).
 -- Grain: one row per calendar day, from the earliest to the latest date any version of a
 --   sales_order, purchase_order or payment has held (agreed future dates included), with no gaps.
--- Rebuilt whole each batch that changes those tables. The calendar never shrinks: the previous
+-- Rebuilt whole when a batch grows the calendar (the transform counts this file's rows first and
+--   keeps the previous calendar when the count is unchanged: star contract `growsOnly`). The calendar never shrinks: the previous
 --   dim_date is part of the range, so a date only an older fact version references (an amended
 --   agreed date) stays a key. Because it already covers every earlier version, the range of the
 --   previous calendar and this batch's versions equals that over the whole current state, and a

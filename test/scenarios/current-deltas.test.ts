@@ -8,6 +8,8 @@
  */
 import { listTransformSeqs, readTransformManifest } from '../../functions/core/lake/manifest-log';
 import { currentPrefix } from '../../functions/core/lake/lake-layout';
+import { dimensionBindings } from '../../functions/core/transform/dimension-by-key';
+import { lakeBindings } from '../../functions/core/transform/lake-bindings';
 import { loadSqlFiles } from '../../functions/core/transform/sql-files';
 import { NOW, REPO_ROOT, openScenario, type Scenario } from './scenario-harness';
 
@@ -120,18 +122,20 @@ describe('dim_transaction maintained by key (star contract byKey, transform/dime
     const current = { transaction: [m.current.transaction, ...(m.currentDeltas?.transaction ?? []).map((d) => d.prefix)] };
     const order = ' ORDER BY transaction_id';
     const whole = await s.ctx.engine.query(`SELECT * FROM (${file.sql.replace(/--.*$/gm, '')}) AS whole${order}`, { batch: {}, current, star: {} });
-    const built = await s.ctx.engine.query(`SELECT transaction_id, transaction_type, sales_order_id, purchase_order_id FROM dim_transaction${order}`, {
-      batch: {},
-      current: {},
-      star: { dim_transaction: [m.star.dim_transaction.prefix] },
-    });
-    expect(built).toEqual(whole);
-    const lineage = await s.ctx.engine.query('SELECT DISTINCT _batch_id, _sql_hash FROM dim_transaction', { batch: {}, current: {}, star: { dim_transaction: [m.star.dim_transaction.prefix] } });
-    expect(lineage).toEqual([{ _batch_id: m.batchId, _sql_hash: file.sqlHash }]);
+    const columns = 'transaction_id, transaction_type, sales_order_id, purchase_order_id';
+    // As the manifest lists it (base + deltas, merged), and as `totes query` reads it from the catalog.
+    const asListed = dimensionBindings('dim_transaction', m.star.dim_transaction);
+    expect(await s.ctx.engine.query(`SELECT ${columns} FROM dim_transaction${order}`, asListed)).toEqual(whole);
+    expect(await s.ctx.engine.query(`SELECT ${columns} FROM dim_transaction${order}`, await lakeBindings(s.ctx))).toEqual(whole);
+    // Every row is the file's result; a row carries the batch that wrote it: this batch wrote its change set.
+    const lineage = await s.ctx.engine.query(`SELECT _sql_hash, count(*) AS n FROM dim_transaction WHERE _batch_id = '${m.batchId}' GROUP BY _sql_hash`, asListed);
+    expect(lineage.map((r) => ({ ...r, n: Number(r.n) }))).toEqual([{ _sql_hash: file.sqlHash, n: m.star.dim_transaction.deltas ? m.star.dim_transaction.changes!.rows : whole.length }]);
+    expect(await s.ctx.engine.query('SELECT DISTINCT _sql_hash FROM dim_transaction', asListed)).toEqual([{ _sql_hash: file.sqlHash }]);
     expect(m.star.dim_transaction).toMatchObject({ origin: file.origin, sqlHash: file.sqlHash, rows: whole.length });
   }
 
-  it('replaces only the keys of the transaction delta, twice in a row, equal to a whole rebuild', async () => {
+  it('adds only the keys of the transaction delta as a change set beside the base, twice in a row, equal to a whole rebuild', async () => {
+    const base = (await lastManifest()).star.dim_transaction.prefix;
     for (const round of [1, 2]) {
       const before = await lastManifest();
       await changeTransactions();
@@ -144,6 +148,12 @@ describe('dim_transaction maintained by key (star contract byKey, transform/dime
       expect({ round, changes: m.star.dim_transaction.changes?.rows }).toEqual({ round, changes: 4 });
       expect(m.star.dim_transaction.builtBy).toBeUndefined();
       expect(m.star.dim_transaction.rows).toBe(before.star.dim_transaction.rows + 2);
+      // Base + deltas: the base stays, this batch's change set is its newest delta; nothing else written.
+      expect({ round, base: m.star.dim_transaction.prefix, deltas: m.star.dim_transaction.deltas?.map((d) => d.prefix) }).toEqual({
+        round,
+        base,
+        deltas: [...(before.star.dim_transaction.deltas ?? []).map((d) => d.prefix), m.star.dim_transaction.changes!.prefix],
+      });
       await expectWholeRebuildEquality(m);
       expect(await s.check()).toEqual([]);
     }
@@ -155,6 +165,8 @@ describe('dim_transaction maintained by key (star contract byKey, transform/dime
     const m = await lastManifest();
     expect(m.current.transaction).toBe(currentPrefix('transaction', m.batchId));
     expect(m.star.dim_transaction.changes?.rows).toBe(3); // EXCEPT: the touched transaction did not change
+    expect(m.star.dim_transaction.deltas).toBeUndefined(); // a new base: the deltas are folded in
+    expect(m.star.dim_transaction.prefix).toBe(`star/dim_transaction/${m.batchId}/`);
     await expectWholeRebuildEquality(m);
     expect(await s.check()).toEqual([]);
   });

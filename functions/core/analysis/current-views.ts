@@ -1,5 +1,6 @@
-import { LINEAGE_COLUMNS, STAR_TABLES, type StarTable } from '../contract/star-tables';
+import { byKeyDimensions, LINEAGE_COLUMNS, STAR_TABLES, versionsTableName, type StarTable } from '../contract/star-tables';
 import { checkIdent, prependCtes } from '../sql/sql-text';
+import { latestStarSql } from '../transform/current-state';
 
 /**
  * The analyst layer's current-state views: `<fact>_current` holds the latest version of each order
@@ -52,6 +53,27 @@ export function currentViewSelect(view: CurrentView, target: ViewTarget): string
 export function athenaCurrentViewDdl(database: string): string[] {
   checkIdent(database);
   return CURRENT_VIEWS.map((view) => `CREATE OR REPLACE VIEW ${database}.${view.name} AS\n${currentViewSelect(view, 'lake').replace(/\bFROM (fact_\w+)$/m, `FROM ${database}.$1`)}`);
+}
+
+/**
+ * Athena's view of a by-key dimension kept as base + deltas (core/transform/dimension-by-key.ts):
+ * in Glue its segments are the partitions of `<dim>_versions` (aws/glue-catalog.ts), and the view
+ * named for the dimension merges them with the transform's own `latestStarSql`, the latest row per
+ * key, so analysts see one row per key as they always did. The lake in DuckDB needs no view: the
+ * folder catalog holds base + deltas as one location and `lakeBindings` binds them merged.
+ */
+export interface DimensionView {
+  name: string;
+  dimension: StarTable;
+  versions: string;
+}
+
+export const DIMENSION_VIEWS: readonly DimensionView[] = byKeyDimensions().map((dimension) => ({ name: dimension.name, dimension, versions: versionsTableName(dimension.name) }));
+
+/** Athena (Trino) DDL creating every by-key dimension's view in `database`. */
+export function athenaDimensionViewDdl(database: string): string[] {
+  checkIdent(database);
+  return DIMENSION_VIEWS.map((view) => `CREATE OR REPLACE VIEW ${database}.${view.name} AS\n${latestStarSql(view.dimension, `${database}.${view.versions}`)}`);
 }
 
 /** The warehouse migration's body (what `sql/warehouse/0004_current_views_by_batch.sql` was written from). */

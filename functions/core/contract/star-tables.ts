@@ -41,6 +41,13 @@ export interface StarTable {
    * Only worth it for a dimension that grows with the orders; the small ones are rebuilt whole.
    */
   readonly byKey?: boolean;
+  /**
+   * A dimension that only ever grows and each of whose rows is a function of its key alone
+   * (dim_date: a gap-free calendar that never shrinks): a rebuild with as many rows as the previous
+   * version equals it, so the transform counts its SQL's rows first and carries the previous version
+   * forward when the count is unchanged (rebuilt only when the calendar grows).
+   */
+  readonly growsOnly?: boolean;
   readonly columns: readonly StarColumn[];
 }
 
@@ -74,7 +81,7 @@ const versionColumns = (): StarColumn[] => [
 
 export const STAR_TABLES: readonly StarTable[] = [
   {
-    name: 'dim_date', kind: 'dimension', key: ['date_id'], sources: ['sales_order', 'purchase_order', 'payment'],
+    name: 'dim_date', kind: 'dimension', key: ['date_id'], sources: ['sales_order', 'purchase_order', 'payment'], growsOnly: true,
     description: 'Calendar of every date any fact references, agreed future dates included.',
     columns: [
       c('date_id', 'date', 'The date.'),
@@ -220,6 +227,18 @@ export const STAR_TABLES: readonly StarTable[] = [
 ];
 
 const byName = new Map(STAR_TABLES.map((t) => [t.name, t]));
+
+/**
+ * The catalog table holding a by-key dimension's versions (its base and change sets, one partition
+ * per batch that wrote them) where the catalog cannot hold base + deltas as one location (Glue):
+ * the dimension's own name is then the view that merges them (core/analysis/current-views.ts).
+ */
+export const versionsTableName = (dimension: string): string => `${dimension}_versions`;
+
+/** The dimensions the star contract declares by-key (kept as base + deltas). */
+export function byKeyDimensions(): StarTable[] {
+  return STAR_TABLES.filter((t) => t.kind === 'dimension' && t.byKey);
+}
 
 export function starTable(name: string): StarTable {
   const table = byName.get(name as StarTableName);

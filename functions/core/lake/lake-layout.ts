@@ -126,6 +126,18 @@ export const dimensionPrefix = (table: string, batchId: string): string => `${ST
 export const CHANGES_PREFIX = 'changes/';
 /** Rows of a rebuilt dimension that differ from the version it replaces (what the load upserts). */
 export const dimensionChangesPrefix = (table: string, batchId: string): string => `${CHANGES_PREFIX}${table}/${batchId}/`;
+/** Dimension and batch of a dimension's build prefix ({@link dimensionPrefix}), or undefined for any other prefix. */
+export function parseDimensionPrefix(prefix: string): { table: string; batchId: string } | undefined {
+  const m = /^star\/([a-z_]+)\/([^/]+)\/$/.exec(prefix);
+  return m && BATCH_ID_PATTERN.test(m[2]) ? { table: m[1], batchId: m[2] } : undefined;
+}
+
+/** Dimension and batch of a change-set prefix ({@link dimensionChangesPrefix}); throws on anything else. */
+export function parseDimensionChangesPrefix(prefix: string): { table: string; batchId: string } {
+  const m = /^changes\/([a-z_]+)\/([^/]+)\/$/.exec(prefix);
+  if (!m || !BATCH_ID_PATTERN.test(m[2])) throw new Error(`"${prefix}" is not a dimension change-set prefix (expected changes/<dimension>/<batch id>/)`);
+  return { table: m[1], batchId: m[2] };
+}
 export const factTablePrefix = (table: string): string => `${STAR_PREFIX}${table}/`;
 export const factBatchPrefix = (table: string, batchId: string): string => `${factTablePrefix(table)}batch_id=${batchId}/`;
 

@@ -157,6 +157,14 @@ export const TransformOutput = z.object({
    * from that version (the load upserts only these; the dimension itself stays whole for readers).
    */
   changes: z.object({ prefix: z.string(), files: z.array(z.string()), rows: z.number().int().nonnegative() }).optional(),
+  /**
+   * Set on a by-key dimension kept as base + deltas (transform/dimension-by-key.ts, additive): the
+   * change sets of the batches since its base (`prefix`, `files`), oldest first, this batch's last
+   * when it built one. Readers merge them onto the base, latest `_batch_id` per key
+   * (`dimensionSegments`, `latestStarSql`); `rows` is then the merged dimension's row count.
+   * Absent: `prefix` holds the whole dimension (every lake written before it).
+   */
+  deltas: z.array(z.object({ prefix: z.string(), files: z.array(z.string()), rows: z.number().int().nonnegative() })).optional(),
 });
 export type TransformOutput = z.infer<typeof TransformOutput>;
 

@@ -40,4 +40,9 @@ export interface TableLocation {
   batchId: string;
   /** Content hash of the SQL (or generated statement) that built it. */
   sqlHash: string;
+  /**
+   * A by-key dimension kept as base + deltas (core/transform/dimension-by-key.ts): `prefix` is its
+   * base and these its change sets since, oldest first; readers take the latest row per key.
+   */
+  deltas?: string[];
 }

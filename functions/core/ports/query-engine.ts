@@ -61,10 +61,19 @@ export interface RelationBindings {
    */
   star: Partial<Record<string, string[]>>;
   /**
-   * The version of a star table that this batch replaces (key prefix in the processed store), bound
-   * as `previous_<star table>`: what the dimension change sets compare against.
+   * The version of a star table that this batch replaces (key prefix in the processed store, or
+   * several read as their union), bound as `previous_<star table>`: what the dimension change sets
+   * compare against.
    */
-  previousStar?: Partial<Record<string, string>>;
+  previousStar?: Partial<Record<string, string | readonly string[]>>;
+  /**
+   * A by-key dimension kept as base + deltas (transform/dimension-by-key.ts): its change sets since
+   * the base, oldest first. `<star table>` is then read as the latest version of each key over
+   * `star[name]` (the base, one prefix) and these (`latestStarSql`), not as their union; likewise
+   * `previousStarDeltas` with `previousStar[name]`.
+   */
+  starDeltas?: Partial<Record<string, readonly string[]>>;
+  previousStarDeltas?: Partial<Record<string, readonly string[]>>;
   /** Every published raw file per source table, bound as `raw_<table>` (for `totes query`). */
   raw?: Partial<Record<SourceTableName, string[]>>;
 }

@@ -1,8 +1,8 @@
 import { BATCH_ID_COLUMN, SOURCE_TABLES, sourceTable, type SourceTableName } from '../contract/source-tables';
-import { lakeTrinoType, LINEAGE_COLUMNS, STAR_TABLES } from '../contract/star-tables';
+import { lakeTrinoType, LINEAGE_COLUMNS, STAR_TABLES, starTable } from '../contract/star-tables';
 import { parseRawKey } from '../lake/lake-layout';
 import { currentSegments, type CurrentLocation, type RelationBindings } from '../ports/query-engine';
-import { currentStateColumns, latestVersionsSql } from '../transform/current-state';
+import { currentStateColumns, latestStarSql, latestVersionsSql } from '../transform/current-state';
 import { quoteIdent, stringLiteral } from './sql-text';
 
 /**
@@ -15,7 +15,9 @@ import { quoteIdent, stringLiteral } from './sql-text';
  *  - `parquet`: Parquet under one or more prefixes of the processed store, read as their union
  *    (`current_<t>`, `previous_<t>`, star tables, `previous_<star table>`);
  *  - `latest`: a current state held as base + deltas, read as the latest version of each row
- *    (current-state.ts `latestVersionsSql` over its segments, a `parquet` relation);
+ *    (current-state.ts `latestVersionsSql` over its segments, a `parquet` relation), or a by-key
+ *    dimension held as base + deltas, read as the latest row of each key (dimension-by-key.ts;
+ *    current-state.ts `latestStarSql`);
  *  - `empty`: the columns and no rows (a table bound to no files or no prefixes).
  *
  * An engine only says how it reads a `raw` and a `parquet` relation (a {@link RelationReader}:
@@ -61,7 +63,10 @@ export interface ParquetRelation {
 export interface LatestRelation {
   kind: 'latest';
   name: string;
-  table: SourceTableName;
+  /** A source table's current state (latest version per primary key, current-state.ts). */
+  table?: SourceTableName;
+  /** Or a by-key star dimension's base + deltas (latest `_batch_id` per key, dimension-by-key.ts). */
+  star?: string;
   /** The segments, base first: bound under their own name (`_segments_<name>`). */
   segments: ParquetRelation;
 }
@@ -111,9 +116,9 @@ export function compileRelations(bindings: RelationBindings): Relation[] {
   for (const [name, prefixes] of Object.entries(bindings.star)) {
     if (!prefixes) continue;
     const columns = starColumns(name);
-    relations.push(parquetRelation(name, name, prefixes, columns));
+    relations.push(starRelation(name, name, prefixes, bindings.starDeltas?.[name], columns));
     const previous = bindings.previousStar?.[name];
-    if (previous !== undefined) relations.push(parquetRelation(`previous_${name}`, name, [previous], columns));
+    if (previous !== undefined) relations.push(starRelation(`previous_${name}`, name, typeof previous === 'string' ? [previous] : previous, bindings.previousStarDeltas?.[name], columns));
   }
   for (const name of Object.keys(bindings.previousStar ?? {})) {
     if (!bindings.star[name]) throw new Error(`previous_${name} is bound without ${name}: bind both to compare them`);
@@ -141,6 +146,13 @@ function parquetRelation(name: string, shape: string, prefixes: readonly string[
   return prefixes.length ? { kind: 'parquet', name, shape, prefixes, columns } : { kind: 'empty', name, columns };
 }
 
+/** A star table's prefixes read as their union, or a by-key dimension's base + deltas read as its latest rows. */
+function starRelation(name: string, shape: string, prefixes: readonly string[], deltas: readonly string[] | undefined, columns: readonly RelationColumn[]): Relation {
+  if (!deltas?.length) return parquetRelation(name, shape, prefixes, columns);
+  if (prefixes.length !== 1) throw new Error(`${name} is bound with deltas on ${prefixes.length} base prefixes; a by-key dimension has one base`);
+  return { kind: 'latest', name, star: shape, segments: { kind: 'parquet', name: `_segments_${name}`, shape, prefixes: [...prefixes, ...deltas], columns } };
+}
+
 function currentRelation(name: string, table: SourceTableName, location: CurrentLocation): Relation {
   const columns = rawColumns(table);
   const prefixes = currentSegments(location);
@@ -159,7 +171,8 @@ export async function relationEntries(relations: readonly Relation[], reader: Re
     else if (r.kind === 'empty') entry(r.name, emptySql(r.columns, reader));
     else {
       entry(r.segments.name, await parquet(r.segments));
-      entry(r.name, latestVersionsSql(sourceTable(r.table), quoteIdent(r.segments.name)));
+      const segments = quoteIdent(r.segments.name);
+      entry(r.name, r.table ? latestVersionsSql(sourceTable(r.table), segments) : latestStarSql(starTable(r.star!), segments));
     }
   }
   return entries;

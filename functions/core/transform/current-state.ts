@@ -1,4 +1,5 @@
 import { BATCH_ID_COLUMN, trinoType, type SourceTable } from '../contract/source-tables';
+import { LINEAGE_COLUMNS, type StarTable } from '../contract/star-tables';
 
 /**
  * The current state of a source table: the latest version of every source row.
@@ -48,6 +49,26 @@ export function latestVersionsSql(table: SourceTable, versions: string): string 
     `  SELECT ${list},`,
     `    row_number() OVER (PARTITION BY ${table.primaryKey} ORDER BY ${order}) AS version_rank`,
     `  FROM ${versions}`,
+    `) AS ranked`,
+    `WHERE version_rank = 1`,
+  ].join('\n');
+}
+
+/**
+ * The latest row of every key of a by-key dimension held as base + deltas (dimension-by-key.ts),
+ * `segments` naming the union of its base and its change sets: the row of the greatest `_batch_id`,
+ * by the same argument as {@link latestVersionsSql} (a change set is built from the batch's latest
+ * source versions, and holds each key once: its data tests check that). The dimension's columns
+ * and lineage; valid Trino and DuckDB SQL, so every engine merges alike.
+ */
+export function latestStarSql(table: Pick<StarTable, 'columns' | 'key'>, segments: string): string {
+  const list = [...table.columns.map((c) => c.name), ...LINEAGE_COLUMNS].join(', ');
+  return [
+    `SELECT ${list}`,
+    `FROM (`,
+    `  SELECT ${list},`,
+    `    row_number() OVER (PARTITION BY ${table.key.join(', ')} ORDER BY ${BATCH_ID_COLUMN} DESC) AS version_rank`,
+    `  FROM ${segments}`,
     `) AS ranked`,
     `WHERE version_rank = 1`,
   ].join('\n');

@@ -1,32 +1,51 @@
 import type { SourceTableName } from '../contract/source-tables';
 import type { StarTable } from '../contract/star-tables';
-import { currentPrefix, dimensionChangesPrefix } from '../lake/lake-layout';
+import { currentPrefix, dimensionChangesPrefix, parseDimensionChangesPrefix } from '../lake/lake-layout';
 import type { TransformOutput } from '../lake/manifests';
-import type { WriteTarget } from '../ports/query-engine';
+import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
+import { batchStart, type CompactionPolicy } from './current-compaction';
 import { readAcceptedOnly } from './input-checks';
 import type { SqlFile } from './sql-files';
 
 /**
- * Maintaining a dimension by key instead of rebuilding it whole.
+ * A dimension maintained by key, kept as a base plus per-batch change sets, like the current state.
  *
  * A dimension declared `byKey` in the star contract promises that each of its rows depends only on
  * the latest version of one row of its one source table. A batch that wrote a delta of that table
  * (current-state.ts: exactly the batch's latest version per key) then changes exactly the rows of
- * the delta's keys, and nothing else:
- *  1. the dimension's own SQL file, with `current_<source>` bound to the delta alone, gives those
- *     rows; they are the batch's change set (where the load reads it, `dimensionChangesPrefix`);
- *  2. the new dimension is the previous version's rows of every other key, plus the change set
- *     ({@link byKeyMergeSql}), written where a whole rebuild would be.
- * On dim_transaction (1.4M rows, ~15 new a batch) this reads the delta and the previous version once
- * instead of rebuilding from base + deltas through a window dedupe, then diffing with EXCEPT.
+ * the delta's keys, and nothing else: the dimension's own SQL file, with `current_<source>` bound to
+ * the delta alone, gives those rows — the batch's change set, written at `dimensionChangesPrefix`,
+ * where the load reads it. That is all the batch writes: the dimension is its base (the last whole
+ * build, `prefix`) plus the change sets of the batches since (`deltas`, oldest first), and every
+ * reader merges them with {@link latestStarSql} (current-state.ts): per key, the row of the greatest
+ * `_batch_id`. It is the same argument as the current state's: a change set is built from the
+ * batch's latest versions, batches are in commit order, and a key appears once per change set (its
+ * data tests check that). The merge is one SELECT valid on Trino and DuckDB, so DuckDB, Trino and
+ * Athena read alike (core/sql/relations.ts compiles a star table bound with `starDeltas` into it).
  *
- * The result equals a whole rebuild row for row, lineage included: every row gets this batch's id
- * and the SQL file's hash, since it is that file's result. Hence the output records the file's
- * origin and sqlHash, so the next batch's "built by the same SQL" check still compares file hashes;
- * a changed file fails that check and the dimension is rebuilt whole. The change set may hold rows
- * whose values did not change (a version that touched only last_updated): the load's upsert skips
- * rows that are not distinct.
+ * Why: on dim_transaction (1.4M rows, ~15 new in five minutes of business) rewriting the whole
+ * dimension by key every batch, and testing it whole, cost most of an incremental transform; now a
+ * batch writes its change set and counts its new keys (`rows` stays the merged row count).
+ *
+ * Compaction: a batch rebuilds the dimension whole (a new base, `deltas` reset; data tests over the
+ * whole table) when the by-key path does not apply — a first build, a changed SQL file, a source that
+ * compacted rather than wrote a delta — or when the deltas are due for it by the same policy as the
+ * current state's (current-compaction.ts: a small base, `maxDeltas` deltas, `maxDeltaFraction` of the
+ * base, the oldest `maxDeltaAgeMs` old). The source's own compaction (hourly at most) so also folds
+ * the dimension; nothing else rewrites it.
+ *
+ * Lineage: a merged row carries the batch that wrote it (its change set's, or the base's), not the
+ * current batch — the rows are still each the SQL file's result for their key, and the output records
+ * the file's origin and sqlHash, so the next batch's "built by the same SQL" check compares file
+ * hashes; a changed file fails that check and the dimension is rebuilt whole. The change set may hold
+ * rows whose values did not change (a version that touched only last_updated): the load's upsert
+ * skips rows that are not distinct.
+ *
+ * Publication: the catalog's location of the dimension names the base and its deltas (`deltas` of
+ * the catalog's TableLocation), repointed in one step per batch, so a reader sees a whole batch or
+ * none of it. In Glue the dimension's data is the table `<dim>_versions` (base and change sets as
+ * partitions) and `<dim>` the view that merges them (aws/athena-current-views.ts).
  */
 
 /** A dimension's single source table, when the contract declares it by-key. */
@@ -46,52 +65,85 @@ export interface ByKeyPlan {
   source: SourceTableName;
   /** The source's delta this batch wrote: its latest version of every key it changed. */
   deltaPrefix: string;
-  /** The dimension as the previous batch left it. */
-  previousPrefix: string;
+  /** The dimension as the previous batch left it: its base and deltas. */
+  previous: TransformOutput;
 }
 
 /**
  * Whether a dimension is built by key in this batch, and from what: only when it is declared so,
- * its previous version was built by the same SQL file, and its source wrote a delta in this batch.
- * A compacted source has no record of just this batch's versions, and a first build or a changed
- * file has nothing trustworthy to start from: those are rebuilt whole (undefined).
+ * its previous version was built by the same SQL file, its source wrote a delta in this batch, and
+ * its deltas are not due for compaction ({@link dimensionCompactionDue}). A compacted source has no
+ * record of just this batch's versions, and a first build or a changed file has nothing trustworthy
+ * to start from: those are rebuilt whole (undefined), as is a dimension due for compaction.
  */
 export function planByKey(
   file: Pick<SqlFile, 'table' | 'sqlHash'>,
   previous: TransformOutput | undefined,
   currentDeltas: Partial<Record<SourceTableName, readonly TransformOutput[]>>,
   batchId: string,
+  policy?: CompactionPolicy,
 ): ByKeyPlan | undefined {
   const source = byKeySource(file.table);
   if (!source || !previous || previous.sqlHash !== file.sqlHash) return undefined;
   const delta = currentDeltas[source]?.at(-1);
   if (!delta || delta.prefix !== currentPrefix(source, batchId)) return undefined;
-  return { source, deltaPrefix: delta.prefix, previousPrefix: previous.prefix };
+  if (policy && dimensionCompactionDue(policy, previous, batchId)) return undefined;
+  return { source, deltaPrefix: delta.prefix, previous };
 }
 
 /**
- * The new version of a by-key dimension: the previous version's rows whose key is not among the
- * changes, then the changes. Reads `previous_<dim>` (the version this batch replaces) and `<dim>`
- * bound to the change set. Identifiers come from the star contract; valid Trino and DuckDB SQL.
+ * Whether a by-key dimension's deltas are folded into a new base in this batch: by the current
+ * state's policy (current-compaction.ts), with the dimension's row count standing for its base's.
+ * Depends only on the previous manifest and the batch, so a re-run decides the same.
  */
-export function byKeyMergeSql(table: StarTable): string {
-  const columns = table.columns.map((c) => c.name).join(', ');
-  const sameKey = table.key.map((k) => `changed.${k} = kept.${k}`).join(' AND ');
+export function dimensionCompactionDue(policy: CompactionPolicy, previous: TransformOutput, batchId: string): boolean {
+  const deltas = previous.deltas ?? [];
+  if (previous.rows < policy.compactBelowRows) return true;
+  if (!deltas.length) return false;
+  if (deltas.length >= policy.maxDeltas) return true;
+  if (batchStart(batchId) - batchStart(parseDimensionChangesPrefix(deltas[0].prefix).batchId) > policy.maxDeltaAgeMs) return true;
+  return deltas.reduce((sum, d) => sum + d.rows, 0) > previous.rows * policy.maxDeltaFraction;
+}
+
+/** The prefixes of a dimension output as readers merge them: its base, then its deltas, oldest first. */
+export function dimensionSegments(output: Pick<TransformOutput, 'prefix' | 'deltas'>): { base: string; deltas: string[] } {
+  return { base: output.prefix, deltas: (output.deltas ?? []).map((d) => d.prefix) };
+}
+
+/**
+ * Bindings that read a dimension output as readers see it: `<dim>` is the base with its deltas merged
+ * (the latest row per key), and with `previous`, `previous_<dim>` likewise.
+ */
+export function dimensionBindings(name: string, output: Pick<TransformOutput, 'prefix' | 'deltas'>, previous?: Pick<TransformOutput, 'prefix' | 'deltas'>): RelationBindings {
+  const now = dimensionSegments(output);
+  const before = previous && dimensionSegments(previous);
+  return {
+    batch: {},
+    current: {},
+    star: { [name]: [now.base] },
+    ...(now.deltas.length ? { starDeltas: { [name]: now.deltas } } : {}),
+    ...(before ? { previousStar: { [name]: before.base } } : {}),
+    ...(before?.deltas.length ? { previousStarDeltas: { [name]: before.deltas } } : {}),
+  };
+}
+
+/**
+ * The keys of a change set (bound as `<dim>`) that no segment of the previous version holds (bound
+ * as `previous_<dim>`, their union): rows never leave a dimension, so this counts the rows it gains.
+ */
+export function newKeysSql(table: Pick<StarTable, 'name' | 'key'>): string {
+  const key = table.key.join(', ');
+  const sameKey = table.key.map((k) => `kept.${k} = changed.${k}`).join(' AND ');
   return [
-    `-- ${table.name}: the previous version with this batch's changed keys replaced (generated, by key).`,
-    `SELECT ${columns}`,
-    `FROM previous_${table.name} AS kept`,
-    `WHERE NOT EXISTS (SELECT 1 FROM ${table.name} AS changed WHERE ${sameKey})`,
-    'UNION ALL',
-    `SELECT ${columns}`,
-    `FROM ${table.name}`,
-    '',
+    `SELECT count(*) AS n`,
+    `FROM (SELECT DISTINCT ${key} FROM ${table.name}) AS changed`,
+    `WHERE NOT EXISTS (SELECT 1 FROM previous_${table.name} AS kept WHERE ${sameKey})`,
   ].join('\n');
 }
 
 /**
- * Builds a dimension by key (see the top of this file): its change set, then the whole new version
- * at `target.prefix`. Returns the dimension's output with its `changes`, as a whole rebuild would.
+ * Builds a dimension by key (see the top of this file): writes the batch's change set, counts the
+ * keys it adds, and returns the dimension's output as the previous base with one delta more.
  */
 export async function writeDimensionByKey(
   ctx: Pick<PipelineContext, 'engine'>,
@@ -103,21 +155,21 @@ export async function writeDimensionByKey(
   const name = file.table.name;
   const changesTarget: WriteTarget = { ...target, prefix: dimensionChangesPrefix(name, target.batchId) };
   const changed = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), { batch: {}, current: { [plan.source]: [plan.deltaPrefix] }, star: {} }, changesTarget);
-  const mergeTarget: WriteTarget = { ...target, origin: `generated by-key merge for ${file.origin}` };
-  const merged = await ctx.engine.write(
-    byKeyMergeSql(file.table),
-    { batch: {}, current: {}, star: { [name]: [changesTarget.prefix] }, previousStar: { [name]: plan.previousPrefix } },
-    mergeTarget,
-  );
+  const { base, deltas } = dimensionSegments(plan.previous);
+  const counted = changed.rows
+    ? await ctx.engine.query(newKeysSql(file.table), { batch: {}, current: {}, star: { [name]: [changesTarget.prefix] }, previousStar: { [name]: [base, ...deltas] } })
+    : [{ n: 0 }];
+  const change = { prefix: changesTarget.prefix, files: changed.files, rows: changed.rows };
   return {
     kind: 'dimension',
-    prefix: target.prefix,
+    prefix: plan.previous.prefix,
     origin: file.origin,
     sqlHash: file.sqlHash,
-    rows: merged.rows,
-    files: merged.files,
-    bytesScanned: changed.bytesScanned + merged.bytesScanned,
-    elapsedMs: changed.elapsedMs + merged.elapsedMs,
-    changes: { prefix: changesTarget.prefix, files: changed.files, rows: changed.rows },
+    rows: plan.previous.rows + Number(counted[0]?.n ?? 0),
+    files: plan.previous.files,
+    bytesScanned: changed.bytesScanned,
+    elapsedMs: changed.elapsedMs,
+    changes: change,
+    deltas: [...(plan.previous.deltas ?? []), change],
   };
 }

@@ -59,27 +59,33 @@ export function readAcceptedOnly(sql: string, tables: readonly SourceTableName[]
   return out;
 }
 
-/** Every version of the batch that breaks an input rule, one entry per failing column. */
+/**
+ * Every version of the batch that breaks an input rule, one entry per failing column, in contract
+ * order (table, then id, then column). One query for all tables (a UNION ALL of one SELECT per date
+ * text column): a batch pays one engine round trip here, not one per table.
+ */
 export async function findRejectedVersions(ctx: Pick<PipelineContext, 'engine'>, extract: ExtractManifest): Promise<RejectedVersion[]> {
-  const rejected: RejectedVersion[] = [];
+  const parts: string[] = [];
+  const batch: Partial<Record<SourceTableName, string[]>> = {};
+  const checked: { table: SourceTable; columns: string[] }[] = [];
   for (const table of SOURCE_TABLES) {
     const files = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
     const columns = dateTextColumns(table);
     if (!files.length || !columns.length) continue;
-    const flags = columns.map((c, i) => `(${c} IS NOT NULL AND try_cast(${c} AS date) IS NULL) AS bad_${i}`);
-    const rows = await ctx.engine.query(
-      `SELECT ${table.primaryKey} AS id, last_updated AS lu, ${columns.join(', ')}, ${flags.join(', ')} FROM batch_${table.name} WHERE NOT (${acceptPredicate(table)})`,
-      { batch: { [table.name]: files }, current: {}, star: {} },
-    );
-    for (const row of rows) {
-      columns.forEach((column, i) => {
-        if (row[`bad_${i}`] === true) {
-          rejected.push({ table: table.name, id: Number(row.id), lastUpdated: timestampText(row.lu), column, value: String(row[column]) });
-        }
-      });
-    }
+    batch[table.name] = files;
+    const t = checked.push({ table, columns }) - 1;
+    columns.forEach((c, i) => {
+      parts.push(
+        `SELECT ${t} AS t, ${i} AS c, ${table.primaryKey} AS id, last_updated AS lu, ${c} AS value FROM batch_${table.name} WHERE ${c} IS NOT NULL AND try_cast(${c} AS date) IS NULL`,
+      );
+    });
   }
-  return rejected;
+  if (!parts.length) return [];
+  const rows = await ctx.engine.query(`SELECT t, c, id, lu, value FROM (\n${parts.join('\nUNION ALL\n')}\n) AS bad ORDER BY t, id, lu, c`, { batch, current: {}, star: {} });
+  return rows.map((row) => {
+    const { table, columns } = checked[Number(row.t)];
+    return { table: table.name, id: Number(row.id), lastUpdated: timestampText(row.lu), column: columns[Number(row.c)], value: String(row.value) };
+  });
 }
 
 /**

@@ -8,7 +8,8 @@ import type { PipelineContext } from '../pipeline-context';
  * Every published relation of the lake, for ad-hoc queries (`totes query`) and data tests:
  *  - `raw_<table>`: every raw file of every published extract batch (a batch is published once its
  *    extract manifest exists; files without one are ignored);
- *  - `<star table>`: what the catalog publishes (a dimension's location, a fact's partitions);
+ *  - `<star table>`: what the catalog publishes (a dimension's location — for a by-key dimension its
+ *    base and deltas, merged — a fact's partitions);
  *  - `current_<table>`: the current state after the latest transformed batch (base and deltas), from its manifest.
  */
 export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'processed' | 'catalog'>): Promise<RelationBindings> {
@@ -20,17 +21,20 @@ export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'pro
   }
 
   const star: Partial<Record<string, string[]>> = {};
+  const starDeltas: Partial<Record<string, string[]>> = {};
   for (const table of STAR_TABLES) {
     if (table.kind === 'fact') {
       star[table.name] = (await ctx.catalog.partitions(table.name)).map((p) => p.prefix);
     } else {
       const location = await ctx.catalog.location(table.name);
       star[table.name] = location ? [location.prefix] : [];
+      // A by-key dimension's base + deltas, read as its latest row per key (dimension-by-key.ts).
+      if (location?.deltas?.length) starDeltas[table.name] = location.deltas;
     }
   }
 
   const lastTransformed = (await listTransformSeqs(ctx.processed)).at(-1);
   const current = lastTransformed === undefined ? {} : currentLocations(await readTransformManifest(ctx.processed, lastTransformed));
 
-  return { batch: {}, current, star, raw };
+  return { batch: {}, current, star, ...(Object.keys(starDeltas).length ? { starDeltas } : {}), raw };
 }

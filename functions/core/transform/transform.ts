@@ -25,7 +25,7 @@ import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy } from './current-compaction';
 import { currentStateColumns, currentStateSql } from './current-state';
-import { planByKey, writeDimensionByKey, type ByKeyPlan } from './dimension-by-key';
+import { dimensionBindings, dimensionSegments, planByKey, writeDimensionByKey, type ByKeyPlan } from './dimension-by-key';
 import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
@@ -329,6 +329,7 @@ async function stageStarTables(
   const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
   const staged: Pick<StagedBatch, 'star' | 'carried' | 'unwritten'> = { star: {} as StagedBatch['star'], carried: [], unwritten: [] };
   const changed = (table: StarTable): boolean => table.sources.some((s) => current.changed.includes(s as SourceTableName));
+  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
   for (const [index, file] of sqlFiles.entries()) {
     const { table } = file;
     // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
@@ -349,13 +350,25 @@ async function stageStarTables(
       staged.unwritten.push(table.name);
       continue;
     }
+    // A dimension that only grows (dim_date): unchanged while its row count is (the calendar did not grow).
+    if (table.growsOnly && kept && kept.sqlHash === file.sqlHash && (await countRows(ctx, file, bindings, acceptOnly)) === kept.rows) {
+      staged.star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
+      staged.carried.push(table.name);
+      continue;
+    }
     // A by-key dimension whose source wrote a delta: only the delta's keys change (dimension-by-key.ts).
-    const byKey = table.kind === 'dimension' ? planByKey(file, kept, current.currentDeltas, batchId) : undefined;
+    const byKey = table.kind === 'dimension' ? planByKey(file, kept, current.currentDeltas, batchId, policy) : undefined;
     ctx.log.progress('transform', { batchId, step: `${table.name}${byKey ? ' (by key)' : ''}`, file: index + 1, of: sqlFiles.length });
     staged.star[table.name] = await writeStarTable(ctx, file, batchId, bindings, kept, byKey, acceptOnly);
     ctx.log.metric(METRICS.rows, staged.star[table.name].rows, 'Count', { table: table.name, stage: 'transform' });
   }
   return staged;
+}
+
+/** The rows a star table's SQL file would write in this batch (a count; nothing written). */
+async function countRows(ctx: PipelineContext, file: SqlFile, bindings: RelationBindings, acceptOnly: readonly SourceTableName[]): Promise<number> {
+  const rows = await ctx.engine.query(`SELECT count(*) AS n FROM (\n${readAcceptedOnly(file.sql, acceptOnly)}\n) AS built`, bindings);
+  return Number(rows[0]?.n ?? -1);
 }
 
 /**
@@ -384,7 +397,7 @@ async function writeStarTable(
   if (byKey) return writeDimensionByKey(ctx, file, target, byKey, acceptOnly);
   const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
   const output: TransformOutput = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
-  if (table.kind === 'dimension' && kept) output.changes = await writeDimensionChanges(ctx, target, kept.prefix);
+  if (table.kind === 'dimension' && kept) output.changes = await writeDimensionChanges(ctx, target, kept);
   return output;
 }
 
@@ -394,12 +407,13 @@ async function writeStarTable(
  * the orders, like dim_transaction, would otherwise be re-sent whole every five minutes). Rows
  * never leave a dimension, so upserting the difference equals upserting everything.
  */
-async function writeDimensionChanges(ctx: PipelineContext, rebuilt: WriteTarget, previousPrefix: string): Promise<TransformOutput['changes']> {
+async function writeDimensionChanges(ctx: PipelineContext, rebuilt: WriteTarget, previous: TransformOutput): Promise<TransformOutput['changes']> {
   const name = rebuilt.table;
   const columns = rebuilt.columns.map((c) => c.name).join(', ');
   const sql = `SELECT ${columns} FROM ${name} EXCEPT SELECT ${columns} FROM previous_${name}`;
   const target: WriteTarget = { ...rebuilt, prefix: dimensionChangesPrefix(name, rebuilt.batchId), sqlHash: sha256(sql), origin: 'generated' };
-  const stats = await ctx.engine.write(sql, { batch: {}, current: {}, star: { [name]: [rebuilt.prefix] }, previousStar: { [name]: previousPrefix } }, target);
+  // The version it replaces may be a by-key dimension's base + deltas: compared as readers see it.
+  const stats = await ctx.engine.write(sql, dimensionBindings(name, { prefix: rebuilt.prefix }, previous), target);
   return { prefix: target.prefix, files: stats.files, rows: stats.rows };
 }
 
@@ -486,7 +500,9 @@ async function publishOutputs(ctx: PipelineContext, batchId: string, staged: Sta
   for (const file of sqlFiles) {
     if (staged.carried.includes(file.table.name)) continue; // published by the batch that built it
     const output = staged.star[file.table.name];
-    const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash };
+    // A by-key dimension's location names its base and its deltas (dimension-by-key.ts).
+    const { deltas } = dimensionSegments(output);
+    const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash, ...(deltas.length ? { deltas } : {}) };
     if (file.table.kind === 'fact') {
       // A batch without versions of this fact publishes no partition (there is nothing in it).
       if (output.rows > 0) await ctx.catalog.addPartition(file.table.name, location);

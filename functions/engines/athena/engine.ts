@@ -200,7 +200,8 @@ export class AthenaEngine implements QueryEngine {
   /**
    * Registers a Parquet prefix as a temporary table. Its columns are those of the published Glue
    * table of the relation's shape (so they match what the transform wrote), or the contract's when
-   * the catalog has none.
+   * the catalog has none, or only a view of that name (a by-key dimension's, whose data is in
+   * `<dim>_versions`; a view's storage columns are a placeholder).
    */
   private async createTemporary(relation: ParquetRelation, prefix: string, batchIds?: readonly string[]): Promise<string> {
     const temp = this.tempName(relation.name);
@@ -219,7 +220,7 @@ export class AthenaEngine implements QueryEngine {
     try {
       const res = await this.options.glue.send(new GetTableCommand({ DatabaseName: this.options.namespace.processedDatabase, Name: table }));
       const columns = res.Table?.StorageDescriptor?.Columns;
-      if (columns && columns.length > 0) return columns;
+      if (columns && columns.length > 0 && res.Table?.TableType !== 'VIRTUAL_VIEW') return columns;
     } catch (err) {
       if (errorName(err) !== 'EntityNotFoundException') throw err;
     }

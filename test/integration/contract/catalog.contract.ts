@@ -1,9 +1,10 @@
 import type { Catalog } from '../../../functions/core/ports/catalog';
-import { currentPrefix, dimensionPrefix, factBatchPrefix } from '../../../functions/core/lake/lake-layout';
+import { currentPrefix, dimensionChangesPrefix, dimensionPrefix, factBatchPrefix } from '../../../functions/core/lake/lake-layout';
 
 const B1 = '0000000001-20261125T200000Z-aaaa';
 const B2 = '0000000002-20261125T200500Z-bbbb';
 const B3 = '0000000003-20261125T201000Z-cccc';
+const B4 = '0000000004-20261125T201500Z-dddd';
 
 /**
  * What every Catalog adapter promises (functions/core/ports/catalog.ts), run against each one
@@ -48,5 +49,20 @@ export function catalogContract(open: () => Promise<{ catalog: Catalog; close?: 
     await catalog.repoint('dim_location', { prefix: dimensionPrefix('dim_location', B1), batchId: B1, sqlHash: 'h' });
     await expect(catalog.addPartition('dim_location', { prefix: dimensionPrefix('dim_location', B2), batchId: B2, sqlHash: 'h' })).rejects.toThrow();
     expect(await catalog.location('dim_location')).toEqual({ prefix: dimensionPrefix('dim_location', B1), batchId: B1, sqlHash: 'h' });
+  });
+
+  it('holds a by-key dimension as base + deltas, each repoint replacing the whole set (dimension-by-key.ts)', async () => {
+    const base = (b: string) => dimensionPrefix('dim_transaction', b);
+    const delta = (b: string) => dimensionChangesPrefix('dim_transaction', b);
+    const steps = [
+      { prefix: base(B1), batchId: B1, sqlHash: 'h' },
+      { prefix: base(B1), batchId: B2, sqlHash: 'h', deltas: [delta(B2)] },
+      { prefix: base(B1), batchId: B3, sqlHash: 'h', deltas: [delta(B2), delta(B3)] },
+      { prefix: base(B4), batchId: B4, sqlHash: 'h' }, // compacted: a new base, no deltas
+    ];
+    for (const step of steps) {
+      await catalog.repoint('dim_transaction', step);
+      expect(await catalog.location('dim_transaction')).toEqual(step);
+    }
   });
 }

@@ -16,6 +16,7 @@ import { backfill } from '../../../functions/core/transform/backfill';
 import { DUCKDB_TRINO_MACROS } from '../../../functions/engines/duckdb/client';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 import { openFolderPipeline, type EngineFactory } from '../../../functions/local/folder-pipeline';
+import { dimensionBindings } from '../../../functions/core/transform/dimension-by-key';
 import { seedTotesys } from '../../../functions/totesys/seed';
 import { simulateActivity } from '../../../functions/totesys/simulate';
 import { createTrinoEngine, TrinoQueryError } from '../../../functions/engines/trino/engine';
@@ -283,7 +284,7 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
     // The by-key path (transform/dimension-by-key.ts): batch 2 wrote a transaction delta (new
     // transactions from simulateActivity), so dim_transaction's change set is dim_transaction.sql run
     // over that delta alone (its lineage names the file, not the EXCEPT of a whole rebuild), one row
-    // per delta key, and the dimension is the previous version with those keys replaced.
+    // per delta key, kept beside the previous base as a delta: merged, the dimension has those keys replaced.
     const file = (await loadSqlFiles(REPO)).find((f) => f.table.name === 'dim_transaction')!;
     const columns = starTable('dim_transaction').columns.map((c) => c.name).join(', ');
     for (const side of [duck, tri]) {
@@ -301,7 +302,9 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
         current: { transaction: currentLocations(manifest).transaction },
         star: {},
       });
-      const built = await side.engine.query(`SELECT ${columns} FROM dim_transaction`, { batch: {}, current: {}, star: { dim_transaction: [dim.prefix] } });
+      // Base + deltas (the change set is its newest delta), merged by the same latestStarSql on both engines.
+      expect({ side: side.name, newestDelta: dim.deltas?.at(-1)?.prefix }).toEqual({ side: side.name, newestDelta: dim.changes!.prefix });
+      const built = await side.engine.query(`SELECT ${columns} FROM dim_transaction`, dimensionBindings('dim_transaction', dim));
       const text = (rows: Record<string, unknown>[]) => normalise(rows).map((r) => JSON.stringify(r)).sort();
       expect({ side: side.name, rows: built.length }).toEqual({ side: side.name, rows: whole.length });
       expect(text(built)).toEqual(text(whole));

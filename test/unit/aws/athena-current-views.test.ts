@@ -1,13 +1,13 @@
 import { AthenaClient, GetQueryExecutionCommand, StartQueryExecutionCommand } from '@aws-sdk/client-athena';
-import { EntityNotFoundException, GetTableCommand, GlueClient, UpdateTableCommand, type Table, type TableInput } from '@aws-sdk/client-glue';
+import { DeleteTableCommand, EntityNotFoundException, GetTableCommand, GlueClient, UpdateTableCommand, type Table, type TableInput } from '@aws-sdk/client-glue';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ensureCurrentViews } from '../../../functions/aws/athena-current-views';
+import { ensureCurrentViews, ensureDimensionViews } from '../../../functions/aws/athena-current-views';
 import { AthenaEngine } from '../../../functions/engines/athena/engine';
 import { GlueCatalog } from '../../../functions/aws/glue-catalog';
 import { createHandler as createTransform } from '../../../functions/transform/handler';
-import { athenaCurrentViewDdl, CURRENT_VIEWS } from '../../../functions/core/analysis/current-views';
+import { athenaCurrentViewDdl, athenaDimensionViewDdl, CURRENT_VIEWS, DIMENSION_VIEWS } from '../../../functions/core/analysis/current-views';
 import { extractManifestKey } from '../../../functions/core/lake/lake-layout';
 import { RunRecord } from '../../../functions/core/operate/run-record';
 import { silentLog } from '../../../functions/core/ports/log';
@@ -33,6 +33,10 @@ function fakeLake(initial: Record<string, Table> = {}) {
     const table = tables.get(Name);
     if (!table) throw new EntityNotFoundException({ message: `Table ${Name} not found`, $metadata: {} });
     return { Table: structuredClone(table) };
+  });
+  glue.on(DeleteTableCommand).callsFake(({ Name }: { Name: string }) => {
+    tables.delete(Name);
+    return {};
   });
   glue.on(UpdateTableCommand).callsFake(({ TableInput: input }: { TableInput: TableInput }) => {
     tables.set(input.Name!, { ...structuredClone(input), Name: input.Name!, DatabaseName: DB });
@@ -145,10 +149,26 @@ describe('current-state views in Athena', () => {
     await handler(event);
     await handler(event);
     // The first invocation created the views; the second found them current.
-    expect(statements.map((q) => /VIEW \w+\.(\w+)/.exec(q)![1])).toEqual(CURRENT_VIEWS.map((v) => v.name));
+    expect(statements.map((q) => /VIEW \w+\.(\w+)/.exec(q)![1])).toEqual([...CURRENT_VIEWS, ...DIMENSION_VIEWS].map((v) => v.name));
     const puts = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => [p.Bucket, p.IfNoneMatch])).toEqual([['totes-processed', '*'], ['totes-processed', '*']]);
     const record = RunRecord.parse(JSON.parse(String(puts[0].Body)));
     expect(record).toMatchObject({ key: puts[0].Key, outcome: 'nothing-new', engine: 'athena', stages: { transform: { batches: [] } } });
+  });
+
+  it('creates dim_transaction as the view merging dim_transaction_versions, replacing the table of that name from before', async () => {
+    const { tables, statements } = fakeLake({ dim_transaction: { Name: 'dim_transaction', DatabaseName: DB, TableType: 'EXTERNAL_TABLE' } });
+    expect(DIMENSION_VIEWS.map((v) => [v.name, v.versions])).toEqual([['dim_transaction', 'dim_transaction_versions']]);
+    expect(await ensureDimensionViews(ports())).toEqual({ dim_transaction: 'created' });
+    expect(glue.commandCalls(DeleteTableCommand).map((c) => c.args[0].input.Name)).toEqual(['dim_transaction']);
+    expect(statements).toEqual(athenaDimensionViewDdl(DB));
+    expect(statements[0]).toMatch(/^CREATE OR REPLACE VIEW totes_processed\.dim_transaction AS\nSELECT transaction_id, transaction_type, sales_order_id, purchase_order_id, _batch_id, _sql_hash\n/);
+    expect(statements[0]).toMatch(/row_number\(\) OVER \(PARTITION BY transaction_id ORDER BY _batch_id DESC\) AS version_rank\n  FROM totes_processed\.dim_transaction_versions\n/);
+    const view = tables.get('dim_transaction')!;
+    expect(view.TableType).toBe('VIRTUAL_VIEW');
+    expect(view.Description).toBeUndefined();
+    expect(view.Parameters?.['totes.sql_hash']).toBe(sha256(statements[0]));
+    expect(await ensureDimensionViews(ports())).toEqual({ dim_transaction: 'unchanged' });
+    expect(statements).toHaveLength(1);
   });
 });

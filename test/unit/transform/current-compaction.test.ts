@@ -20,7 +20,8 @@ describe('compactionStep', () => {
   });
 
   it('always compacts a small table', () => {
-    expect(compactionStep(policy, { base: output(batch(1, '000000'), 99_999), deltas: [] }, { batchId: batch(2, '000500'), rows: 1 })).toBe('compact');
+    expect(compactionStep(policy, { base: output(batch(1, '000000'), 9_999), deltas: [] }, { batchId: batch(2, '000500'), rows: 1 })).toBe('compact');
+    expect(compactionStep(policy, { base: output(batch(1, '000000'), 86_000), deltas: [] }, { batchId: batch(2, '000500'), rows: 60 })).toBe('delta');
   });
 
   it('compacts once the deltas reach their number or their share of the base', () => {

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Parser } from 'node-sql-parser';
 import { STAR_TABLES, starTable, type StarTable } from '../../../functions/core/contract/star-tables';
-import { currentPrefix, dimensionPrefix } from '../../../functions/core/lake/lake-layout';
+import { currentPrefix, dimensionChangesPrefix, dimensionPrefix } from '../../../functions/core/lake/lake-layout';
 import type { TransformOutput } from '../../../functions/core/lake/manifests';
-import { byKeyMergeSql, byKeySource, planByKey } from '../../../functions/core/transform/dimension-by-key';
+import { DEFAULT_COMPACTION } from '../../../functions/core/transform/current-compaction';
+import { latestStarSql } from '../../../functions/core/transform/current-state';
+import { byKeySource, dimensionBindings, dimensionCompactionDue, newKeysSql, planByKey } from '../../../functions/core/transform/dimension-by-key';
 
 const SQL_DIR = path.resolve(__dirname, '../../../sql/transform');
 const parser = new Parser();
@@ -102,8 +104,21 @@ describe('planByKey', () => {
     expect(planByKey(file, previous, { transaction: [deltaBefore, deltaNow] }, BATCH)).toEqual({
       source: 'transaction',
       deltaPrefix: deltaNow.prefix,
-      previousPrefix: previous.prefix,
+      previous,
     });
+  });
+
+  it('folds the deltas into a new base (a whole rebuild) when the compaction policy says so', () => {
+    const big = { ...previous, rows: 1_000_000 };
+    const delta = (batch: string, rows = 10) => ({ prefix: dimensionChangesPrefix('dim_transaction', batch), files: [], rows });
+    const policy = DEFAULT_COMPACTION;
+    expect(planByKey(file, big, { transaction: [deltaNow] }, BATCH, policy)).toMatchObject({ previous: big });
+    // A small dimension is always rebuilt whole; deltas are for the big ones.
+    expect(planByKey(file, previous, { transaction: [deltaNow] }, BATCH, policy)).toBeUndefined();
+    expect(dimensionCompactionDue(policy, { ...big, deltas: [delta(EARLIER)] }, BATCH)).toBe(false);
+    expect(dimensionCompactionDue(policy, { ...big, deltas: Array.from({ length: 11 }, () => delta(EARLIER)) }, BATCH)).toBe(true);
+    expect(dimensionCompactionDue(policy, { ...big, deltas: [delta(EARLIER, 100_001)] }, BATCH)).toBe(true);
+    expect(dimensionCompactionDue(policy, { ...big, deltas: [delta('0000000001-20241231T225959Z-abcd')] }, BATCH)).toBe(true);
   });
 
   it('rebuilds whole on a first build, a changed SQL file, a compaction, or no delta of this batch', () => {
@@ -118,10 +133,25 @@ describe('planByKey', () => {
   });
 });
 
-describe('byKeyMergeSql', () => {
-  it('keeps the previous rows of unchanged keys and adds the changes, in Trino SQL', () => {
-    const sql = byKeyMergeSql(starTable('dim_transaction'));
-    expect(() => parser.astify(stripComments(sql), { database: 'trino' })).not.toThrow();
-    expect(sql).toMatch(/FROM previous_dim_transaction AS kept\nWHERE NOT EXISTS \(SELECT 1 FROM dim_transaction AS changed WHERE changed\.transaction_id = kept\.transaction_id\)\nUNION ALL/);
+describe('the merge of base + deltas (latestStarSql) and the new-key count', () => {
+  it('takes the latest batch\'s row per key, in Trino SQL', () => {
+    const sql = latestStarSql(starTable('dim_transaction'), '_segments_dim_transaction');
+    expect(() => parser.astify(sql, { database: 'trino' })).not.toThrow();
+    expect(sql).toMatch(/row_number\(\) OVER \(PARTITION BY transaction_id ORDER BY _batch_id DESC\) AS version_rank/);
+    expect(sql).toMatch(/SELECT transaction_id, transaction_type, sales_order_id, purchase_order_id, _batch_id, _sql_hash\n/);
+  });
+
+  it('counts the change set\'s keys no earlier segment holds, in Trino SQL', () => {
+    const sql = newKeysSql(starTable('dim_transaction'));
+    expect(() => parser.astify(sql, { database: 'trino' })).not.toThrow();
+    expect(sql).toMatch(/WHERE NOT EXISTS \(SELECT 1 FROM previous_dim_transaction AS kept WHERE kept\.transaction_id = changed\.transaction_id\)/);
+  });
+
+  it('binds a dimension as readers see it: base, with deltas merged', () => {
+    const base = dimensionPrefix('dim_transaction', '0000000001-20250101T000000Z-abcd');
+    const d = dimensionChangesPrefix('dim_transaction', '0000000002-20250101T000500Z-abcd');
+    expect(dimensionBindings('dim_transaction', { prefix: base, deltas: [{ prefix: d, files: [], rows: 1 }] }, { prefix: base })).toEqual({
+      batch: {}, current: {}, star: { dim_transaction: [base] }, starDeltas: { dim_transaction: [d] }, previousStar: { dim_transaction: base },
+    });
   });
 });
