@@ -1,4 +1,4 @@
-import type { TableInput } from '@aws-sdk/client-glue';
+import type { Table, TableInput } from '@aws-sdk/client-glue';
 import { athenaCurrentViewDdl, athenaDimensionViewDdl, CURRENT_VIEWS, DIMENSION_VIEWS, type CurrentView, type DimensionView } from '../core/analysis/current-views';
 import type { Log } from '../core/ports/log';
 import type { PipelineContext } from '../core/pipeline-context';
@@ -42,24 +42,36 @@ export interface CurrentViewPorts {
   log: Log;
 }
 
-/** Creates or replaces every current view whose definition is missing or out of date. */
-export async function ensureCurrentViews(ports: CurrentViewPorts): Promise<Record<string, ViewAction>> {
+/** One view the transform keeps in the processed database. */
+interface ViewSpec {
+  name: string;
+  /** `CREATE OR REPLACE VIEW …`; its sha256 is the view's version. */
+  ddl: string;
+  /** What the view is, for the query's label and the log. */
+  kind: string;
+  describe(input: TableInput, hash: string): TableInput;
+  /** A Glue table of the view's name that is not a view: refuse it, or drop it (then the view is created). */
+  notAView(existing: Table): Promise<void>;
+}
+
+/**
+ * Creates or replaces every view whose definition is missing or out of date; a view already at its
+ * DDL's hash runs no query, and one that carries a Glue Description (which hides it from Athena) is
+ * repaired by a catalog update alone.
+ */
+async function ensureViews(ports: CurrentViewPorts, views: ViewSpec[]): Promise<Record<string, ViewAction>> {
   const database = ports.catalog.database;
-  const statements = athenaCurrentViewDdl(database);
   const actions: Record<string, ViewAction> = {};
-  for (const [i, view] of CURRENT_VIEWS.entries()) {
-    const ddl = statements[i];
-    const hash = sha256(ddl);
-    const existing = await ports.catalog.getTable(view.name);
+  for (const view of views) {
+    const hash = sha256(view.ddl);
+    let existing = await ports.catalog.getTable(view.name);
     if (existing && existing.TableType !== 'VIRTUAL_VIEW') {
-      throw new Error(
-        `Glue table ${database}.${view.name} exists but is not a view (${existing.TableType ?? 'no type'}); ` +
-          'the current-state view cannot replace it: drop or rename that table, then run the transform again',
-      );
+      await view.notAView(existing);
+      existing = undefined;
     }
     if (existing?.Parameters?.[PARAM_SQL_HASH] === hash) {
       if (existing.Description) {
-        await ports.catalog.updateTable(view.name, (input) => describeView(input, view, hash));
+        await ports.catalog.updateTable(view.name, (input) => view.describe(input, hash));
         actions[view.name] = 'repaired';
         ports.log.info(`Athena view ${database}.${view.name} repaired (its Glue Description hid it from Athena)`, { view: view.name });
       } else {
@@ -67,12 +79,33 @@ export async function ensureCurrentViews(ports: CurrentViewPorts): Promise<Recor
       }
       continue;
     }
-    await ports.engine.runStatement(ddl, `current view ${database}.${view.name}`);
-    await ports.catalog.updateTable(view.name, (input) => describeView(input, view, hash));
+    await ports.engine.runStatement(view.ddl, `${view.kind} ${database}.${view.name}`);
+    await ports.catalog.updateTable(view.name, (input) => view.describe(input, hash));
     actions[view.name] = existing ? 'replaced' : 'created';
     ports.log.info(`Athena view ${database}.${view.name} ${actions[view.name]}`, { view: view.name, sqlHash: hash });
   }
   return actions;
+}
+
+/** Creates or replaces every current view whose definition is missing or out of date. */
+export async function ensureCurrentViews(ports: CurrentViewPorts): Promise<Record<string, ViewAction>> {
+  const database = ports.catalog.database;
+  const statements = athenaCurrentViewDdl(database);
+  return ensureViews(
+    ports,
+    CURRENT_VIEWS.map((view, i) => ({
+      name: view.name,
+      ddl: statements[i],
+      kind: 'current view',
+      describe: (input, hash) => describeView(input, view, hash),
+      notAView: async (existing) => {
+        throw new Error(
+          `Glue table ${database}.${view.name} exists but is not a view (${existing.TableType ?? 'no type'}); ` +
+            'the current-state view cannot replace it: drop or rename that table, then run the transform again',
+        );
+      },
+    })),
+  );
 }
 
 export interface DimensionViewPorts extends CurrentViewPorts {
@@ -83,53 +116,48 @@ export interface DimensionViewPorts extends CurrentViewPorts {
 export async function ensureDimensionViews(ports: DimensionViewPorts): Promise<Record<string, ViewAction>> {
   const database = ports.catalog.database;
   const statements = athenaDimensionViewDdl(database);
-  const actions: Record<string, ViewAction> = {};
-  for (const [i, view] of DIMENSION_VIEWS.entries()) {
-    const ddl = statements[i];
-    const hash = sha256(ddl);
-    let existing = await ports.catalog.getTable(view.name);
-    if (existing && existing.TableType !== 'VIRTUAL_VIEW') {
-      // The dimension's table from before it was kept as base + deltas: its data now lives in <dim>_versions.
-      await ports.catalog.deleteTable(view.name);
-      ports.log.info(`Glue table ${database}.${view.name} dropped: the view over ${view.versions} replaces it`, { view: view.name });
-      existing = undefined;
-    }
-    if (existing?.Parameters?.[PARAM_SQL_HASH] === hash && !existing.Description) {
-      actions[view.name] = 'unchanged';
-      continue;
-    }
-    await ports.engine.runStatement(ddl, `dimension view ${database}.${view.name}`);
-    await ports.catalog.updateTable(view.name, (input) => describeDimensionView(input, view, hash));
-    actions[view.name] = existing ? 'replaced' : 'created';
-    ports.log.info(`Athena view ${database}.${view.name} ${actions[view.name]}`, { view: view.name, sqlHash: hash });
-  }
-  return actions;
+  return ensureViews(
+    ports,
+    DIMENSION_VIEWS.map((view, i) => ({
+      name: view.name,
+      ddl: statements[i],
+      kind: 'dimension view',
+      describe: (input, hash) => describeDimensionView(input, view, hash),
+      notAView: async () => {
+        // The dimension's table from before it was kept as base + deltas: its data now lives in <dim>_versions.
+        await ports.catalog.deleteTable(view.name);
+        ports.log.info(`Glue table ${database}.${view.name} dropped: the view over ${view.versions} replaces it`, { view: view.name });
+      },
+    })),
+  );
 }
 
 /** A dimension view as Athena wrote it, with its description (a parameter, never the Glue Description), column comments and DDL hash. */
 export function describeDimensionView(input: TableInput, view: DimensionView, hash: string): TableInput {
-  const comments = new Map(processedColumns(view.dimension.name).map((c) => [c.Name, c.Comment]));
-  const sd = input.StorageDescriptor;
-  const description =
+  return describeLakeView(
+    input,
+    view.dimension.name,
     `${view.dimension.description} One row per ${view.dimension.key.join(', ')}: the latest (greatest _batch_id) of its base and change sets in ${view.versions}. ` +
-    'Defined in functions/core/analysis/current-views.ts.';
-  return {
-    ...input,
-    Description: undefined,
-    Parameters: { ...input.Parameters, [PARAM_SQL_HASH]: hash, [PARAM_DESCRIPTION]: description },
-    ...(sd
-      ? { StorageDescriptor: { ...sd, Columns: sd.Columns?.map((c) => ({ ...c, Comment: c.Comment || comments.get(c.Name ?? '') })) } }
-      : {}),
-  };
+      'Defined in functions/core/analysis/current-views.ts.',
+    hash,
+  );
 }
 
 /** The view as Athena wrote it, plus what a person browsing the catalog needs: descriptions (a parameter, and column comments) and the DDL hash. */
 export function describeView(input: TableInput, view: CurrentView, hash: string): TableInput {
-  const comments = new Map(processedColumns(view.fact.name).map((c) => [c.Name, c.Comment]));
-  const sd = input.StorageDescriptor;
-  const description =
+  return describeLakeView(
+    input,
+    view.fact.name,
     `Current state of ${view.fact.name}: the latest version (greatest last_updated_date, last_updated_time) of each ${view.fact.key[0]}, ` +
-    `beside the full version history in ${view.fact.name}. ${view.fact.description} Defined in functions/core/analysis/current-views.ts.`;
+      `beside the full version history in ${view.fact.name}. ${view.fact.description} Defined in functions/core/analysis/current-views.ts.`,
+    hash,
+  );
+}
+
+/** A view's catalog entry: its description as a parameter, the columns' comments from the star table it reads, the DDL hash. */
+function describeLakeView(input: TableInput, starTable: string, description: string, hash: string): TableInput {
+  const comments = new Map(processedColumns(starTable).map((c) => [c.Name, c.Comment]));
+  const sd = input.StorageDescriptor;
   return {
     ...input,
     // Never a Glue Description on a view: Athena would read it as the view's comment and stop seeing a view.
