@@ -138,7 +138,7 @@ async function transformLeased(
   } catch (err) {
     ctx.log.error(`Transform of batch ${extract.batchId} failed; it and later batches wait for the next run`, { seq, batchId: extract.batchId, error: (err as Error).message });
     throw new Error(
-      `Transform of batch ${extract.batchId} (seq ${seq}) failed: ${(err as Error).message}. Nothing after it was transformed; fix the cause and run the transform again (re-running a batch is safe).`,
+      `Transform of batch ${extract.batchId} (seq ${seq}) failed: ${(err as Error).message.replace(/\.$/, '')}. Nothing after it was transformed; fix the cause and run the transform again (re-running a batch is safe).`,
       { cause: err },
     );
   } finally {
