@@ -60,6 +60,13 @@ export async function latestExtractManifest(store: ObjectStore): Promise<Extract
   return last === undefined ? undefined : readExtractManifest(store, last);
 }
 
+/** The newest published transform manifest, or undefined before the first transformed batch. */
+export async function latestTransformManifest(store: ObjectStore): Promise<TransformManifest | undefined> {
+  const seqs = await listTransformSeqs(store);
+  const last = seqs.at(-1);
+  return last === undefined ? undefined : readTransformManifest(store, last);
+}
+
 /**
  * Where each source table's current state after a transform is read: its compacted base, then
  * the deltas of later batches in batch order (bind it as `current`: the engine merges them).

@@ -117,12 +117,10 @@ export async function replaceFactTable(
   }
 }
 
-/** The fact's surrogate key: its first warehouse column (`sales_record_id`, …), not in the contract's columns. */
+/** The fact's surrogate key (`sales_record_id`, …): declared in the star contract, not among its lake columns. */
 function surrogateKey(table: StarTable): string {
-  const keys: Record<string, string> = { fact_sales_order: 'sales_record_id', fact_purchase_order: 'purchase_record_id', fact_payment: 'payment_record_id' };
-  const name = keys[table.name];
-  if (!name) throw new Error(`No surrogate key known for ${table.name}`);
-  return name;
+  if (!table.surrogateKey) throw new Error(`The star contract declares no surrogate key for ${table.name}`);
+  return table.surrogateKey;
 }
 
 /**

@@ -3,7 +3,7 @@ import { lakeTrinoType, STAR_TABLES, type StarTable, type StarTableName } from '
 import { BATCH_ID_COLUMN, SOURCE_TABLE_NAMES, SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
 import { openConnection } from '../database-connection';
 import { backfillFactPrefix, backfillGroupPrefix, backfillKey, BATCH_ID_PATTERN, modelVersionKey } from '../lake/lake-layout';
-import { currentLocations, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import { currentLocations, latestTransformManifest, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import type { TransformManifest } from '../lake/manifests';
 import { acquireLease } from '../lake/stage-lease';
 import { loadPending } from '../load/load';
@@ -121,8 +121,7 @@ export async function backfill(ctx: PipelineContext, tables: readonly string[], 
 }
 
 async function dimensionState(ctx: PipelineContext, file: SqlFile): Promise<BackfillResult> {
-  const seqs = await listTransformSeqs(ctx.processed);
-  const last = seqs.length ? await readTransformManifest(ctx.processed, seqs.at(-1)!) : undefined;
+  const last = await latestTransformManifest(ctx.processed);
   const published = last?.star[file.table.name]?.sqlHash;
   const name = file.table.name as StarTableName;
   const message =
@@ -146,8 +145,7 @@ async function backfillFact(ctx: PipelineContext, file: SqlFile, options: Backfi
   }
   let progress = await readProgress(ctx, name, file.sqlHash);
   const record = await readModelVersion(ctx.processed, name);
-  const seqs = await listTransformSeqs(ctx.processed);
-  const newest = seqs.length ? await readTransformManifest(ctx.processed, seqs.at(-1)!) : undefined;
+  const newest = await latestTransformManifest(ctx.processed);
   // Up to date: the published version is the file's and every published partition was built by it.
   const upToDate = publishedVersion(name, newest, record) === file.sqlHash && (await ctx.catalog.partitions(name)).every((p) => p.sqlHash === file.sqlHash);
   if (!progress || progress.step === 'loaded') {
@@ -387,8 +385,8 @@ async function rebuildBatch(ctx: PipelineContext, file: SqlFile, manifest: Trans
 async function testRebuilt(ctx: PipelineContext, file: SqlFile, progress: BackfillProgress, step: (what: string, fields?: Record<string, unknown>) => Promise<void>): Promise<void> {
   const untested = progress.batches.filter((b) => !b.tested);
   if (!untested.length) return;
-  const seqs = await listTransformSeqs(ctx.processed);
-  const newest = await readTransformManifest(ctx.processed, seqs.at(-1)!);
+  const newest = await latestTransformManifest(ctx.processed);
+  if (!newest) throw new Error('Nothing to test the rebuilt batches against: no batch has been transformed yet');
   const dimensions = STAR_TABLES.filter((t: StarTable) => t.kind === 'dimension').map((t) => t.name);
   for (const [i, rebuilt] of untested.entries()) {
     const extract = await readExtractManifest(ctx.ingestion, rebuilt.seq);
