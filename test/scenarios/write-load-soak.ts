@@ -26,8 +26,10 @@ export interface SoakResult {
   versionsLost: number;
   /** Versions the batches rescued below their cursors (late commits). */
   rescued: number;
-  /** Versions the lake holds more than once. */
+  /** Versions the lake holds more than once (the same row twice, or a key more often than versions share it). */
   duplicated: number;
+  /** Keys that two or more versions share (writes of one row stamped in the same millisecond), as the oracle counted them. */
+  sharedStamps: number;
   /** Final versions of rows that the oracle's own must-set lacks (an oracle or settling fault; 0). */
   finalsNotExpected: string[];
   /** Every disagreement (lake, warehouse facts, verify); empty when exact. */
@@ -82,11 +84,11 @@ export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number
   );
   const finalsNotExpected = finals.filter((r) => r.op !== 'D' && !expected.must.has(r.v)).map((r) => r.v);
 
-  const lake = await lakeVersions(s.ctx.ingestion);
-  const problems = compareUnderLoad('lake', lake, expected);
+  const { versions: lake, identical } = await lakeVersions(s.ctx.ingestion);
+  const problems = compareUnderLoad('lake', lake, expected, { identical });
   const facts = new Map<VersionKey, number>();
   for (const { got } of (await warehouseFactVersions(s.warehouse.url)).values()) for (const v of got) facts.set(v, (facts.get(v) ?? 0) + 1);
-  problems.push(...compareUnderLoad('warehouse facts', facts, expected, FACT_SOURCES.map(([t]) => t as SourceTableName)));
+  problems.push(...compareUnderLoad('warehouse facts', facts, expected, { tables: FACT_SOURCES.map(([t]) => t as SourceTableName), oneEach: true }));
   const report = await verify(s.ctx);
   if (!report.ok) problems.push(formatVerifyReport(report));
   return {
@@ -95,7 +97,8 @@ export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number
     published: results.filter((r) => r.published).length,
     mustVersions: expected.must.size,
     versionsLost: [...expected.must].filter((v) => !lake.has(v)).length,
-    duplicated: [...lake.values()].filter((n) => n > 1).length,
+    duplicated: identical.length + [...lake].filter(([k, n]) => n > (expected.sharing.get(k) ?? 1)).length,
+    sharedStamps: expected.sharing.size,
     rescued: results.reduce((sum, r) => sum + Object.values(r.manifest?.tables ?? {}).reduce((n, t) => n + (t.rescued?.rows ?? 0), 0), 0),
     finalsNotExpected,
     problems,

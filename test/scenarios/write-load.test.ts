@@ -45,7 +45,7 @@ describeRequiring('exactly once under write load', skipReason, () => {
     console.log(
       `write load: ${soak.written.transactions} transactions in ${SECONDS} s (${soak.written.tps.toFixed(0)} tps, ${soak.written.failed} failed), ` +
         `${soak.extracts} extracts (${soak.published} published), ${soak.mustVersions} versions the lake must hold, ` +
-        `${soak.versionsLost} lost, ${soak.duplicated} duplicated`,
+        `${soak.versionsLost} lost, ${soak.duplicated} duplicated, ${soak.sharedStamps} key(s) shared by versions stamped in one millisecond`,
     );
     expect(soak.finalsNotExpected).toEqual([]);
     expect(soak.written.transactions).toBeGreaterThan(SECONDS * 50);
@@ -64,7 +64,7 @@ describeRequiring('exactly once under write load', skipReason, () => {
     }
     console.log(
       `skewed write load: ${soak.written.transactions} transactions (${soak.written.tps.toFixed(0)} tps), ${soak.extracts} extracts (${soak.published} published), ` +
-        `${soak.mustVersions} versions the lake must hold, ${soak.rescued} rescued, ${soak.versionsLost} lost, ${soak.duplicated} duplicated`,
+        `${soak.mustVersions} versions the lake must hold, ${soak.rescued} rescued, ${soak.versionsLost} lost, ${soak.duplicated} duplicated, ${soak.sharedStamps} key(s) shared by versions stamped in one millisecond`,
     );
     expect(soak.finalsNotExpected).toEqual([]);
     expect(soak.rescued).toBeGreaterThan(0); // the case is exercised: versions did commit late below the cursor

@@ -125,9 +125,11 @@ export class AuditOracle {
   /** Differences between the lake (raw NDJSON of published batches, deletion markers) and the oracle; empty when they agree. */
   async compareLake(ingestion: ObjectStore): Promise<string[]> {
     const { versions, deleted } = await this.expected(ingestion);
-    const seen = await lakeVersions(ingestion);
+    const { versions: seen, identical } = await lakeVersions(ingestion);
+    const sharing = await this.sharedKeys();
     const problems: string[] = [];
-    const dup = [...seen].filter(([, n]) => n > 1).map(([k, n]) => `${k}×${n}`);
+    const dup = [...seen].filter(([k, n]) => n > (sharing.get(k) ?? 1)).map(([k, n]) => `${k}×${n}`);
+    for (const k of identical) if (!dup.some((d) => d.startsWith(`${k}×`))) dup.push(`${k} (the same row)`);
     if (dup.length) problems.push(`duplicated in the lake: ${dup.slice(0, 10).join(', ')}`);
     const missing = [...versions].filter((v) => !seen.has(v));
     if (missing.length) problems.push(`missing from the lake (${missing.length}): ${missing.slice(0, 10).join(', ')}`);
@@ -140,6 +142,23 @@ export class AuditOracle {
     const wrong = [...marked].filter((d) => !deleted.has(d));
     if (wrong.length) problems.push(`deletion markers for rows not deleted: ${wrong.join(', ')}`);
     return problems;
+  }
+
+  /**
+   * Keys that two or more written versions share (writes of one row stamped in the same
+   * millisecond), with how many: the lake may hold such a key once per version.
+   */
+  async sharedKeys(): Promise<Map<VersionKey, number>> {
+    const client = new Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      const res = await client.query<{ v: string; n: number }>(
+        `SELECT table_name || ':' || pk || '@' || last_updated AS v, count(*)::int AS n FROM audit.row_version WHERE op <> 'D' GROUP BY table_name, pk, last_updated HAVING count(*) > 1`,
+      );
+      return new Map(res.rows.map((r) => [r.v, r.n]));
+    } finally {
+      await client.end();
+    }
   }
 
   /** Differences between the warehouse facts (every version) and the oracle's fact versions. */
@@ -182,18 +201,19 @@ export class AuditOracle {
    * The lake must hold every `must` version exactly once and nothing outside `may`. After writers
    * stop and a settling extract runs, every row's final version is a `must`.
    */
-  async underLoad(extracts: readonly LoadExtract[]): Promise<{ must: Set<VersionKey>; may: Set<VersionKey> }> {
+  async underLoad(extracts: readonly LoadExtract[]): Promise<UnderLoadExpectation> {
     const client = new Client({ connectionString: this.url });
     await client.connect();
     const must = new Set<VersionKey>();
     const may = new Set<VersionKey>();
+    const versionIds = new Map<VersionKey, Set<string>>();
     try {
       for (const e of extracts) {
-        const res = await client.query<{ table_name: SourceTableName; pk: number; last_updated: string; must: boolean }>(
+        const res = await client.query<{ id: string; table_name: SourceTableName; pk: number; last_updated: string; must: boolean }>(
           `WITH v AS (
-             SELECT table_name, pk, op, last_updated, xid, lead(xid) OVER (PARTITION BY table_name, pk ORDER BY id) AS next_xid
+             SELECT id, table_name, pk, op, last_updated, xid, lead(xid) OVER (PARTITION BY table_name, pk ORDER BY id) AS next_xid
                FROM audit.row_version)
-           SELECT table_name, pk, last_updated,
+           SELECT id::text AS id, table_name, pk, last_updated,
                   pg_visible_in_snapshot(xid, $1::pg_snapshot) AND (next_xid IS NULL OR NOT pg_visible_in_snapshot(next_xid, $2::pg_snapshot)) AS must
              FROM v
             WHERE op <> 'D' AND pg_visible_in_snapshot(xid, $2::pg_snapshot)
@@ -206,13 +226,30 @@ export class AuditOracle {
           const key = `${r.table_name}:${r.pk}@${r.last_updated}`;
           may.add(key);
           if (r.must) must.add(key);
+          if (!versionIds.has(key)) versionIds.set(key, new Set());
+          versionIds.get(key)!.add(r.id);
         }
       }
     } finally {
       await client.end();
     }
-    return { must, may };
+    const sharing = new Map<VersionKey, number>();
+    for (const [key, ids] of versionIds) if (ids.size > 1) sharing.set(key, ids.size);
+    return { must, may, sharing };
   }
+}
+
+/**
+ * What the lake must and may hold under write load (AuditOracle.underLoad). A version is named by
+ * its key `table:pk@last_updated`; two writes of one row stamped in the same millisecond are two
+ * versions with one key, and `sharing` counts them (only keys of more than one version that may
+ * have been current at an extract): the lake may hold that key up to that many times, each with
+ * different values.
+ */
+export interface UnderLoadExpectation {
+  must: Set<VersionKey>;
+  may: Set<VersionKey>;
+  sharing: Map<VersionKey, number>;
 }
 
 /** One extract of a write-load run, bracketed by source snapshots (see {@link AuditOracle.underLoad}). */
@@ -223,11 +260,25 @@ export interface LoadExtract {
   bounds: Partial<Record<SourceTableName, string>>;
 }
 
-/** Compares a set of versions (lake or warehouse) with `must`/`may`; empty when it agrees. */
-export function compareUnderLoad(what: string, got: Map<VersionKey, number>, expected: { must: Set<VersionKey>; may: Set<VersionKey> }, tables?: readonly SourceTableName[]): string[] {
+/**
+ * Compares versions (lake or warehouse: how many rows each key has) with the expectation; empty
+ * when it agrees. A key may occur as often as distinct versions share it (`expected.sharing`), or
+ * once (`oneEach`: the warehouse keeps one row per key, the later version). `identical`: keys of
+ * which the same row (same values) occurs more than once — a version read twice, whatever else
+ * shares its key.
+ */
+export function compareUnderLoad(
+  what: string,
+  got: Map<VersionKey, number>,
+  expected: UnderLoadExpectation,
+  options: { tables?: readonly SourceTableName[]; oneEach?: boolean; identical?: readonly VersionKey[] } = {},
+): string[] {
+  const { tables } = options;
   const inScope = (v: VersionKey) => !tables || tables.includes(v.split(':')[0] as SourceTableName);
   const problems: string[] = [];
-  const dup = [...got].filter(([, n]) => n > 1).map(([k, n]) => `${k}×${n}`);
+  const allowed = (k: VersionKey): number => (options.oneEach ? 1 : (expected.sharing.get(k) ?? 1));
+  const dup = [...got].filter(([k, n]) => n > allowed(k)).map(([k, n]) => `${k}×${n}`);
+  for (const k of options.identical ?? []) if (!dup.some((d) => d.startsWith(`${k}×`))) dup.push(`${k} (the same row)`);
   if (dup.length) problems.push(`${what}: duplicated (${dup.length}): ${dup.slice(0, 10).join(', ')}`);
   const missing = [...expected.must].filter((v) => inScope(v) && !got.has(v));
   if (missing.length) problems.push(`${what}: missing (${missing.length}): ${missing.slice(0, 10).join(', ')}`);
@@ -236,9 +287,14 @@ export function compareUnderLoad(what: string, got: Map<VersionKey, number>, exp
   return problems;
 }
 
-/** Every row version in the raw lake (published batches only), with how often it occurs. */
-export async function lakeVersions(ingestion: ObjectStore): Promise<Map<VersionKey, number>> {
+/**
+ * Every row version in the raw lake (published batches only), with how often its key occurs, and
+ * the keys of which one row (same values) occurs more than once.
+ */
+export async function lakeVersions(ingestion: ObjectStore): Promise<{ versions: Map<VersionKey, number>; identical: VersionKey[] }> {
   const seen = new Map<VersionKey, number>();
+  const lines = new Set<string>();
+  const identical = new Set<VersionKey>();
   for (const seq of await listExtractSeqs(ingestion)) {
     const manifest = await readExtractManifest(ingestion, seq);
     for (const table of SOURCE_TABLES) {
@@ -249,11 +305,14 @@ export async function lakeVersions(ingestion: ObjectStore): Promise<Map<VersionK
           const row = JSON.parse(line) as Record<string, unknown>;
           const key = `${table.name}:${String(row[table.primaryKey])}@${String(row.last_updated)}`;
           seen.set(key, (seen.get(key) ?? 0) + 1);
+          const whole = `${table.name}:${line}`;
+          if (lines.has(whole)) identical.add(key);
+          lines.add(whole);
         }
       }
     }
   }
-  return seen;
+  return { versions: seen, identical: [...identical] };
 }
 
 /** The source tables whose every version the warehouse keeps, with their fact tables. */

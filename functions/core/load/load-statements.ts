@@ -18,6 +18,15 @@ import { quoteSchema } from './warehouse-migrations';
  *    COPY meets a version that is already there.
  * Dimensions upsert on their natural key and rewrite a row only when a value differs (no dead
  * tuples for the unchanged majority); facts insert each (id, last_updated) version once.
+ *
+ * **Two versions, one stamp.** A fact's natural key is `(id, last_updated)`, and `last_updated` has
+ * millisecond precision: two writes of one row stamped in the same millisecond (two transactions
+ * started together, the second waiting on the first's row lock) are two versions with one key.
+ * Each is read by its own batch (a batch reads one version of a row), in commit order, so the later
+ * batch carries the later version. The warehouse can keep one row per key: it keeps the later
+ * version, with a new surrogate key, so the current views (ordered by surrogate key, i.e. by batch)
+ * show what the source holds. The lake keeps both (functions/core/verify/verify.ts tells them from
+ * a version read twice by their contents).
  */
 
 export function qualifiedTable(schema: string, table: string): string {
@@ -40,17 +49,19 @@ export function unnestSource(table: StarTable): string {
 /**
  * INSERT … SELECT … ON CONFLICT for one star table, reading from `source` (an unnest(...) clause
  * or the staging table). Dimensions: upsert, touching only rows that changed. Facts: a version
- * already present (same natural key) is left as it is.
+ * already present with the same values is left as it is; one with the same natural key and other
+ * values (a later version stamped in the same millisecond, see the module doc) replaces it and
+ * takes a new surrogate key, so it orders after every version loaded before it.
  */
 export function mergeStatement(schema: string, table: StarTable, source: string): string {
   const target = qualifiedTable(schema, table.name);
   const cols = columnList(table);
   const key = table.key.map((n) => quoteIdent(n)).join(', ');
   const insert = `INSERT INTO ${target} AS t (${cols}) SELECT ${cols} FROM ${source}`;
-  if (table.kind === 'fact') return `${insert} ON CONFLICT (${key}) DO NOTHING`;
   const rest = table.columns.filter((c) => !table.key.includes(c.name)).map((c) => quoteIdent(c.name));
   if (rest.length === 0) return `${insert} ON CONFLICT (${key}) DO NOTHING`;
-  const set = rest.map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+  const renumber = table.kind === 'fact' && table.surrogateKey ? [`${quoteIdent(table.surrogateKey)} = DEFAULT`] : [];
+  const set = [...renumber, ...rest.map((c) => `${c} = EXCLUDED.${c}`)].join(', ');
   const current = rest.map((c) => `t.${c}`).join(', ');
   const incoming = rest.map((c) => `EXCLUDED.${c}`).join(', ');
   return `${insert} ON CONFLICT (${key}) DO UPDATE SET ${set} WHERE (${current}) IS DISTINCT FROM (${incoming})`;

@@ -393,9 +393,10 @@ const UNIQUE_VIOLATION = '23505';
  * The one-pass COPY: a fact's rows, or a dimension's while the table is still empty (checked inside
  * the batch transaction, after the advisory lock, so no other load can fill it meanwhile), stream
  * straight into the warehouse table inside a savepoint. The fact's UNIQUE natural key still makes a
- * version insert once: a version already present (the ledger says it cannot be; this is the safety
- * net) fails the COPY with unique_violation, which rolls back to the savepoint and returns undefined
- * so the caller takes the staging + ON CONFLICT path. Any other error fails the batch.
+ * version insert once: a key already present (a later version stamped in the same millisecond as
+ * one loaded before, load-statements.ts; or a row written behind the ledger's back) fails the COPY
+ * with unique_violation, which rolls back to the savepoint and returns undefined so the caller
+ * takes the staging + ON CONFLICT path. Any other error fails the batch.
  */
 async function directCopy(
   client: pg.Client,
@@ -423,11 +424,16 @@ async function directCopy(
     if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
     await client.query('ROLLBACK TO SAVEPOINT load_direct_copy');
     await client.query('RELEASE SAVEPOINT load_direct_copy');
-    const fallback = table.kind === 'fact' ? 'ON CONFLICT DO NOTHING, which skips the versions present' : 'an upsert on its key';
+    const fallback =
+      table.kind === 'fact'
+        ? 'an upsert on its natural key: a version present with the same values is skipped, one with other values (a later write stamped in the same millisecond) replaces it'
+        : 'an upsert on its key';
     ctx.log.warn(
-      `load: batch ${manifest.batchId} holds a version of ${table.name} that the warehouse already has (or holds one twice), so its direct COPY failed ` +
+      `load: batch ${manifest.batchId} holds a version of ${table.name} whose key the warehouse already has (or holds one twice), so its direct COPY failed ` +
         `(${(err as Error).message}); loading ${table.name} again through staging + ${fallback}. ` +
-        'The load ledger and the transform should make this impossible: check that no other process writes to this warehouse schema.',
+        (table.kind === 'fact'
+          ? 'Two writes of one row stamped in the same millisecond do this; otherwise check that no other process writes to this warehouse schema.'
+          : 'The load ledger and the transform should make this impossible: check that no other process writes to this warehouse schema.'),
       { batchId: manifest.batchId, table: table.name },
     );
     return undefined;

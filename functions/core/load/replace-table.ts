@@ -70,7 +70,7 @@ export async function replaceFactTable(
     if (ledgerSeq < throughSeq) {
       throw new Error(`the warehouse's load ledger of schema ${schema} reaches batch seq ${ledgerSeq}, the backfill rebuilt up to ${throughSeq}: load the pending batches first (totes run), then resume`);
     }
-    // The rebuilt rows, with the batch each came from (a version loaded twice keeps its first batch's row, as the load did).
+    // The rebuilt rows, with the batch each came from (two versions of one key keep the later batch's, as the load does: load-statements.ts).
     await client.query(`CREATE TEMP TABLE ${stage} ON COMMIT DROP AS SELECT ${cols.join(', ')}, 0::integer AS _seq FROM ${target} WITH NO DATA`);
     const insert = `INSERT INTO ${stage} (${cols.join(', ')}, _seq) SELECT ${cols.join(', ')}, $${cols.length + 1}::integer FROM ${unnestSource(table)}`;
     for (const source of await sources(ledgerSeq)) {
@@ -86,10 +86,10 @@ export async function replaceFactTable(
     await onStep('warehouse-copied');
     await client.query(`DROP TABLE IF EXISTS ${freshTable}`);
     await client.query(`CREATE TABLE ${freshTable} (LIKE ${target} INCLUDING ALL)`);
-    const firstOfKey = `SELECT DISTINCT ON (${key.join(', ')}) ${cols.join(', ')}, _seq FROM ${stage} ORDER BY ${key.join(', ')}, _seq`;
+    const lastOfKey = `SELECT DISTINCT ON (${key.join(', ')}) ${cols.join(', ')}, _seq FROM ${stage} ORDER BY ${key.join(', ')}, _seq DESC`;
     const kept = await client.query(
       `INSERT INTO ${freshTable} (${recordId}, ${cols.join(', ')}) OVERRIDING SYSTEM VALUE
-       SELECT o.${recordId}, ${cols.map((c) => `n.${c}`).join(', ')} FROM (${firstOfKey}) AS n JOIN ${target} AS o USING (${key.join(', ')})`,
+       SELECT o.${recordId}, ${cols.map((c) => `n.${c}`).join(', ')} FROM (${lastOfKey}) AS n JOIN ${target} AS o USING (${key.join(', ')})`,
     );
     const old = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target}`);
     if (Number(old.rows[0].n) !== (kept.rowCount ?? 0)) {
@@ -99,7 +99,7 @@ export async function replaceFactTable(
     }
     await client.query(`SELECT setval(pg_get_serial_sequence('${schema}.${fresh}', '${surrogateKey(table)}'), coalesce((SELECT max(${recordId}) FROM ${freshTable}), 0) + 1, false)`);
     await client.query(
-      `INSERT INTO ${freshTable} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM (${firstOfKey}) AS n WHERE NOT EXISTS (SELECT 1 FROM ${target} AS o WHERE ${key.map((k) => `o.${k} = n.${k}`).join(' AND ')}) ORDER BY _seq`,
+      `INSERT INTO ${freshTable} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM (${lastOfKey}) AS n WHERE NOT EXISTS (SELECT 1 FROM ${target} AS o WHERE ${key.map((k) => `o.${k} = n.${k}`).join(' AND ')}) ORDER BY _seq`,
     );
     const views = CURRENT_VIEWS.filter((v) => v.fact.name === table.name);
     for (const view of views) await client.query(`DROP VIEW IF EXISTS ${qualifiedTable(schema, view.name)}`);

@@ -40,6 +40,8 @@ export interface TableReport {
   deleted: number;
   moneySums?: { column: string; source: string; lake: string; warehouse: string };
   differences: string[];
+  /** What is worth knowing and not a difference (e.g. versions sharing a stamp). */
+  notes?: string[];
 }
 
 export interface VerifyReport {
@@ -195,17 +197,30 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
   const comparable = (id: number): boolean => !newer.has(id);
 
   // Lake: raw versions and the current state of the compared batch.
-  const versions = await ctx.engine.query(`SELECT ${pk} AS id, last_updated AS lu, count(*) AS copies FROM raw_${table.name} GROUP BY ${pk}, last_updated`, {
+  // Grouped by every column: a version read twice is two identical rows; two writes of one row
+  // stamped in the same millisecond are two versions with one key and different values (both
+  // belong in the lake; the warehouse keeps the later: functions/core/load/load-statements.ts).
+  const allColumns = table.columns.map((c) => c.name).join(', ');
+  const versions = await ctx.engine.query(`SELECT ${pk} AS id, last_updated AS lu, count(*) AS copies FROM raw_${table.name} GROUP BY ${allColumns}`, {
     batch: {},
     current: {},
     star: {},
     raw: { [table.name]: input.rawFiles },
   });
   const lakeVersions = new Set<string>();
+  const sharedStamps = new Set<string>();
   for (const v of versions) {
     const key = `${Number(v.id)}@${timestampText(v.lu)}`;
+    if (lakeVersions.has(key)) sharedStamps.add(key);
     lakeVersions.add(key);
     if (Number(v.copies) > 1) differences.push(`lake holds version ${key} ${Number(v.copies)} times`);
+  }
+  const notes: string[] = [];
+  if (sharedStamps.size) {
+    notes.push(
+      `${sharedStamps.size} key(s) carry two or more different versions stamped in the same millisecond (the lake holds each; the warehouse keeps the later): ` +
+        [...sharedStamps].slice(0, 10).join(', ') + (sharedStamps.size > 10 ? ', …' : ''),
+    );
   }
   const lakeCurrent = new Map<number, KeyState>();
   if (input.current) {
@@ -248,6 +263,7 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
     warehouseVersions: null,
     deleted: input.lakeDeleted.size,
     differences,
+    ...(notes.length ? { notes } : {}),
   };
   if (!target) return report;
 
@@ -325,6 +341,7 @@ export function formatVerifyReport(report: VerifyReport): string {
       `${pad(t.table, 16)}${pad(t.sourceKeys, 13)}${pad(t.lakeKeys, 11)}${pad(t.warehouseKeys, 9)}${pad(t.lakeVersions, 12)}${pad(t.warehouseVersions, 10)}${pad(t.deleted, 9)}${t.differences.length ? 'DIFFERENT' : 'ok'}`,
     );
     if (t.moneySums) lines.push(`    sum(${t.moneySums.column}): source ${t.moneySums.source}, lake ${t.moneySums.lake}, warehouse ${t.moneySums.warehouse}`);
+    for (const n of t.notes ?? []) lines.push(`    · ${n}`);
     for (const d of t.differences) lines.push(`    ✗ ${d}`);
   }
   lines.push(report.ok ? 'verify: source, lake and warehouse agree' : 'verify: DIFFERENCES FOUND');

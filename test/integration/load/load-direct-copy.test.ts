@@ -104,7 +104,7 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
     expect(await ledgerRows()).toEqual([expected]);
   });
 
-  it('a fact version already in the warehouse: the COPY fails, the table falls back to ON CONFLICT DO NOTHING, with a warning', async () => {
+  it('a fact version already in the warehouse: the COPY fails, the table falls back to the upsert on its natural key, with a warning', async () => {
     const first = firstBatch();
     await fx.writeBatch(1, first);
     const { log, lines } = recordingLog();
@@ -136,9 +136,25 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
 
     const warnings = lines.filter((l) => l.level === 'warn');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0].message).toMatch(new RegExp(`batch ${fx.batchId(2)} holds a version of fact_sales_order that the warehouse already has.*ON CONFLICT DO NOTHING`));
+    expect(warnings[0].message).toMatch(new RegExp(`batch ${fx.batchId(2)} holds a version of fact_sales_order whose key the warehouse already has.*upsert on its natural key.*stamped in the same millisecond`));
     expect(warnings[0].fields).toEqual({ batchId: fx.batchId(2), table: 'fact_sales_order' });
     expect(directCopies(lines)[fx.batchId(2)]).toBeUndefined();
+  });
+
+  it('a later version with the key of one already loaded (stamped in the same millisecond) replaces it and orders last', async () => {
+    await fx.writeBatch(1, firstBatch());
+    const { log, lines } = recordingLog();
+    await load(log);
+    const sameStamp = salesOrder('1', '2025-01-01', '09:15:00.100', '8', '3.10'); // batch 1 held units 7 under this key
+    await fx.writeBatch(2, { fact_sales_order: [sameStamp] });
+    const [r2] = await load(log);
+    expect(r2.tables.fact_sales_order).toEqual({ read: 1, written: 1, files: 1 });
+    const rows = await readWarehouseTable(db.url, schema, 'fact_sales_order');
+    expect(rows.filter((r) => r.sales_order_id === '1').map((r) => r.units_sold)).toEqual(['8']);
+    // A new surrogate key: the current view (latest by surrogate key) shows it.
+    const ids = rows.map((r) => Number(r.sales_record_id));
+    expect(Number(rows.find((r) => r.sales_order_id === '1')!.sales_record_id)).toBe(Math.max(...ids));
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([expect.stringMatching(/stamped in the same millisecond/)]);
   });
 
   it('an error other than a duplicate version fails the batch and rolls it back', async () => {

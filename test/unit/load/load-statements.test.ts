@@ -15,13 +15,14 @@ describe('load statements', () => {
     );
   });
 
-  it('inserts a fact version once, typed arrays per contract column', () => {
+  it('inserts a fact version once, typed arrays per contract column; a later version with the same key replaces it with a new surrogate key', () => {
     const sql = mergeStatement('public', starTable('fact_payment'), unnestSource(starTable('fact_payment')));
     expect(sql).toContain('$3::time(3)[], $4::date[], $5::time(3)[]');
     expect(sql).toContain('$8::numeric(10,2)[]');
     expect(sql).toContain('$11::boolean[], $12::date[]');
-    expect(sql).toMatch(/ON CONFLICT \("payment_id", "last_updated_date", "last_updated_time"\) DO NOTHING$/);
-    expect(sql).not.toContain('payment_record_id');
+    expect(sql).toMatch(/ON CONFLICT \("payment_id", "last_updated_date", "last_updated_time"\) DO UPDATE SET "payment_record_id" = DEFAULT, "created_date" = EXCLUDED."created_date", /);
+    expect(sql).toMatch(/WHERE \(t."created_date", .*t."payment_date"\) IS DISTINCT FROM \(EXCLUDED."created_date", .*EXCLUDED."payment_date"\)$/);
+    expect(sql.split('ON CONFLICT')[0]).not.toContain('payment_record_id');
   });
 
   it('stages without the identity column and refuses unsafe schema names', () => {
