@@ -7,6 +7,7 @@
  * (transform and load) after every third; each extract is bracketed by source snapshots for the
  * oracle (AuditOracle.underLoad).
  */
+import { Client } from 'pg';
 import { extract, type ExtractResult } from '../../functions/core/extract/extract';
 import type { SourceTableName } from '../../functions/core/contract/source-tables';
 import { loadPending } from '../../functions/core/load/load';
@@ -89,6 +90,7 @@ export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number
   const facts = new Map<VersionKey, number>();
   for (const { got } of (await warehouseFactVersions(s.warehouse.url)).values()) for (const v of got) facts.set(v, (facts.get(v) ?? 0) + 1);
   problems.push(...compareUnderLoad('warehouse facts', facts, expected, { tables: FACT_SOURCES.map(([t]) => t as SourceTableName), oneEach: true }));
+  problems.push(...(await currentValuesDiffer(s)));
   const report = await verify(s.ctx);
   if (!report.ok) problems.push(formatVerifyReport(report));
   return {
@@ -103,4 +105,33 @@ export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number
     finalsNotExpected,
     problems,
   };
+}
+
+/**
+ * The columns the writers change (test/support/write-load.ts), per fact source: after settling,
+ * each row's current fact in the warehouse must carry the source's values — also when its last two
+ * versions share a stamp, which a comparison by key cannot see.
+ */
+const WRITTEN_COLUMNS: readonly [SourceTableName, string, string, readonly string[]][] = [
+  ['sales_order', 'fact_sales_order_current', 'sales_order_id', ['units_sold', 'unit_price']],
+  ['payment', 'fact_payment_current', 'payment_id', ['paid']],
+  ['purchase_order', 'fact_purchase_order_current', 'purchase_order_id', ['item_quantity']],
+];
+
+async function currentValuesDiffer(s: Scenario): Promise<string[]> {
+  const problems: string[] = [];
+  const warehouse = new Client({ connectionString: s.warehouse.url });
+  await warehouse.connect();
+  try {
+    for (const [table, view, key, columns] of WRITTEN_COLUMNS) {
+      const select = `SELECT "${key}" AS id, ${columns.map((c) => `"${c}"::text AS "${c}"`).join(', ')} FROM`;
+      const source = new Map((await s.sql<Record<string, string>>(`${select} "${table}"`)).map((r) => [String(r.id), columns.map((c) => r[c]).join('|')]));
+      const rows = (await warehouse.query<Record<string, string>>(`${select} "${view}"`)).rows;
+      const differ = rows.filter((r) => source.get(String(r.id)) !== columns.map((c) => r[c]).join('|')).map((r) => r.id);
+      if (differ.length) problems.push(`warehouse ${view}: ${differ.length} row(s) whose current values differ from the source's: ${key} ${differ.slice(0, 10).join(', ')}`);
+    }
+  } finally {
+    await warehouse.end();
+  }
+  return problems;
 }
