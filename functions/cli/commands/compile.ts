@@ -22,7 +22,8 @@ export const COMPILE_HELP = `totes compile [table…] [--engine duckdb|trino|ath
   current_<source table>; default all, in the order the transform sends them (current states,
   dimensions, facts, data tests). No batch waiting: the newest extracted batch as the transform ran
   it. --engine trino or athena renders their SQL without a server (Athena's Glue databases shown as
-  totes_raw / totes_processed); default the engine \`totes run\` uses (duckdb).`;
+  totes_raw / totes_processed); default the engine \`totes run\` uses (duckdb). With --aws: the
+  deployed lake's next batch, in Athena's SQL with the stack's Glue databases and S3 locations.`;
 
 /** The names `totes compile` takes: star tables in dependency order, then the current states. */
 export const COMPILE_TABLES: readonly string[] = [...dependencyOrder(STAR_TABLES).map((t) => t.name), ...SOURCE_TABLES.map((t) => `current_${t.name}`)];
@@ -30,8 +31,7 @@ export const COMPILE_TABLES: readonly string[] = [...dependencyOrder(STAR_TABLES
 export async function compileCommand(argv: string[], makeLog: (json: boolean, verbose: boolean) => Log): Promise<number> {
   const { positionals, common } = parseCommand(argv, {}, { renderOnly: true });
   makeLog(common.json, common.verbose);
-  const unknown = positionals.filter((t) => !COMPILE_TABLES.includes(t));
-  if (unknown.length) throw new UsageError(`Not a table the transform builds: ${unknown.join(', ')} (the tables are ${COMPILE_TABLES.join(', ')})`);
+  checkCompileTables(positionals);
   // Compile writes nothing, not even the lake folder's marker: a missing lake is only reported.
   if (!existsSync(path.join(common.lake, '.totes-lake')) || !existsSync(path.join(common.lake, 'ingestion'))) {
     throw new Error(`No lake at ${common.lake} yet: run \`totes run\` (or \`npm start\`) first, then compile (or give --lake DIR)`);
@@ -39,10 +39,21 @@ export async function compileCommand(argv: string[], makeLog: (json: boolean, ve
   const ingestion = new FolderObjectStore(path.join(common.lake, 'ingestion'));
   const processed = new FolderObjectStore(path.join(common.lake, 'processed'));
   const batch = await compileNextBatch({ ingestion, processed, sqlRoot: REPO_ROOT }, renderer(common, ingestion, processed));
-  const statements = selectStatements(batch.statements, positionals);
-  if (common.json) process.stdout.write(`${JSON.stringify({ ...batch, statements }, null, 2)}\n`);
-  else process.stdout.write(formatCompiled({ ...batch, statements }, positionals));
+  writeCompiled(batch, positionals, common.json);
   return 0;
+}
+
+/** Refuses a name that is not a table the transform builds, listing those that are. */
+export function checkCompileTables(tables: readonly string[]): void {
+  const unknown = tables.filter((t) => !COMPILE_TABLES.includes(t));
+  if (unknown.length) throw new UsageError(`Not a table the transform builds: ${unknown.join(', ')} (the tables are ${COMPILE_TABLES.join(', ')})`);
+}
+
+/** Prints the statements of the named tables (all when none is named), as SQL text or JSON. */
+export function writeCompiled(batch: CompiledBatch, tables: readonly string[], json: boolean): void {
+  const statements = selectStatements(batch.statements, tables);
+  if (json) process.stdout.write(`${JSON.stringify({ ...batch, statements }, null, 2)}\n`);
+  else process.stdout.write(formatCompiled({ ...batch, statements }, tables));
 }
 
 function renderer(common: CommonOptions, ingestion: FolderObjectStore, processed: FolderObjectStore): StatementRenderer {
