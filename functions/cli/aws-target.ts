@@ -33,7 +33,7 @@ export const AWS_FLAGS = {
 } as const;
 
 export const AWS_HELP = `Against the deployed stack (README Deploy) instead of the local lake:
-  --aws                   operate the deployment (env TOTES_TARGET=aws): status, verify, query, docs
+  --aws                   operate the deployment (env TOTES_TARGET=aws): status, verify, query, docs, compile
   --stack-outputs FILE    the stack's outputs (\`terraform output -json > FILE\` in cdktf.out/stacks/totes-lake);
                           default: the functions' TOTES_* variables if set, else \`terraform output -json\`
                           in --stack-dir DIR (env TOTES_STACK_DIR; default cdktf.out/stacks/totes-lake)

@@ -33,7 +33,8 @@ export const CommonOptions = z.object({
   warehouseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
   lake: z.string().min(1),
   warehouseSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case PostgreSQL identifier'),
-  engine: z.enum(['duckdb', 'trino']),
+  /** `athena` only where statements are rendered, not run (`totes compile`). */
+  engine: z.enum(['duckdb', 'trino', 'athena']),
   trinoUrl: z.string().url().optional(),
   commitLagMs: Duration,
   json: z.boolean(),
@@ -43,9 +44,14 @@ export type CommonOptions = z.infer<typeof CommonOptions>;
 
 export { Duration };
 
+/**
+ * `renderOnly`: the command renders statements and runs none (`totes compile`), so any engine is
+ * accepted and `--engine trino` needs no server URL.
+ */
 export function parseCommand<F extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(
   argv: string[],
   flags: F,
+  options: { renderOnly?: boolean } = {},
 ): { values: Record<string, string | boolean | undefined>; positionals: string[]; common: CommonOptions } {
   const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_FLAGS, ...flags }, allowPositionals: true, strict: true });
   const v = values as Record<string, string | boolean | undefined>;
@@ -65,7 +71,8 @@ export function parseCommand<F extends Record<string, { type: 'string' | 'boolea
     const issues = parsed.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`);
     throw new UsageError(`Invalid option: ${issues.join('; ')}`);
   }
-  if (parsed.data.engine === 'trino' && !parsed.data.trinoUrl) throw new UsageError('--engine trino needs --trino-url (or TOTES_TRINO_URL)');
+  if (parsed.data.engine === 'athena' && !options.renderOnly) throw new UsageError('--engine athena only renders statements (`totes compile --engine athena`); locally the pipeline runs on duckdb or trino, in AWS on Athena');
+  if (parsed.data.engine === 'trino' && !parsed.data.trinoUrl && !options.renderOnly) throw new UsageError('--engine trino needs --trino-url (or TOTES_TRINO_URL)');
   return { values: v, positionals, common: parsed.data };
 }
 

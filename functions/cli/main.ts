@@ -9,6 +9,7 @@ import { VERIFY_HELP, verifyCommand } from './commands/verify';
 import { STATUS_HELP, statusCommand } from './commands/status';
 import { DOCS_HELP, docsCommand } from './commands/docs';
 import { BACKFILL_HELP, backfillCommand } from './commands/backfill';
+import { COMPILE_HELP, compileCommand } from './commands/compile';
 import { awsCommand } from './commands/aws-operate';
 import { AWS_HELP, operatorMessage, wantsAws } from './aws-target';
 
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   status: { run: statusCommand, help: STATUS_HELP },
   docs: { run: docsCommand, help: DOCS_HELP },
   backfill: { run: backfillCommand, help: BACKFILL_HELP },
+  compile: { run: compileCommand, help: COMPILE_HELP },
 };
 
 const COMMON_HELP = `Options for every command:

@@ -6,11 +6,14 @@ import { renderDocsSite } from '../../core/docs/docs-site';
 import { readPipelineStatus, type PipelineStatus } from '../../core/operate/pipeline-status';
 import type { Log } from '../../core/ports/log';
 import type { RelationBindings } from '../../core/ports/query-engine';
+import { compileNextBatch } from '../../core/transform/compile';
 import { lakeBindings } from '../../core/transform/lake-bindings';
+import { AthenaRenderer } from '../../engines/athena/engine';
 import { formatVerifyReport, verify } from '../../core/verify/verify';
 import { Duration, UsageError } from '../cli-options';
 import { explained, openAwsPipeline, operatorMessage, parseAwsCommand, readAlarms, type AlarmState, type AwsPipeline } from '../aws-target';
 import { textTable } from '../text-table';
+import { checkCompileTables, writeCompiled } from './compile';
 import { renderStatus, SLA_BREACHED_EXIT } from './status';
 
 /**
@@ -50,6 +53,8 @@ export async function awsCommand(name: string, argv: string[], makeLog: MakeLog)
       return awsQuery(argv, makeLog);
     case 'docs':
       return awsDocs(argv, makeLog);
+    case 'compile':
+      return awsCompile(argv, makeLog);
     case 'run':
       parseAwsCommand(argv, { every: { type: 'string' }, repair: { type: 'boolean' } });
       throw new Error(
@@ -212,6 +217,20 @@ async function awsDocs(argv: string[], makeLog: MakeLog): Promise<number> {
     for (const problem of model.problems) log.warn(problem);
     log.info(`Data docs of the deployed lake written: ${Object.keys(pages).length} pages, ${model.batches.length} batches, ${model.runs.length} runs`, { out });
     process.stdout.write(`${path.join(out, 'index.html')}\n`);
+    return 0;
+  });
+}
+
+/** `totes compile --aws`: the deployed lake's next batch as Athena gets it (the stack's Glue databases, its S3 locations); reads S3 only. */
+async function awsCompile(argv: string[], makeLog: MakeLog): Promise<number> {
+  const { values, positionals, json, verbose } = parseAwsCommand(argv, {});
+  const log = makeLog(json, verbose);
+  checkCompileTables(positionals);
+  return withAws(values, log, async ({ ctx, target }) => {
+    const { rawDatabase, processedDatabase } = target.config;
+    if (!rawDatabase || !processedDatabase) throw new Error(`The ${target.origin} name no Glue databases (glue_raw_database, glue_processed_database): compile cannot name the tables Athena reads`);
+    const batch = await compileNextBatch(ctx, new AthenaRenderer({ namespace: { rawDatabase, processedDatabase }, processed: ctx.processed }));
+    writeCompiled(batch, positionals, json);
     return 0;
   });
 }

@@ -98,6 +98,31 @@ export interface WriteTarget {
   partitionedBy?: readonly string[];
 }
 
+/**
+ * A statement an engine would send, rendered without sending it (`totes compile`,
+ * core/transform/compile.ts): the same text the engine's write or query sends, from the same
+ * generator, and its prepared-statement parameters (`$1`…) described.
+ */
+export interface RenderedStatement {
+  /** What the engine sends it for, e.g. `CTAS: writes the output` or `DESCRIBE: the columns the SELECT produces`. */
+  role: string;
+  sql: string;
+  /** The parameters `$1`… in order, as text: a value (`'…'`), a list of files, or what the engine binds there (`<…>`). */
+  params?: string[];
+}
+
+/**
+ * Renders what an engine would send for a write or a query, running nothing and writing nothing:
+ * each engine's `engine.ts` has one beside its {@link QueryEngine}, sharing its statement generator
+ * (`relations.ts`). A renderer may list the stores (which files a relation reads); a prefix it
+ * rendered a write to counts as written from then on, as it would be after the write.
+ */
+export interface StatementRenderer {
+  readonly name: QueryEngine['name'];
+  renderWrite(select: string, bindings: RelationBindings, target: WriteTarget): Promise<RenderedStatement[]>;
+  renderQuery(sql: string, bindings?: RelationBindings): Promise<RenderedStatement[]>;
+}
+
 export interface QueryStats {
   rows: number;
   /** Bytes the engine scanned (Athena bills these); 0 where unknown. */

@@ -104,7 +104,7 @@ async function planTransform(ctx: PipelineContext): Promise<{ pending: number[];
 }
 
 /** Reads extract manifest `seq` and transform manifest `seq - 1`, and checks that the two logs agree. */
-async function readBatchInputs(ctx: PipelineContext, seq: number): Promise<{ extract: ExtractManifest; previous: TransformManifest | undefined }> {
+export async function readBatchInputs(ctx: Pick<PipelineContext, 'ingestion' | 'processed'>, seq: number): Promise<{ extract: ExtractManifest; previous: TransformManifest | undefined }> {
   const extract = await readExtractManifest(ctx.ingestion, seq);
   const previous = seq > 1 ? await readTransformManifest(ctx.processed, seq - 1) : undefined;
   if (previous && extract.previousBatchId !== previous.batchId) {
@@ -208,7 +208,7 @@ async function checkInputs(ctx: PipelineContext, extract: ExtractManifest): Prom
 }
 
 /** The current state of every source table after a batch (its manifest's `current`, `currentOutputs`, `currentDeltas`). */
-interface StagedCurrent {
+export interface StagedCurrent {
   current: Record<SourceTableName, string>;
   currentOutputs: Record<SourceTableName, TransformOutput>;
   currentDeltas: Partial<Record<SourceTableName, TransformOutput[]>>;
@@ -218,7 +218,10 @@ interface StagedCurrent {
   compacted: SourceTableName[];
 }
 
-interface StagedBatch extends StagedCurrent {
+/** What staging a batch uses of the context: the engine runs every statement (compile.ts gives one that renders them). */
+export type StageContext = Pick<PipelineContext, 'engine' | 'log' | 'compaction'>;
+
+export interface StagedBatch extends StagedCurrent {
   star: Record<StarTableName, TransformOutput>;
   /** Dimensions carried forward unchanged from the previous batch (not rebuilt, not republished). */
   carried: StarTableName[];
@@ -226,9 +229,13 @@ interface StagedBatch extends StagedCurrent {
   unwritten: StarTableName[];
 }
 
-/** Current state and star tables written to their batch locations; nothing published. */
-async function stageBatch(
-  ctx: PipelineContext,
+/**
+ * Current state and star tables written to their batch locations; nothing published. Every write
+ * and query goes through `ctx.engine`, so `totes compile` (compile.ts) runs this very function with
+ * an engine that renders instead of running.
+ */
+export async function stageBatch(
+  ctx: StageContext,
   extract: ExtractManifest,
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
@@ -249,7 +256,7 @@ async function stageBatch(
  * raw files and the previous state (as transform manifest N-1 lists it); writes `current/<table>/<batch>/`.
  */
 async function stageCurrentStates(
-  ctx: PipelineContext,
+  ctx: StageContext,
   extract: ExtractManifest,
   previous: TransformManifest | undefined,
   batchFiles: Partial<Record<SourceTableName, string[]>>,
@@ -289,7 +296,7 @@ async function stageCurrentStates(
 
 /** Writes one table's latest versions of this batch (a delta), or merged with `previousState` (a new base). */
 async function writeCurrentState(
-  ctx: PipelineContext,
+  ctx: StageContext,
   table: SourceTable,
   batchId: string,
   files: string[],
@@ -316,7 +323,7 @@ async function writeCurrentState(
  * batch replaces. Writes `star/<table>/…` and `changes/<dimension>/<batch>/`.
  */
 async function stageStarTables(
-  ctx: PipelineContext,
+  ctx: StageContext,
   batchId: string,
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
@@ -366,7 +373,7 @@ async function stageStarTables(
 }
 
 /** The rows a star table's SQL file would write in this batch (a count; nothing written). */
-async function countRows(ctx: PipelineContext, file: SqlFile, bindings: RelationBindings, acceptOnly: readonly SourceTableName[]): Promise<number> {
+async function countRows(ctx: StageContext, file: SqlFile, bindings: RelationBindings, acceptOnly: readonly SourceTableName[]): Promise<number> {
   const rows = await ctx.engine.query(`SELECT count(*) AS n FROM (\n${readAcceptedOnly(file.sql, acceptOnly)}\n) AS built`, bindings);
   return Number(rows[0]?.n ?? -1);
 }
@@ -376,7 +383,7 @@ async function countRows(ctx: PipelineContext, file: SqlFile, bindings: Relation
  * changes beside it), or a by-key dimension whose source wrote a delta (dimension-by-key.ts).
  */
 async function writeStarTable(
-  ctx: PipelineContext,
+  ctx: StageContext,
   file: SqlFile,
   batchId: string,
   bindings: RelationBindings,
@@ -407,7 +414,7 @@ async function writeStarTable(
  * the orders, like dim_transaction, would otherwise be re-sent whole every five minutes). Rows
  * never leave a dimension, so upserting the difference equals upserting everything.
  */
-async function writeDimensionChanges(ctx: PipelineContext, rebuilt: WriteTarget, previous: TransformOutput): Promise<TransformOutput['changes']> {
+async function writeDimensionChanges(ctx: StageContext, rebuilt: WriteTarget, previous: TransformOutput): Promise<TransformOutput['changes']> {
   const name = rebuilt.table;
   const columns = rebuilt.columns.map((c) => c.name).join(', ');
   const sql = `SELECT ${columns} FROM ${name} EXCEPT SELECT ${columns} FROM previous_${name}`;
@@ -543,7 +550,7 @@ function deletionsOf(ctx: PipelineContext, extract: ExtractManifest): Pick<Trans
 }
 
 /** ARCHITECTURE.md, "Star schema conventions": a currency code without an ISO 4217 name is kept (name NULL) and reported. */
-async function reportUnknownCurrencies(ctx: PipelineContext, prefix: string, batchId: string): Promise<void> {
+async function reportUnknownCurrencies(ctx: StageContext, prefix: string, batchId: string): Promise<void> {
   const rows = await ctx.engine.query('SELECT currency_id, currency_code FROM dim_currency WHERE currency_name IS NULL ORDER BY currency_id', {
     batch: {},
     current: {},

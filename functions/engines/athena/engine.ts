@@ -6,12 +6,12 @@ import { errorName } from '../../aws/retry-with-backoff';
 import { METRICS } from '../../core/contract/runtime-contract';
 import type { Log } from '../../core/ports/log';
 import type { ObjectStore } from '../../core/ports/object-store';
-import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../../core/ports/query-engine';
+import type { QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../../core/ports/query-engine';
 import { compileRelations, relationEntries, type ParquetRelation } from '../../core/sql/relations';
 import { prependCtes } from '../../core/sql/sql-text';
 import { partitionValuesQuery, planWrite, qualifiedTable, rawTableSql, unionSql, type PartitionValues, type SqlNamespace } from '../trino/relations';
 import { AthenaQueryClient, type AthenaClientOptions, type StatementContext } from './client';
-import { factBatches, PARAM_TEMPORARY, TEMP_PREFIX, temporaryTableInput } from './relations';
+import { factBatches, PARAM_TEMPORARY, parquetLocations, TEMP_PREFIX, temporaryTableInput } from './relations';
 
 export { AthenaQueryError } from './client';
 
@@ -29,6 +29,64 @@ export interface AthenaEngineOptions extends Pick<AthenaClientOptions, 'pollInit
 
 /** A temporary table older than this belongs to a run that is over (a Lambda lives 15 minutes at most). */
 export const LEFTOVER_AGE_MS = 2 * 60 * 60_000;
+
+/**
+ * What the Athena engine would send, rendered without AWS (`totes compile --engine athena`): the same
+ * statements from the same generators (`../trino/relations.ts`, dialect `athena`). Parquet prefixes
+ * are read through temporary Glue tables, which the engine registers through the Glue API (not SQL)
+ * and names `totes_tmp_<run>_<n>_<relation>` with a random run id: rendered, the run id is `run`.
+ * Raw files read the deployed raw Glue tables. A write of more than 100 partitions is split after a
+ * partition query; rendered, it is one CTAS.
+ */
+export class AthenaRenderer implements StatementRenderer {
+  readonly name = 'athena' as const;
+  private counter = 0;
+  private readonly staged = new Map<string, string>();
+
+  constructor(private readonly options: Pick<AthenaEngineOptions, 'namespace' | 'processed'>) {}
+
+  async renderWrite(select: string, bindings: RelationBindings, target: WriteTarget): Promise<RenderedStatement[]> {
+    const relations = await this.bind(bindings);
+    const tempName = this.tempName(target.table);
+    const table = qualifiedTable(this.options.namespace, this.options.namespace.processedDatabase, tempName);
+    // An S3 store's URI of a prefix ends with '/'; a folder store's path (a local lake rendered) gets one.
+    const location = this.options.processed.uri(target.prefix).replace(/\/?$/, '/');
+    this.staged.set(target.prefix, tempName);
+    return planWrite({ dialect: 'athena', table, location, select, relations, target }).map((sql, i) => ({
+      role: i === 0 ? `CTAS: writes ${target.table} as Parquet at ${location}` : 'INSERT INTO: a further chunk of partitions',
+      sql,
+    }));
+  }
+
+  async renderQuery(sql: string, bindings?: RelationBindings): Promise<RenderedStatement[]> {
+    const relations = bindings ? await this.bind(bindings) : [];
+    return [{ role: 'SELECT: read-only query', sql: prependCtes(sql, relations) }];
+  }
+
+  private bind(bindings: RelationBindings): Promise<string[]> {
+    const ns = this.options.namespace;
+    return relationEntries(compileRelations(bindings), {
+      raw: (relation) => rawTableSql(ns, relation),
+      parquet: (relation) => {
+        const tables: string[] = [];
+        for (const { key } of parquetLocations(relation)) {
+          let temp = this.staged.get(key);
+          if (!temp) {
+            temp = this.tempName(relation.name);
+            this.staged.set(key, temp);
+          }
+          tables.push(qualifiedTable(ns, ns.processedDatabase, temp));
+        }
+        return unionSql(tables);
+      },
+      columnType: (type) => type,
+    });
+  }
+
+  private tempName(table: string): string {
+    return `${TEMP_PREFIX}run_${++this.counter}_${table}`.toLowerCase();
+  }
+}
 
 /**
  * Athena (engine v3, Trino) as the transform's query engine: the cloud twin of `../duckdb/engine.ts`.
@@ -184,9 +242,8 @@ export class AthenaEngine implements QueryEngine {
     const ns = this.options.namespace;
     const q = (t: string) => qualifiedTable(ns, ns.processedDatabase, t);
     const fact = factBatches(relation.prefixes);
-    const locations = fact ? [{ key: relation.prefixes.join('\n'), prefix: fact.root }] : relation.prefixes.map((prefix) => ({ key: prefix, prefix }));
     const tables: string[] = [];
-    for (const { key, prefix } of locations) {
+    for (const { key, prefix } of parquetLocations(relation)) {
       let temp = this.staged.get(key);
       if (!temp) {
         temp = await this.createTemporary(relation, prefix, fact?.batchIds);

@@ -33,6 +33,15 @@ export function factBatches(prefixes: readonly string[]): { root: string; batchI
 }
 
 /**
+ * The locations a Parquet relation is read from, one temporary table each: its prefixes, or the
+ * fact's root once when they are several batches of one fact. `key` identifies the table within a run.
+ */
+export function parquetLocations(relation: { prefixes: readonly string[] }): { key: string; prefix: string }[] {
+  const fact = factBatches(relation.prefixes);
+  return fact ? [{ key: relation.prefixes.join('\n'), prefix: fact.root }] : relation.prefixes.map((prefix) => ({ key: prefix, prefix }));
+}
+
+/**
  * The Glue definition of a temporary table `temp` over the Parquet at `location`, with the columns
  * of the published table of the same shape (so they match what the transform wrote). With
  * `batchIds`, the table is partitioned by batch with an enum projection over exactly those batches.

@@ -6,6 +6,9 @@ import { DuckDBInstance, StatementType, type DuckDBConnection, type DuckDBValue 
  * prepared-statement parameters and errors that say where they came from.
  */
 export class DuckDbClient {
+  /** `onStatement` is told every statement before it runs (its text and parameters): tests compare them with `totes compile`. */
+  constructor(private readonly onStatement?: (sql: string, params: readonly DuckDBValue[]) => void) {}
+
   private connecting?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
   /** One connection runs one statement at a time; calls queue here. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -25,6 +28,7 @@ export class DuckDbClient {
   /** Runs a statement (within {@link serial}) with parameters (`$1`…) and returns its rows; a failure names `where`. */
   async run(sql: string, params: readonly DuckDBValue[], where: string): Promise<Record<string, unknown>[]> {
     const connection = await this.connection();
+    this.onStatement?.(sql, params);
     try {
       const reader = await connection.runAndReadAll(sql, params.length ? [...params] : undefined);
       return reader.getRowObjectsJson() as Record<string, unknown>[];
@@ -45,6 +49,7 @@ export class DuckDbClient {
     if (prepared.statementType !== StatementType.SELECT) {
       throw new Error(`Only read-only SELECT queries can run against the lake; got a ${StatementType[prepared.statementType]} statement: ${original}`);
     }
+    this.onStatement?.(sql, params);
     try {
       if (params.length) prepared.bind([...params]);
       const reader = await prepared.runAndReadAll();

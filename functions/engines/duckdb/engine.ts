@@ -2,9 +2,16 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../../core/ports/query-engine';
-import { prependCtes, quoteIdent, stripOuter } from '../../core/sql/sql-text';
+import type { DuckDBValue } from '@duckdb/node-api';
+import type { RenderedStatement, StatementRenderer } from '../../core/ports/query-engine';
+import { prependCtes } from '../../core/sql/sql-text';
 import { DuckDbClient } from './client';
-import { DuckDbRelations, projection, type LocalStore } from './relations';
+import { batchFileStatement, checkProduced, duckdbEntries, duckdbWriteStatements, DuckDbRelations, type LocalStore } from './relations';
+
+export interface DuckDbEngineOptions {
+  /** Told every statement before it runs, with its parameters (tests compare them with `totes compile`). */
+  onStatement?: (sql: string, params: readonly DuckDBValue[]) => void;
+}
 
 /**
  * The local query engine: DuckDB (in memory, one connection: `./client.ts`) over the two lake
@@ -22,19 +29,21 @@ import { DuckDbRelations, projection, type LocalStore } from './relations';
  */
 export class DuckDbEngine implements QueryEngine {
   readonly name = 'duckdb' as const;
-  private readonly client = new DuckDbClient();
+  private readonly client: DuckDbClient;
   private readonly relations: DuckDbRelations;
 
   constructor(
     ingestion: LocalStore,
     private readonly processed: LocalStore,
+    options: DuckDbEngineOptions = {},
   ) {
+    this.client = new DuckDbClient(options.onStatement);
     this.relations = new DuckDbRelations(this.client, ingestion, processed);
   }
 
   /** An engine with its connection open and the Trino-name macros registered. */
-  static async create(ingestion: LocalStore, processed: LocalStore): Promise<DuckDbEngine> {
-    const engine = new DuckDbEngine(ingestion, processed);
+  static async create(ingestion: LocalStore, processed: LocalStore, options: DuckDbEngineOptions = {}): Promise<DuckDbEngine> {
+    const engine = new DuckDbEngine(ingestion, processed, options);
     await engine.client.open();
     return engine;
   }
@@ -43,28 +52,22 @@ export class DuckDbEngine implements QueryEngine {
     return this.client.serial(async () => {
       const started = Date.now();
       const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
-      const { entries, params } = await this.relations.bind(bindings);
-      const statement = (tail: string): string => prependCtes(`WITH _result AS (\n${stripOuter(select)}\n)\n${tail}`, entries);
-
-      const produced = (await this.client.run(`DESCRIBE ${statement('SELECT * FROM _result')}`, params, where)).map((row) => String(row.column_name));
-      const columns = projection(target, produced, params, where);
-
+      const bound = await this.relations.bind(bindings);
       const dir = this.processed.pathOf(target.prefix);
-      await fs.mkdir(dir, { recursive: true });
       // Written beside the old output first, then swapped in: the prefix ends up holding exactly this output.
       const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
       const partitionedBy = target.partitionedBy ?? [];
       const single = partitionedBy.length === 0;
-      params.push(single ? `${tmp}.parquet` : tmp);
-      const options = single
-        ? 'FORMAT parquet, COMPRESSION zstd'
-        : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')})`;
-      const copied = await this.client.run(`COPY (${statement(`SELECT ${columns} FROM _result`)}) TO $${params.length} (${options})`, params, where).catch(
-        async (err: unknown) => {
-          await fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
-          throw err;
-        },
-      );
+      const { describe, copy } = duckdbWriteStatements<DuckDBValue>(select, bound, target, { literal: (value) => value, output: single ? `${tmp}.parquet` : tmp });
+
+      const produced = (await this.client.run(describe.sql, describe.params, where)).map((row) => String(row.column_name));
+      checkProduced(target, produced, where);
+
+      await fs.mkdir(dir, { recursive: true });
+      const copied = await this.client.run(copy.sql, copy.params, where).catch(async (err: unknown) => {
+        await fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
+        throw err;
+      });
       for (const entry of await fs.readdir(dir)) {
         if (!entry.startsWith(path.basename(tmp))) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
       }
@@ -94,5 +97,74 @@ export class DuckDbEngine implements QueryEngine {
 
   async close(): Promise<void> {
     if (await this.client.close()) await this.relations.close();
+  }
+}
+
+/**
+ * What the DuckDB engine would send, rendered without running it (`totes compile`): the same
+ * statements from the same generators (`./relations.ts` `duckdbEntries`, `batchFileStatement`,
+ * `duckdbWriteStatements`), over the same stores. Parameters are described rather than bound: file
+ * lists as the engine would find them now (a prefix this renderer wrote counts as holding the
+ * write's file), the scratch and temporary paths as `<…>`. A batch's raw files are parsed once per
+ * renderer, as the engine parses them once per run.
+ */
+export class DuckDbRenderer implements StatementRenderer {
+  readonly name = 'duckdb' as const;
+  /** Per source table, the raw files whose scratch file is parsed (the engine's `batchFiles`). */
+  private readonly parsed = new Map<string, string>();
+  /** Prefixes this renderer rendered a write to: from then on they hold the write's file. */
+  private readonly written = new Set<string>();
+  /** Statements a binding adds before the one it binds (a batch's raw files parsed into scratch Parquet). */
+  private pending: RenderedStatement[] = [];
+
+  constructor(
+    private readonly ingestion: LocalStore,
+    private readonly processed: LocalStore,
+  ) {}
+
+  async renderWrite(select: string, bindings: RelationBindings, target: WriteTarget): Promise<RenderedStatement[]> {
+    const bound = await this.bind(bindings);
+    const single = !target.partitionedBy?.length;
+    const output = `<temporary ${single ? 'file' : 'folder'} in ${this.processed.pathOf(target.prefix)}, renamed into it after the COPY>`;
+    const { describe, copy } = duckdbWriteStatements<string>(select, bound, target, { literal: (value) => `'${value}'`, output });
+    this.written.add(target.prefix);
+    return [
+      ...this.takePending(),
+      { role: 'DESCRIBE: the columns the SELECT produces, checked against the contract', ...describe },
+      { role: `COPY: writes ${target.table} as Parquet under ${target.prefix}`, ...copy },
+    ];
+  }
+
+  async renderQuery(sql: string, bindings?: RelationBindings): Promise<RenderedStatement[]> {
+    const { entries, params } = bindings ? await this.bind(bindings) : { entries: [], params: [] };
+    return [...this.takePending(), { role: 'SELECT: read-only query', sql: prependCtes(sql, entries), params }];
+  }
+
+  private takePending(): RenderedStatement[] {
+    return this.pending.splice(0);
+  }
+
+  private bind(bindings: RelationBindings): Promise<{ entries: string[]; params: string[] }> {
+    const files = (paths: readonly string[]): string => `[${paths.map((p) => `'${p}'`).join(', ')}]`;
+    return duckdbEntries<string>(bindings, {
+      batchFile: async (relation) => {
+        const scratch = `<scratch folder>/batch_${relation.table}.parquet`;
+        const raw = relation.keys.map((key) => this.ingestion.pathOf(key));
+        if (this.parsed.get(relation.table) !== raw.join('\n')) {
+          this.parsed.set(relation.table, raw.join('\n'));
+          this.pending.push({ role: `COPY: the batch's raw files of ${relation.table} parsed once into scratch Parquet`, sql: batchFileStatement(relation), params: [files(raw), scratch] });
+        }
+        return scratch;
+      },
+      rawFiles: (relation) => files(relation.keys.map((key) => this.ingestion.pathOf(key))),
+      parquetFiles: async (relation) => {
+        const found: string[] = [];
+        for (const prefix of relation.prefixes) {
+          if (this.written.has(prefix)) found.push(`<the file(s) written under ${this.processed.pathOf(prefix)}>`);
+          else for await (const { key } of this.processed.list(prefix)) if (key.endsWith('.parquet')) found.push(this.processed.pathOf(key));
+        }
+        return found.length ? files(found) : undefined;
+      },
+    });
   }
 }

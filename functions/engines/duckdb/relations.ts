@@ -6,8 +6,8 @@ import { BATCH_ID_COLUMN } from '../../core/contract/source-tables';
 import { LINEAGE_COLUMNS } from '../../core/contract/star-tables';
 import type { LocalFiles, ObjectStore } from '../../core/ports/object-store';
 import type { RelationBindings, WriteTarget } from '../../core/ports/query-engine';
-import { compileRelations, relationEntries, type RawRelation, type RelationColumn } from '../../core/sql/relations';
-import { quoteIdent } from '../../core/sql/sql-text';
+import { compileRelations, relationEntries, type ParquetRelation, type RawRelation, type RelationColumn } from '../../core/sql/relations';
+import { prependCtes, quoteIdent, stripOuter } from '../../core/sql/sql-text';
 import type { DuckDbClient } from './client';
 
 /** A store whose objects DuckDB reads in place: a folder store. */
@@ -43,23 +43,14 @@ export class DuckDbRelations {
 
   /** The entries binding every relation `bindings` names (run within the client's `serial`). */
   async bind(bindings: RelationBindings): Promise<BoundEntries> {
-    const params: DuckDBValue[] = [];
-    const param = (value: DuckDBValue): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    const entries = await relationEntries(compileRelations(bindings), {
-      raw: async (relation) =>
-        relation.batchId
-          ? `SELECT * FROM read_parquet(${param(await this.batchFile(relation))})`
-          : readJson(param(listValue(relation.keys.map((key) => this.ingestion.pathOf(key)))), relation.columns),
-      parquet: async (relation) => {
+    return duckdbEntries<DuckDBValue>(bindings, {
+      batchFile: (relation) => this.batchFile(relation),
+      rawFiles: (relation) => listValue(relation.keys.map((key) => this.ingestion.pathOf(key))),
+      parquetFiles: async (relation) => {
         const files = (await Promise.all(relation.prefixes.map((p) => this.parquetFiles(p)))).flat();
-        return files.length ? `SELECT * FROM read_parquet(${param(listValue(files))}, hive_partitioning = false)` : undefined;
+        return files.length ? listValue(files) : undefined;
       },
-      columnType: (type) => duckdbTypeOfTrino(type),
     });
-    return { entries, params };
   }
 
   /** Parquet files under a key prefix of the processed store, as paths (a missing folder has none). */
@@ -94,13 +85,51 @@ export class DuckDbRelations {
     if (this.batchFiles.get(relation.table) === identity) return target;
     this.batchFiles.delete(relation.table);
     await this.client.run(
-      `COPY (${readJson('$1', relation.columns)}) TO $2 (FORMAT parquet, COMPRESSION snappy)`,
+      batchFileStatement(relation),
       [listValue(files), target],
       `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
     );
     this.batchFiles.set(relation.table, identity);
     return target;
   }
+}
+
+/**
+ * What a binding reads, as parameters of type `P`: the engine passes DuckDB values (files it found,
+ * the scratch file it parsed), the renderer (`totes compile`) their descriptions. The SQL text is the
+ * same either way.
+ */
+export interface DuckDbSources<P> {
+  /** The scratch Parquet file holding a batch relation's raw rows ({@link DuckDbRelations} `batchFile`). */
+  batchFile(relation: RawRelation): Promise<P>;
+  /** The raw files of a relation that is not a batch's (`raw_<t>`), as a list. */
+  rawFiles(relation: RawRelation): P;
+  /** The Parquet files under a relation's prefixes, as a list; undefined when there are none (the relation is then empty). */
+  parquetFiles(relation: ParquetRelation): Promise<P | undefined>;
+}
+
+/** The WITH entries binding every relation `bindings` names, and the parameters (`$1`… in order) they use. */
+export async function duckdbEntries<P>(bindings: RelationBindings, sources: DuckDbSources<P>): Promise<{ entries: string[]; params: P[] }> {
+  const params: P[] = [];
+  const param = (value: P): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const entries = await relationEntries(compileRelations(bindings), {
+    raw: async (relation) =>
+      relation.batchId ? `SELECT * FROM read_parquet(${param(await sources.batchFile(relation))})` : readJson(param(sources.rawFiles(relation)), relation.columns),
+    parquet: async (relation) => {
+      const files = await sources.parquetFiles(relation);
+      return files === undefined ? undefined : `SELECT * FROM read_parquet(${param(files)}, hive_partitioning = false)`;
+    },
+    columnType: (type) => duckdbTypeOfTrino(type),
+  });
+  return { entries, params };
+}
+
+/** The statement parsing a batch's raw files (`$1`, a list) once into a scratch Parquet file (`$2`). */
+export function batchFileStatement(relation: Pick<RawRelation, 'columns'>): string {
+  return `COPY (${readJson('$1', relation.columns)}) TO $2 (FORMAT parquet, COMPRESSION snappy)`;
 }
 
 /** Gzip NDJSON files (a list parameter) read with the given columns and types. */
@@ -125,12 +154,33 @@ export function duckdbTypeOfTrino(trinoType: string, where = 'write target'): st
 }
 
 /**
- * The output columns of a write: the target's, in order, cast to their types; then each lineage
- * column the target does not list, set to this write's batch and SQL hash as parameters (as the
- * Athena and Trino engines do, ../trino/relations.ts `outputColumns`). A listed lineage column is
- * data from the SELECT. `produced` (the SELECT's columns) must be exactly the target's.
+ * The two statements of a write, from one generator for the engine and the renderer: `DESCRIBE` of
+ * the SELECT with its bindings (the engine checks the columns it produces, {@link checkProduced}),
+ * then `COPY (…) TO $n` of the projection ({@link projection}) into the output file `output`.
+ * `bound.params` are the bindings' parameters; each statement gets its own list.
  */
-export function projection(target: WriteTarget, produced: readonly string[], params: DuckDBValue[], where: string): string {
+export function duckdbWriteStatements<P>(
+  select: string,
+  bound: { entries: readonly string[]; params: readonly P[] },
+  target: WriteTarget,
+  values: { literal: (value: string) => P; output: P },
+): { describe: { sql: string; params: P[] }; copy: { sql: string; params: P[] } } {
+  const statement = (tail: string): string => prependCtes(`WITH _result AS (\n${stripOuter(select)}\n)\n${tail}`, bound.entries);
+  const params = [...bound.params];
+  const columns = projection(target, params, values.literal);
+  params.push(values.output);
+  const partitionedBy = target.partitionedBy ?? [];
+  const options = partitionedBy.length === 0
+    ? 'FORMAT parquet, COMPRESSION zstd'
+    : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')})`;
+  return {
+    describe: { sql: `DESCRIBE ${statement('SELECT * FROM _result')}`, params: [...bound.params] },
+    copy: { sql: `COPY (${statement(`SELECT ${columns} FROM _result`)}) TO $${params.length} (${options})`, params },
+  };
+}
+
+/** `produced` (the SELECT's columns, from DESCRIBE) must be exactly the target's; `where` names the statement. */
+export function checkProduced(target: WriteTarget, produced: readonly string[], where: string): void {
   const wanted = new Set(target.columns.map((c) => c.name));
   const extra = produced.filter((name) => !wanted.has(name));
   if (extra.length) {
@@ -141,10 +191,21 @@ export function projection(target: WriteTarget, produced: readonly string[], par
   if (missing.length) {
     throw new Error(`${where} does not produce column(s) ${missing.join(', ')} of ${target.table}; make the SELECT match the contract's columns`);
   }
+}
+
+/**
+ * The output columns of a write: the target's, in order, cast to their types; then each lineage
+ * column the target does not list, set to this write's batch and SQL hash as parameters (as the
+ * Athena and Trino engines do, ../trino/relations.ts `outputColumns`). A listed lineage column is
+ * data from the SELECT.
+ */
+export function projection<P>(target: WriteTarget, params: P[], literal: (value: string) => P): string {
+  const wanted = new Set(target.columns.map((c) => c.name));
+  const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
   const columns = target.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${duckdbTypeOfTrino(c.trinoType, where)}) AS ${quoteIdent(c.name)}`);
   for (const name of LINEAGE_COLUMNS) {
     if (wanted.has(name)) continue;
-    params.push(name === BATCH_ID_COLUMN ? target.batchId : target.sqlHash);
+    params.push(literal(name === BATCH_ID_COLUMN ? target.batchId : target.sqlHash));
     columns.push(`CAST($${params.length} AS VARCHAR) AS ${quoteIdent(name)}`);
   }
   return columns.join(',\n  ');

@@ -3,12 +3,16 @@ import path from 'node:path';
 import type { SourceTableName } from '../../core/contract/source-tables';
 import { rawPrefix } from '../../core/lake/lake-layout';
 import { localFiles, type LocalFiles, type ObjectStore } from '../../core/ports/object-store';
-import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../../core/ports/query-engine';
+import type { QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../../core/ports/query-engine';
 import { compileRelations, relationEntries, type RelationColumn, type RelationReader } from '../../core/sql/relations';
 import { prependCtes, quoteLakeIdent, stringLiteral } from '../../core/sql/sql-text';
 import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './client';
 import {
+  createSchemaSql,
+  dropOutputSql,
   outputColumns,
+  registerPrefixSql,
+  syncPartitionsSql,
   partitionValuesQuery,
   planWrite,
   prefixTableName,
@@ -69,6 +73,13 @@ export function createTrinoEngine(options: TrinoEngineOptions): TrinoEngine {
   return new TrinoEngine(options);
 }
 
+/** The names a Trino engine (or its renderer) gives the lake's tables, from its options. */
+function trinoNames(options: Pick<TrinoEngineOptions, 'catalog' | 'rawSchema' | 'processedSchema' | 'localRoot'>): { catalog: string; localRoot: string; ns: SqlNamespace } {
+  const catalog = options.catalog ?? 'lake';
+  quoteLakeIdent(catalog);
+  return { catalog, localRoot: options.localRoot ?? '/', ns: { catalog, rawDatabase: options.rawSchema ?? 'totes_raw', processedDatabase: options.processedSchema ?? 'totes_processed' } };
+}
+
 export class TrinoEngine implements QueryEngine {
   readonly name = 'trino' as const;
   readonly client: TrinoClient;
@@ -84,10 +95,7 @@ export class TrinoEngine implements QueryEngine {
   private readonly local: LocalFiles | undefined;
 
   constructor(private readonly options: TrinoEngineOptions) {
-    this.catalog = options.catalog ?? 'lake';
-    this.localRoot = options.localRoot ?? '/';
-    this.ns = { catalog: this.catalog, rawDatabase: options.rawSchema ?? 'totes_raw', processedDatabase: options.processedSchema ?? 'totes_processed' };
-    quoteLakeIdent(this.catalog);
+    ({ catalog: this.catalog, localRoot: this.localRoot, ns: this.ns } = trinoNames(options));
     this.local = localFiles(options.processed);
     this.client = new TrinoClient({
       url: options.url,
@@ -108,7 +116,7 @@ export class TrinoEngine implements QueryEngine {
     const { table, location } = this.processedTable(target.prefix);
 
     // A re-run of a batch writes the same prefix again: forget the earlier table, clear the files.
-    await this.client.execute(`DROP TABLE IF EXISTS ${table}`, `Dropping the earlier output table of ${where}`);
+    await this.client.execute(dropOutputSql(table), `Dropping the earlier output table of ${where}`);
     this.registered.delete(target.prefix);
     await this.clearPrefix(target.prefix, where);
 
@@ -158,7 +166,7 @@ export class TrinoEngine implements QueryEngine {
   private ensureSchemas(): Promise<void> {
     this.schemasReady ??= (async () => {
       for (const schema of [this.ns.rawDatabase, this.ns.processedDatabase]) {
-        await this.client.execute(`CREATE SCHEMA IF NOT EXISTS ${quoteLakeIdent(this.catalog)}.${quoteLakeIdent(schema)}`, `Creating schema ${this.catalog}.${schema}`);
+        await this.client.execute(createSchemaSql(this.catalog, schema), `Creating schema ${this.catalog}.${schema}`);
       }
     })().catch((err: unknown) => {
       this.schemasReady = undefined;
@@ -232,10 +240,7 @@ export class TrinoEngine implements QueryEngine {
     const wanted = new Set(dts);
     if ([...wanted].every((dt) => known.has(dt))) return;
     // Glue finds dt partitions by projection; a Hive metastore must be told. ADD only: never drops.
-    await this.client.execute(
-      `CALL ${quoteLakeIdent(this.catalog)}.system.sync_partition_metadata(schema_name => ${stringLiteral(this.ns.rawDatabase)}, table_name => ${stringLiteral(rawTableName(table))}, mode => 'ADD')`,
-      `Registering the dt partitions of ${qualified}`,
-    );
+    await this.client.execute(syncPartitionsSql(this.ns, table), `Registering the dt partitions of ${qualified}`);
     for (const dt of wanted) known.add(dt);
   }
 
@@ -243,11 +248,7 @@ export class TrinoEngine implements QueryEngine {
   private async registerPrefix(name: string, prefix: string, columns: readonly RelationColumn[]): Promise<string> {
     const { table: qualified, location } = this.processedTable(prefix);
     if (!this.registered.has(prefix)) {
-      const cols = columns.map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
-      await this.client.execute(
-        `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
-        `Registering ${prefix} of ${this.options.processed.name} as ${name}`,
-      );
+      await this.client.execute(registerPrefixSql(qualified, columns, location), `Registering ${prefix} of ${this.options.processed.name} as ${name}`);
       this.registered.add(prefix);
     }
     return qualified;
@@ -279,6 +280,91 @@ export class TrinoEngine implements QueryEngine {
     if (await hasObjects(this.options.processed, prefix)) {
       throw new Error(`${where}: ${this.options.processed.uri(prefix)} already holds files from an earlier attempt and this store cannot delete them; remove them and run again`);
     }
+  }
+}
+
+/**
+ * What the Trino engine would send, rendered without a server (`totes compile --engine trino`): the
+ * same statements from the same generators (`./relations.ts`), in the engine's order — the schemas
+ * once; per raw table its DDL (the engine sends it when the table is missing or points elsewhere) and
+ * the `dt` partition sync; per processed prefix read, its table (`CREATE TABLE IF NOT EXISTS`, once,
+ * for a prefix holding files or written by this renderer); per write, the output table dropped and
+ * the CTAS. A write of more than 100 partitions is split by the engine after a partition query;
+ * rendered, it is one CTAS (the partitions are not known without running the SELECT).
+ */
+export class TrinoRenderer implements StatementRenderer {
+  readonly name = 'trino' as const;
+  private readonly catalog: string;
+  private readonly localRoot: string;
+  private readonly ns: SqlNamespace;
+  private schemas = false;
+  private readonly rawPartitions = new Map<SourceTableName, Set<string>>();
+  private readonly registered = new Set<string>();
+  private readonly written = new Set<string>();
+  private pending: RenderedStatement[] = [];
+
+  constructor(private readonly options: Omit<TrinoEngineOptions, 'url' | 'user' | 'timeoutMs' | 'onStatement'>) {
+    ({ catalog: this.catalog, localRoot: this.localRoot, ns: this.ns } = trinoNames(options));
+  }
+
+  async renderWrite(select: string, bindings: RelationBindings, target: WriteTarget): Promise<RenderedStatement[]> {
+    this.ensureSchemas();
+    const relations = await this.bind(bindings);
+    const location = trinoLocation(this.options.processed, target.prefix, this.localRoot);
+    const table = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(target.prefix, location));
+    this.pending.push({ role: `DROP: forgets an earlier output table of ${target.prefix} (its files are cleared too)`, sql: dropOutputSql(table) });
+    const statements = planWrite({ dialect: 'trino', table, location, select, relations, target });
+    statements.forEach((sql, i) => this.pending.push({ role: i === 0 ? `CTAS: writes ${target.table} as Parquet at ${location}` : 'INSERT INTO: a further chunk of partitions', sql }));
+    this.written.add(target.prefix);
+    this.registered.add(target.prefix);
+    return this.pending.splice(0);
+  }
+
+  async renderQuery(sql: string, bindings?: RelationBindings): Promise<RenderedStatement[]> {
+    this.ensureSchemas();
+    const relations = bindings ? await this.bind(bindings) : [];
+    this.pending.push({ role: 'SELECT: read-only query', sql: prependCtes(sql, relations) });
+    return this.pending.splice(0);
+  }
+
+  private ensureSchemas(): void {
+    if (this.schemas) return;
+    this.schemas = true;
+    for (const schema of [this.ns.rawDatabase, this.ns.processedDatabase]) this.pending.push({ role: `schema ${this.catalog}.${schema}, once per engine`, sql: createSchemaSql(this.catalog, schema) });
+  }
+
+  private bind(bindings: RelationBindings): Promise<string[]> {
+    return relationEntries(compileRelations(bindings), {
+      raw: (relation) => {
+        let known = this.rawPartitions.get(relation.table);
+        if (!known) {
+          known = new Set();
+          this.rawPartitions.set(relation.table, known);
+          const location = trinoLocation(this.options.ingestion, rawPrefix(relation.table), this.localRoot);
+          this.pending.push({ role: `raw table of ${relation.table} (sent when missing or pointing elsewhere)`, sql: trinoRawTableDdl(this.ns, relation.table, location) });
+        }
+        if (!relation.slices.every((s) => known.has(s.dt))) {
+          for (const s of relation.slices) known.add(s.dt);
+          this.pending.push({ role: `dt partitions of raw_${relation.table} registered`, sql: syncPartitionsSql(this.ns, relation.table) });
+        }
+        return rawTableSql(this.ns, relation);
+      },
+      parquet: async (relation) => {
+        const tables: string[] = [];
+        for (const prefix of relation.prefixes) {
+          if (!this.written.has(prefix) && !(await hasObjects(this.options.processed, prefix))) continue;
+          const location = trinoLocation(this.options.processed, prefix, this.localRoot);
+          const qualified = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix, location));
+          if (!this.registered.has(prefix)) {
+            this.registered.add(prefix);
+            this.pending.push({ role: `table over ${prefix} (${relation.name}), once per engine`, sql: registerPrefixSql(qualified, relation.columns, location) });
+          }
+          tables.push(qualified);
+        }
+        return tables.length ? unionSql(tables) : undefined;
+      },
+      columnType: (type) => type,
+    });
   }
 }
 

@@ -220,6 +220,27 @@ export function trinoRawTableDdl(ns: SqlNamespace, table: SourceTableName, locat
   return `CREATE TABLE IF NOT EXISTS ${qualifiedTable(ns, ns.rawDatabase, rawTableName(table))} (\n  ${cols}\n)\nWITH (format = 'JSON', external_location = ${stringLiteral(location)}, partitioned_by = ARRAY['dt'])`;
 }
 
+/** `CREATE SCHEMA IF NOT EXISTS` of a schema of the lake's catalog. */
+export function createSchemaSql(catalog: string, schema: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${quoteLakeIdent(catalog)}.${quoteLakeIdent(schema)}`;
+}
+
+/** Registers the `dt` partitions a raw table's location holds (ADD only: never drops). */
+export function syncPartitionsSql(ns: SqlNamespace, table: SourceTableName): string {
+  return `CALL ${quoteLakeIdent(ns.catalog ?? 'lake')}.system.sync_partition_metadata(schema_name => ${stringLiteral(ns.rawDatabase)}, table_name => ${stringLiteral(rawTableName(table))}, mode => 'ADD')`;
+}
+
+/** The external Parquet table standing for a location of the processed store ({@link prefixTableName}). */
+export function registerPrefixSql(qualified: string, columns: readonly { name: string; type: string }[], location: string): string {
+  const cols = columns.map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
+  return `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`;
+}
+
+/** Forgets the table of an earlier write of the same prefix (metadata only). */
+export function dropOutputSql(qualified: string): string {
+  return `DROP TABLE IF EXISTS ${qualified}`;
+}
+
 /**
  * How a Trino server names the lake's objects.
  *
