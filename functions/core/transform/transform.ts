@@ -30,6 +30,7 @@ import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
 import { checkModelVersions, type ModelCheck } from './model-versions';
+import { countQueries, QueryTally } from './query-tally';
 
 /**
  * The transform stage: turns each published extract batch into the star schema.
@@ -152,12 +153,15 @@ async function transformLeased(
  * checks, stage, data tests, publish: any failure before the publish quarantines the batch.
  */
 export async function transformBatch(
-  ctx: PipelineContext,
+  batchCtx: PipelineContext,
   extract: ExtractManifest,
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
 ): Promise<TransformManifest> {
-  const startedAt = ctx.now();
+  const startedAt = batchCtx.now();
+  // Every statement of this batch goes through one counting engine (query-tally.ts): its manifest records them.
+  const tally = new QueryTally(batchCtx.engine.measuresScan === true);
+  const ctx: PipelineContext = { ...batchCtx, engine: countQueries(batchCtx.engine, tally) };
   // A fact whose SQL file changed is not extended with rows of the new version (model-versions.ts).
   const models = await checkModelVersions(ctx, extract, previous, sqlFiles);
   if (models.waiting) throw await quarantine(ctx, extract, models.waiting, []);
@@ -177,7 +181,7 @@ export async function transformBatch(
   if (failed.length) {
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
   }
-  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected, models);
+  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected, models, tally);
 }
 
 /**
@@ -454,9 +458,11 @@ async function publishBatch(
   startedAt: Date,
   tests: DataTestResult[],
   rejected: RejectedVersion[],
-  models: Pick<ModelCheck, 'changes'> = { changes: [] },
+  models: Pick<ModelCheck, 'changes'>,
+  tally: QueryTally,
 ): Promise<TransformManifest> {
   await publishOutputs(ctx, extract.batchId, staged, sqlFiles);
+  const engineQueries = tally.counts();
   const manifest: TransformManifest = {
     kind: 'transform',
     version: 1,
@@ -474,6 +480,7 @@ async function publishBatch(
     ...deletionsOf(ctx, extract),
     ...(rejected.length ? { rejected } : {}),
     ...(models.changes.length ? { modelChanges: models.changes } : {}),
+    engineQueries,
   };
   const key = transformManifestKey(extract.seq);
   try {
@@ -483,7 +490,7 @@ async function publishBatch(
     ctx.log.warn(`Transform: another run published batch ${extract.batchId} first; keeping its manifest`, { seq: extract.seq, batchId: extract.batchId });
     return readTransformManifest(ctx.processed, extract.seq);
   }
-  reportPublished(ctx, extract, staged, sqlFiles, startedAt);
+  reportPublished(ctx, extract, staged, sqlFiles, startedAt, manifest);
   return manifest;
 }
 
@@ -512,11 +519,11 @@ async function publishOutputs(ctx: PipelineContext, batchId: string, staged: Sta
 }
 
 /** The published batch's metrics (bytes scanned, duration) and log line. */
-function reportPublished(ctx: PipelineContext, extract: ExtractManifest, staged: StagedBatch, sqlFiles: readonly SqlFile[], startedAt: Date): void {
+function reportPublished(ctx: PipelineContext, extract: ExtractManifest, staged: StagedBatch, sqlFiles: readonly SqlFile[], startedAt: Date, manifest: TransformManifest): void {
   const { batchId, seq } = extract;
   const deltasWritten = Object.values(staged.currentDeltas).flatMap((d) => d ?? []).filter((d) => parseCurrentPrefix(d.prefix).batchId === batchId);
-  const outputs = [...Object.values(staged.star), ...staged.compacted.map((name) => staged.currentOutputs[name]), ...deltasWritten];
-  const bytesScanned = outputs.reduce((sum, o) => sum + o.bytesScanned, 0);
+  // Every statement of the batch (writes, data tests, checks), counted once (query-tally.ts); 0 where the engine does not measure.
+  const bytesScanned = manifest.engineQueries?.bytesScanned ?? 0;
   const elapsedMs = Date.now() - startedAt.getTime();
   ctx.log.metric(METRICS.bytesScanned, bytesScanned, 'Bytes');
   ctx.log.metric(METRICS.stageDuration, elapsedMs, 'Milliseconds', { stage: 'transform' });
@@ -527,6 +534,7 @@ function reportPublished(ctx: PipelineContext, extract: ExtractManifest, staged:
     currentDeltasWritten: deltasWritten.length,
     factRows: Object.fromEntries(sqlFiles.filter((f) => f.table.kind === 'fact').map((f) => [f.table.name, staged.star[f.table.name].rows])),
     bytesScanned,
+    engineQueries: manifest.engineQueries,
     elapsedMs,
   });
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { SourceTableName } from '../../core/contract/source-tables';
 import { rawPrefix } from '../../core/lake/lake-layout';
 import { localFiles, type LocalFiles, type ObjectStore } from '../../core/ports/object-store';
-import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../../core/ports/query-engine';
+import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../../core/ports/query-engine';
 import { compileRelations, relationEntries, type RelationColumn, type RelationReader } from '../../core/sql/relations';
 import { prependCtes, quoteLakeIdent, stringLiteral } from '../../core/sql/sql-text';
 import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './client';
@@ -71,6 +71,8 @@ export function createTrinoEngine(options: TrinoEngineOptions): TrinoEngine {
 
 export class TrinoEngine implements QueryEngine {
   readonly name = 'trino' as const;
+  /** Bytes scanned are Trino's physical input bytes, what Athena (engine v3 is Trino) reports as `DataScannedInBytes`. */
+  readonly measuresScan = true;
   readonly client: TrinoClient;
   readonly ns: SqlNamespace;
   private readonly catalog: string;
@@ -113,13 +115,14 @@ export class TrinoEngine implements QueryEngine {
     await this.clearPrefix(target.prefix, where);
 
     let partitions: PartitionValues[] | undefined;
+    let bytesScanned = 0;
     if (target.partitionedBy?.length) {
       const found = await this.client.execute(partitionValuesQuery(select, relations, target), `Listing the partitions of ${where}`);
       partitions = found.rows.map((row) => row.map((v) => (v === null ? null : String(v))));
+      bytesScanned += found.physicalInputBytes;
     }
     const statements = planWrite({ dialect: 'trino', table, location, select, relations, target, partitions });
     let rows = 0;
-    let bytesScanned = 0;
     for (const [i, sql] of statements.entries()) {
       const context = statements.length > 1 ? `${where}, statement ${i + 1} of ${statements.length}` : where;
       const result = await this.client.execute(sql, context).catch((err: unknown) => {
@@ -127,7 +130,7 @@ export class TrinoEngine implements QueryEngine {
         throw err;
       });
       rows += result.updateCount ?? 0;
-      bytesScanned += result.processedBytes;
+      bytesScanned += result.physicalInputBytes;
     }
     this.registered.add(target.prefix);
     await this.nameParquetFiles(target.prefix);
@@ -136,7 +139,8 @@ export class TrinoEngine implements QueryEngine {
     for await (const info of this.options.processed.list(target.prefix)) {
       if (!info.key.split('/').some((part) => part.startsWith('.') || part.startsWith('_'))) files.push(info.key);
     }
-    return { rows, bytesScanned, elapsedMs: Date.now() - started, files };
+    // As Athena counts them: the partition listing and the planned statements (not the DDL above).
+    return { rows, bytesScanned, elapsedMs: Date.now() - started, files, statements: statements.length + (partitions ? 1 : 0) };
   }
 
   /**
@@ -144,11 +148,17 @@ export class TrinoEngine implements QueryEngine {
    * JSON: numbers for integers, text for decimals, dates and times ('12.30', '2024-01-31').
    */
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
+    return (await this.select(sql, bindings)).rows;
+  }
+
+  /** A query's rows, and the bytes Trino read for them (physical input bytes). */
+  async select(sql: string, bindings?: RelationBindings): Promise<QueryAnswer> {
     const head = sql.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/, '');
     if (!/^(select|with|values|\()/i.test(head)) throw new Error(`Only read-only SELECT queries can run against the lake; got: ${sql.slice(0, 200)}`);
     await this.ensureSchemas();
     const relations = bindings ? await this.bind(bindings) : [];
-    return this.client.query(prependCtes(sql, relations), 'Query');
+    const result = await this.client.execute(prependCtes(sql, relations), 'Query');
+    return { rows: result.rows.map((row) => Object.fromEntries(result.columns.map((c, i) => [c.name, row[i]]))), bytesScanned: result.physicalInputBytes };
   }
 
   async close(): Promise<void> {
