@@ -18,7 +18,9 @@ import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, WriteTarge
  * finished: a statement's depth is its call's statements plus the greatest depth among the
  * statements that had finished when it was sent (0 if none). Statements in flight together
  * therefore share a level; statements sent one after another each add one. With every call
- * awaited in turn, the critical path equals the count.
+ * awaited in turn, the critical path equals the count. It measures what happened: where more
+ * independent statements wait than run at once (concurrently.ts), a waiting one is sent after
+ * whichever finished first, so on an engine that runs them together it can vary a little.
  *
  * Bytes scanned are the engine's own figures (Athena's `DataScannedInBytes`, Trino's physical
  * input bytes), summed; null for an engine that does not measure them (DuckDB): unknown, not 0.

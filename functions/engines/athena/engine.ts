@@ -48,6 +48,8 @@ export class AthenaEngine implements QueryEngine {
   private counter = 0;
   /** Temporary Glue tables per staged prefix (CTAS outputs and registered prefixes). */
   private readonly staged = new Map<string, string>();
+  /** Temporary tables being registered: statements sent together (core/transform/concurrently.ts) share one. */
+  private readonly registering = new Map<string, Promise<string>>();
   private readonly temporary: string[] = [];
   private readonly client: AthenaQueryClient;
 
@@ -199,7 +201,12 @@ export class AthenaEngine implements QueryEngine {
     for (const { key, prefix } of locations) {
       let temp = this.staged.get(key);
       if (!temp) {
-        temp = await this.createTemporary(relation, prefix, fact?.batchIds);
+        let registering = this.registering.get(key);
+        if (!registering) {
+          registering = this.createTemporary(relation, prefix, fact?.batchIds).finally(() => this.registering.delete(key));
+          this.registering.set(key, registering);
+        }
+        temp = await registering;
         this.staged.set(key, temp);
       }
       tables.push(q(temp));

@@ -82,6 +82,13 @@ export class TrinoEngine implements QueryEngine {
   private readonly rawPartitions = new Map<SourceTableName, Set<string>>();
   /** Processed-store prefixes registered (or written) as tables in this process. */
   private readonly registered = new Set<string>();
+  /**
+   * What is being set up now: raw tables (per source table, one after another) and prefixes being
+   * registered. A batch sends independent statements together (core/transform/concurrently.ts), and
+   * two of them may need the same table: the second waits for the first's DDL instead of racing it.
+   */
+  private readonly rawSetup = new Map<SourceTableName, Promise<void>>();
+  private readonly registering = new Map<string, Promise<void>>();
   /** The processed store's files, when they are local (a folder store): cleared and named here. */
   private readonly local: LocalFiles | undefined;
 
@@ -220,7 +227,13 @@ export class TrinoEngine implements QueryEngine {
    * name left by another lake (one Trino schema, two lake folders) is re-pointed at this lake:
    * dropping an external table forgets its metadata only, never its files.
    */
-  private async ensureRaw(table: SourceTableName, dts: readonly string[]): Promise<void> {
+  private ensureRaw(table: SourceTableName, dts: readonly string[]): Promise<void> {
+    const next = (this.rawSetup.get(table) ?? Promise.resolve()).catch(() => undefined).then(() => this.ensureRawNow(table, dts));
+    this.rawSetup.set(table, next);
+    return next;
+  }
+
+  private async ensureRawNow(table: SourceTableName, dts: readonly string[]): Promise<void> {
     let known = this.rawPartitions.get(table);
     const qualified = qualifiedTable(this.ns, this.ns.rawDatabase, rawTableName(table));
     if (!known) {
@@ -253,12 +266,19 @@ export class TrinoEngine implements QueryEngine {
   private async registerPrefix(name: string, prefix: string, columns: readonly RelationColumn[]): Promise<string> {
     const { table: qualified, location } = this.processedTable(prefix);
     if (!this.registered.has(prefix)) {
-      const cols = columns.map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
-      await this.client.execute(
-        `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
-        `Registering ${prefix} of ${this.options.processed.name} as ${name}`,
-      );
-      this.registered.add(prefix);
+      let registering = this.registering.get(prefix);
+      if (!registering) {
+        const cols = columns.map((c) => `${quoteLakeIdent(c.name)} ${c.type}`).join(', ');
+        registering = this.client
+          .execute(
+            `CREATE TABLE IF NOT EXISTS ${qualified} (${cols}) WITH (format = 'PARQUET', external_location = ${stringLiteral(location)})`,
+            `Registering ${prefix} of ${this.options.processed.name} as ${name}`,
+          )
+          .then(() => void this.registered.add(prefix))
+          .finally(() => this.registering.delete(prefix));
+        this.registering.set(prefix, registering);
+      }
+      await registering;
     }
     return qualified;
   }

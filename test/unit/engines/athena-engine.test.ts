@@ -190,6 +190,17 @@ describe('AthenaEngine (mocked Athena and Glue)', () => {
     expect(stats.statements).toBe(4);
   });
 
+  it('registers a prefix once for statements sent together (core/transform/concurrently.ts)', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ ResultSet: { ResultSetMetadata: { ColumnInfo: [{ Name: 'n', Type: 'bigint' }] }, Rows: [{ Data: [{ VarCharValue: 'n' }] }, { Data: [{ VarCharValue: '1' }] }] } });
+    const e = engine();
+    const star = { dim_currency: [`star/dim_currency/${BATCH}/`] };
+    await Promise.all([e.query('SELECT count(*) AS n FROM dim_currency', { batch: {}, current: {}, star }), e.query('SELECT count(*) AS n FROM dim_currency', { batch: {}, current: {}, star })]);
+    expect(glue.commandCalls(CreateTableCommand)).toHaveLength(1);
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(2);
+  });
+
   it('binds many batches of a fact as one table with an enum partition projection', async () => {
     athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
     athena.on(GetQueryExecutionCommand).resolves(succeeded());
