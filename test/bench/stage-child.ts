@@ -24,6 +24,7 @@ import { silentLog } from '../../functions/core/ports/log';
 import { runCycle } from '../../functions/core/run-cycle';
 import { transformPending } from '../../functions/core/transform/transform';
 import { openLocalPipeline } from '../../functions/cli/local-context';
+import type { TransformManifest } from '../../functions/core/lake/manifests';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
 import { simulateActivity } from '../../functions/totesys/simulate';
 import { ownPeakRssMb } from './measured-process';
@@ -152,13 +153,32 @@ async function warm(ctx: PipelineContext, sourceUrl: string, { changes, repeats,
       const ms = performance.now() - t0;
       const rows = Object.values(cycle.extract.rows).reduce((a, b) => a + (b ?? 0), 0);
       const rescued = Object.values(cycle.extract.manifest?.tables ?? {}).reduce((n, t) => n + (t.rescued?.rows ?? 0), 0);
-      if (compacting) compactionCycle = { ms, rows, ...cycle.timings };
-      else cycles.push({ ms, rows, ...(inflight ? { rescued } : {}), ...cycle.timings });
+      const queries = engineQueries(cycle.transformed.map((r) => r.manifest));
+      if (compacting) compactionCycle = { ms, rows, ...cycle.timings, ...queries };
+      else cycles.push({ ms, rows, ...(inflight ? { rescued } : {}), ...cycle.timings, ...queries });
     }
   } finally {
     await source.end();
   }
   return { warmupMs: warmup.timings.totalMs, cycles, ...(compactionCycle ? { compactionCycle } : {}) };
+}
+
+/**
+ * The engine round trips of a cycle's transform, from its batches' manifests (`engineQueries`,
+ * functions/core/transform/query-tally.ts): statements sent, critical path (batches run one after
+ * another, so paths add up) and bytes scanned (null on DuckDB, which does not report them).
+ */
+function engineQueries(manifests: readonly TransformManifest[]): { batches: number; queries: number; criticalPath: number; bytesScanned: number | null } {
+  const counted = manifests.map((m) => m.engineQueries);
+  if (counted.some((c) => c === undefined)) throw new Error('stage-child: a transform manifest without engineQueries');
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const bytes = counted.map((c) => c!.bytesScanned);
+  return {
+    batches: manifests.length,
+    queries: sum(counted.map((c) => c!.queries)),
+    criticalPath: sum(counted.map((c) => c!.criticalPath)),
+    bytesScanned: bytes.some((b) => b === null) ? null : sum(bytes as number[]),
+  };
 }
 
 main().catch((err: unknown) => {

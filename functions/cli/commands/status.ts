@@ -12,7 +12,8 @@ import { ms } from './run';
 
 export const STATUS_HELP = `totes status [--sla 30m] [--runs 10] [--skip-source] [--json]
   Per source table: cursor, last batch, rows in totesys / raw lake / current state, freshness;
-  per star table: rows in the lake and the warehouse; then the latest runs from the run history.
+  per star table: rows in the lake and the warehouse; then the latest runs from the run history
+  (with the queries the transform sent the engine, its critical path and the bytes scanned).
   Freshness is now − the source instant the warehouse reflects: the bound of the newest extract
   that, with every batch before it, is loaded (an extract that found nothing new counts, so a
   quiet source stays fresh). Exit code 2 when it is past the SLA or unknown (runs stopped, a batch
@@ -127,6 +128,36 @@ function runRow(run: RunRecord): Record<string, string> {
     total: ms(Date.parse(run.finishedAt) - Date.parse(run.startedAt)),
     freshness: age(run.freshness?.seconds),
     'data tests': tests ? `${tests.filter((t) => t.passed).length}/${tests.length} passed` : '∅',
+    ...engineQueries(run),
     error: run.failure?.error ?? '',
   };
+}
+
+/**
+ * The engine round trips of the run's transform (transform/query-tally.ts), over the batches it
+ * transformed: the statements sent, the critical path (batches run one after another, so their
+ * paths add up) and the bytes scanned (∅ where the engine does not measure them, or a batch's
+ * manifest predates the count).
+ */
+function engineQueries(run: RunRecord): { queries: string; scanned: string } {
+  const counted = (run.stages.transform?.batches ?? []).map((b) => b.engineQueries);
+  if (!counted.length || counted.some((c) => c === undefined)) return { queries: '∅', scanned: '∅' };
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const queries = sum(counted.map((c) => c!.queries));
+  const path = sum(counted.map((c) => c!.criticalPath));
+  const bytes = counted.map((c) => c!.bytesScanned);
+  return { queries: `${n(queries)} (critical path ${n(path)})`, scanned: bytes.some((b) => b === null) ? '∅' : byteSize(sum(bytes as number[])) };
+}
+
+/** '812 B', '1.2 KiB', '3.4 MiB'. */
+function byteSize(bytes: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -181,6 +181,18 @@ export const ModelChange = z.object({
 });
 export type ModelChange = z.infer<typeof ModelChange>;
 
+/**
+ * The engine round trips of a batch's transform (transform/query-tally.ts): the statements sent,
+ * the longest chain of them each sent only after the previous one finished, and the bytes the
+ * engine scanned (null where it does not report them: DuckDB).
+ */
+export const EngineQueries = z.object({
+  queries: z.number().int().nonnegative(),
+  criticalPath: z.number().int().nonnegative(),
+  bytesScanned: z.number().nonnegative().nullable(),
+});
+export type EngineQueries = z.infer<typeof EngineQueries>;
+
 export const TransformManifest = z.object({
   kind: z.literal('transform'),
   version: z.literal(1),
@@ -219,6 +231,8 @@ export const TransformManifest = z.object({
    */
   /** Star tables this batch found built by another version of their SQL file, and rebuilt (additive). */
   modelChanges: z.array(ModelChange).optional(),
+  /** The engine round trips of this batch's transform (additive: older manifests have none). */
+  engineQueries: EngineQueries.optional(),
   rejected: z
     .array(
       z.object({

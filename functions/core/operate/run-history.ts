@@ -83,6 +83,7 @@ function transformStage(results: TransformResult[], elapsedMs: number): Transfor
       seq: r.seq,
       tables: Object.fromEntries(Object.entries(r.manifest.star).map(([t, o]) => [t, { rows: o.rows, elapsedMs: o.elapsedMs, origin: o.origin }])),
       ...(r.manifest.modelChanges?.length ? { modelChanges: r.manifest.modelChanges } : {}),
+      ...(r.manifest.engineQueries ? { engineQueries: r.manifest.engineQueries } : {}),
     })),
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ModelChange } from '../lake/manifests';
+import { EngineQueries, ModelChange } from '../lake/manifests';
 
 /**
  * One run of the pipeline, as the run history keeps it (`runs/…json` in the processed store).
@@ -42,6 +42,8 @@ export const TransformStageRecord = z.object({
       tables: z.record(z.string(), TransformedTable),
       /** Star tables whose SQL file changed since it built the published table, rebuilt by this batch (transform/model-versions.ts). */
       modelChanges: z.array(ModelChange).optional(),
+      /** The engine round trips of the batch's transform, from its manifest (additive; transform/query-tally.ts). */
+      engineQueries: EngineQueries.optional(),
     }),
   ),
 });

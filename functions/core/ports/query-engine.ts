@@ -14,6 +14,13 @@ export interface QueryEngine {
   readonly name: 'duckdb' | 'athena' | 'trino';
 
   /**
+   * True when the engine reports the bytes each statement scanned (Athena: `DataScannedInBytes`;
+   * Trino: the physical input bytes of its statement stats) in {@link QueryStats.bytesScanned} and
+   * {@link QueryEngine.select}. DuckDB does not: its counts of bytes scanned are unknown, not 0.
+   */
+  readonly measuresScan?: boolean;
+
+  /**
    * Runs `select` with the relations bound as `bindings` says, and writes its result as Parquet
    * under `target.prefix` in the processed store. Returns the number of rows written.
    */
@@ -21,6 +28,9 @@ export interface QueryEngine {
 
   /** Runs a read-only query and returns its rows (used by `totes query`, data tests and tests). */
   query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]>;
+
+  /** {@link QueryEngine.query} with the bytes its statement scanned: engines that measure scans ({@link measuresScan}) have it. */
+  select?(sql: string, bindings?: RelationBindings): Promise<QueryAnswer>;
 
   close(): Promise<void>;
 }
@@ -125,8 +135,21 @@ export interface StatementRenderer {
 
 export interface QueryStats {
   rows: number;
-  /** Bytes the engine scanned (Athena bills these); 0 where unknown. */
+  /** Bytes the engine scanned (Athena bills these); 0 where unknown (an engine without {@link QueryEngine.measuresScan}). */
   bytesScanned: number;
   elapsedMs: number;
   files: string[];
+  /**
+   * The statements this write sent the engine, one after another (absent: 1). Athena and Trino
+   * send a query listing the partitions and one statement per 100 partitions for a partitioned
+   * write (`planWrite`, engines/trino/relations.ts); what an engine does besides (DuckDB's
+   * DESCRIBE, Trino's DDL registering tables, which Athena does through Glue) is not counted.
+   */
+  statements?: number;
+}
+
+/** The rows of a query, and the bytes the engine scanned for them. */
+export interface QueryAnswer {
+  rows: Record<string, unknown>[];
+  bytesScanned: number;
 }

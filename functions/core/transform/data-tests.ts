@@ -5,6 +5,7 @@ import type { PipelineContext } from '../pipeline-context';
 import type { RelationBindings } from '../ports/query-engine';
 import { literal } from '../sql/sql-text';
 import { readAcceptedOnly } from './input-checks';
+import { concurrently } from './concurrently';
 
 /**
  * Write-audit-publish: data tests on a batch's STAGED star tables, run after they are written and
@@ -124,38 +125,49 @@ export async function runDataTests(
   // a batch costs 11 engine round trips here, not one per test (~115): on Athena each query has
   // seconds of overhead and a 10 MB minimum charge. (One query for all tables would pass Trino's
   // limit of 150 stages a query.) Samples are fetched only for the tests that fail.
+  //
+  // The per-table queries and the row-count query below read only the staged outputs and the
+  // batch: all are sent at once (concurrently.ts), so the tests are one step of the batch's
+  // critical path (transform/query-tally.ts) however many tables it wrote.
   const tests = dataTests().filter((t) => staged[t.table] && !carried.includes(t.table));
   const failuresOf = new Map<number, number>();
-  for (const table of new Set(tests.map((t) => t.table))) {
+  const tableQueries = [...new Set(tests.map((t) => t.table))].map((table) => {
     const failing = tests
       .map((t, i) => ({ t, i }))
       .filter(({ t }) => t.table === table)
       .map(({ t, i }) => `SELECT ${i} AS test_id FROM (${t.sql}) AS t${i}`)
       .join('\nUNION ALL\n');
-    for (const row of await ctx.engine.query(`SELECT test_id, count(*) AS failures FROM (${failing}) AS failing GROUP BY test_id`, ownBindings(table))) {
-      failuresOf.set(Number(row.test_id), Number(row.failures));
-    }
-  }
+    return async () => {
+      for (const row of await ctx.engine.query(`SELECT test_id, count(*) AS failures FROM (${failing}) AS failing GROUP BY test_id`, ownBindings(table))) {
+        failuresOf.set(Number(row.test_id), Number(row.failures));
+      }
+    };
+  });
+  // Row counts: one fact row per distinct (id, last_updated) version the batch extracted. A version
+  // read twice (an at-least-once retry) folds into one row, so the manifest's count is an upper bound.
+  const facts = (Object.entries(FACT_SOURCES) as [StarTableName, SourceTableName][]).filter(([fact]) => staged[fact]);
+  const versionsOf = new Map<string, number>();
+  const countQueries = facts.length
+    ? [
+        async () => {
+          const counts = facts.map(([, source]) => {
+            const pk = sourceTable(source).primaryKey;
+            return `SELECT '${source}' AS source, count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v_${source}`;
+          });
+          const batch = Object.fromEntries(facts.map(([, source]) => [source, extract.tables[source]?.files.map((f) => f.key) ?? []]));
+          // A batch built without superseded rejected versions (input-checks.ts) counts only the rows it read.
+          for (const row of await ctx.engine.query(readAcceptedOnly(counts.join('\nUNION ALL\n'), acceptOnly), { batch, current: {}, star: {} })) {
+            versionsOf.set(String(row.source), Number(row.n));
+          }
+        },
+      ]
+    : [];
+  await concurrently([...tableQueries, ...countQueries], (query) => query());
   const results: DataTestResult[] = [];
   for (const [i, test] of tests.entries()) {
     const failures = failuresOf.get(i) ?? 0;
     const sample = failures ? await ctx.engine.query(`SELECT * FROM (${test.sql}) AS failing LIMIT 5`, ownBindings(test.table)) : [];
     results.push({ name: test.name, table: test.table, passed: failures === 0, failures, sample });
-  }
-  // Row counts: one fact row per distinct (id, last_updated) version the batch extracted. A version
-  // read twice (an at-least-once retry) folds into one row, so the manifest's count is an upper bound.
-  const facts = (Object.entries(FACT_SOURCES) as [StarTableName, SourceTableName][]).filter(([fact]) => staged[fact]);
-  const versionsOf = new Map<string, number>();
-  if (facts.length) {
-    const counts = facts.map(([, source]) => {
-      const pk = sourceTable(source).primaryKey;
-      return `SELECT '${source}' AS source, count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v_${source}`;
-    });
-    const batch = Object.fromEntries(facts.map(([, source]) => [source, extract.tables[source]?.files.map((f) => f.key) ?? []]));
-    // A batch built without superseded rejected versions (input-checks.ts) counts only the rows it read.
-    for (const row of await ctx.engine.query(readAcceptedOnly(counts.join('\nUNION ALL\n'), acceptOnly), { batch, current: {}, star: {} })) {
-      versionsOf.set(String(row.source), Number(row.n));
-    }
   }
   for (const [fact, source] of facts) {
     const output = staged[fact]!;

@@ -30,6 +30,8 @@ import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
 import { checkModelVersions, type ModelCheck } from './model-versions';
+import { countQueries, QueryTally } from './query-tally';
+import { concurrently } from './concurrently';
 
 /**
  * The transform stage: turns each published extract batch into the star schema.
@@ -152,12 +154,15 @@ async function transformLeased(
  * checks, stage, data tests, publish: any failure before the publish quarantines the batch.
  */
 export async function transformBatch(
-  ctx: PipelineContext,
+  batchCtx: PipelineContext,
   extract: ExtractManifest,
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
 ): Promise<TransformManifest> {
-  const startedAt = ctx.now();
+  const startedAt = batchCtx.now();
+  // Every statement of this batch goes through one counting engine (query-tally.ts): its manifest records them.
+  const tally = new QueryTally(batchCtx.engine.measuresScan === true);
+  const ctx: PipelineContext = { ...batchCtx, engine: countQueries(batchCtx.engine, tally) };
   // A fact whose SQL file changed is not extended with rows of the new version (model-versions.ts).
   const models = await checkModelVersions(ctx, extract, previous, sqlFiles);
   if (models.waiting) throw await quarantine(ctx, extract, models.waiting, []);
@@ -177,7 +182,7 @@ export async function transformBatch(
   if (failed.length) {
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
   }
-  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected, models);
+  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected, models, tally);
 }
 
 /**
@@ -265,21 +270,28 @@ async function stageCurrentStates(
   const { batchId } = extract;
   const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
   const staged: StagedCurrent = { current: {} as StagedCurrent['current'], currentOutputs: {} as StagedCurrent['currentOutputs'], currentDeltas: {}, changed: [], compacted: [] };
-  for (const table of SOURCE_TABLES) {
+  const plans = SOURCE_TABLES.map((table) => {
     const before = previous?.current[table.name];
     const base = before === undefined ? undefined : previous?.currentOutputs[table.name];
     const deltas = previous?.currentDeltas?.[table.name] ?? [];
     const rows = extract.tables[table.name]?.rows ?? 0;
-    const step = compactionStep(policy, { base, deltas }, { batchId, rows });
-    if (step === 'keep') {
+    return { table, before, base, deltas, rows, step: compactionStep(policy, { base, deltas }, { batchId, rows }) };
+  });
+  // Each table's state reads only its own batch files and previous state: all are written at once (concurrently.ts).
+  const outputs = await concurrently(plans, async ({ table, before, deltas, step }) => {
+    if (step === 'keep') return undefined;
+    const previousState = step === 'compact' && before !== undefined ? [before, ...deltas.map((d) => d.prefix)] : undefined;
+    ctx.log.progress('transform', { batchId, step: `current_${table.name}${step === 'delta' ? ' (delta)' : ''}` });
+    return writeCurrentState(ctx, table, batchId, batchFiles[table.name] ?? [], previousState, acceptOnly);
+  });
+  for (const [i, { table, before, base, deltas, rows, step }] of plans.entries()) {
+    const output = outputs[i];
+    if (step === 'keep' || !output) {
       staged.current[table.name] = before!;
       staged.currentOutputs[table.name] = base!;
       if (deltas.length) staged.currentDeltas[table.name] = deltas;
       continue;
     }
-    const previousState = step === 'compact' && before !== undefined ? [before, ...deltas.map((d) => d.prefix)] : undefined;
-    ctx.log.progress('transform', { batchId, step: `current_${table.name}${step === 'delta' ? ' (delta)' : ''}` });
-    const output = await writeCurrentState(ctx, table, batchId, batchFiles[table.name] ?? [], previousState, acceptOnly);
     if (step === 'delta') {
       staged.current[table.name] = before!;
       staged.currentOutputs[table.name] = base!;
@@ -313,8 +325,8 @@ async function writeCurrentState(
     origin: 'generated',
   };
   const bindings: RelationBindings = { batch: { [table.name]: files }, current: {}, previous: previousState ? { [table.name]: previousState } : {}, star: {} };
-  const stats = await ctx.engine.write(sql, bindings, target);
-  return { kind: 'current', prefix: target.prefix, origin: target.origin, sqlHash: target.sqlHash, ...stats };
+  const written = await ctx.engine.write(sql, bindings, target);
+  return { kind: 'current', prefix: target.prefix, origin: target.origin, sqlHash: target.sqlHash, rows: written.rows, bytesScanned: written.bytesScanned, elapsedMs: written.elapsedMs, files: written.files };
 }
 
 /**
@@ -337,15 +349,15 @@ async function stageStarTables(
   const staged: Pick<StagedBatch, 'star' | 'carried' | 'unwritten'> = { star: {} as StagedBatch['star'], carried: [], unwritten: [] };
   const changed = (table: StarTable): boolean => table.sources.some((s) => current.changed.includes(s as SourceTableName));
   const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
-  for (const [index, file] of sqlFiles.entries()) {
+  // Every star table reads the batch, the new current state or its own previous version, never
+  // another star table of this batch: all are built at once (concurrently.ts), each its own chain.
+  const built = await concurrently(sqlFiles, async (file, index): Promise<{ output: TransformOutput; fate: 'carried' | 'unwritten' | 'written' }> => {
     const { table } = file;
     // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
     // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
     const kept = previous?.star[table.name];
     if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !changed(table)) {
-      staged.star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
-      staged.carried.push(table.name);
-      continue;
+      return { output: { ...kept, builtBy: kept.builtBy ?? previous!.batchId }, fate: 'carried' };
     }
     // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
     // each source version to at most one row: sql-files.test.ts): nothing to write — on Athena one
@@ -353,21 +365,24 @@ async function stageStarTables(
     // It carries the version of the fact's published rows forward (model-versions.ts), not the file's.
     if (table.kind === 'fact' && !changed(table)) {
       const sqlHash = models.published[table.name] ?? file.sqlHash;
-      staged.star[table.name] = { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 };
-      staged.unwritten.push(table.name);
-      continue;
+      return { output: { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 }, fate: 'unwritten' };
     }
     // A dimension that only grows (dim_date): unchanged while its row count is (the calendar did not grow).
     if (table.growsOnly && kept && kept.sqlHash === file.sqlHash && (await countRows(ctx, file, bindings, acceptOnly)) === kept.rows) {
-      staged.star[table.name] = { ...kept, builtBy: kept.builtBy ?? previous!.batchId };
-      staged.carried.push(table.name);
-      continue;
+      return { output: { ...kept, builtBy: kept.builtBy ?? previous!.batchId }, fate: 'carried' };
     }
     // A by-key dimension whose source wrote a delta: only the delta's keys change (dimension-by-key.ts).
     const byKey = table.kind === 'dimension' ? planByKey(file, kept, current.currentDeltas, batchId, policy) : undefined;
     ctx.log.progress('transform', { batchId, step: `${table.name}${byKey ? ' (by key)' : ''}`, file: index + 1, of: sqlFiles.length });
-    staged.star[table.name] = await writeStarTable(ctx, file, batchId, bindings, kept, byKey, acceptOnly);
-    ctx.log.metric(METRICS.rows, staged.star[table.name].rows, 'Count', { table: table.name, stage: 'transform' });
+    const output = await writeStarTable(ctx, file, batchId, bindings, kept, byKey, acceptOnly);
+    ctx.log.metric(METRICS.rows, output.rows, 'Count', { table: table.name, stage: 'transform' });
+    return { output, fate: 'written' };
+  });
+  for (const [i, { output, fate }] of built.entries()) {
+    const name = sqlFiles[i].table.name;
+    staged.star[name] = output;
+    if (fate === 'carried') staged.carried.push(name);
+    if (fate === 'unwritten') staged.unwritten.push(name);
   }
   return staged;
 }
@@ -402,8 +417,8 @@ async function writeStarTable(
     origin: file.origin,
   };
   if (byKey) return writeDimensionByKey(ctx, file, target, byKey, acceptOnly);
-  const stats = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
-  const output: TransformOutput = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, ...stats };
+  const { rows, bytesScanned, elapsedMs, files } = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
+  const output: TransformOutput = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, rows, bytesScanned, elapsedMs, files };
   if (table.kind === 'dimension' && kept) output.changes = await writeDimensionChanges(ctx, target, kept);
   return output;
 }
@@ -461,9 +476,11 @@ async function publishBatch(
   startedAt: Date,
   tests: DataTestResult[],
   rejected: RejectedVersion[],
-  models: Pick<ModelCheck, 'changes'> = { changes: [] },
+  models: Pick<ModelCheck, 'changes'>,
+  tally: QueryTally,
 ): Promise<TransformManifest> {
   await publishOutputs(ctx, extract.batchId, staged, sqlFiles);
+  const engineQueries = tally.counts();
   const manifest: TransformManifest = {
     kind: 'transform',
     version: 1,
@@ -481,6 +498,7 @@ async function publishBatch(
     ...deletionsOf(ctx, extract),
     ...(rejected.length ? { rejected } : {}),
     ...(models.changes.length ? { modelChanges: models.changes } : {}),
+    engineQueries,
   };
   const key = transformManifestKey(extract.seq);
   try {
@@ -490,7 +508,7 @@ async function publishBatch(
     ctx.log.warn(`Transform: another run published batch ${extract.batchId} first; keeping its manifest`, { seq: extract.seq, batchId: extract.batchId });
     return readTransformManifest(ctx.processed, extract.seq);
   }
-  reportPublished(ctx, extract, staged, sqlFiles, startedAt);
+  reportPublished(ctx, extract, staged, sqlFiles, startedAt, manifest);
   return manifest;
 }
 
@@ -519,11 +537,11 @@ async function publishOutputs(ctx: PipelineContext, batchId: string, staged: Sta
 }
 
 /** The published batch's metrics (bytes scanned, duration) and log line. */
-function reportPublished(ctx: PipelineContext, extract: ExtractManifest, staged: StagedBatch, sqlFiles: readonly SqlFile[], startedAt: Date): void {
+function reportPublished(ctx: PipelineContext, extract: ExtractManifest, staged: StagedBatch, sqlFiles: readonly SqlFile[], startedAt: Date, manifest: TransformManifest): void {
   const { batchId, seq } = extract;
   const deltasWritten = Object.values(staged.currentDeltas).flatMap((d) => d ?? []).filter((d) => parseCurrentPrefix(d.prefix).batchId === batchId);
-  const outputs = [...Object.values(staged.star), ...staged.compacted.map((name) => staged.currentOutputs[name]), ...deltasWritten];
-  const bytesScanned = outputs.reduce((sum, o) => sum + o.bytesScanned, 0);
+  // Every statement of the batch (writes, data tests, checks), counted once (query-tally.ts); 0 where the engine does not measure.
+  const bytesScanned = manifest.engineQueries?.bytesScanned ?? 0;
   const elapsedMs = Date.now() - startedAt.getTime();
   ctx.log.metric(METRICS.bytesScanned, bytesScanned, 'Bytes');
   ctx.log.metric(METRICS.stageDuration, elapsedMs, 'Milliseconds', { stage: 'transform' });
@@ -534,6 +552,7 @@ function reportPublished(ctx: PipelineContext, extract: ExtractManifest, staged:
     currentDeltasWritten: deltasWritten.length,
     factRows: Object.fromEntries(sqlFiles.filter((f) => f.table.kind === 'fact').map((f) => [f.table.name, staged.star[f.table.name].rows])),
     bytesScanned,
+    engineQueries: manifest.engineQueries,
     elapsedMs,
   });
 }

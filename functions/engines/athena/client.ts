@@ -103,10 +103,10 @@ export class AthenaQueryClient {
     return { columns, rows, execution };
   }
 
-  /** A SELECT's rows as objects, each value typed as its column declares. */
-  async rows(sql: string, context: StatementContext): Promise<Record<string, unknown>[]> {
-    const { columns, rows } = await this.select(sql, context);
-    return rows.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, convert(row[i], c.type)])));
+  /** A SELECT's rows as objects, each value typed as its column declares, and its execution (bytes scanned). */
+  async rows(sql: string, context: StatementContext): Promise<{ rows: Record<string, unknown>[]; execution: Execution }> {
+    const { columns, rows, execution } = await this.select(sql, context);
+    return { rows: rows.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, convert(row[i], c.type)]))), execution };
   }
 
   /** Rows a CTAS or INSERT wrote (Athena's UpdateCount). */

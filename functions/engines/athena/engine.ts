@@ -6,7 +6,7 @@ import { errorName } from '../../aws/retry-with-backoff';
 import { METRICS } from '../../core/contract/runtime-contract';
 import type { Log } from '../../core/ports/log';
 import type { ObjectStore } from '../../core/ports/object-store';
-import type { QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../../core/ports/query-engine';
+import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../../core/ports/query-engine';
 import { compileRelations, relationEntries, type ParquetRelation } from '../../core/sql/relations';
 import { prependCtes } from '../../core/sql/sql-text';
 import { partitionValuesQuery, planWrite, qualifiedTable, rawTableSql, unionSql, type PartitionValues, type SqlNamespace } from '../trino/relations';
@@ -101,10 +101,13 @@ export class AthenaRenderer implements StatementRenderer {
  */
 export class AthenaEngine implements QueryEngine {
   readonly name = 'athena' as const;
+  readonly measuresScan = true;
   private readonly run = randomBytes(4).toString('hex');
   private counter = 0;
   /** Temporary Glue tables per staged prefix (CTAS outputs and registered prefixes). */
   private readonly staged = new Map<string, string>();
+  /** Temporary tables being registered: statements sent together (core/transform/concurrently.ts) share one. */
+  private readonly registering = new Map<string, Promise<string>>();
   private readonly temporary: string[] = [];
   private readonly client: AthenaQueryClient;
 
@@ -123,7 +126,9 @@ export class AthenaEngine implements QueryEngine {
     let elapsedMs = 0;
 
     let partitions: PartitionValues[] | undefined;
+    let sent = 0;
     if (target.partitionedBy?.length) {
+      sent++;
       const { rows, execution } = await this.client.select(partitionValuesQuery(select, relations, target), context);
       partitions = rows.map((row) => row.map((v) => v ?? null));
       bytesScanned += execution.bytesScanned;
@@ -134,6 +139,7 @@ export class AthenaEngine implements QueryEngine {
     const statements = planWrite({ dialect: 'athena', table, location, select, relations, target, partitions });
     let rows = 0;
     for (const [i, statement] of statements.entries()) {
+      sent++;
       const execution = await this.client.execute(statement, context);
       // The CTAS creates the Glue table: from here on it is ours to drop.
       if (i === 0) this.temporary.push(tempName);
@@ -147,12 +153,18 @@ export class AthenaEngine implements QueryEngine {
     for await (const o of this.options.processed.list(target.prefix)) files.push(o.key);
     this.options.log.metric(METRICS.bytesScanned, bytesScanned, 'Bytes', { table: target.table });
     this.options.log.info('Athena wrote a table', { table: target.table, batchId: target.batchId, rows, bytesScanned, elapsedMs, statements: statements.length });
-    return { rows, bytesScanned, elapsedMs, files };
+    return { rows, bytesScanned, elapsedMs, files, statements: sent };
   }
 
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
+    return (await this.select(sql, bindings)).rows;
+  }
+
+  /** A query's rows and the bytes Athena scanned for them (`DataScannedInBytes`). */
+  async select(sql: string, bindings?: RelationBindings): Promise<QueryAnswer> {
     const relations = bindings ? await this.bind(bindings) : [];
-    return this.client.rows(prependCtes(sql, relations), { origin: 'query' });
+    const { rows, execution } = await this.client.rows(prependCtes(sql, relations), { origin: 'query' });
+    return { rows, bytesScanned: execution.bytesScanned };
   }
 
   /**
@@ -246,7 +258,12 @@ export class AthenaEngine implements QueryEngine {
     for (const { key, prefix } of parquetLocations(relation)) {
       let temp = this.staged.get(key);
       if (!temp) {
-        temp = await this.createTemporary(relation, prefix, fact?.batchIds);
+        let registering = this.registering.get(key);
+        if (!registering) {
+          registering = this.createTemporary(relation, prefix, fact?.batchIds).finally(() => this.registering.delete(key));
+          this.registering.set(key, registering);
+        }
+        temp = await registering;
         this.staged.set(key, temp);
       }
       tables.push(q(temp));

@@ -43,6 +43,8 @@ export interface TrinoResult {
   updateCount?: number;
   updateType?: string;
   processedBytes: number;
+  /** Bytes read from storage (`physicalInputBytes`; Athena's `DataScannedInBytes` is this); `processedBytes` where Trino does not report it. */
+  physicalInputBytes: number;
   elapsedMs: number;
 }
 
@@ -59,7 +61,9 @@ const responseSchema = z.object({
   nextUri: z.string().optional(),
   columns: z.array(z.object({ name: z.string(), type: z.string() })).optional(),
   data: z.array(z.array(z.unknown())).optional(),
-  stats: z.object({ state: z.string(), processedBytes: z.number().optional(), elapsedTimeMillis: z.number().optional() }).passthrough(),
+  stats: z
+    .object({ state: z.string(), processedBytes: z.number().optional(), physicalInputBytes: z.number().optional(), elapsedTimeMillis: z.number().optional() })
+    .passthrough(),
   error: errorSchema.optional(),
   updateType: z.string().optional(),
   updateCount: z.number().optional(),
@@ -130,6 +134,7 @@ export class TrinoClient {
           updateCount: page.updateCount,
           updateType: page.updateType,
           processedBytes: page.stats.processedBytes ?? 0,
+          physicalInputBytes: page.stats.physicalInputBytes ?? page.stats.processedBytes ?? 0,
           elapsedMs: Date.now() - started,
         };
       }

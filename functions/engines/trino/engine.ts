@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { SourceTableName } from '../../core/contract/source-tables';
 import { rawPrefix } from '../../core/lake/lake-layout';
 import { localFiles, type LocalFiles, type ObjectStore } from '../../core/ports/object-store';
-import type { QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../../core/ports/query-engine';
+import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../../core/ports/query-engine';
 import { compileRelations, relationEntries, type RelationColumn, type RelationReader } from '../../core/sql/relations';
 import { prependCtes, quoteLakeIdent, stringLiteral } from '../../core/sql/sql-text';
 import { TrinoClient, TrinoQueryError, type TrinoClientOptions, type TrinoResult } from './client';
@@ -82,6 +82,8 @@ function trinoNames(options: Pick<TrinoEngineOptions, 'catalog' | 'rawSchema' | 
 
 export class TrinoEngine implements QueryEngine {
   readonly name = 'trino' as const;
+  /** Bytes scanned are Trino's physical input bytes, what Athena (engine v3 is Trino) reports as `DataScannedInBytes`. */
+  readonly measuresScan = true;
   readonly client: TrinoClient;
   readonly ns: SqlNamespace;
   private readonly catalog: string;
@@ -91,6 +93,13 @@ export class TrinoEngine implements QueryEngine {
   private readonly rawPartitions = new Map<SourceTableName, Set<string>>();
   /** Processed-store prefixes registered (or written) as tables in this process. */
   private readonly registered = new Set<string>();
+  /**
+   * What is being set up now: raw tables (per source table, one after another) and prefixes being
+   * registered. A batch sends independent statements together (core/transform/concurrently.ts), and
+   * two of them may need the same table: the second waits for the first's DDL instead of racing it.
+   */
+  private readonly rawSetup = new Map<SourceTableName, Promise<void>>();
+  private readonly registering = new Map<string, Promise<void>>();
   /** The processed store's files, when they are local (a folder store): cleared and named here. */
   private readonly local: LocalFiles | undefined;
 
@@ -121,13 +130,14 @@ export class TrinoEngine implements QueryEngine {
     await this.clearPrefix(target.prefix, where);
 
     let partitions: PartitionValues[] | undefined;
+    let bytesScanned = 0;
     if (target.partitionedBy?.length) {
       const found = await this.client.execute(partitionValuesQuery(select, relations, target), `Listing the partitions of ${where}`);
       partitions = found.rows.map((row) => row.map((v) => (v === null ? null : String(v))));
+      bytesScanned += found.physicalInputBytes;
     }
     const statements = planWrite({ dialect: 'trino', table, location, select, relations, target, partitions });
     let rows = 0;
-    let bytesScanned = 0;
     for (const [i, sql] of statements.entries()) {
       const context = statements.length > 1 ? `${where}, statement ${i + 1} of ${statements.length}` : where;
       const result = await this.client.execute(sql, context).catch((err: unknown) => {
@@ -135,7 +145,7 @@ export class TrinoEngine implements QueryEngine {
         throw err;
       });
       rows += result.updateCount ?? 0;
-      bytesScanned += result.processedBytes;
+      bytesScanned += result.physicalInputBytes;
     }
     this.registered.add(target.prefix);
     await this.nameParquetFiles(target.prefix);
@@ -144,7 +154,8 @@ export class TrinoEngine implements QueryEngine {
     for await (const info of this.options.processed.list(target.prefix)) {
       if (!info.key.split('/').some((part) => part.startsWith('.') || part.startsWith('_'))) files.push(info.key);
     }
-    return { rows, bytesScanned, elapsedMs: Date.now() - started, files };
+    // As Athena counts them: the partition listing and the planned statements (not the DDL above).
+    return { rows, bytesScanned, elapsedMs: Date.now() - started, files, statements: statements.length + (partitions ? 1 : 0) };
   }
 
   /**
@@ -152,11 +163,17 @@ export class TrinoEngine implements QueryEngine {
    * JSON: numbers for integers, text for decimals, dates and times ('12.30', '2024-01-31').
    */
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
+    return (await this.select(sql, bindings)).rows;
+  }
+
+  /** A query's rows, and the bytes Trino read for them (physical input bytes). */
+  async select(sql: string, bindings?: RelationBindings): Promise<QueryAnswer> {
     const head = sql.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/, '');
     if (!/^(select|with|values|\()/i.test(head)) throw new Error(`Only read-only SELECT queries can run against the lake; got: ${sql.slice(0, 200)}`);
     await this.ensureSchemas();
     const relations = bindings ? await this.bind(bindings) : [];
-    return this.client.query(prependCtes(sql, relations), 'Query');
+    const result = await this.client.execute(prependCtes(sql, relations), 'Query');
+    return { rows: result.rows.map((row) => Object.fromEntries(result.columns.map((c, i) => [c.name, row[i]]))), bytesScanned: result.physicalInputBytes };
   }
 
   async close(): Promise<void> {
@@ -218,7 +235,13 @@ export class TrinoEngine implements QueryEngine {
    * name left by another lake (one Trino schema, two lake folders) is re-pointed at this lake:
    * dropping an external table forgets its metadata only, never its files.
    */
-  private async ensureRaw(table: SourceTableName, dts: readonly string[]): Promise<void> {
+  private ensureRaw(table: SourceTableName, dts: readonly string[]): Promise<void> {
+    const next = (this.rawSetup.get(table) ?? Promise.resolve()).catch(() => undefined).then(() => this.ensureRawNow(table, dts));
+    this.rawSetup.set(table, next);
+    return next;
+  }
+
+  private async ensureRawNow(table: SourceTableName, dts: readonly string[]): Promise<void> {
     let known = this.rawPartitions.get(table);
     const qualified = qualifiedTable(this.ns, this.ns.rawDatabase, rawTableName(table));
     if (!known) {
@@ -248,8 +271,15 @@ export class TrinoEngine implements QueryEngine {
   private async registerPrefix(name: string, prefix: string, columns: readonly RelationColumn[]): Promise<string> {
     const { table: qualified, location } = this.processedTable(prefix);
     if (!this.registered.has(prefix)) {
-      await this.client.execute(registerPrefixSql(qualified, columns, location), `Registering ${prefix} of ${this.options.processed.name} as ${name}`);
-      this.registered.add(prefix);
+      let registering = this.registering.get(prefix);
+      if (!registering) {
+        registering = this.client
+          .execute(registerPrefixSql(qualified, columns, location), `Registering ${prefix} of ${this.options.processed.name} as ${name}`)
+          .then(() => void this.registered.add(prefix))
+          .finally(() => this.registering.delete(prefix));
+        this.registering.set(prefix, registering);
+      }
+      await registering;
     }
     return qualified;
   }

@@ -81,6 +81,13 @@ describe('run history', () => {
     }
     expect(records[0].stages.extract!.rows.sales_order).toBeGreaterThan(0);
     expect(records[1].stages.load!.batches.map((b) => b.seq)).toEqual([2]);
+    // Each transformed batch's engine round trips, as its manifest has them (DuckDB: bytes unknown).
+    for (const [i, seq] of [[0, 1], [1, 2]] as const) {
+      const manifest = JSON.parse(await fs.readFile(path.join(lake, 'processed', 'manifests', 'transform', `${String(seq).padStart(10, '0')}.json`), 'utf8')) as { engineQueries?: unknown };
+      expect(records[i].stages.transform!.batches.map((b) => b.engineQueries)).toEqual([manifest.engineQueries]);
+      expect(manifest.engineQueries).toEqual({ queries: expect.any(Number), criticalPath: expect.any(Number), bytesScanned: null });
+    }
+    expect(records[2].stages.transform!.batches).toEqual([]);
   });
 });
 
@@ -109,6 +116,13 @@ describe('totes status', () => {
     expect(r.stderr).toMatch(/Freshness SLA breached/);
     expect(r.stdout).toMatch(/== Star tables ==/);
     for (const t of STAR_TABLES) expect(r.stdout).toContain(t.name);
+    // The runs' engine round trips: a header, and the count of each run that transformed a batch.
+    const { records } = await readRunHistory(processed());
+    expect(r.stdout).toMatch(/queries\s.*scanned/);
+    for (const record of records.slice(0, 2)) {
+      const counted = record.stages.transform!.batches[0].engineQueries!;
+      expect(r.stdout).toContain(`${counted.queries} (critical path ${counted.criticalPath})`);
+    }
   });
 });
 

@@ -102,6 +102,18 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
     const trinoResults = await timed(`${label}: trino transform`, () => transformPending(tri.ctx));
     expect(trinoResults.map((r) => r.batchId)).toEqual(duckResults.map((r) => r.batchId));
     expect(duckResults.length).toBeGreaterThan(0);
+    // One planner for every engine: the same statements on both; only Trino measures the bytes it
+    // scanned (core/transform/query-tally.ts). The critical path may differ where more independent
+    // statements wait than run at once (core/transform/concurrently.ts): which one a waiting
+    // statement follows depends on which finished first, and Trino really runs them together.
+    expect(trinoResults.map((r) => r.manifest.engineQueries?.queries)).toEqual(duckResults.map((r) => r.manifest.engineQueries?.queries));
+    for (const r of duckResults) expect(r.manifest.engineQueries).toEqual({ queries: expect.any(Number), criticalPath: expect.any(Number), bytesScanned: null });
+    for (const r of [...duckResults, ...trinoResults]) {
+      expect(r.manifest.engineQueries!.criticalPath).toBeGreaterThan(0);
+      expect(r.manifest.engineQueries!.criticalPath).toBeLessThan(r.manifest.engineQueries!.queries);
+    }
+    for (const r of trinoResults) expect(r.manifest.engineQueries?.bytesScanned).toBeGreaterThan(0);
+    console.log(`${label}: engine queries per batch (DuckDB / Trino): ${JSON.stringify(duckResults.map((r) => r.manifest.engineQueries))} / ${JSON.stringify(trinoResults.map((r) => r.manifest.engineQueries))}`);
 
     for (const table of STAR_TABLES) {
       const published = async (side: Side): Promise<string[]> =>

@@ -70,7 +70,7 @@ describe('AthenaEngine (mocked Athena and Glue)', () => {
     athena.on(GetQueryResultsCommand).resolves({ UpdateCount: 3 });
     const e = engine();
     const stats = await e.write('SELECT currency_id FROM current_currency', { batch: {}, current: { currency: `current/currency/${BATCH}/` }, star: {} }, target());
-    expect(stats).toEqual({ rows: 3, bytesScanned: 1234, elapsedMs: 56, files: [`star/dim_currency/${BATCH}/part-0.parquet`] });
+    expect(stats).toEqual({ rows: 3, bytesScanned: 1234, elapsedMs: 56, files: [`star/dim_currency/${BATCH}/part-0.parquet`], statements: 1 });
 
     const start = athena.commandCalls(StartQueryExecutionCommand)[0].args[0].input;
     expect(start.WorkGroup).toBe('totes');
@@ -186,6 +186,19 @@ describe('AthenaEngine (mocked Athena and Glue)', () => {
     expect(sql.slice(1).map((s) => s.split(/\s/)[0])).toEqual(['CREATE', 'INSERT', 'INSERT']);
     expect(stats.rows).toBe(21);
     expect(stats.bytesScanned).toBe(40);
+    // Each of the four is an Athena query, sent after the previous one finished.
+    expect(stats.statements).toBe(4);
+  });
+
+  it('registers a prefix once for statements sent together (core/transform/concurrently.ts)', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q' });
+    athena.on(GetQueryExecutionCommand).resolves(succeeded());
+    athena.on(GetQueryResultsCommand).resolves({ ResultSet: { ResultSetMetadata: { ColumnInfo: [{ Name: 'n', Type: 'bigint' }] }, Rows: [{ Data: [{ VarCharValue: 'n' }] }, { Data: [{ VarCharValue: '1' }] }] } });
+    const e = engine();
+    const star = { dim_currency: [`star/dim_currency/${BATCH}/`] };
+    await Promise.all([e.query('SELECT count(*) AS n FROM dim_currency', { batch: {}, current: {}, star }), e.query('SELECT count(*) AS n FROM dim_currency', { batch: {}, current: {}, star })]);
+    expect(glue.commandCalls(CreateTableCommand)).toHaveLength(1);
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(2);
   });
 
   it('binds many batches of a fact as one table with an enum partition projection', async () => {
@@ -213,11 +226,15 @@ describe('AthenaEngine (mocked Athena and Glue)', () => {
     athena.on(GetQueryResultsCommand)
       .resolvesOnce({ NextToken: 't', ResultSet: { ResultSetMetadata: meta, Rows: [{ Data: [{ VarCharValue: 'id' }, { VarCharValue: 'paid' }, { VarCharValue: 'amount' }, { VarCharValue: 'note' }] }, { Data: [{ VarCharValue: '1' }, { VarCharValue: 'true' }, { VarCharValue: '10.50' }, {}] }] } })
       .resolvesOnce({ ResultSet: { ResultSetMetadata: meta, Rows: [{ Data: [{ VarCharValue: '2' }, { VarCharValue: 'false' }, { VarCharValue: '0.01' }, { VarCharValue: 'x' }] }] } });
-    const rows = await engine().query('SELECT * FROM raw_payment', { batch: {}, current: {}, star: {}, raw: { payment: [] } });
+    const e = engine();
+    expect(e.measuresScan).toBe(true);
+    const { rows, bytesScanned } = await e.select('SELECT * FROM raw_payment', { batch: {}, current: {}, star: {}, raw: { payment: [] } });
     expect(rows).toEqual([
       { id: 1, paid: true, amount: '10.50', note: null },
       { id: 2, paid: false, amount: '0.01', note: 'x' },
     ]);
+    // DataScannedInBytes of the query's execution (succeeded(): 100).
+    expect(bytesScanned).toBe(100);
     expect(athena.commandCalls(StartQueryExecutionCommand)[0].args[0].input.QueryString).toMatch(/^WITH\n"raw_payment" AS \(SELECT .* WHERE false\)\nSELECT \* FROM raw_payment$/);
   });
 });

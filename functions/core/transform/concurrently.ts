@@ -1,0 +1,35 @@
+/**
+ * Independent engine statements of a batch, sent together (issue 14: few Athena round trips). On
+ * Athena each statement waits one to two seconds however small, so statements that do not read
+ * each other's outputs run at once: the batch waits for the longest chain, not the sum
+ * (transform/query-tally.ts counts both). At most {@link ENGINE_CONCURRENCY} are in flight, well
+ * within an Athena workgroup's quota of concurrent queries, which other users share. DuckDB runs
+ * them one at a time on its one connection (engines/duckdb/client.ts queues them), exactly as before.
+ */
+
+/** Statements of one batch in flight at once, at most. */
+export const ENGINE_CONCURRENCY = 5;
+
+/**
+ * Runs `work` for every item, at most `limit` at once, and returns the results in the items'
+ * order. It waits for every item before throwing the first failure (in the items' order), so
+ * nothing is still running, or writing, when the caller reports it.
+ */
+export async function concurrently<T, R>(items: readonly T[], work: (item: T, index: number) => Promise<R>, limit = ENGINE_CONCURRENCY): Promise<R[]> {
+  const settled: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      try {
+        settled[index] = { status: 'fulfilled', value: await work(items[index], index) };
+      } catch (reason) {
+        settled[index] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
+}

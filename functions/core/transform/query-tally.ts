@@ -1,0 +1,99 @@
+import type { EngineQueries } from '../lake/manifests';
+import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../ports/query-engine';
+
+/**
+ * The engine round trips of one batch's transform, counted in one place for every engine: the
+ * transform wraps the context's engine in {@link countQueries} for the batch, so every `write` and
+ * `query` the planner sends passes through here, whichever engine runs it (issue 14: few Athena
+ * round trips, measured on DuckDB and Trino too, since the same planner decides for all three).
+ *
+ * What counts is what the planner asks the engine for, which is what Athena sends: a `query` is
+ * one statement; a `write` is one statement (a CTAS on Athena and Trino, a COPY on DuckDB) unless
+ * the engine reports more in {@link QueryStats.statements} (a partitioned write split by 100
+ * partitions, after a query listing them). An engine's own housekeeping is not counted: DuckDB's
+ * DESCRIBE and its scratch copy of a batch's raw files, Trino's DDL registering tables and schemas
+ * (Glue API calls on Athena, not queries).
+ *
+ * The critical path is the longest chain of statements each sent only after the previous one
+ * finished: a statement's depth is its call's statements plus the greatest depth among the
+ * statements that had finished when it was sent (0 if none). Statements in flight together
+ * therefore share a level; statements sent one after another each add one. With every call
+ * awaited in turn, the critical path equals the count. It measures what happened: where more
+ * independent statements wait than run at once (concurrently.ts), a waiting one is sent after
+ * whichever finished first, so on an engine that runs them together it can vary a little.
+ *
+ * Bytes scanned are the engine's own figures (Athena's `DataScannedInBytes`, Trino's physical
+ * input bytes), summed; null for an engine that does not measure them (DuckDB): unknown, not 0.
+ */
+
+export class QueryTally {
+  private queries = 0;
+  /** The greatest depth among the statements finished so far. */
+  private finishedDepth = 0;
+  private bytes = 0;
+
+  constructor(private readonly measured: boolean) {}
+
+  /**
+   * Marks a call as sent, now; the function returned marks it finished, with the statements it
+   * took (one after another) and the bytes they scanned. A call that failed still counts.
+   */
+  sent(): (statements: number, bytesScanned: number) => void {
+    const after = this.finishedDepth;
+    let done = false;
+    return (statements, bytesScanned) => {
+      if (done) return;
+      done = true;
+      this.queries += statements;
+      this.finishedDepth = Math.max(this.finishedDepth, after + statements);
+      this.bytes += bytesScanned;
+    };
+  }
+
+  /** The counts so far (calls still in flight are not in them). */
+  counts(): EngineQueries {
+    return { queries: this.queries, criticalPath: this.finishedDepth, bytesScanned: this.measured ? this.bytes : null };
+  }
+}
+
+/** `engine`, with every call it is sent counted in `tally`. */
+export function countQueries(engine: QueryEngine, tally: QueryTally): QueryEngine {
+  const select = engine.select?.bind(engine);
+  const counted: QueryEngine = {
+    name: engine.name,
+    ...(engine.measuresScan ? { measuresScan: true } : {}),
+    async write(sql: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> {
+      const finished = tally.sent();
+      let stats: QueryStats | undefined;
+      try {
+        stats = await engine.write(sql, bindings, target);
+        return stats;
+      } finally {
+        finished(stats?.statements ?? 1, stats?.bytesScanned ?? 0);
+      }
+    },
+    async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
+      if (select) return (await counted.select!(sql, bindings)).rows;
+      const finished = tally.sent();
+      try {
+        return await engine.query(sql, bindings);
+      } finally {
+        finished(1, 0);
+      }
+    },
+    close: () => engine.close(),
+  };
+  if (select) {
+    counted.select = async (sql: string, bindings?: RelationBindings): Promise<QueryAnswer> => {
+      const finished = tally.sent();
+      let answer: QueryAnswer | undefined;
+      try {
+        answer = await select(sql, bindings);
+        return answer;
+      } finally {
+        finished(1, answer?.bytesScanned ?? 0);
+      }
+    };
+  }
+  return counted;
+}

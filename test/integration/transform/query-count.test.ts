@@ -1,0 +1,71 @@
+import { readTransformManifest } from '../../../functions/core/lake/manifest-log';
+import { TransformManifest } from '../../../functions/core/lake/manifests';
+import { buildRunRecord } from '../../../functions/core/operate/run-history';
+import { RunRecord } from '../../../functions/core/operate/run-record';
+import type { PipelineContext } from '../../../functions/core/pipeline-context';
+import type { QueryEngine } from '../../../functions/core/ports/query-engine';
+import { transformPending } from '../../../functions/core/transform/transform';
+import { RawLake } from './raw-lake';
+import { batchOne, batchTwo } from './totesys-rows';
+
+/**
+ * The transform's count of its engine round trips (functions/core/transform/query-tally.ts) on
+ * DuckDB, for the two hand-written batches of transform.test.ts: exact numbers, checked against an
+ * independent log of the calls the engine received, in the manifest and the run record.
+ */
+
+describe('engine queries per batch, on DuckDB', () => {
+  let lake: RawLake;
+  /** Every call the engine received, in order. */
+  const calls: string[] = [];
+  let ctx: PipelineContext;
+
+  beforeAll(async () => {
+    lake = await RawLake.create();
+    const engine = lake.ctx.engine;
+    const logged: QueryEngine = {
+      name: engine.name,
+      write: (sql, bindings, target) => (calls.push(`write ${target.prefix}`), engine.write(sql, bindings, target)),
+      query: (sql, bindings) => (calls.push(`query ${sql.slice(0, 60)}`), engine.query(sql, bindings)),
+      close: () => engine.close(),
+    };
+    ctx = { ...lake.ctx, engine: logged };
+  });
+  afterAll(async () => lake.close());
+
+  it('a first batch: every statement counted, independent ones sent together five at a time, bytes unknown', async () => {
+    await lake.writeBatch(1, batchOne);
+    const [result] = await transformPending(ctx);
+    const manifest = await readTransformManifest(lake.processed, 1);
+    // The input check (level 1); 11 current states, five at a time on DuckDB's one connection
+    // (levels 2–4); 11 star tables (5–7); the unknown-currency check (8); 11 data-test queries and
+    // the fact row count check (9–11).
+    expect(calls).toHaveLength(36);
+    expect(manifest.engineQueries).toEqual({ queries: 36, criticalPath: 11, bytesScanned: null });
+    expect(result.manifest.engineQueries).toEqual(manifest.engineQueries);
+  });
+
+  it('a second batch counts only its own statements: fewer, as dimensions carry forward and untouched tables keep their state', async () => {
+    calls.length = 0;
+    await lake.writeBatch(2, batchTwo);
+    const [result] = await transformPending(ctx);
+    const manifest = await readTransformManifest(lake.processed, 2);
+    // The input check (level 1); the current states of the 3 tables with rows (department,
+    // sales_order, payment: deltas; level 2); then, side by side, dim_date's row count, build and
+    // change set (its calendar grew: levels 3–5), dim_staff and its change set, the 2 facts with
+    // versions; 4 data-test queries and the fact row count check (level 6).
+    expect(calls).toHaveLength(16);
+    expect(manifest.engineQueries).toEqual({ queries: 16, criticalPath: 6, bytesScanned: null });
+    const record = buildRunRecord({ startedAt: new Date(), finishedAt: new Date(), engine: 'duckdb', transform: { results: [result], elapsedMs: 1 } });
+    expect(record.stages.transform?.batches[0].engineQueries).toEqual(manifest.engineQueries);
+    // The record and the manifest round-trip through their schemas.
+    expect(RunRecord.parse(JSON.parse(JSON.stringify(record))).stages.transform?.batches[0].engineQueries).toEqual(manifest.engineQueries);
+    expect(TransformManifest.parse(JSON.parse(JSON.stringify(manifest))).engineQueries).toEqual(manifest.engineQueries);
+  });
+
+  it('reads a manifest written before the count (no engineQueries) as before', async () => {
+    const { engineQueries, ...older } = await readTransformManifest(lake.processed, 2);
+    expect(engineQueries).toBeDefined();
+    expect(TransformManifest.parse(older).engineQueries).toBeUndefined();
+  });
+});
