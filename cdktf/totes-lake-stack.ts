@@ -202,7 +202,7 @@ export class TotesLakeStack extends TerraformStack {
     output(STACK_OUTPUTS.sourceSecretArn, vars.sourceSecretArn, 'Secret of the totesys connection.');
     output(STACK_OUTPUTS.warehouseSecretArn, vars.warehouseSecretArn, 'Secret of the warehouse connection.');
     output(STACK_OUTPUTS.warehouseSchema, vars.warehouseSchema, 'Warehouse schema the load writes.');
-    output(STACK_OUTPUTS.operatorPolicyArn, operator.read.arn, 'Attach to the operator: totes status, verify, query, docs --aws (read-only).');
+    output(STACK_OUTPUTS.operatorPolicyArn, operator.read.arn, 'Attach to the operator: totes status, verify, query, docs, compile --aws (read-only).');
     output(STACK_OUTPUTS.operatorRunPolicyArn, operator.run.arn, 'Attach beside the operator policy to start work (invoke the extract; the coming totes backfill).');
   }
 }

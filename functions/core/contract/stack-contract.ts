@@ -25,7 +25,7 @@ export const STACK_OUTPUTS = {
   warehouseSecretArn: 'warehouse_secret_arn',
   warehouseSchema: 'warehouse_schema',
   extractFunction: 'extract_function',
-  /** Read-only operation: status, verify, query, docs. */
+  /** Read-only operation: status, verify, query, docs, compile. */
   operatorPolicyArn: 'operator_policy_arn',
   /** Starting work: the coming backfill (and invoking the extract). */
   operatorRunPolicyArn: 'operator_run_policy_arn',
