@@ -169,6 +169,9 @@ async function main(): Promise<void> {
     };
     log('Totes Lake: warm incremental cycles (1000 changed sales orders), source without a last_updated index');
     const warmUnindexed = await warmCycles([]);
+    log('Totes Lake: warm cycles after 5 simulated minutes of business each, source without a last_updated index');
+    const activityUnindexed = await warmCycles(['--activity', '5']);
+    const activityUnindexedMs = median(activityUnindexed.report.cycles.map((c) => c.ms));
     log(`source: ${RECOMMENDED_INDEXES.length} recommended indexes on (last_updated, id) (README "Against a large totesys")`);
     for (const ddl of RECOMMENDED_INDEXES) await sql(sourceUrl, ddl);
     await sql(sourceUrl, 'ANALYZE');
@@ -279,6 +282,7 @@ async function main(): Promise<void> {
       { stage: '… with a writer in flight at the previous snapshot (rescues 100 late versions)', seconds: inflightMs / 1000, rows: 1100, peakRssMb: Math.max(warmInflight.report.peakRssMb, warmInflight.peakRssMb) },
       { stage: 'Totes Lake incremental, 5 simulated minutes of business, warm (median of 5)', seconds: activityMs / 1000, rows: activityRows, peakRssMb: Math.max(warmActivity.report.peakRssMb, warmActivity.peakRssMb) },
       { stage: `… its transform's engine queries per batch: ${queriesPerBatch}, critical path ${criticalPathPerBatch} (median of 5)` },
+      { stage: '… the same without the recommended last_updated indexes', seconds: activityUnindexedMs / 1000, rows: median(activityUnindexed.report.cycles.map((c) => c.rows)), peakRssMb: Math.max(activityUnindexed.report.peakRssMb, activityUnindexed.peakRssMb) },
       { stage: 'Totes Lake cold `totes run`, nothing new (wall, median of 3)', seconds: coldS, peakRssMb: Math.max(...colds.map((c) => c.peakRssMb)) },
     ];
     if (soak) {
@@ -313,6 +317,8 @@ async function main(): Promise<void> {
       incremental_compaction_ms: warm.compactionCycle?.ms ?? null,
       incremental_activity_ms: activityMs,
       incremental_activity_cycles: warmActivity.report.cycles,
+      incremental_activity_ms_unindexed: activityUnindexedMs,
+      incremental_activity_cycles_unindexed: activityUnindexed.report.cycles,
       queries_per_batch: queriesPerBatch,
       critical_path_queries_per_batch: criticalPathPerBatch,
       incremental_compaction_cycle: warm.compactionCycle ?? null,
