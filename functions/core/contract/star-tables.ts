@@ -1,6 +1,15 @@
+import type { SourceTableName } from './source-tables';
+import { STAR_MODELS } from './star-models.generated';
+
 /**
  * The star-schema contract: the 11 tables the transform builds and the warehouse holds, in the
  * Terrific Totes warehouse model (ARCHITECTURE.md, "Star schema conventions").
+ *
+ * Each table's columns, key and data tests are declared once, in its model file
+ * `sql/transform/<name>.yml` beside its SQL (functions/core/contract/star-models.ts reads them);
+ * `npm run generate` compiles the models into star-models.generated.ts, exported here as
+ * {@link STAR_TABLES}: the Glue tables, the warehouse DDL, the load, the data tests, the docs and the
+ * current views all follow from it. This file keeps the set of tables, the types and their mappings.
  *
  * Each table is built by `sql/transform/<name>.sql`. Facts append the new row versions of a batch
  * and are keyed by (natural id, last_updated); dimensions are built from the current state of their
@@ -9,7 +18,8 @@
  * `*_record_id` to each fact; the lake tables add the lineage columns below.
  */
 
-export type StarType = 'integer' | 'text' | 'date' | 'time' | 'numeric(10,2)' | 'boolean';
+export const STAR_TYPES = ['integer', 'text', 'date', 'time', 'numeric(10,2)', 'boolean'] as const;
+export type StarType = (typeof STAR_TYPES)[number];
 
 export interface StarColumn {
   readonly name: string;
@@ -18,6 +28,8 @@ export interface StarColumn {
   readonly description: string;
   /** A fact column holding a dimension's key: that dimension (its key is `key[0]`); see {@link starReferences}. */
   readonly references?: StarTableName;
+  /** The only values the column may hold (the model's `accepted_values` test). */
+  readonly accepted?: readonly (string | number)[];
 }
 
 export type StarKind = 'fact' | 'dimension';
@@ -48,6 +60,11 @@ export interface StarTable {
    * forward when the count is unchanged (rebuilt only when the calendar grows).
    */
   readonly growsOnly?: boolean;
+  /**
+   * A fact whose rows are exactly the distinct versions of this source table the batch extracted (the
+   * model's `one_row_per_version_of` test: data-tests.ts reconciles the count with the extract).
+   */
+  readonly versionsOf?: SourceTableName;
   readonly columns: readonly StarColumn[];
 }
 
@@ -66,165 +83,11 @@ export const STAR_TABLE_NAMES = [
 ] as const;
 export type StarTableName = (typeof STAR_TABLE_NAMES)[number];
 
+/** Every star table, in the order of {@link STAR_TABLE_NAMES}: compiled from `sql/transform/*.yml`. */
+export const STAR_TABLES: readonly StarTable[] = STAR_MODELS;
+
 /** Lineage columns every lake star table carries (not loaded into the warehouse tables). */
 export const LINEAGE_COLUMNS = ['_batch_id', '_sql_hash'] as const;
-
-const c = (name: string, type: StarType, description: string, nullable = false): StarColumn => ({ name, type, nullable, description });
-/** A fact column holding the key of `dimension` (a `date` column: of dim_date). */
-const ref = (name: string, type: StarType, description: string, dimension: StarTableName): StarColumn => ({ ...c(name, type, description), references: dimension });
-const versionColumns = (): StarColumn[] => [
-  ref('created_date', 'date', 'Date the source row was created (UTC); key of dim_date.', 'dim_date'),
-  c('created_time', 'time', 'Time of day the source row was created (UTC).'),
-  ref('last_updated_date', 'date', 'Date this version was written (UTC); key of dim_date.', 'dim_date'),
-  c('last_updated_time', 'time', 'Time of day this version was written (UTC).'),
-];
-
-export const STAR_TABLES: readonly StarTable[] = [
-  {
-    name: 'dim_date', kind: 'dimension', key: ['date_id'], sources: ['sales_order', 'purchase_order', 'payment'], growsOnly: true,
-    description: 'Calendar of every date any fact references, agreed future dates included.',
-    columns: [
-      c('date_id', 'date', 'The date.'),
-      c('year', 'integer', 'Calendar year.'),
-      c('month', 'integer', 'Month number, 1-12.'),
-      c('day', 'integer', 'Day of the month.'),
-      c('day_of_week', 'integer', 'ISO day of week: 1 = Monday ... 7 = Sunday.'),
-      c('day_name', 'text', 'English day name.'),
-      c('month_name', 'text', 'English month name.'),
-      c('quarter', 'integer', 'Quarter, 1-4.'),
-    ],
-  },
-  {
-    name: 'dim_staff', kind: 'dimension', key: ['staff_id'], sources: ['staff', 'department'],
-    description: 'Staff with their department (staff joined to department).',
-    columns: [
-      c('staff_id', 'integer', 'Staff key.'),
-      c('first_name', 'text', 'First name.'),
-      c('last_name', 'text', 'Last name.'),
-      c('department_name', 'text', 'Department name.'),
-      c('location', 'text', 'Department location; NULL when unknown.', true),
-      c('email_address', 'text', 'Work email address.'),
-    ],
-  },
-  {
-    name: 'dim_location', kind: 'dimension', key: ['location_id'], sources: ['address'],
-    description: 'Addresses used as delivery locations.',
-    columns: [
-      c('location_id', 'integer', 'Location key (address_id).'),
-      c('address_line_1', 'text', 'First address line.'),
-      c('address_line_2', 'text', 'Second address line; NULL when none.', true),
-      c('district', 'text', 'District; NULL when unknown.', true),
-      c('city', 'text', 'City.'),
-      c('postal_code', 'text', 'Postal code.'),
-      c('country', 'text', 'Country.'),
-      c('phone', 'text', 'Contact phone number.'),
-    ],
-  },
-  {
-    name: 'dim_design', kind: 'dimension', key: ['design_id'], sources: ['design'],
-    description: 'Tote bag designs.',
-    columns: [
-      c('design_id', 'integer', 'Design key.'),
-      c('design_name', 'text', 'Design name.'),
-      c('file_location', 'text', 'Folder of the design file.'),
-      c('file_name', 'text', 'Design file name.'),
-    ],
-  },
-  {
-    name: 'dim_currency', kind: 'dimension', key: ['currency_id'], sources: ['currency'],
-    description: 'Currencies with their ISO 4217 English names.',
-    columns: [
-      c('currency_id', 'integer', 'Currency key.'),
-      c('currency_code', 'text', 'ISO 4217 code.'),
-      c('currency_name', 'text', 'ISO 4217 English name; NULL for a code we do not know (reported).', true),
-    ],
-  },
-  {
-    name: 'dim_counterparty', kind: 'dimension', key: ['counterparty_id'], sources: ['counterparty', 'address'],
-    description: 'Counterparties with their legal address (counterparty joined to address).',
-    columns: [
-      c('counterparty_id', 'integer', 'Counterparty key.'),
-      c('counterparty_legal_name', 'text', 'Registered legal name.'),
-      c('counterparty_legal_address_line_1', 'text', 'Legal address, first line.'),
-      c('counterparty_legal_address_line_2', 'text', 'Legal address, second line; NULL when none.', true),
-      c('counterparty_legal_district', 'text', 'Legal address district; NULL when unknown.', true),
-      c('counterparty_legal_city', 'text', 'Legal address city.'),
-      c('counterparty_legal_postal_code', 'text', 'Legal address postal code.'),
-      c('counterparty_legal_country', 'text', 'Legal address country.'),
-      c('counterparty_legal_phone_number', 'text', 'Legal address phone number.'),
-    ],
-  },
-  {
-    name: 'dim_transaction', kind: 'dimension', key: ['transaction_id'], sources: ['transaction'], byKey: true,
-    description: 'Transactions linking payments to orders.',
-    columns: [
-      c('transaction_id', 'integer', 'Transaction key.'),
-      c('transaction_type', 'text', 'SALE or PURCHASE.'),
-      c('sales_order_id', 'integer', 'Sales order of a SALE.', true),
-      c('purchase_order_id', 'integer', 'Purchase order of a PURCHASE.', true),
-    ],
-  },
-  {
-    name: 'dim_payment_type', kind: 'dimension', key: ['payment_type_id'], sources: ['payment_type'],
-    description: 'Kinds of payment.',
-    columns: [
-      c('payment_type_id', 'integer', 'Payment type key.'),
-      c('payment_type_name', 'text', 'SALES_RECEIPT, SALES_REFUND, PURCHASE_PAYMENT or PURCHASE_REFUND.'),
-    ],
-  },
-  {
-    name: 'fact_sales_order', kind: 'fact', key: ['sales_order_id', 'last_updated_date', 'last_updated_time'],
-    surrogateKey: 'sales_record_id', sources: ['sales_order'],
-    description: 'One row per version of each sales order.',
-    columns: [
-      c('sales_order_id', 'integer', 'Sales order id.'),
-      ...versionColumns(),
-      ref('sales_staff_id', 'integer', 'Salesperson; key of dim_staff.', 'dim_staff'),
-      ref('counterparty_id', 'integer', 'Buyer; key of dim_counterparty.', 'dim_counterparty'),
-      c('units_sold', 'integer', 'Units sold.'),
-      c('unit_price', 'numeric(10,2)', 'Price per unit.'),
-      ref('currency_id', 'integer', 'Key of dim_currency.', 'dim_currency'),
-      ref('design_id', 'integer', 'Key of dim_design.', 'dim_design'),
-      ref('agreed_payment_date', 'date', 'Agreed payment date; key of dim_date.', 'dim_date'),
-      ref('agreed_delivery_date', 'date', 'Agreed delivery date; key of dim_date.', 'dim_date'),
-      ref('agreed_delivery_location_id', 'integer', 'Key of dim_location.', 'dim_location'),
-    ],
-  },
-  {
-    name: 'fact_purchase_order', kind: 'fact', key: ['purchase_order_id', 'last_updated_date', 'last_updated_time'],
-    surrogateKey: 'purchase_record_id', sources: ['purchase_order'],
-    description: 'One row per version of each purchase order.',
-    columns: [
-      c('purchase_order_id', 'integer', 'Purchase order id.'),
-      ...versionColumns(),
-      ref('staff_id', 'integer', 'Buyer; key of dim_staff.', 'dim_staff'),
-      ref('counterparty_id', 'integer', 'Supplier; key of dim_counterparty.', 'dim_counterparty'),
-      c('item_code', 'text', 'Supplier item code.'),
-      c('item_quantity', 'integer', 'Quantity ordered.'),
-      c('item_unit_price', 'numeric(10,2)', 'Price per item.'),
-      ref('currency_id', 'integer', 'Key of dim_currency.', 'dim_currency'),
-      ref('agreed_delivery_date', 'date', 'Agreed delivery date; key of dim_date.', 'dim_date'),
-      ref('agreed_payment_date', 'date', 'Agreed payment date; key of dim_date.', 'dim_date'),
-      ref('agreed_delivery_location_id', 'integer', 'Key of dim_location.', 'dim_location'),
-    ],
-  },
-  {
-    name: 'fact_payment', kind: 'fact', key: ['payment_id', 'last_updated_date', 'last_updated_time'],
-    surrogateKey: 'payment_record_id', sources: ['payment'],
-    description: 'One row per version of each payment (paid flipping to true is a new version).',
-    columns: [
-      c('payment_id', 'integer', 'Payment id.'),
-      ...versionColumns(),
-      ref('transaction_id', 'integer', 'Key of dim_transaction.', 'dim_transaction'),
-      ref('counterparty_id', 'integer', 'Key of dim_counterparty.', 'dim_counterparty'),
-      c('payment_amount', 'numeric(10,2)', 'Amount.'),
-      ref('currency_id', 'integer', 'Key of dim_currency.', 'dim_currency'),
-      ref('payment_type_id', 'integer', 'Key of dim_payment_type.', 'dim_payment_type'),
-      c('paid', 'boolean', 'Whether the payment has been made.'),
-      ref('payment_date', 'date', 'Payment date; key of dim_date.', 'dim_date'),
-    ],
-  },
-];
 
 const byName = new Map(STAR_TABLES.map((t) => [t.name, t]));
 

@@ -6,6 +6,7 @@ import type { DocsModel } from './docs-model';
 import { esc, tableAnchor } from './html';
 import { lineageDiagram, lineageOf } from './lineage';
 import { starDiagram } from './star-diagram';
+import { dataTests } from '../transform/data-tests';
 
 /**
  * The data docs: a static site (file name → HTML) that opens from disk with no server and no
@@ -115,7 +116,8 @@ function starTablesPage(model: DocsModel): string {
           `<p>${esc(t.description)}</p><pre class="header">${esc(file.header)}</pre>` +
           `<p><b>Lineage:</b> ${(reads[t.name] ?? []).map((s) => `<a href="raw.html#${tableAnchor(s)}">${esc(s)}</a>`).join(', ')} → <code>${esc(file.origin)}</code> (sha256 ${esc(file.sqlHash.slice(0, 12))}) → lake <code>${esc(t.name)}</code> → warehouse <code>${esc(t.name)}</code>` +
           `${view ? ` · current-state view <code>${esc(view.name)}</code>` : ''}</p>` +
-          `<p class="muted">Key: (${t.key.map(esc).join(', ')}).</p>` +
+          `<p class="muted">Key: (${t.key.map(esc).join(', ')}). Model: <code>sql/transform/${esc(t.name)}.yml</code>. Data tests, run on every batch before it is published: ` +
+          `${[...dataTests().filter((d) => d.table === t.name).map((d) => d.name), ...(t.versionsOf ? [`one row per version of ${t.versionsOf} extracted`] : [])].map((n) => `<code>${esc(n)}</code>`).join(', ')}.</p>` +
           `<table class="cols"><thead><tr><th>column</th><th>lake type (Athena/Trino)</th><th>warehouse type</th><th>nullable</th><th>description</th></tr></thead><tbody>${[...rows, ...extra].join('')}</tbody></table></section>`
         );
       })

@@ -45,6 +45,12 @@ export interface ReadParquetOptions {
   file: string;
   /** Largest number of rows per yielded chunk (default 50 000). */
   chunkRows?: number;
+  /**
+   * Columns the file may lack, read as NULL: columns a model gained after the file was written
+   * (functions/build/generate-models.ts adds them to the warehouse as nullable). Any other missing
+   * column is an error.
+   */
+  absentAsNull?: ReadonlySet<string>;
 }
 
 const DEFAULT_CHUNK_ROWS = 50_000;
@@ -72,6 +78,7 @@ export async function* readParquetColumns(
   const decoders = columns.map((column) => {
     const element = elements.get(column.name);
     if (!element) {
+      if (options.absentAsNull?.has(column.name)) return undefined;
       throw new Error(`Parquet file ${file} has no column "${column.name}" (it has ${[...elements.keys()].join(', ')}); was it written by an older transform?`);
     }
     return decoderFor(column, element, file);
@@ -95,7 +102,7 @@ export async function* readParquetColumns(
   const scan = await parquetScan({
     file: asyncBuffer(bytes),
     metadata: rawMetadata,
-    columns: columns.map((c) => c.name),
+    columns: columns.filter((_c, i) => decoders[i]).map((c) => c.name),
     compressors,
     parsers: { dateFromDays },
   });
@@ -107,8 +114,13 @@ export async function* readParquetColumns(
         // Decoding a column of a row group takes tens of milliseconds of synchronous work. Between
         // columns, give the event loop a turn so the COPY stream's socket writes can proceed: the
         // server keeps ingesting the previous chunk while this one decodes (2 cores, both busy).
+        const decoder = decoders[i];
+        if (!decoder) {
+          decoded.push(new Array<LoadValue>(range.rowEnd - range.rowStart).fill(null));
+          continue;
+        }
         await setImmediatePromise();
-        decoded.push(decoders[i](await scan.readColumn({ column: columns[i].name, rowStart: range.rowStart, rowEnd: range.rowEnd })));
+        decoded.push(decoder(await scan.readColumn({ column: columns[i].name, rowStart: range.rowStart, rowEnd: range.rowEnd })));
       }
     } catch (err) {
       throw new Error(`Cannot read rows ${range.rowStart}-${range.rowEnd} of Parquet file ${file}: ${(err as Error).message}`);

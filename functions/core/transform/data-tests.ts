@@ -1,4 +1,4 @@
-import { ENUMS, sourceTable, type SourceTableName } from '../contract/source-tables';
+import { sourceTable, type SourceTableName } from '../contract/source-tables';
 import { STAR_TABLES, starReferences, type StarTableName } from '../contract/star-tables';
 import type { ExtractManifest, TransformOutput } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
@@ -35,21 +35,19 @@ interface DataTest {
   sql: string;
 }
 
-/** Source table of each fact: its rows are exactly the batch's versions of that table. */
-export const FACT_SOURCES: Partial<Record<StarTableName, SourceTableName>> = {
-  fact_sales_order: 'sales_order',
-  fact_purchase_order: 'purchase_order',
-  fact_payment: 'payment',
-};
+/**
+ * Source table of each fact whose model tests `one_row_per_version_of` it (star contract `versionsOf`):
+ * its rows are exactly the batch's distinct versions of that table.
+ */
+export const FACT_SOURCES: Partial<Record<StarTableName, SourceTableName>> = Object.fromEntries(
+  STAR_TABLES.flatMap((t) => (t.kind === 'fact' && t.versionsOf ? [[t.name, t.versionsOf]] : [])),
+);
 
-const ACCEPTED: { table: StarTableName; column: string; values: readonly (string | number)[] }[] = [
-  { table: 'dim_transaction', column: 'transaction_type', values: ENUMS.TransactionType },
-  { table: 'dim_payment_type', column: 'payment_type_name', values: ENUMS.PaymentTypeName },
-  { table: 'dim_date', column: 'day_of_week', values: [1, 2, 3, 4, 5, 6, 7] },
-  { table: 'dim_date', column: 'quarter', values: [1, 2, 3, 4] },
-];
-
-/** The SQL data tests of the star schema, generated from the star contract. */
+/**
+ * The SQL data tests of the star schema, generated from the star contract, i.e. from the tests each
+ * model declares in `sql/transform/<table>.yml` (functions/core/contract/star-models.ts): unique on the
+ * key, not_null, relationships (a fact column's `references`) and accepted_values (`accepted`).
+ */
 export function dataTests(): DataTest[] {
   const tests: DataTest[] = [];
   for (const table of STAR_TABLES) {
@@ -73,7 +71,7 @@ export function dataTests(): DataTest[] {
       });
     }
   }
-  for (const { table, column, values } of ACCEPTED) {
+  for (const { table, column, values } of STAR_TABLES.flatMap((t) => t.columns.flatMap((c) => (c.accepted ? [{ table: t.name, column: c.name, values: c.accepted }] : [])))) {
     tests.push({
       name: `accepted_values(${column})`,
       table,

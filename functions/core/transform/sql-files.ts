@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { parseStarModels, type StarModelFile } from '../contract/star-models';
 import { STAR_TABLES, type StarTable } from '../contract/star-tables';
 
 /**
@@ -10,6 +11,12 @@ import { STAR_TABLES, type StarTable } from '../contract/star-tables';
  * it, so a changed file is visible in the lake's lineage. The folder must hold exactly one file per
  * star table of the contract: a missing file would leave a table unbuilt and an extra one would
  * never run, so both stop the transform before it writes anything.
+ *
+ * Beside each SQL file is the table's model, `<star table>.yml` (columns, key, data tests:
+ * functions/core/contract/star-models.ts), which `npm run generate` compiles into the star contract
+ * this code runs with. A model that says something else than the compiled contract (a column added
+ * to the model and the SQL, but the generator not run) stops the transform too, naming the command:
+ * the tables would otherwise be written, tested and loaded with the old columns.
  */
 
 export const SQL_TRANSFORM_DIR = path.join('sql', 'transform');
@@ -51,7 +58,31 @@ export async function loadSqlFiles(sqlRoot: string): Promise<SqlFile[]> {
         (extra.length ? `; not in the contract: ${extra.join(', ')} (add the table to the contract or remove the file)` : ''),
     );
   }
+  await checkModels(dir, (await fs.readdir(dir)).filter((name) => name.endsWith('.yml')));
   return Promise.all(dependencyOrder(STAR_TABLES).map(async (table) => parseSqlFile(table, await fs.readFile(path.join(dir, `${table.name}.sql`)))));
+}
+
+/** Throws when the models beside the SQL files differ from the compiled star contract. */
+async function checkModels(dir: string, names: string[]): Promise<void> {
+  const files: StarModelFile[] = await Promise.all(names.map(async (name) => ({ origin: `sql/transform/${name}`, text: await fs.readFile(path.join(dir, name), 'utf8') })));
+  const models = parseStarModels(files);
+  const differing = models.flatMap((model) => {
+    const compiled = STAR_TABLES.find((t) => t.name === model.name);
+    if (compiled && JSON.stringify(compiled) === JSON.stringify(model)) return [];
+    const had = new Set(compiled?.columns.map((c) => c.name));
+    const has = new Set(model.columns.map((c) => c.name));
+    const added = [...has].filter((c) => !had.has(c));
+    const dropped = [...had].filter((c) => !has.has(c));
+    const detail = [added.length ? `adds ${added.join(', ')}` : '', dropped.length ? `drops ${dropped.join(', ')}` : ''].filter(Boolean).join(', ');
+    return [`sql/transform/${model.name}.yml${detail ? ` (${detail})` : ''}`];
+  });
+  if (differing.length) {
+    throw new Error(
+      `${differing.join(', ')} ${differing.length > 1 ? 'differ' : 'differs'} from the star contract this code was generated with ` +
+        '(functions/core/contract/star-models.generated.ts): run `npm run generate`, which compiles the models and writes the warehouse ' +
+        'migration a new column needs, then commit what it wrote (README.md, "Changing a model")',
+    );
+  }
 }
 
 /** Dimensions before facts, each group in contract order: a fact may reference any dimension. */

@@ -432,7 +432,13 @@ async function writeStarTable(
 async function writeDimensionChanges(ctx: StageContext, rebuilt: WriteTarget, previous: TransformOutput): Promise<TransformOutput['changes']> {
   const name = rebuilt.table;
   const columns = rebuilt.columns.map((c) => c.name).join(', ');
-  const sql = `SELECT ${columns} FROM ${name} EXCEPT SELECT ${columns} FROM previous_${name}`;
+  // Built by another version of its SQL, the previous version may lack a column the model has since
+  // gained (README.md, "Changing a model"): then every row is a change (the load's upsert still
+  // rewrites only the rows whose values differ).
+  const sql =
+    previous.sqlHash === rebuilt.sqlHash
+      ? `SELECT ${columns} FROM ${name} EXCEPT SELECT ${columns} FROM previous_${name}`
+      : `SELECT ${columns} FROM ${name}`;
   const target: WriteTarget = { ...rebuilt, prefix: dimensionChangesPrefix(name, rebuilt.batchId), sqlHash: sha256(sql), origin: 'generated' };
   // The version it replaces may be a by-key dimension's base + deltas: compared as readers see it.
   const stats = await ctx.engine.write(sql, dimensionBindings(name, { prefix: rebuilt.prefix }, previous), target);

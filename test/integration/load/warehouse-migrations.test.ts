@@ -32,11 +32,16 @@ describe('migrateWarehouse', () => {
          JOIN pg_attribute a ON a.attrelid = format('%I.%I', c.table_schema, c.table_name)::regclass AND a.attname = c.column_name
         WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position`,
     );
+    // A column a later migration added (npm run generate: functions/build/generate-models.ts) is
+    // nullable in the warehouse whatever its model says: the rows loaded before it have no value.
+    const added = new Set(
+      (await readWarehouseMigrations(REPO_ROOT)).flatMap((m) => [...m.sql.matchAll(/ALTER TABLE "?(\w+)"? ADD COLUMN "?(\w+)"?/g)].map((x) => `${x[1]}.${x[2]}`)),
+    );
     for (const table of STAR_TABLES) {
       const actual = res.rows.filter((r) => r.table_name === table.name).map((r) => [r.column_name, r.type, r.is_nullable]);
       const expected = [
         ...(table.surrogateKey ? [[table.surrogateKey, 'bigint', 'NO']] : []),
-        ...table.columns.map((c) => [c.name, starPostgresType(c.type).replace('time(3)', 'time(3) without time zone'), c.nullable ? 'YES' : 'NO']),
+        ...table.columns.map((c) => [c.name, starPostgresType(c.type).replace('time(3)', 'time(3) without time zone'), c.nullable || added.has(`${table.name}.${c.name}`) ? 'YES' : 'NO']),
       ];
       expect({ table: table.name, columns: actual }).toEqual({ table: table.name, columns: expected });
     }

@@ -139,7 +139,11 @@ describe('totes docs', () => {
     for (const t of STAR_TABLES) {
       expect(tables).toContain(`id="t-${t.name}"`);
       for (const c of t.columns) expect(tables).toContain(`<code>${c.name}</code>`);
+      // The model beside the SQL, and the tests it declares.
+      expect(tables).toContain(`Model: <code>sql/transform/${t.name}.yml</code>`);
     }
+    expect(tables).toContain('<code>accepted_values(transaction_type)</code>');
+    expect(tables).toContain('<code>one row per version of payment extracted</code>');
     const lineage = await read('lineage.html');
     expect(lineage).toContain('<svg id="lineage"');
     expect(lineage).toMatch(/current_sales_order|raw_sales_order/);
