@@ -159,3 +159,39 @@ it('applies the batches that waited after the backfill, exactly once, with the c
   // Every version in the lake and the warehouse exactly once (the audit-trigger oracle), and a clean verify.
   expect(await s.check()).toEqual([]);
 });
+
+describe('a new source column', () => {
+  it('is reported and not extracted until the source contract has it', async () => {
+    await s.sql('ALTER TABLE design ADD COLUMN colour text');
+    await s.sql(`UPDATE design SET colour = 'red', last_updated = ${NOW} WHERE design_id = 1`);
+    const result = await cycle();
+    expect(result.code).toBe(0);
+    expect(result.out).toContain('column design.colour is new in the source and is not extracted');
+  });
+
+  it('becomes available by adding it to the source contract; its history starts at the first batch that carries it', async () => {
+    const contract = path.join(repo, 'functions/core/contract/source-tables.ts');
+    const text = await fs.readFile(contract, 'utf8');
+    const declared = "      text('file_name', 'Design file name.'),\n      ...audit,\n";
+    expect(text).toContain(declared);
+    await fs.writeFile(contract, text.replace(declared, `${declared}      text('colour', 'Colour of the design, since totesys has it.', true),\n`));
+    await fs.appendFile(path.join(repo, 'sql/transform/dim_design.yml'), '  - name: colour\n    type: text\n    description: Colour of the design; NULL for a design not changed since totesys gained it.\n');
+    const sql = path.join(repo, 'sql/transform/dim_design.sql');
+    await fs.writeFile(sql, (await fs.readFile(sql, 'utf8')).replace('  file_name\nFROM current_design', '  file_name,\n  colour\nFROM current_design'));
+    const generated = await inCopy(['node_modules/tsx/dist/cli.mjs', 'functions/build/generate-models.ts']);
+    expect(generated).toMatchObject({ code: 0 });
+    expect(generated.out).toContain('dim_design gains colour (text) → sql/warehouse/0006_dim_design_colour.sql');
+
+    await s.sql(`UPDATE design SET colour = 'blue', last_updated = ${NOW} WHERE design_id = 2`);
+    const result = await cycle();
+    expect(result).toMatchObject({ code: 0 });
+    // Design 2's new version carries its colour; design 1's red version was extracted before the
+    // contract had the column, so the lake never held it: NULL, like every design not changed since.
+    const designs = await warehouse<{ design_id: number; colour: string | null }>('SELECT design_id, colour FROM dim_design WHERE design_id <= 3 ORDER BY design_id');
+    expect(designs).toEqual([{ design_id: 1, colour: null }, { design_id: 2, colour: 'blue' }, { design_id: 3, colour: null }]);
+    const lake = await totes('query', '--json', 'SELECT design_id, colour FROM current_design WHERE design_id <= 2 ORDER BY design_id');
+    expect(lake.code).toBe(0);
+    expect(JSON.parse(lake.out.trim().split('\n').at(-1)!)).toEqual([{ design_id: 1, colour: null }, { design_id: 2, colour: 'blue' }]);
+    expect(await s.check()).toEqual([]);
+  });
+});

@@ -120,7 +120,16 @@ export async function duckdbEntries<P>(bindings: RelationBindings, sources: Duck
       relation.batchId ? `SELECT * FROM read_parquet(${param(await sources.batchFile(relation))})` : readJson(param(sources.rawFiles(relation)), relation.columns),
     parquet: async (relation) => {
       const files = await sources.parquetFiles(relation);
-      return files === undefined ? undefined : `SELECT * FROM read_parquet(${param(files)}, hive_partitioning = false)`;
+      if (files === undefined) return undefined;
+      if (!relation.shape.startsWith('current_')) return `SELECT * FROM read_parquet(${param(files)}, hive_partitioning = false)`;
+      // A source table's current state may hold segments written before the source contract gained a
+      // column (README.md, "Changing a model": a new source column's history starts at the first
+      // batch that carries it). Read by name, a column a file lacks is NULL — as Trino's and Athena's
+      // Parquet readers do by themselves — and one no file has yet is NULL too: a typed empty row
+      // set names every contract column. DuckDB drops the empty side and still pushes projections
+      // and filters into the scan.
+      const typed = relation.columns.map((c) => `CAST(NULL AS ${duckdbTypeOfTrino(c.type)}) AS ${quoteIdent(c.name)}`).join(', ');
+      return `SELECT * FROM (SELECT ${typed} LIMIT 0) UNION ALL BY NAME SELECT * FROM read_parquet(${param(files)}, hive_partitioning = false, union_by_name = true)`;
     },
     columnType: (type) => duckdbTypeOfTrino(type),
   });

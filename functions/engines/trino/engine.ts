@@ -91,7 +91,7 @@ export class TrinoEngine implements QueryEngine {
   private schemasReady?: Promise<void>;
   /** Raw tables created in this process, with the `dt` partitions known to be registered. */
   private readonly rawPartitions = new Map<SourceTableName, Set<string>>();
-  /** Processed-store prefixes registered (or written) as tables in this process. */
+  /** Tables over processed-store prefixes registered (or written) in this process, by qualified name (a prefix and its columns). */
   private readonly registered = new Set<string>();
   /**
    * What is being set up now: raw tables (per source table, one after another) and prefixes being
@@ -122,11 +122,11 @@ export class TrinoEngine implements QueryEngine {
     const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
     await this.ensureSchemas();
     const relations = await this.bind(bindings);
-    const { table, location } = this.processedTable(target.prefix);
+    const { table, location } = this.processedTable(target.prefix, target.columns.map((c) => ({ name: c.name, type: c.trinoType })));
 
     // A re-run of a batch writes the same prefix again: forget the earlier table, clear the files.
     await this.client.execute(dropOutputSql(table), `Dropping the earlier output table of ${where}`);
-    this.registered.delete(target.prefix);
+    this.registered.delete(table);
     await this.clearPrefix(target.prefix, where);
 
     let partitions: PartitionValues[] | undefined;
@@ -147,7 +147,7 @@ export class TrinoEngine implements QueryEngine {
       rows += result.updateCount ?? 0;
       bytesScanned += result.physicalInputBytes;
     }
-    this.registered.add(target.prefix);
+    this.registered.add(table);
     await this.nameParquetFiles(target.prefix);
 
     const files: string[] = [];
@@ -204,7 +204,7 @@ export class TrinoEngine implements QueryEngine {
         for (const prefix of relation.prefixes) {
           if (await hasObjects(this.options.processed, prefix)) tables.push(await this.registerPrefix(relation.name, prefix, relation.columns));
         }
-        return tables.length ? unionSql(tables) : undefined;
+        return tables.length ? unionSql(tables, relation.columns) : undefined;
       },
       columnType: (type) => type,
     };
@@ -212,9 +212,9 @@ export class TrinoEngine implements QueryEngine {
   }
 
   /** The Trino table standing for a processed-store prefix, and its location. */
-  private processedTable(prefix: string): { table: string; location: string } {
+  private processedTable(prefix: string, columns: readonly RelationColumn[]): { table: string; location: string } {
     const location = trinoLocation(this.options.processed, prefix, this.localRoot);
-    return { table: qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix, location)), location };
+    return { table: qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix, location, columns)), location };
   }
 
   /**
@@ -269,15 +269,15 @@ export class TrinoEngine implements QueryEngine {
 
   /** The table over a location of the processed store, registered once with the relation's columns. */
   private async registerPrefix(name: string, prefix: string, columns: readonly RelationColumn[]): Promise<string> {
-    const { table: qualified, location } = this.processedTable(prefix);
-    if (!this.registered.has(prefix)) {
-      let registering = this.registering.get(prefix);
+    const { table: qualified, location } = this.processedTable(prefix, columns);
+    if (!this.registered.has(qualified)) {
+      let registering = this.registering.get(qualified);
       if (!registering) {
         registering = this.client
           .execute(registerPrefixSql(qualified, columns, location), `Registering ${prefix} of ${this.options.processed.name} as ${name}`)
-          .then(() => void this.registered.add(prefix))
-          .finally(() => this.registering.delete(prefix));
-        this.registering.set(prefix, registering);
+          .then(() => void this.registered.add(qualified))
+          .finally(() => this.registering.delete(qualified));
+        this.registering.set(qualified, registering);
       }
       await registering;
     }
@@ -341,12 +341,12 @@ export class TrinoRenderer implements StatementRenderer {
     this.ensureSchemas();
     const relations = await this.bind(bindings);
     const location = trinoLocation(this.options.processed, target.prefix, this.localRoot);
-    const table = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(target.prefix, location));
+    const table = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(target.prefix, location, target.columns.map((c) => ({ name: c.name, type: c.trinoType }))));
     this.pending.push({ role: `DROP: forgets an earlier output table of ${target.prefix} (its files are cleared too)`, sql: dropOutputSql(table) });
     const statements = planWrite({ dialect: 'trino', table, location, select, relations, target });
     statements.forEach((sql, i) => this.pending.push({ role: i === 0 ? `CTAS: writes ${target.table} as Parquet at ${location}` : 'INSERT INTO: a further chunk of partitions', sql }));
     this.written.add(target.prefix);
-    this.registered.add(target.prefix);
+    this.registered.add(table);
     return this.pending.splice(0);
   }
 
@@ -384,14 +384,14 @@ export class TrinoRenderer implements StatementRenderer {
         for (const prefix of relation.prefixes) {
           if (!this.written.has(prefix) && !(await hasObjects(this.options.processed, prefix))) continue;
           const location = trinoLocation(this.options.processed, prefix, this.localRoot);
-          const qualified = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix, location));
-          if (!this.registered.has(prefix)) {
-            this.registered.add(prefix);
+          const qualified = qualifiedTable(this.ns, this.ns.processedDatabase, prefixTableName(prefix, location, relation.columns));
+          if (!this.registered.has(qualified)) {
+            this.registered.add(qualified);
             this.pending.push({ role: `table over ${prefix} (${relation.name}), once per engine`, sql: registerPrefixSql(qualified, relation.columns, location) });
           }
           tables.push(qualified);
         }
-        return tables.length ? unionSql(tables) : undefined;
+        return tables.length ? unionSql(tables, relation.columns) : undefined;
       },
       columnType: (type) => type,
     });

@@ -78,9 +78,13 @@ export function rawTableSql(ns: SqlNamespace, relation: RawRelation): string {
 }
 
 /** The union of tables the engine registered (e.g. a fact read from several prefixes). */
-export function unionSql(qualified: readonly string[]): string {
+export function unionSql(qualified: readonly string[], columns?: readonly { name: string }[]): string {
   if (qualified.length === 0) throw new Error('A relation must be bound to at least one table');
-  return qualified.map((q) => `SELECT * FROM ${q}`).join(' UNION ALL ');
+  // With the relation's columns, each table gives exactly those, by name: tables registered by
+  // different writes of one shape may declare extra columns (a write's lineage) or, after a contract
+  // change, a different set (prefixTableName).
+  const list = columns?.length ? columns.map((c) => quoteLakeIdent(c.name)).join(', ') : '*';
+  return qualified.map((q) => `SELECT ${list} FROM ${q}`).join(' UNION ALL ');
 }
 
 function validBatchId(id: string): string {
@@ -272,14 +276,19 @@ export function trinoLocation(store: ObjectStore, key: string, localRoot: string
  * part comes from the prefix, the suffix is a hash of the location (the lake it lies in).
  * `star/dim_staff/0000000007-20261125T204100Z-3f9a/` → `star__dim_staff__0000000007_20261125t204100z_3f9a_1a2b3c4d`.
  */
-export function prefixTableName(prefix: string, location: string = prefix): string {
+export function prefixTableName(prefix: string, location: string = prefix, columns?: readonly { name: string; type: string }[]): string {
   const readable = prefix
     .toLowerCase()
     .replace(/\/+$/, '')
     .replace(/\//g, '__')
     .replace(/[^a-z0-9_]/g, '_')
     .slice(0, 100);
-  // The hash is of the full location, so two lakes served by one Trino schema never share a table.
-  const hash = createHash('sha256').update(location).digest('hex').slice(0, 8);
+  // The hash is of the full location, so two lakes served by one Trino schema never share a table;
+  // and of the data columns the table declares, so a prefix written before its contract gained a
+  // column is registered anew, with it, by code that has it (Trino reads Parquet columns by name: a
+  // column a file lacks reads NULL), rather than found again with the columns it was written with.
+  // The lineage columns are left out: a write declares both, a read of a current state only one.
+  const data = (columns ?? []).filter((c) => !(LINEAGE_COLUMNS as readonly string[]).includes(c.name)).map((c) => `${c.name} ${c.type}`);
+  const hash = createHash('sha256').update(data.length ? `${location}\n${data.join(',')}` : location).digest('hex').slice(0, 8);
   return `${/^[a-z_]/.test(readable) ? '' : 't_'}${readable}_${hash}`;
 }

@@ -130,6 +130,30 @@ export function queryEngineContract(open: (stores: { ingestion: FolderObjectStor
     expect(await rows('SELECT count(*) AS n FROM current_currency', bind({ current: { currency: target(1).prefix } }))).toEqual([{ n: '4' }]);
   });
 
+  it('reads a column of the source contract that a current-state segment lacks as NULL (written before the contract had it)', async () => {
+    const table = sourceTable('currency');
+    const columns = currentStateColumns(table);
+    const segment = (name: string, without: string[]): WriteTarget => ({
+      table: 'current_currency', prefix: `current/currency/${name}/`, columns: columns.filter((c) => !without.includes(c.name)), batchId: lake.batchId(2), sqlHash: 'h', origin: 'generated',
+    });
+    const old = segment('old-base', ['currency_code']);
+    await engine.write(`SELECT ${old.columns.map((c) => c.name).join(', ')} FROM batch_currency`, bind({ batch: { currency: batch(1) } }), old);
+    // No segment has the column yet: every row reads NULL.
+    expect(await rows('SELECT currency_id, currency_code FROM current_currency ORDER BY currency_id', bind({ current: { currency: [old.prefix] } }))).toEqual(
+      first.map((r) => ({ currency_id: String(r.currency_id), currency_code: null })),
+    );
+    // A later delta has it: its rows carry it, the base's rows still read NULL.
+    const delta = segment('new-delta', []);
+    await engine.write(`SELECT ${delta.columns.map((c) => c.name).join(', ')} FROM batch_currency`, bind({ batch: { currency: batch(2) } }), delta);
+    expect(await rows('SELECT currency_id, currency_code FROM current_currency ORDER BY currency_id', bind({ current: { currency: [old.prefix, delta.prefix] } }))).toEqual([
+      { currency_id: '1', currency_code: null },
+      { currency_id: '2', currency_code: 'usd' },
+      { currency_id: '3', currency_code: null },
+      { currency_id: '4', currency_code: null },
+      { currency_id: '5', currency_code: 'CHF' },
+    ]);
+  });
+
   it('binds previous_<star table> beside the star table, and refuses it alone', async () => {
     const before = 'scratch/before/';
     const after = 'scratch/after/';
