@@ -266,6 +266,23 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
     for (const t of STAR_TABLES) expect(index).toContain(t.name);
   });
 
+  test('compile --aws renders, for the deployed lake, the statements Athena would be sent for its newest batch, and changes nothing', async () => {
+    const before = await deployedState();
+    const r = await aws('compile', '--json');
+    expect(r.code).toBe(0);
+    const out = json<{ engine: string; batchId: string; pending: boolean; statements: { tables: string[]; role: string; sql: string }[] }>(r, 'compile --aws');
+    // Nothing is pending (the pipeline has caught up): the newest batch, as it ran.
+    expect(out).toMatchObject({ engine: 'athena', pending: false });
+    const ctas = out.statements.filter((st) => st.role.startsWith('CTAS'));
+    expect(ctas.length).toBeGreaterThan(0);
+    for (const st of ctas) {
+      expect(st.sql).toContain(`CREATE TABLE "${p.cloud.glue.processedDatabase}".`);
+      expect(st.sql).toContain(`external_location = 's3://${p.cloud.buckets.processed}/`);
+    }
+    expect(ctas.some((st) => st.sql.includes(`"${p.cloud.glue.rawDatabase}"."raw_`))).toBe(true);
+    expect(await deployedState()).toEqual(before);
+  });
+
   test('run --aws is refused: the schedule owns runs', async () => {
     const before = await deployedState();
     const r = await aws('run');

@@ -13,7 +13,7 @@ import type { SourceTableName } from '../../functions/core/contract/source-table
 import { loadPending } from '../../functions/core/load/load';
 import { transformPending } from '../../functions/core/transform/transform';
 import { formatVerifyReport, verify } from '../../functions/core/verify/verify';
-import { compareUnderLoad, FACT_SOURCES, lakeVersions, warehouseFactVersions, type LoadExtract, type VersionKey } from '../support/audit-oracle';
+import { compareUnderLoad, duplicatedVersions, FACT_SOURCES, lakeVersions, warehouseFactVersions, type LoadExtract, type VersionKey } from '../support/audit-oracle';
 import { runWriteLoad, type WriteLoadResult } from '../support/write-load';
 import type { Scenario } from './scenario-harness';
 
@@ -99,7 +99,7 @@ export async function soakUnderWriteLoad(s: Scenario, options: { seconds: number
     published: results.filter((r) => r.published).length,
     mustVersions: expected.must.size,
     versionsLost: [...expected.must].filter((v) => !lake.has(v)).length,
-    duplicated: identical.length + [...lake].filter(([k, n]) => n > (expected.sharing.get(k) ?? 1)).length,
+    duplicated: duplicatedVersions(lake, expected, { identical }).length,
     sharedStamps: expected.sharing.size,
     rescued: results.reduce((sum, r) => sum + Object.values(r.manifest?.tables ?? {}).reduce((n, t) => n + (t.rescued?.rows ?? 0), 0), 0),
     finalsNotExpected,

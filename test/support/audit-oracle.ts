@@ -261,6 +261,18 @@ export interface LoadExtract {
 }
 
 /**
+ * The versions `got` holds more often than they may: a key more often than the versions of it that
+ * were current at some extract (`sharing`; once each with `oneEach`), and a key whose identical row
+ * occurs twice (`identical`), each named once.
+ */
+export function duplicatedVersions(got: Map<VersionKey, number>, expected: UnderLoadExpectation, options: { oneEach?: boolean; identical?: readonly VersionKey[] } = {}): string[] {
+  const allowed = (k: VersionKey): number => (options.oneEach ? 1 : (expected.sharing.get(k) ?? 1));
+  const dup = [...got].filter(([k, n]) => n > allowed(k)).map(([k, n]) => `${k}×${n}`);
+  for (const k of options.identical ?? []) if (!dup.some((d) => d.startsWith(`${k}×`))) dup.push(`${k} (the same row)`);
+  return dup;
+}
+
+/**
  * Compares versions (lake or warehouse: how many rows each key has) with the expectation; empty
  * when it agrees. A key may occur as often as distinct versions share it (`expected.sharing`), or
  * once (`oneEach`: the warehouse keeps one row per key, the later version). `identical`: keys of
@@ -276,9 +288,7 @@ export function compareUnderLoad(
   const { tables } = options;
   const inScope = (v: VersionKey) => !tables || tables.includes(v.split(':')[0] as SourceTableName);
   const problems: string[] = [];
-  const allowed = (k: VersionKey): number => (options.oneEach ? 1 : (expected.sharing.get(k) ?? 1));
-  const dup = [...got].filter(([k, n]) => n > allowed(k)).map(([k, n]) => `${k}×${n}`);
-  for (const k of options.identical ?? []) if (!dup.some((d) => d.startsWith(`${k}×`))) dup.push(`${k} (the same row)`);
+  const dup = duplicatedVersions(got, expected, options);
   if (dup.length) problems.push(`${what}: duplicated (${dup.length}): ${dup.slice(0, 10).join(', ')}`);
   const missing = [...expected.must].filter((v) => inScope(v) && !got.has(v));
   if (missing.length) problems.push(`${what}: missing (${missing.length}): ${missing.slice(0, 10).join(', ')}`);

@@ -186,7 +186,7 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
   const pk = table.primaryKey;
   const sourceMoney = target?.money?.[0];
   const differences: string[] = [];
-  const sample = (ids: number[]): string => `${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', …' : ''}`;
+  const sample = (ids: readonly (number | string)[]): string => `${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', …' : ''}`;
 
   // Source: every key; only rows older than the bound are expected downstream.
   const src = await source.query<{ id: number; lu: string; m: string | null }>(
@@ -219,7 +219,7 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
   if (sharedStamps.size) {
     notes.push(
       `${sharedStamps.size} key(s) carry two or more different versions stamped in the same millisecond (the lake holds each; the warehouse keeps the later): ` +
-        [...sharedStamps].slice(0, 10).join(', ') + (sharedStamps.size > 10 ? ', …' : ''),
+        sample([...sharedStamps]),
     );
   }
   const lakeCurrent = new Map<number, KeyState>();
@@ -290,9 +290,9 @@ async function verifyTable(ctx: PipelineContext, source: pg.Client, warehouse: p
     }
     report.warehouseVersions = whVersions.size;
     const notLoaded = [...lakeVersions].filter((v) => !whVersions.has(v) && !input.rejected.has(v));
-    if (notLoaded.length) differences.push(`${notLoaded.length} lake version(s) missing from ${target.table}: ${sample(notLoaded as unknown as number[])}`);
+    if (notLoaded.length) differences.push(`${notLoaded.length} lake version(s) missing from ${target.table}: ${sample(notLoaded)}`);
     const extra = [...whVersions].filter((v) => !lakeVersions.has(v));
-    if (extra.length) differences.push(`${extra.length} ${target.table} version(s) not in the lake: ${sample(extra as unknown as number[])}`);
+    if (extra.length) differences.push(`${extra.length} ${target.table} version(s) not in the lake: ${sample(extra)}`);
   } else {
     const rows = await warehouse.query<{ id: number }>(`SELECT "${target.key}" AS id FROM ${wt}`);
     for (const r of rows.rows) whCurrent.set(r.id, { lastUpdated: null, cents: null });
