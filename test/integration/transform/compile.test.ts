@@ -155,9 +155,13 @@ describe('compileNextBatch', () => {
     expect(steps).toContain('dim_transaction: new keys of the by-key change set (the dimension\'s row count)');
     expect(compiled.notes.some((n) => /dim_currency is carried forward/.test(n))).toBe(true);
     expect(compiled.notes.some((n) => /dim_date rebuilt after its row count/.test(n))).toBe(true);
-    // A star table's statements: its own and the current states it reads.
+    // A star table's statements: its own, the current states it reads, and the data-test query it
+    // shares with the other tables the batch wrote, and with every fact's row count (fact_payment has
+    // no versions in this batch: its count must be 0): one query for all of them (data-tests.ts).
     const fact = selectStatements(compiled.statements, ['fact_sales_order']);
-    expect([...new Set(fact.flatMap((s) => s.tables))].sort()).toEqual(['current_sales_order', 'fact_payment', 'fact_purchase_order', 'fact_sales_order']);
+    expect([...new Set(fact.flatMap((s) => s.tables))].sort()).toEqual(['current_sales_order', 'dim_date', 'dim_staff', 'dim_transaction', 'fact_payment', 'fact_purchase_order', 'fact_sales_order']);
+    const tests = compiled.statements.filter((s) => s.step.startsWith('data tests of'));
+    expect(tests.map((s) => s.tables)).toHaveLength(1);
   });
 
   it('renders the Trino and Athena forms without a server: a CTAS around the model file, lineage as literals', async () => {
