@@ -7,7 +7,6 @@ import { silentLog } from '../ports/log';
 import type { QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { FACT_SOURCES, runDataTests } from './data-tests';
-import { newKeysSql } from './dimension-by-key';
 import { findRejectedVersions } from './input-checks';
 import { checkModelVersions } from './model-versions';
 import { loadSqlFiles, type SqlFile } from './sql-files';
@@ -206,13 +205,11 @@ function describeQuery(call: Extract<Recorded, { kind: 'query' }>, sqlFiles: rea
     const tables = STAR_TABLES.filter((t) => sql.includes(`count(*) AS copies FROM ${t.name} GROUP BY`) || sql.includes(`AS ${t.name} GROUP BY`) || (FACT_SOURCES[t.name] && sql.includes(`) AS v_${FACT_SOURCES[t.name]}`))).map((t) => t.name);
     return {
       tables,
-      step: `data tests of ${tables.length ? tables.join(', ') : 'a star table'} on what the batch staged: unique key, not null, relationships, accepted values, and each fact's rows = the distinct versions the batch extracted (data-tests.ts)`,
+      step: `data tests of ${tables.length ? tables.join(', ') : 'a star table'} on what the batch staged: unique key, not null, relationships, accepted values, each fact's rows = the distinct versions the batch extracted, and the keys a by-key change set adds (data-tests.ts)`,
     };
   }
   const counted = sqlFiles.find((f) => sql.includes(f.sql) && /\) AS built$/.test(sql));
   if (counted) return { tables: [counted.table.name], step: `row count of ${counted.origin} (a table that only grows is carried forward when it is unchanged)`, origin: counted.origin, sqlHash: counted.sqlHash };
-  const byKey = sqlFiles.find((f) => sql === newKeysSql(f.table));
-  if (byKey) return { tables: [byKey.table.name], step: 'new keys of the by-key change set (the dimension\'s row count)' };
   if (/\bcurrency_name IS NULL\b/.test(sql)) return { tables: ['dim_currency'], step: 'report: currencies without an ISO 4217 name' };
   return { tables: [], step: 'query' };
 }

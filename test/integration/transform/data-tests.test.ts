@@ -1,4 +1,4 @@
-import { lakeTrinoType, starTable } from '../../../functions/core/contract/star-tables';
+import { lakeTrinoType, starTable, type StarTableName } from '../../../functions/core/contract/star-tables';
 import { readExtractManifest, readTransformManifest } from '../../../functions/core/lake/manifest-log';
 import type { ExtractManifest, TransformManifest, TransformOutput } from '../../../functions/core/lake/manifests';
 import type { QueryEngine } from '../../../functions/core/ports/query-engine';
@@ -11,8 +11,9 @@ import { batchOne, batchTwo } from './totesys-rows';
 /**
  * The data tests of a batch that changed a by-key dimension (dim_transaction) and facts, in the one
  * query they share (data-tests.ts): the dimension's own tests read its change set alone, the facts'
- * keys are looked up in every segment (the base and the change sets), and each fact's row count is
- * checked against the batch's versions — each shown to fail when it should, on DuckDB.
+ * keys are looked up in every segment (the base and the change sets), each fact's row count is
+ * checked against the batch's versions — each shown to fail when it should, on DuckDB — and the keys
+ * the change set adds to the dimension are counted.
  */
 
 /** Current states kept as base + deltas even at this size, so batch 2 builds dim_transaction by key. */
@@ -63,17 +64,22 @@ describe('data tests of a batch with a by-key change set, in one query', () => {
     return { ...manifest.star.fact_payment, prefix, rows: written.rows, files: written.files };
   };
   /** Runs batch 2's data tests on `star` (its staged outputs, as its manifest lists them, with changes) and returns the failing ones. */
-  const failing = async (star: Partial<TransformManifest['star']>): Promise<DataTestResult[]> => {
+  const failing = async (star: Partial<TransformManifest['star']>, newKeys?: Map<StarTableName, number>): Promise<DataTestResult[]> => {
     queries.length = 0;
     const carried = (['dim_currency', 'dim_counterparty', 'dim_design', 'dim_location', 'dim_payment_type', 'fact_purchase_order'] as const).filter((t) => manifest.star[t]);
-    return (await runDataTests({ engine }, extract, { ...manifest.star, ...star }, [], carried)).filter((t) => !t.passed);
+    return (await runDataTests({ engine }, extract, { ...manifest.star, ...star }, [], carried, newKeys)).filter((t) => !t.passed);
   };
 
   it('batch 2 added a change set to dim_transaction: its own tests read it alone, and all pass in one query', async () => {
     const dim = manifest.star.dim_transaction;
     expect(dim.deltas?.map((d) => d.prefix)).toEqual([dim.changes!.prefix]);
-    expect(await failing({})).toEqual([]);
+    const newKeys = new Map<StarTableName, number>();
+    expect(await failing({}, newKeys)).toEqual([]);
     expect(queries).toHaveLength(1);
+    // The same query counted the keys the change set adds (transaction 3): the manifest's row count has them.
+    expect(newKeys).toEqual(new Map([['dim_transaction', 1]]));
+    expect(dim.rows).toBe(3);
+    expect((await readTransformManifest(lake.processed, 1)).star.dim_transaction.rows).toBe(2);
     expect(queries[0]).toMatch(/FROM fact_payment f LEFT JOIN \(SELECT transaction_id FROM dim_transaction UNION ALL SELECT transaction_id FROM previous_dim_transaction\) d/);
   });
 
@@ -112,7 +118,9 @@ describe('data tests of a batch with a by-key change set, in one query', () => {
       return { ...dim, changes: change, deltas: [change] };
     };
     // Transaction 2 is also in the base: as an update of it, the change set still holds one row per key.
-    expect(await failing({ dim_transaction: await changeSet('update', [3, 2]) })).toEqual([]);
+    const newKeys = new Map<StarTableName, number>();
+    expect(await failing({ dim_transaction: await changeSet('update', [3, 2]) }, newKeys)).toEqual([]);
+    expect(newKeys.get('dim_transaction')).toBe(1); // 2 is the base's
     expect((await failing({ dim_transaction: await changeSet('twice', [3, 3]) })).map((t) => `${t.table} ${t.name} ${t.failures}`)).toEqual(['dim_transaction unique(transaction_id) 1']);
   });
 });
