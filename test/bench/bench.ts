@@ -12,6 +12,9 @@
  *   --skip-dlt          do not run the dlt peer (else it is installed on first use: test/bench/install-dlt.sh)
  *   --dlt-backend B     connectorx (default: the fastest that installs here) or pyarrow
  *   --skip-3x           do not measure the extract on a 3× source
+ *   --small-orders N    sales orders of the second, smaller source whose five-minute cycles are
+ *                       measured beside the main one's (incremental_activity_ms_100k; default 100 000)
+ *   --skip-small        do not measure the five-minute cycles on the smaller source
  *   --naive-sample N    rows of the naive per-row INSERT sample (default 20 000)
  *   --soak-seconds N    seconds of pgbench write load in the exactly-once soak (default 60)
  *   --skip-soak         do not run the write-load soak
@@ -68,6 +71,8 @@ async function main(): Promise<void> {
       'skip-dlt': { type: 'boolean', default: false },
       'dlt-backend': { type: 'string', default: 'connectorx' },
       'skip-3x': { type: 'boolean', default: false },
+      'small-orders': { type: 'string', default: '100000' },
+      'skip-small': { type: 'boolean', default: false },
       'naive-sample': { type: 'string', default: '20000' },
       'soak-seconds': { type: 'string', default: '60' },
       'skip-soak': { type: 'boolean', default: false },
@@ -76,6 +81,8 @@ async function main(): Promise<void> {
   });
   const orders = Number(values.orders);
   if (!Number.isInteger(orders) || orders < 1000) throw new Error(`--orders must be an integer ≥ 1000, got ${values.orders}`);
+  const smallOrders = Number(values['small-orders']);
+  if (!Number.isInteger(smallOrders) || smallOrders < 1000) throw new Error(`--small-orders must be an integer ≥ 1000, got ${values['small-orders']}`);
   const benchStarted = performance.now();
   const loadBefore = os.loadavg();
   const log = (message: string): void => {
@@ -101,6 +108,8 @@ async function main(): Promise<void> {
   }
   const warehouseUrl = withDatabase(baseUrl, 'totes_bench_warehouse');
   const source3xUrl = withDatabase(baseUrl, 'totes_bench_totesys_3x');
+  const smallSourceUrl = withDatabase(baseUrl, 'totes_bench_totesys_small');
+  const smallWarehouseUrl = withDatabase(baseUrl, 'totes_bench_warehouse_small');
   const results: Record<string, unknown> = { orders };
   const notes: string[] = [];
   try {
@@ -163,8 +172,8 @@ async function main(): Promise<void> {
     // each extract scans the four order tables), then with the indexes the README recommends for a
     // large totesys, plus one cycle that compacts the deltas; then a cold no-op `totes run`.
     type WarmReport = { warmupMs: number; cycles: WarmCycle[]; compactionCycle?: WarmCycle; peakRssMb: number };
-    const warmCycles = async (extra: string[]): Promise<{ report: WarmReport; peakRssMb: number }> => {
-      const run = await runMeasured(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'stage-child.ts'), 'warm', ...urls, '--changes', '1000', '--repeats', '5', ...extra], { cwd: ROOT });
+    const warmCycles = async (extra: string[], on: string[] = urls): Promise<{ report: WarmReport; peakRssMb: number }> => {
+      const run = await runMeasured(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'stage-child.ts'), 'warm', ...on, '--changes', '1000', '--repeats', '5', ...extra], { cwd: ROOT });
       return { report: lastJsonLine<WarmReport>(run.stdout), peakRssMb: run.peakRssMb };
     };
     log('Totes Lake: warm incremental cycles (1000 changed sales orders), source without a last_updated index');
@@ -191,6 +200,43 @@ async function main(): Promise<void> {
     if (warmActivity.report.cycles.some((c) => c.batches !== 1)) throw new Error(`bench: an activity cycle transformed ${JSON.stringify(warmActivity.report.cycles.map((c) => c.batches))} batches, not one`);
     const queriesPerBatch = median(warmActivity.report.cycles.map((c) => c.queries));
     const criticalPathPerBatch = median(warmActivity.report.cycles.map((c) => c.criticalPath));
+
+    // 6a. The same five-minute cycles on a second, smaller source (issue 14: the activity cost must
+    // be flat from 100k to 1M orders). Seeded alike (seed 1, --small-orders), with the recommended
+    // indexes from the start; its own lake and warehouse. Before the measured cycles, a first cycle
+    // and five cycles of 1,000 changed sales orders leave its current states as the main source's
+    // are when its activity cycles start: compacted bases with a few deltas of about 1,000 rows.
+    let small: { orders: number; ms: number; cycles: WarmCycle[]; rows: number; peakRssMb: number } | null = null;
+    if (!values['skip-small']) {
+      log(`smaller source: seeding ≈${smallOrders} sales orders, with the recommended indexes`);
+      await recreateDatabase(baseUrl, dbName(smallSourceUrl));
+      await recreateDatabase(baseUrl, dbName(smallWarehouseUrl));
+      await setReplicaRole(baseUrl, dbName(smallSourceUrl), true);
+      try {
+        await seedTotesys(smallSourceUrl, { scale: smallOrders / SEED_SALES_ORDERS_PER_SCALE, seed: 1, asOf: new Date(Date.now() - 86_400_000) });
+      } finally {
+        await setReplicaRole(baseUrl, dbName(smallSourceUrl), false);
+      }
+      for (const ddl of RECOMMENDED_INDEXES) await sql(smallSourceUrl, ddl);
+      await sql(smallSourceUrl, 'VACUUM ANALYZE');
+      const smallUrls = ['--lake', path.join(DATA, 'lake-small'), '--source-url', smallSourceUrl, '--warehouse-url', smallWarehouseUrl];
+      log('smaller source: first cycle and 5 warm cycles of 1000 changed sales orders (not reported)');
+      await warmCycles([], smallUrls);
+      log('smaller source: warm cycles after 5 simulated minutes of business each');
+      const smallActivity = await warmCycles(['--activity', '5'], smallUrls);
+      if (smallActivity.report.cycles.some((c) => c.batches !== 1)) throw new Error(`bench: an activity cycle of the smaller source transformed ${JSON.stringify(smallActivity.report.cycles.map((c) => c.batches))} batches, not one`);
+      small = {
+        orders: smallOrders,
+        ms: median(smallActivity.report.cycles.map((c) => c.ms)),
+        cycles: smallActivity.report.cycles,
+        rows: median(smallActivity.report.cycles.map((c) => c.rows)),
+        peakRssMb: Math.max(smallActivity.report.peakRssMb, smallActivity.peakRssMb),
+      };
+      await fs.rm(path.join(DATA, 'lake-small'), { recursive: true, force: true });
+      await sql(withDatabase(baseUrl, 'postgres'), `DROP DATABASE IF EXISTS ${ident(dbName(smallSourceUrl))} WITH (FORCE)`);
+      await sql(withDatabase(baseUrl, 'postgres'), `DROP DATABASE IF EXISTS ${ident(dbName(smallWarehouseUrl))} WITH (FORCE)`);
+    }
+    const activityRatioToSmall = small ? activityMs / small.ms : null;
     log('Totes Lake: cold `totes run` with nothing new (3 runs)');
     const colds = [];
     for (let i = 0; i < 3; i++) colds.push(await runMeasured(process.execPath, [path.join(ROOT, 'functions/cli/totes.cjs'), 'run', ...urls], { cwd: ROOT }));
@@ -282,6 +328,9 @@ async function main(): Promise<void> {
       { stage: '… with a writer in flight at the previous snapshot (rescues 100 late versions)', seconds: inflightMs / 1000, rows: 1100, peakRssMb: Math.max(warmInflight.report.peakRssMb, warmInflight.peakRssMb) },
       { stage: 'Totes Lake incremental, 5 simulated minutes of business, warm (median of 5)', seconds: activityMs / 1000, rows: activityRows, peakRssMb: Math.max(warmActivity.report.peakRssMb, warmActivity.peakRssMb) },
       { stage: `… its transform's engine queries per batch: ${queriesPerBatch}, critical path ${criticalPathPerBatch} (median of 5)` },
+      ...(small
+        ? [{ stage: `… the same on a source of ${small.orders.toLocaleString('en-GB')} sales orders (${orders.toLocaleString('en-GB')} ÷ ${small.orders.toLocaleString('en-GB')}: ${activityRatioToSmall!.toFixed(2)}× the time)`, seconds: small.ms / 1000, rows: small.rows, peakRssMb: small.peakRssMb }]
+        : [{ stage: '… the same on a smaller source: not run (--skip-small)' }]),
       { stage: '… the same without the recommended last_updated indexes', seconds: activityUnindexedMs / 1000, rows: median(activityUnindexed.report.cycles.map((c) => c.rows)), peakRssMb: Math.max(activityUnindexed.report.peakRssMb, activityUnindexed.peakRssMb) },
       { stage: 'Totes Lake cold `totes run`, nothing new (wall, median of 3)', seconds: coldS, peakRssMb: Math.max(...colds.map((c) => c.peakRssMb)) },
     ];
@@ -319,6 +368,10 @@ async function main(): Promise<void> {
       incremental_activity_cycles: warmActivity.report.cycles,
       incremental_activity_ms_unindexed: activityUnindexedMs,
       incremental_activity_cycles_unindexed: activityUnindexed.report.cycles,
+      incremental_activity_ms_100k: small?.ms ?? null,
+      incremental_activity_cycles_100k: small?.cycles ?? null,
+      incremental_activity_100k_orders: small?.orders ?? null,
+      ratio_incremental_activity_to_100k: activityRatioToSmall,
       queries_per_batch: queriesPerBatch,
       critical_path_queries_per_batch: criticalPathPerBatch,
       incremental_compaction_cycle: warm.compactionCycle ?? null,
@@ -350,6 +403,8 @@ async function main(): Promise<void> {
       targets: {
         full_cycle_le_2x_floor: fullS <= 2 * floorS,
         incremental_le_300ms: warmMs <= 300,
+        incremental_activity_le_100ms: activityMs <= 100,
+        incremental_activity_flat_from_100k: activityRatioToSmall === null ? null : activityRatioToSmall <= 1.2,
         queries_per_batch_le_12: queriesPerBatch <= 12,
         critical_path_queries_per_batch_le_5: criticalPathPerBatch <= 5,
         cold_noop_le_2s: coldS <= 2,
@@ -366,7 +421,7 @@ async function main(): Promise<void> {
       load_average_after: os.loadavg(),
       bench_s: (performance.now() - benchStarted) / 1000,
       finished_at: new Date().toISOString(),
-      command: `npm run bench -- --orders ${orders}`,
+      command: `npm run bench -- --orders ${orders}${values['skip-small'] ? ' --skip-small' : smallOrders !== 100_000 ? ` --small-orders ${smallOrders}` : ''}`,
     });
     const table = markdownTable(rows);
     results.table = table;

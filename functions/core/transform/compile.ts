@@ -7,7 +7,6 @@ import { silentLog } from '../ports/log';
 import type { QueryEngine, QueryStats, RelationBindings, RenderedStatement, StatementRenderer, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { FACT_SOURCES, runDataTests } from './data-tests';
-import { newKeysSql } from './dimension-by-key';
 import { findRejectedVersions } from './input-checks';
 import { checkModelVersions } from './model-versions';
 import { loadSqlFiles, type SqlFile } from './sql-files';
@@ -202,15 +201,15 @@ function describeQuery(call: Extract<Recorded, { kind: 'query' }>, sqlFiles: rea
   const { sql, phase } = call;
   if (phase === 'input checks') return { tables: [...new Set(sqlFiles.flatMap((f) => f.table.sources))].sort(), step: "input checks: date texts of the batch's rows that do not parse (input-checks.ts)" };
   if (phase === 'data tests') {
-    const facts = Object.entries(FACT_SOURCES).filter(([, source]) => sql.includes(`'${source}' AS source`)).map(([fact]) => fact);
-    if (facts.length) return { tables: facts, step: "data test: each fact's rows = the distinct versions the batch extracted" };
-    const table = STAR_TABLES.find((t) => sql.includes(`count(*) AS copies FROM ${t.name} GROUP BY`));
-    return { tables: table ? [table.name] : [], step: `data tests of ${table?.name ?? 'a star table'} on what the batch staged: unique key, not null, relationships, accepted values (data-tests.ts)` };
+    // One query tests several tables (data-tests.ts): each table's unique-key test, each fact's count of the batch's versions.
+    const tables = STAR_TABLES.filter((t) => sql.includes(`count(*) AS copies FROM ${t.name} GROUP BY`) || sql.includes(`AS ${t.name} GROUP BY`) || (FACT_SOURCES[t.name] && sql.includes(`) AS v_${FACT_SOURCES[t.name]}`))).map((t) => t.name);
+    return {
+      tables,
+      step: `data tests of ${tables.length ? tables.join(', ') : 'a star table'} on what the batch staged: unique key, not null, relationships, accepted values, each fact's rows = the distinct versions the batch extracted, and the keys a by-key change set adds (data-tests.ts)`,
+    };
   }
   const counted = sqlFiles.find((f) => sql.includes(f.sql) && /\) AS built$/.test(sql));
   if (counted) return { tables: [counted.table.name], step: `row count of ${counted.origin} (a table that only grows is carried forward when it is unchanged)`, origin: counted.origin, sqlHash: counted.sqlHash };
-  const byKey = sqlFiles.find((f) => sql === newKeysSql(f.table));
-  if (byKey) return { tables: [byKey.table.name], step: 'new keys of the by-key change set (the dimension\'s row count)' };
   if (/\bcurrency_name IS NULL\b/.test(sql)) return { tables: ['dim_currency'], step: 'report: currencies without an ISO 4217 name' };
   return { tables: [], step: 'query' };
 }

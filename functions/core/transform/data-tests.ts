@@ -1,11 +1,12 @@
 import { sourceTable, type SourceTableName } from '../contract/source-tables';
-import { STAR_TABLES, starReferences, type StarTableName } from '../contract/star-tables';
+import { STAR_TABLES, starReferences, starTable, type StarTableName } from '../contract/star-tables';
 import type { ExtractManifest, TransformOutput } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import type { RelationBindings } from '../ports/query-engine';
 import { literal } from '../sql/sql-text';
 import { readAcceptedOnly } from './input-checks';
 import { concurrently } from './concurrently';
+import { newKeysSql } from './dimension-by-key';
 
 /**
  * Write-audit-publish: data tests on a batch's STAGED star tables, run after they are written and
@@ -31,6 +32,8 @@ export interface DataTestResult {
 interface DataTest {
   name: string;
   table: StarTableName;
+  /** A relationship test's dimension and the key it looks up. */
+  dimension?: { name: string; key: string };
   /** A SELECT returning the failing rows (empty = pass). */
   sql: string;
 }
@@ -67,6 +70,7 @@ export function dataTests(): DataTest[] {
       tests.push({
         name: `relationship(${column} → ${dim}.${dimKey})`,
         table: table.name,
+        dimension: { name: dim, key: dimKey },
         sql: `SELECT f.${column} FROM ${table.name} f LEFT JOIN ${dim} d ON f.${column} = d.${dimKey} WHERE f.${column} IS NOT NULL AND d.${dimKey} IS NULL`,
       });
     }
@@ -100,77 +104,103 @@ export async function runDataTests(
    * (nothing to test). Their own tests are not run.
    */
   carried: readonly StarTableName[] = [],
+  /**
+   * Filled, when given, with the keys each by-key dimension's change set adds (dimension-by-key.ts
+   * `newKeysSql`), counted in the same query: the batch adds them to the dimension's `rows`.
+   */
+  newKeys?: Map<StarTableName, number>,
 ): Promise<DataTestResult[]> {
-  // A by-key dimension kept as base + deltas (dimension-by-key.ts) is bound as the union of its
-  // segments: the facts' relationship tests ask only whether a key exists, which a key does in the
-  // merged dimension exactly when it does in some segment (rows never leave a dimension), and reading
-  // one key column of the segments costs far less than merging them.
-  const bindings: RelationBindings = {
-    batch: {},
-    current: {},
-    star: Object.fromEntries(Object.entries(staged).map(([name, output]) => [name, [output.prefix, ...(output.deltas ?? []).map((d) => d.prefix)]])),
-  };
+  // What each table is read as. A by-key dimension kept as base + deltas (dimension-by-key.ts) is
+  // read as the union of its segments: the facts' relationship tests ask only whether a key exists,
+  // which a key does in the merged dimension exactly when it does in some segment (rows never leave a
+  // dimension), and reading one key column of the segments costs far less than merging them.
   // Its own tests (unique, not null, accepted values) check only what this batch wrote, its change
   // set: the base was tested whole when it was built, each earlier change set by its batch, and the
   // merge keeps one row per key by construction, so unique keys in the change set are all it needs.
-  const ownBindings = (table: StarTableName): RelationBindings => {
-    const output = staged[table];
-    const written = output?.deltas?.at(-1);
-    if (!output?.changes || !written || written.prefix !== output.changes.prefix) return bindings;
-    return { ...bindings, star: { ...bindings.star, [table]: [written.prefix] } };
+  // So that both read in one statement, such a dimension is bound as its change set, and the segments
+  // before it (the version the batch replaces) as `previous_<dimension>`; the facts' lookups read both.
+  const star: Record<string, string[]> = {};
+  const previousStar: Record<string, string[]> = {};
+  for (const [name, output] of Object.entries(staged)) {
+    const segments = [output.prefix, ...(output.deltas ?? []).map((d) => d.prefix)];
+    const written = output.deltas?.at(-1);
+    if (output.changes && written && written.prefix === output.changes.prefix) {
+      star[name] = [written.prefix];
+      previousStar[name] = segments.slice(0, -1);
+    } else star[name] = segments;
+  }
+  const bindings = (batch: RelationBindings['batch']): RelationBindings => ({ batch, current: {}, star, ...(Object.keys(previousStar).length ? { previousStar } : {}) });
+  const testSql = (test: DataTest): string => {
+    if (!test.dimension || !previousStar[test.dimension.name]) return test.sql;
+    const { name, key } = test.dimension;
+    return test.sql.replace(`LEFT JOIN ${name} d`, `LEFT JOIN (SELECT ${key} FROM ${name} UNION ALL SELECT ${key} FROM previous_${name}) d`);
   };
-  // One query per star table answers all of that table's tests (failing rows counted per test), so
-  // a batch costs 11 engine round trips here, not one per test (~115): on Athena each query has
-  // seconds of overhead and a 10 MB minimum charge. (One query for all tables would pass Trino's
-  // limit of 150 stages a query.) Samples are fetched only for the tests that fail.
-  //
-  // The per-table queries and the row-count query below read only the staged outputs and the
-  // batch: all are sent at once (concurrently.ts), so the tests are one step of the batch's
-  // critical path (transform/query-tally.ts) however many tables it wrote.
-  const tests = dataTests().filter((t) => staged[t.table] && !carried.includes(t.table));
-  const failuresOf = new Map<number, number>();
-  const tableQueries = [...new Set(tests.map((t) => t.table))].map((table) => {
-    const failing = tests
-      .map((t, i) => ({ t, i }))
-      .filter(({ t }) => t.table === table)
-      .map(({ t, i }) => `SELECT ${i} AS test_id FROM (${t.sql}) AS t${i}`)
-      .join('\nUNION ALL\n');
-    return async () => {
-      for (const row of await ctx.engine.query(`SELECT test_id, count(*) AS failures FROM (${failing}) AS failing GROUP BY test_id`, ownBindings(table))) {
-        failuresOf.set(Number(row.test_id), Number(row.failures));
-      }
-    };
-  });
+  // Trino's stages of a test (see STAGE_BUDGET): a scan per prefix it reads (its table's; a
+  // relationship's dimension, all its segments), and a step for a unique key's aggregation or a
+  // relationship's join.
+  const prefixes = (table: string): number => star[table]?.length ?? 1;
+  const testStages = (test: DataTest): number =>
+    prefixes(test.table) + (test.name.startsWith('unique(') ? 1 : 0) + (test.dimension ? prefixes(test.dimension.name) + (previousStar[test.dimension.name]?.length ?? 0) + 1 : 0);
   // Row counts: one fact row per distinct (id, last_updated) version the batch extracted. A version
   // read twice (an at-least-once retry) folds into one row, so the manifest's count is an upper bound.
   const facts = (Object.entries(FACT_SOURCES) as [StarTableName, SourceTableName][]).filter(([fact]) => staged[fact]);
-  const versionsOf = new Map<string, number>();
-  const countQueries = facts.length
-    ? [
-        async () => {
-          const counts = facts.map(([, source]) => {
-            const pk = sourceTable(source).primaryKey;
-            return `SELECT '${source}' AS source, count(*) AS n FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v_${source}`;
-          });
-          const batch = Object.fromEntries(facts.map(([, source]) => [source, extract.tables[source]?.files.map((f) => f.key) ?? []]));
-          // A batch built without superseded rejected versions (input-checks.ts) counts only the rows it read.
-          for (const row of await ctx.engine.query(readAcceptedOnly(counts.join('\nUNION ALL\n'), acceptOnly), { batch, current: {}, star: {} })) {
-            versionsOf.set(String(row.source), Number(row.n));
-          }
-        },
-      ]
-    : [];
-  await concurrently([...tableQueries, ...countQueries], (query) => query());
+  const tests = dataTests().filter((t) => staged[t.table] && !carried.includes(t.table));
+  // One query answers the tests of several tables (failing rows counted per test), so a batch costs
+  // a few engine round trips here, not one per test (~115) nor one per table (11): on Athena each
+  // query has seconds of overhead and a 10 MB minimum charge. A fact's distinct versions are counted
+  // in its tables' query too (a branch whose rows are the versions). Tables are grouped in contract
+  // order while the group's estimated stages stay within {@link STAGE_BUDGET}: one query for all
+  // eleven tables of a full batch would pass Trino's (and Athena's) limit of 150 stages a query;
+  // the four tables of a five-minute batch fit in one. Samples are fetched only for failing tests.
+  //
+  // The queries read only the staged outputs and the batch: all are sent at once (concurrently.ts),
+  // so the tests are one step of the batch's critical path (transform/query-tally.ts).
+  const versionsId = (fact: StarTableName): number => tests.length + facts.findIndex(([f]) => f === fact);
+  // A by-key dimension's change set: the keys it adds, counted beside its tests (their rows).
+  const counted = STAR_TABLES.filter((t) => previousStar[t.name] && !carried.includes(t.name)).map((t) => t.name);
+  const newKeysId = (dim: StarTableName): number => tests.length + facts.length + counted.indexOf(dim);
+  const branchesOf = (table: StarTableName): { sql: string; stages: number }[] => {
+    const own = tests.flatMap((t, i) => (t.table === table ? [{ sql: `SELECT ${i} AS test_id FROM (${testSql(t)}) AS t${i}`, stages: testStages(t) }] : []));
+    if (counted.includes(table)) {
+      own.push({ sql: `SELECT ${newKeysId(table)} AS test_id FROM (${newKeysSql(starTable(table))}) AS n${newKeysId(table)}`, stages: prefixes(table) + previousStar[table].length + 2 });
+    }
+    const source = FACT_SOURCES[table];
+    if (!source || !facts.some(([f]) => f === table)) return own;
+    const pk = sourceTable(source).primaryKey;
+    const versions = readAcceptedOnly(`SELECT ${versionsId(table)} AS test_id FROM (SELECT DISTINCT ${pk}, last_updated FROM batch_${source}) AS v_${source}`, acceptOnly);
+    return [...own, { sql: versions, stages: VERSIONS_STAGES }];
+  };
+  const groups: { tables: StarTableName[]; branches: string[]; stages: number }[] = [];
+  for (const table of STAR_TABLES.map((t) => t.name).filter((name) => staged[name])) {
+    const branches = branchesOf(table);
+    if (!branches.length) continue;
+    const stages = branches.reduce((sum, b) => sum + b.stages, 0);
+    const last = groups.at(-1);
+    if (last && last.stages + stages <= STAGE_BUDGET) {
+      last.tables.push(table);
+      last.branches.push(...branches.map((b) => b.sql));
+      last.stages += stages;
+    } else groups.push({ tables: [table], branches: branches.map((b) => b.sql), stages: QUERY_STAGES + stages });
+  }
+  const failuresOf = new Map<number, number>();
+  await concurrently(groups, async ({ tables, branches }) => {
+    const batch = Object.fromEntries(facts.filter(([fact]) => tables.includes(fact)).map(([, source]) => [source, extract.tables[source]?.files.map((f) => f.key) ?? []]));
+    const failing = branches.join('\nUNION ALL\n');
+    for (const row of await ctx.engine.query(`SELECT test_id, count(*) AS failures FROM (${failing}) AS failing GROUP BY test_id`, bindings(batch))) {
+      failuresOf.set(Number(row.test_id), Number(row.failures));
+    }
+  });
+  for (const dim of counted) newKeys?.set(dim, failuresOf.get(newKeysId(dim)) ?? 0);
   const results: DataTestResult[] = [];
   for (const [i, test] of tests.entries()) {
     const failures = failuresOf.get(i) ?? 0;
-    const sample = failures ? await ctx.engine.query(`SELECT * FROM (${test.sql}) AS failing LIMIT 5`, ownBindings(test.table)) : [];
+    const sample = failures ? await ctx.engine.query(`SELECT * FROM (${testSql(test)}) AS failing LIMIT 5`, bindings({})) : [];
     results.push({ name: test.name, table: test.table, passed: failures === 0, failures, sample });
   }
   for (const [fact, source] of facts) {
     const output = staged[fact]!;
     const extracted = extract.tables[source]?.rows ?? 0;
-    const versions = versionsOf.get(source) ?? 0;
+    const versions = failuresOf.get(versionsId(fact)) ?? 0;
     const passed = output.rows === versions && versions <= extracted;
     results.push({
       name: `row_count(= distinct versions of extract ${source})`,
@@ -182,6 +212,22 @@ export async function runDataTests(
   }
   return results;
 }
+
+/**
+ * Trino plans a query as stages and refuses one of more than 150 (`query.max-stage-count`); Athena
+ * runs Trino. The data tests are grouped into queries by an estimate of their stages kept within
+ * this budget: per query 2 (its aggregation and output), per test as `testStages` says, per fact's
+ * version count 2 (a scan and a DISTINCT). Measured on Trino (each query's stage tree, BENCHMARKS.md),
+ * the estimate was above the real count for every query, by 9 to 16: a full batch's two queries
+ * estimated 103 and 81, planned in 93 and 65 stages; a five-minute batch's one query (dim_transaction's
+ * change set with its new keys, and the three facts) estimated 136–140, planned in 123–127, with
+ * dim_transaction in 2–4 segments. It grows by two per segment (the facts' lookups and the new-key
+ * count read them all), so from 4 change sets (compacted at 11, or after an hour) a five-minute
+ * batch's tests take two queries.
+ */
+const STAGE_BUDGET = 140;
+const QUERY_STAGES = 2;
+const VERSIONS_STAGES = 2;
 
 /** A batch whose staged outputs failed their data tests (or could not be built): nothing of it was published. */
 export class QuarantinedBatchError extends Error {

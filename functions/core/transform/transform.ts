@@ -177,11 +177,14 @@ export async function transformBatch(
     // quarantined too: nothing of it was published; the reason is kept beside the store's manifests.
     throw await quarantine(ctx, extract, `its star tables could not be built: ${(err as Error).message}`, []);
   }
-  const tests = await runDataTests(ctx, extract, staged.star, acceptOnly, [...staged.carried, ...staged.unwritten]);
+  // The keys a by-key dimension's change set adds are counted in the data tests' query (dimension-by-key.ts).
+  const newKeys = new Map<StarTableName, number>();
+  const tests = await runDataTests(ctx, extract, staged.star, acceptOnly, [...staged.carried, ...staged.unwritten], newKeys);
   const failed = tests.filter((t) => !t.passed);
   if (failed.length) {
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
   }
+  for (const [name, added] of newKeys) staged.star[name] = { ...staged.star[name], rows: staged.star[name].rows + added };
   return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected, models, tally);
 }
 

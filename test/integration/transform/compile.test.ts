@@ -152,12 +152,18 @@ describe('compileNextBatch', () => {
     expect(steps).toContain('current_sales_order: current-state delta: this batch\'s latest version of each sales_order_id (generated from the table contract)');
     expect(steps).toContain('dim_transaction: by-key change set: sql/transform/dim_transaction.sql over the source\'s delta only (the dimension is its base plus change sets)');
     expect(steps).toContain('dim_staff: dimension change set: the rows new or changed since the version it replaces (generated), what the load upserts');
-    expect(steps).toContain('dim_transaction: new keys of the by-key change set (the dimension\'s row count)');
+    // The keys dim_transaction's change set adds are counted in the data tests' query, not apart.
+    expect(steps.filter((step) => /new keys/.test(step))).toEqual([]);
+    expect(compiled.statements.filter((st) => st.step.startsWith('data tests of')).map((st) => st.sql).join('\n')).toMatch(/WHERE NOT EXISTS \(SELECT 1 FROM previous_dim_transaction AS kept/);
     expect(compiled.notes.some((n) => /dim_currency is carried forward/.test(n))).toBe(true);
     expect(compiled.notes.some((n) => /dim_date rebuilt after its row count/.test(n))).toBe(true);
-    // A star table's statements: its own and the current states it reads.
+    // A star table's statements: its own, the current states it reads, and the data-test query it
+    // shares with the other tables the batch wrote, and with every fact's row count (fact_payment has
+    // no versions in this batch: its count must be 0): one query for all of them (data-tests.ts).
     const fact = selectStatements(compiled.statements, ['fact_sales_order']);
-    expect([...new Set(fact.flatMap((s) => s.tables))].sort()).toEqual(['current_sales_order', 'fact_payment', 'fact_purchase_order', 'fact_sales_order']);
+    expect([...new Set(fact.flatMap((s) => s.tables))].sort()).toEqual(['current_sales_order', 'dim_date', 'dim_staff', 'dim_transaction', 'fact_payment', 'fact_purchase_order', 'fact_sales_order']);
+    const tests = compiled.statements.filter((s) => s.step.startsWith('data tests of'));
+    expect(tests.map((s) => s.tables)).toHaveLength(1);
   });
 
   it('renders the Trino and Athena forms without a server: a CTAS around the model file, lineage as literals', async () => {

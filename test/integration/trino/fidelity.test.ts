@@ -110,7 +110,11 @@ describeTrino('Trino fidelity: DuckDB and Trino build the same star schema', () 
     for (const r of duckResults) expect(r.manifest.engineQueries).toEqual({ queries: expect.any(Number), criticalPath: expect.any(Number), bytesScanned: null });
     for (const r of [...duckResults, ...trinoResults]) {
       expect(r.manifest.engineQueries!.criticalPath).toBeGreaterThan(0);
-      expect(r.manifest.engineQueries!.criticalPath).toBeLessThan(r.manifest.engineQueries!.queries);
+      // A batch that changes only a dimension's source is one chain (its state, the dimension, its
+      // change set, the tests of the dimension and the facts' row counts in one query); the others
+      // send independent statements together.
+      if (label === 'dimension only') expect(r.manifest.engineQueries!.criticalPath).toBeLessThanOrEqual(r.manifest.engineQueries!.queries);
+      else expect(r.manifest.engineQueries!.criticalPath).toBeLessThan(r.manifest.engineQueries!.queries);
     }
     for (const r of trinoResults) expect(r.manifest.engineQueries?.bytesScanned).toBeGreaterThan(0);
     console.log(`${label}: engine queries per batch (DuckDB / Trino): ${JSON.stringify(duckResults.map((r) => r.manifest.engineQueries))} / ${JSON.stringify(trinoResults.map((r) => r.manifest.engineQueries))}`);
