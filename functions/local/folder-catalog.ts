@@ -53,7 +53,8 @@ export class FolderCatalog implements Catalog {
       throw new Error(`Cannot replace the partitions of ${table}: it is a rebuilt (repointed) table in ${this.describe(table)}`);
     }
     const next = locations.map((l) => TableLocation.parse(l));
-    if (new Set(next.map(partitionName)).size !== next.length) throw new Error(`Cannot replace the partitions of ${table}: a batch or month is named twice`);
+    const twice = next.find((l, i) => next.findIndex((o) => partitionName(o) === partitionName(l)) !== i);
+    if (twice) throw new Error(`Cannot replace the partitions of ${table}: a ${twice.month !== undefined ? 'month' : 'batch'} is named twice (${partitionName(twice)})`);
     await this.write(table, { kind: 'partitioned', table, partitions: ordered(next) });
   }
 
