@@ -186,8 +186,12 @@ export function compactionColumns(fact: StarTable): WriteTarget['columns'] {
   ];
 }
 
-/** One compaction of one fact: plan the months, write, check, publish (see the module comment). */
-async function compactFact(ctx: PipelineContext, fact: StarTable, plan: FactCompactionPlan, options: FactCompactionOptions): Promise<FactCompactionResult> {
+/**
+ * One compaction of one fact: plan the months, write, check, publish (see the module comment). The
+ * caller holds the transform lease of the next batch ({@link compactFacts} does; the year bench,
+ * test/bench/year-lake.ts, compacts a lake no transform runs on).
+ */
+export async function compactFact(ctx: PipelineContext, fact: StarTable, plan: FactCompactionPlan, options: FactCompactionOptions): Promise<FactCompactionResult> {
   const file = await loadCompactionSql(ctx.sqlRoot, fact.name);
   const through = plan.batches.at(-1)!.batchId;
   const batchPrefixes = plan.batches.map((b) => b.prefix);
