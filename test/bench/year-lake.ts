@@ -46,6 +46,8 @@ const YEAR_OF_BATCHES = 365 * 288;
 /** Batches of the last hour: still batch partitions in the steady state (the transform compacts hourly). */
 const RECENT = 12;
 const START = '2025-01-01 00:00:00';
+/** Batches per COPY of the synthesized partitions. */
+const COPY_SLICE = 2000;
 
 export interface YearLakeOptions {
   batches?: number;
@@ -156,8 +158,12 @@ async function synthesize(dir: string, batches: number, log: (m: string) => void
       rows[fact.name] = Number((await db.runAndReadAll(`SELECT count(*) AS n FROM ${fact.name}`)).getRowObjects()[0].n);
       log(`year lake: ${fact.name}: ${rows[fact.name]} versions in ${batches} batch partitions`);
       // The batches' partitions, as the transform writes them: star/<fact>/batch_id=<batch>/, one file each.
+      // In slices of batches: one COPY holding a year of partitions open runs out of memory.
       await db.run(`SET threads = 1`);
-      await db.run(`COPY (SELECT *, _batch_id AS batch_id FROM ${fact.name} ORDER BY _batch_id) TO '${path.join(processed, factTablePrefix(fact.name))}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (batch_id), OVERWRITE_OR_IGNORE)`);
+      for (let from = 0; from < batchIds.length; from += COPY_SLICE) {
+        const slice = `_batch_id >= '${batchIds[from]}' AND _batch_id <= '${batchIds[Math.min(from + COPY_SLICE, batchIds.length) - 1]}'`;
+        await db.run(`COPY (SELECT *, _batch_id AS batch_id FROM ${fact.name} WHERE ${slice} ORDER BY _batch_id) TO '${path.join(processed, factTablePrefix(fact.name))}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (batch_id), OVERWRITE_OR_IGNORE)`);
+      }
       await db.run(`RESET threads`);
       // The floor: the same rows as one table, one file.
       await fs.mkdir(path.join(processed, 'floor', fact.name), { recursive: true });
