@@ -8,6 +8,7 @@
  * compaction of batches it had not loaded, still loads every version exactly once (the oracle).
  */
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { withCurrentViews } from '../../functions/core/analysis/current-views';
 import { STAR_TABLES } from '../../functions/core/contract/star-tables';
@@ -16,7 +17,9 @@ import { listTransformSeqs } from '../../functions/core/lake/manifest-log';
 import { acquireLease } from '../../functions/core/lake/stage-lease';
 import { loadPending } from '../../functions/core/load/load';
 import type { TableLocation } from '../../functions/core/ports/catalog';
+import { backfill } from '../../functions/core/transform/backfill';
 import { compactFacts, type FactCompactionStep } from '../../functions/core/transform/fact-compaction';
+import { loadSqlFiles } from '../../functions/core/transform/sql-files';
 import { lakeBindings } from '../../functions/core/transform/lake-bindings';
 import { transformPending } from '../../functions/core/transform/transform';
 import { warehouseFactVersions } from '../support/audit-oracle';
@@ -211,4 +214,39 @@ it('compacts on its own schedule inside the transform: once the oldest batch par
   expect((await answers()).fact_sales_order).not.toEqual(before.fact_sales_order); // the new version is there
   expect(await s.check()).toEqual([]);
   await expectLakeEqualsWarehouse();
+});
+
+it('a backfill of a compacted fact replaces its months with the rebuilt batches, which the next compaction lays out by month again', async () => {
+  await compactFacts(s.ctx, { force: true });
+  expect((await partitions()).fact_sales_order.every((p) => p.month !== undefined)).toBe(true);
+  const before = await answers();
+  const sqlRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-compaction-sql-'));
+  try {
+    await fs.cp(path.join(REPO_ROOT, 'sql'), path.join(sqlRoot, 'sql'), { recursive: true });
+    // A change that keeps every value: unit_price rounded to its two decimals explicitly.
+    const file = path.join(sqlRoot, 'sql/transform/fact_sales_order.sql');
+    const text = await fs.readFile(file, 'utf8');
+    expect(text).toContain('  unit_price,\n');
+    await fs.writeFile(file, text.replace('  unit_price,\n', '  CAST(unit_price AS decimal(10, 2)) AS unit_price,\n'));
+    const newHash = (await loadSqlFiles(sqlRoot)).find((f) => f.table.name === 'fact_sales_order')!.sqlHash;
+    const changed = await s.context({ sqlRoot });
+
+    await backfill(changed, ['fact_sales_order']);
+    const rebuilt = (await partitions()).fact_sales_order;
+    expect(rebuilt.every((p) => p.month === undefined && p.sqlHash === newHash)).toBe(true);
+    expect(await answers()).toEqual(before);
+
+    const results = await compactFacts(changed, { force: true });
+    expect(results.find((r) => r.table === 'fact_sales_order')?.outcome).toBe('compacted');
+    const months = (await partitions()).fact_sales_order;
+    expect(months.every((p) => p.month !== undefined && p.sqlHash === newHash)).toBe(true);
+    expect(await answers()).toEqual(before);
+
+    await s.sql(`UPDATE sales_order SET units_sold = units_sold + 2, last_updated = ${NOW} WHERE sales_order_id = 10`);
+    await s.cycle(changed);
+    expect(await s.check()).toEqual([]);
+    await expectLakeEqualsWarehouse();
+  } finally {
+    await fs.rm(sqlRoot, { recursive: true, force: true });
+  }
 });
