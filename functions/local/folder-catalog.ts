@@ -53,7 +53,8 @@ export class FolderCatalog implements Catalog {
       throw new Error(`Cannot replace the partitions of ${table}: it is a rebuilt (repointed) table in ${this.describe(table)}`);
     }
     const next = locations.map((l) => TableLocation.parse(l));
-    const twice = next.find((l, i) => next.findIndex((o) => partitionName(o) === partitionName(l)) !== i);
+    const seen = new Set<string>();
+    const twice = next.find((l) => seen.size === seen.add(partitionName(l)).size);
     if (twice) throw new Error(`Cannot replace the partitions of ${table}: a ${twice.month !== undefined ? 'month' : 'batch'} is named twice (${partitionName(twice)})`);
     await this.write(table, { kind: 'partitioned', table, partitions: ordered(next) });
   }
@@ -61,15 +62,17 @@ export class FolderCatalog implements Catalog {
   async publishCompaction(table: string, from: readonly TableLocation[], to: readonly TableLocation[]): Promise<void> {
     const pointer = await this.read(table);
     if (pointer?.kind !== 'partitioned') throw new Error(`Cannot publish a compaction of ${table}: it has no partitions in ${this.describe(table)}`);
-    const same = (a: TableLocation, b: TableLocation): boolean => a.prefix === b.prefix && a.batchId === b.batchId && a.month === b.month;
-    const missing = from.filter((f) => !pointer.partitions.some((p) => same(p, f)));
+    const identity = (l: TableLocation): string => `${l.month ?? ''}|${l.batchId}|${l.prefix}`;
+    const published = new Set(pointer.partitions.map(identity));
+    const replaced = new Set(from.map(identity));
+    const missing = from.filter((f) => !published.has(identity(f)));
     if (missing.length) {
       throw new Error(
         `Cannot publish the compaction of ${table}: ${missing.length} partition(s) it replaces are no longer published (${missing.slice(0, 3).map((m) => m.prefix).join(', ')}); another run changed ${this.describe(table)} meanwhile. Nothing was changed; the next run plans the compaction again`,
       );
     }
     if (to.some((t) => t.month === undefined)) throw new Error(`Cannot publish the compaction of ${table}: every partition it publishes must be a month`);
-    const kept = pointer.partitions.filter((p) => !from.some((f) => same(p, f)));
+    const kept = pointer.partitions.filter((p) => !replaced.has(identity(p)));
     const next = [...kept, ...to.map((t) => TableLocation.parse(t))];
     if (new Set(next.map(partitionName)).size !== next.length) throw new Error(`Cannot publish the compaction of ${table}: a month would be published twice (a rewritten month must replace its old location)`);
     await this.write(table, { kind: 'partitioned', table, partitions: ordered(next) });
