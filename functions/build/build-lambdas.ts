@@ -27,7 +27,7 @@ export interface LambdaBundle {
 
 export const LAMBDAS: readonly LambdaBundle[] = [
   { name: 'extract', entry: 'functions/extract/handler.ts', sql: [] },
-  { name: 'transform', entry: 'functions/transform/handler.ts', sql: ['sql/transform'] },
+  { name: 'transform', entry: 'functions/transform/handler.ts', sql: ['sql/transform', 'sql/compaction'] },
   { name: 'load', entry: 'functions/load/handler.ts', sql: ['sql/warehouse'] },
 ];
 

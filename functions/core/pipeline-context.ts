@@ -1,5 +1,6 @@
 import type { Catalog } from './ports/catalog';
 import type { CompactionPolicy } from './transform/current-compaction';
+import type { FactCompactionPolicy } from './transform/fact-compaction';
 import type { Log } from './ports/log';
 import type { ObjectStore } from './ports/object-store';
 import type { QueryEngine } from './ports/query-engine';
@@ -27,4 +28,6 @@ export interface PipelineContext {
   sqlRoot: string;
   /** When the transform compacts current states (transform/current-compaction.ts); defaults apply to what is left out. */
   compaction?: Partial<CompactionPolicy>;
+  /** When the transform compacts the facts into their month layout (transform/fact-compaction.ts); defaults apply to what is left out. */
+  factCompaction?: Partial<FactCompactionPolicy>;
 }

@@ -19,6 +19,8 @@
  *   --soak-seconds N    seconds of pgbench write load in the exactly-once soak (default 60)
  *   --skip-soak         do not run the write-load soak
  *   --keep              keep bench/data/ (lake, floor files) after the run
+ *   --skip-year         do not build and measure the year-old lake (test/bench/year-lake.ts)
+ *   --year-engines E    engines of the year-old lake (default duckdb,trino; Trino is skipped with a notice when not installed)
  */
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -34,6 +36,7 @@ import { runWriteLoad } from '../support/write-load';
 import { floorCopyIn, floorJsonToParquet, floorSourceToJson, naiveInsertRate } from './floors';
 import { lastJsonLine, runMeasured } from './measured-process';
 import { markdownTable, type BenchRow } from './report';
+import { yearLakeBench, yearResults } from './year-lake';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DATA = path.join(ROOT, 'bench', 'data');
@@ -77,6 +80,8 @@ async function main(): Promise<void> {
       'soak-seconds': { type: 'string', default: '60' },
       'skip-soak': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'skip-year': { type: 'boolean', default: false },
+      'year-engines': { type: 'string', default: 'duckdb,trino' },
     },
   });
   const orders = Number(values.orders);
@@ -343,6 +348,16 @@ async function main(): Promise<void> {
     if (dlt) rows.push({ stage: `dlt ${String(dlt.detail.dlt)} sql_database (${values['dlt-backend']}) → Parquet`, seconds: dlt.seconds, rows: dlt.rows, floorS: floorOut.seconds + floorParquet.seconds, peakRssMb: dlt.peakRssMb });
     else rows.push({ stage: `dlt: not run — ${dltReason}` });
     rows.push({ stage: `naive: one INSERT per fact row (${naive.rows} sampled, extrapolated to ${factRows} fact rows)`, seconds: factRows / naive.rowsPerS, rows: factRows, floorS: floorIn.seconds });
+    // The lake at a year of age (its own synthesized lake, not this run's): fact partitions and query times, before and after the fact compaction.
+    const year = values['skip-year']
+      ? undefined
+      : await yearLakeBench({ engines: values['year-engines'].split(',').map((e) => e.trim()) as ('duckdb' | 'trino')[], dir: path.join(DATA, 'year-lake') });
+    if (year) {
+      for (const [engine, t] of Object.entries(year.engines)) {
+        if (t && 'ms' in t) rows.push({ stage: `year-old lake on ${engine}: sql/analysis/ after compaction ÷ one compacted table (before compaction: ${t.query_ratio_before}×)`, seconds: t.analysis_ms.after / 1000, floorS: t.analysis_ms.floor / 1000 });
+      }
+      Object.assign(results, yearResults(year));
+    }
     if (extract3x) rows.push({ stage: 'Totes Lake extract at 3× rows', seconds: extract3x.report.ms / 1000, rows: extract3x.rows, peakRssMb: peak(extract3x) });
 
     Object.assign(results, {

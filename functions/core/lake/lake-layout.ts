@@ -22,6 +22,8 @@
  *   models/<star table>.json                             the SQL version a backfill published for a star table (transform/model-versions.ts)
  *   backfills/<fact>/<sql hash>.json                     a backfill's progress (transform/backfill.ts)
  *   star/<fact>/sql=<hash12>/from=<batch_id>/batch_id=<batch_id>/  a fact's batch rebuilt by a backfill with that SQL version (in groups)
+ *   star/<fact>/compacted=<through batch>-<inputs hash8>/created_month=YYYY-MM/  a fact's versions of one month of
+ *                                                        created_date, written by a compaction (transform/fact-compaction.ts)
  *
  * Sequence numbers are zero-padded so that key order is batch order.
  */
@@ -145,6 +147,35 @@ export const factBatchPrefix = (table: string, batchId: string): string => `${fa
 export function parseFactBatchPrefix(prefix: string): { table: string; batchId: string } | undefined {
   const m = /^star\/([a-z_]+)\/batch_id=([^/]+)\/$/.exec(prefix);
   return m ? { table: m[1], batchId: m[2] } : undefined;
+}
+
+/**
+ * The partition column of a fact's compacted layout: the month of `created_date`, 'YYYY-MM'
+ * (transform/fact-compaction.ts). Analysts bound a query by date with it (README, "Querying the lake").
+ */
+export const FACT_MONTH_COLUMN = 'created_month';
+const MONTH_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/**
+ * Where one compaction of a fact writes (transform/fact-compaction.ts): named by the newest batch it
+ * holds and a hash of exactly what it read, so a re-run of the same compaction rewrites the same
+ * unpublished folder and a different one never touches it. It holds a `created_month=YYYY-MM/`
+ * folder per month it rewrote ({@link factMonthPrefix}), each one partition of the fact once published.
+ */
+export const factCompactionPrefix = (table: string, throughBatchId: string, inputsHash: string): string => {
+  if (!BATCH_ID_PATTERN.test(throughBatchId)) throw new Error(`"${throughBatchId}" is not a batch id`);
+  if (!/^[0-9a-f]{8,}$/.test(inputsHash)) throw new Error(`"${inputsHash}" is not a hex hash`);
+  return `${factTablePrefix(table)}compacted=${throughBatchId}-${inputsHash.slice(0, 8)}/`;
+};
+export const factMonthPrefix = (compactionPrefix: string, month: string): string => {
+  if (!MONTH_PATTERN.test(month)) throw new Error(`"${month}" is not a month (YYYY-MM)`);
+  return `${compactionPrefix}${FACT_MONTH_COLUMN}=${month}/`;
+};
+
+/** Table, compaction and month of a compacted month's prefix ({@link factMonthPrefix}), or undefined for any other prefix. */
+export function parseFactMonthPrefix(prefix: string): { table: string; throughBatchId: string; month: string } | undefined {
+  const m = /^star\/([a-z_]+)\/compacted=(\d{10}-\d{8}T\d{6}Z-[0-9a-f]{4})-[0-9a-f]{8}\/created_month=(\d{4}-\d{2})\/$/.exec(prefix);
+  return m && MONTH_PATTERN.test(m[3]) ? { table: m[1], throughBatchId: m[2], month: m[3] } : undefined;
 }
 
 export const LEASES_PREFIX = 'leases/';

@@ -16,11 +16,12 @@ export interface Catalog {
 
   /**
    * Publishes one batch of a fact table: a partition `batch_id=<batchId>` whose data lives at
-   * `location.prefix`. Idempotent: publishing the same batch again changes nothing.
+   * `location.prefix`. Idempotent: publishing the same batch again changes nothing, and so does
+   * publishing a batch a compacted month already holds (its `batchId` is that batch or a later one).
    */
   addPartition(table: string, location: TableLocation): Promise<void>;
 
-  /** Published partitions of a fact table, oldest batch first. */
+  /** Published partitions of a fact table: its compacted months (by month), then its batches (oldest first). */
   partitions(table: string): Promise<TableLocation[]>;
 
   /**
@@ -31,6 +32,16 @@ export interface Catalog {
    * backfill refuses there.
    */
   replacePartitions?(table: string, locations: TableLocation[]): Promise<void>;
+
+  /**
+   * Publishes a compaction of a fact (transform/fact-compaction.ts) in one step: the partitions
+   * `from` (the batches compacted and the months rewritten, exactly as {@link partitions} gave
+   * them) give way to `to` (the rewritten months). Readers see every version once, before or after.
+   * Refused, changing nothing, when the published partitions no longer include all of `from`.
+   * The folder catalog rewrites its one pointer; a catalog that cannot do this atomically does not
+   * offer it, and the transform then leaves its facts uncompacted.
+   */
+  publishCompaction?(table: string, from: readonly TableLocation[], to: readonly TableLocation[]): Promise<void>;
 }
 
 export interface TableLocation {
@@ -45,4 +56,9 @@ export interface TableLocation {
    * base and these its change sets since, oldest first; readers take the latest row per key.
    */
   deltas?: string[];
+  /**
+   * A fact's compacted month (transform/fact-compaction.ts): the versions, of every batch up to and
+   * including `batchId`, whose `created_date` falls in this month ('YYYY-MM'). Absent on a batch's partition.
+   */
+  month?: string;
 }

@@ -9,7 +9,8 @@ import type { PipelineContext } from '../pipeline-context';
  *  - `raw_<table>`: every raw file of every published extract batch (a batch is published once its
  *    extract manifest exists; files without one are ignored);
  *  - `<star table>`: what the catalog publishes (a dimension's location — for a by-key dimension its
- *    base and deltas, merged — a fact's partitions);
+ *    base and deltas, merged — a fact's partitions: its compacted months and recent batches, each
+ *    version in exactly one of them, fact-compaction.ts);
  *  - `current_<table>`: the current state after the latest transformed batch (base and deltas), from its manifest.
  */
 export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'processed' | 'catalog'>): Promise<RelationBindings> {

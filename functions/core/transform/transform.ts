@@ -32,6 +32,7 @@ import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
 import { checkModelVersions, type ModelCheck } from './model-versions';
 import { countQueries, QueryTally } from './query-tally';
 import { concurrently } from './concurrently';
+import { compactFacts } from './fact-compaction';
 
 /**
  * The transform stage: turns each published extract batch into the star schema.
@@ -75,6 +76,26 @@ const LEASE_TTL_MS = 16 * 60_000;
 
 /** Transforms every extracted batch that has no transform manifest yet, in order. */
 export async function transformPending(ctx: PipelineContext): Promise<TransformResult[]> {
+  const results = await transformBatches(ctx);
+  await compactFactsLogged(ctx);
+  return results;
+}
+
+/**
+ * After the batches, the facts' compaction into their month layout, when due (fact-compaction.ts).
+ * It changes what readers see only by one catalog step, and the load does not depend on it, so a
+ * failure is reported (the lake stays as it was; the next run plans it again) and the batches just
+ * transformed still go on to the load.
+ */
+async function compactFactsLogged(ctx: PipelineContext): Promise<void> {
+  try {
+    await compactFacts(ctx);
+  } catch (err) {
+    ctx.log.error(`Fact compaction failed, nothing of it was published and the facts read as before; the next transform run tries again: ${(err as Error).message}`, { error: (err as Error).message });
+  }
+}
+
+async function transformBatches(ctx: PipelineContext): Promise<TransformResult[]> {
   const { pending, transformed } = await planTransform(ctx);
   if (!pending.length) return [];
   const sqlFiles = await loadSqlFiles(ctx.sqlRoot);
