@@ -8,7 +8,6 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { backfillKey, modelVersionKey } from '../../functions/core/lake/lake-layout';
 import { listExtractSeqs, listTransformSeqs, readTransformManifest } from '../../functions/core/lake/manifest-log';
 import { acquireLease } from '../../functions/core/lake/stage-lease';
@@ -53,15 +52,7 @@ afterAll(async () => {
   if (sqlRoot) await fs.rm(sqlRoot, { recursive: true, force: true });
 });
 
-async function warehouse<T extends Record<string, unknown>>(sql: string): Promise<T[]> {
-  const client = new Client({ connectionString: s.warehouse.url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const warehouse = <T extends Record<string, unknown>>(sql: string): Promise<T[]> => s.warehouseSql<T>(sql);
 
 async function failing(work: () => Promise<unknown>): Promise<Error> {
   try {

@@ -16,7 +16,6 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from 'pg';
 import { transformPending } from '../../functions/core/transform/transform';
 import { NOW, openScenario, REPO_ROOT, type Scenario } from './scenario-harness';
 
@@ -49,15 +48,7 @@ async function cycle(): Promise<{ code: number; out: string }> {
   }
 }
 
-async function warehouse<T extends Record<string, unknown>>(sql: string): Promise<T[]> {
-  const client = new Client({ connectionString: s.warehouse.url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const warehouse = <T extends Record<string, unknown>>(sql: string): Promise<T[]> => s.warehouseSql<T>(sql);
 
 const factTotals = () =>
   warehouse<{ n: number; ids: string; units: string }>('SELECT count(*)::int AS n, sum(sales_order_id)::text AS ids, sum(units_sold)::text AS units FROM fact_sales_order');

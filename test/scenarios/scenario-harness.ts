@@ -41,6 +41,8 @@ export interface Scenario {
   oracle: AuditOracle;
   /** Runs SQL on totesys (one short connection). */
   sql<T extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Runs SQL on the warehouse (one short connection). */
+  warehouseSql<T extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
   /** Oracle mark, then one pipeline cycle on `ctx` (default: the scenario's). */
   cycle(ctx?: PipelineContext): Promise<CycleResult>;
   /** Oracle mark before an extract run some other way; call `extracted()` after it. */
@@ -74,15 +76,8 @@ export async function openScenario(name: string, options: ScenarioOptions = {}):
   const ctx = await context();
   const scenario: Scenario = {
     source, warehouse, lakeDir, ctx, log, oracle,
-    async sql<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-      const client = new Client({ connectionString: source.url });
-      await client.connect();
-      try {
-        return (await client.query<T>(text, params)).rows;
-      } finally {
-        await client.end();
-      }
-    },
+    sql: <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => runSql<T>(source.url, text, params),
+    warehouseSql: <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => runSql<T>(warehouse.url, text, params),
     async cycle(on = ctx) {
       await oracle.mark();
       let result: CycleResult | undefined;
@@ -110,6 +105,16 @@ export async function openScenario(name: string, options: ScenarioOptions = {}):
     },
   };
   return scenario;
+}
+
+async function runSql<T extends Record<string, unknown>>(url: string, text: string, params: unknown[]): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
 }
 
 /** The database clock in UTC at totesys precision, as SQL. */

@@ -1,6 +1,3 @@
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { extract } from '../../../functions/core/extract/extract';
 import { readExtractManifest, readTransformManifest } from '../../../functions/core/lake/manifest-log';
@@ -11,12 +8,10 @@ import { dataTests, FACT_SOURCES } from '../../../functions/core/transform/data-
 import { findRejectedVersions } from '../../../functions/core/transform/input-checks';
 import { transformPending } from '../../../functions/core/transform/transform';
 import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
-import { openFolderPipeline, type FolderPipeline } from '../../../functions/local/folder-pipeline';
-import { seedTotesys } from '../../../functions/totesys/seed';
-import { createTrinoEngine } from '../../../functions/engines/trino/engine';
-import { testDatabase, type TestDatabase } from '../../support/test-postgres';
+import type { TestDatabase } from '../../support/test-postgres';
 import { describeRequiring } from '../../support/requires';
-import { startTrino, trinoSkipReason, type TrinoTestServer } from '../../support/trino-server';
+import { trinoSkipReason } from '../../support/trino-server';
+import { openTrinoLake, type TrinoLake } from './trino-lake';
 
 /**
  * Write-audit-publish on the engine Athena runs: the generated data tests (count(*), GROUP BY …
@@ -28,27 +23,18 @@ const skipReason = trinoSkipReason();
 const describeTrino = (name: string, fn: jest.EmptyFunction) => describeRequiring(name, skipReason, fn);
 
 describeTrino('data tests and input checks on Trino', () => {
-  let trino: TrinoTestServer;
+  let lake: TrinoLake;
   let db: TestDatabase;
-  let pipeline: FolderPipeline;
   let ctx: PipelineContext;
   let duck: DuckDbEngine;
-  let dir: string;
 
   beforeAll(async () => {
-    [trino, db] = await Promise.all([startTrino({ schema: 'datatests' }), testDatabase('trino_datatests')]);
-    await seedTotesys(db.url, { scale: 0.005, seed: 7, asOf: new Date('2025-01-15T12:00:00.000Z') });
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-trino-datatests-'));
-    pipeline = await openFolderPipeline({ lake: dir, engine: (stores) => createTrinoEngine({ url: trino.url, ...stores, localRoot: trino.localRoot }), source: db.url });
-    ctx = pipeline.ctx;
-    duck = new DuckDbEngine(pipeline.stores.ingestion, pipeline.stores.processed);
+    lake = await openTrinoLake('datatests');
+    ({ db, ctx, duck } = lake);
   }, 900_000);
 
   afterAll(async () => {
-    await duck?.close();
-    await pipeline?.close();
-    await Promise.all([trino?.stop(), db?.close()]);
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
+    await lake?.close();
   });
 
   it('runs every data test on a good batch, and all pass', async () => {

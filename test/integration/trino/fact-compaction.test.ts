@@ -1,5 +1,4 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { withCurrentViews } from '../../../functions/core/analysis/current-views';
@@ -11,12 +10,11 @@ import { compactFacts } from '../../../functions/core/transform/fact-compaction'
 import { lakeBindings } from '../../../functions/core/transform/lake-bindings';
 import { transformPending } from '../../../functions/core/transform/transform';
 import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
-import { createTrinoEngine } from '../../../functions/engines/trino/engine';
-import { openFolderPipeline, REPO_ROOT, type FolderPipeline } from '../../../functions/local/folder-pipeline';
-import { seedTotesys } from '../../../functions/totesys/seed';
+import { REPO_ROOT } from '../../../functions/local/folder-pipeline';
 import { describeRequiring } from '../../support/requires';
-import { startTrino, trinoSkipReason, type TrinoTestServer } from '../../support/trino-server';
-import { testDatabase, type TestDatabase } from '../../support/test-postgres';
+import { trinoSkipReason } from '../../support/trino-server';
+import { openTrinoLake, type TrinoLake } from './trino-lake';
+import type { TestDatabase } from '../../support/test-postgres';
 
 /**
  * The facts' compaction (functions/core/transform/fact-compaction.ts) run by Trino, the engine
@@ -28,27 +26,18 @@ const skipReason = trinoSkipReason();
 const FACTS = STAR_TABLES.filter((t) => t.kind === 'fact');
 
 describeRequiring('fact compaction on Trino', skipReason, () => {
-  let trino: TrinoTestServer;
+  let lake: TrinoLake;
   let db: TestDatabase;
-  let pipeline: FolderPipeline;
   let ctx: PipelineContext;
   let duck: DuckDbEngine;
-  let dir: string;
 
   beforeAll(async () => {
-    [trino, db] = await Promise.all([startTrino({ schema: 'compaction' }), testDatabase('trino_compaction')]);
-    await seedTotesys(db.url, { scale: 0.005, seed: 7, asOf: new Date('2025-01-15T12:00:00.000Z') });
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-trino-compaction-'));
-    pipeline = await openFolderPipeline({ lake: dir, engine: (stores) => createTrinoEngine({ url: trino.url, ...stores, localRoot: trino.localRoot }), source: db.url });
-    ctx = pipeline.ctx;
-    duck = new DuckDbEngine(pipeline.stores.ingestion, pipeline.stores.processed);
+    lake = await openTrinoLake('compaction');
+    ({ db, ctx, duck } = lake);
   }, 900_000);
 
   afterAll(async () => {
-    await duck?.close();
-    await pipeline?.close();
-    await Promise.all([trino?.stop(), db?.close()]);
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
+    await lake?.close();
   });
 
   async function batch(ids: number[]): Promise<void> {
