@@ -5,6 +5,7 @@ import { parseStarModels, renderStarModelsModule, type StarModelFile } from '../
 import { STAR_MODELS } from '../core/contract/star-models.generated';
 import { starPostgresType, type StarTable } from '../core/contract/star-tables';
 import { readWarehouseMigrations } from '../core/load/warehouse-migrations';
+import { readStarModelFiles, SQL_TRANSFORM_DIR } from '../core/transform/sql-files';
 import { quoteIdent } from '../core/sql/sql-text';
 
 /**
@@ -37,10 +38,8 @@ import { quoteIdent } from '../core/sql/sql-text';
 export const GENERATED_MODULE = path.join('functions', 'core', 'contract', 'star-models.generated.ts');
 
 /** The model files of `<root>/sql/transform/`, with their paths relative to root. */
-export async function readStarModelFiles(root: string): Promise<StarModelFile[]> {
-  const dir = path.join(root, 'sql', 'transform');
-  const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.yml') || n.endsWith('.yaml')).sort();
-  return Promise.all(names.map(async (name) => ({ origin: `sql/transform/${name}`, text: await fs.readFile(path.join(dir, name), 'utf8') })));
+export function readRootModelFiles(root: string): Promise<StarModelFile[]> {
+  return readStarModelFiles(path.join(root, SQL_TRANSFORM_DIR));
 }
 
 export interface WarehouseChange {
@@ -140,7 +139,7 @@ export interface GenerateResult {
 
 /** Compiles the models under `root`; writes the contract module and a migration unless `check`. */
 export async function generateModels(root: string, options: { check?: boolean; handMigrated?: boolean; previous?: readonly StarTable[] } = {}): Promise<GenerateResult> {
-  const tables = parseStarModels(await readStarModelFiles(root));
+  const tables = parseStarModels(await readRootModelFiles(root));
   const moduleText = renderStarModelsModule(tables);
   const modulePath = path.join(root, GENERATED_MODULE);
   const current = await fs.readFile(modulePath, 'utf8').catch(() => '');

@@ -42,12 +42,13 @@ export interface SqlFile {
  */
 export async function loadSqlFiles(sqlRoot: string): Promise<SqlFile[]> {
   const dir = path.join(sqlRoot, SQL_TRANSFORM_DIR);
-  let names: string[];
+  let entries: string[];
   try {
-    names = (await fs.readdir(dir)).filter((name) => name.endsWith('.sql'));
+    entries = await fs.readdir(dir);
   } catch (err) {
     throw new Error(`Cannot read the transform SQL folder ${dir} (${(err as Error).message}); sqlRoot must be the directory that contains sql/`);
   }
+  const names = entries.filter((name) => name.endsWith('.sql'));
   const expected = new Set(STAR_TABLES.map((t) => `${t.name}.sql`));
   const missing = [...expected].filter((name) => !names.includes(name));
   const extra = names.filter((name) => !expected.has(name));
@@ -58,13 +59,21 @@ export async function loadSqlFiles(sqlRoot: string): Promise<SqlFile[]> {
         (extra.length ? `; not in the contract: ${extra.join(', ')} (add the table to the contract or remove the file)` : ''),
     );
   }
-  await checkModels(dir, (await fs.readdir(dir)).filter((name) => name.endsWith('.yml')));
+  checkModels(await readStarModelFiles(dir, entries));
   return Promise.all(dependencyOrder(STAR_TABLES).map(async (table) => parseSqlFile(table, await fs.readFile(path.join(dir, `${table.name}.sql`)))));
 }
 
+/**
+ * The model files (`*.yml`) among `entries` of the transform SQL folder `dir` (all of its entries
+ * when not given), named by their path under the SQL root.
+ */
+export async function readStarModelFiles(dir: string, entries?: readonly string[]): Promise<StarModelFile[]> {
+  const names = (entries ?? (await fs.readdir(dir))).filter((name) => name.endsWith('.yml')).sort();
+  return Promise.all(names.map(async (name) => ({ origin: `sql/transform/${name}`, text: await fs.readFile(path.join(dir, name), 'utf8') })));
+}
+
 /** Throws when the models beside the SQL files differ from the compiled star contract. */
-async function checkModels(dir: string, names: string[]): Promise<void> {
-  const files: StarModelFile[] = await Promise.all(names.map(async (name) => ({ origin: `sql/transform/${name}`, text: await fs.readFile(path.join(dir, name), 'utf8') })));
+function checkModels(files: readonly StarModelFile[]): void {
   const models = parseStarModels(files);
   const differing = models.flatMap((model) => {
     const compiled = STAR_TABLES.find((t) => t.name === model.name);

@@ -12,13 +12,13 @@ import { parseStarModels, renderStarModelsModule, StarModelError, type StarModel
 import { STAR_TABLES, type StarTable } from '../../../functions/core/contract/star-tables';
 import { dataTests } from '../../../functions/core/transform/data-tests';
 import { loadSqlFiles } from '../../../functions/core/transform/sql-files';
-import { generateModels, GENERATED_MODULE, readStarModelFiles, UnsupportedChangeError, warehouseChange } from '../../../functions/build/generate-models';
+import { generateModels, GENERATED_MODULE, readRootModelFiles, UnsupportedChangeError, warehouseChange } from '../../../functions/build/generate-models';
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 
 let files: StarModelFile[];
 beforeAll(async () => {
-  files = await readStarModelFiles(REPO_ROOT);
+  files = await readRootModelFiles(REPO_ROOT);
 });
 
 const replaced = (name: string, from: string | RegExp, to: string): StarModelFile[] =>
@@ -145,7 +145,7 @@ describe('the warehouse migration a model change needs', () => {
       expect(migration).toContain('ALTER TABLE "fact_sales_order" ADD COLUMN "gross_value" numeric(10,2);');
       expect(await readFile(path.join(root, GENERATED_MODULE), 'utf8')).toContain('{"name":"gross_value","type":"numeric(10,2)","nullable":false,"description":"units_sold × unit_price."}');
       // Generated once: the next run (with the contract it wrote as the previous one) has nothing to do.
-      const next = parseStarModels(await readStarModelFiles(root));
+      const next = parseStarModels(await readRootModelFiles(root));
       expect(await generateModels(root, { check: true, previous: next })).toEqual({ changed: [], summary: [] });
     } finally {
       await rm(root, { recursive: true, force: true });
