@@ -356,7 +356,12 @@ async function main(): Promise<void> {
       for (const [engine, t] of Object.entries(year.engines)) {
         if (t && 'ms' in t) rows.push({ stage: `year-old lake on ${engine}: sql/analysis/ after compaction ÷ one compacted table (before compaction: ${t.query_ratio_before}×)`, seconds: t.analysis_ms.after / 1000, floorS: t.analysis_ms.floor / 1000 });
       }
-      Object.assign(results, yearResults(year));
+      Object.assign(results, yearResults(year), { year_measured_in_this_run: true });
+    } else {
+      // --skip-year: keep the year-old lake's fields of the last run that measured it, marked as such.
+      const previous = JSON.parse(await fs.readFile(path.join(ROOT, 'bench', 'results.json'), 'utf8').catch(() => '{}')) as Record<string, unknown>;
+      const kept = Object.entries(previous).filter(([key]) => key.startsWith('year_') && key !== 'year_measured_in_this_run');
+      if (kept.length) Object.assign(results, Object.fromEntries(kept), { year_measured_in_this_run: false });
     }
     if (extract3x) rows.push({ stage: 'Totes Lake extract at 3× rows', seconds: extract3x.report.ms / 1000, rows: extract3x.rows, peakRssMb: peak(extract3x) });
 
