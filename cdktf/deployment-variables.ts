@@ -25,6 +25,7 @@ export class DeploymentVariables extends Construct {
   readonly logRetentionDays: number;
   readonly athenaBytesScannedCutoff: number;
   readonly athenaResultsExpirationDays: number;
+  readonly supersededExpirationDays: number;
   readonly lambdaSubnetIds: string[];
   readonly lambdaSecurityGroupIds: string[];
   readonly lambdaDistDir: string;
@@ -130,6 +131,12 @@ export class DeploymentVariables extends Construct {
 
     this.athenaResultsExpirationDays = v('athena_results_expiration_days', {
       type: 'number', default: 7, description: 'Days Athena query results are kept before they expire.',
+    }).numberValue;
+
+    this.supersededExpirationDays = v('superseded_expiration_days', {
+      type: 'number', default: 7,
+      description: 'Days a processed file the pipeline marked superseded (a fact month a later compaction replaced) stays readable before it expires; queries already reading it finish first.',
+      validation: [{ condition: '${var.superseded_expiration_days >= 1}', errorMessage: 'superseded_expiration_days must be at least 1.' }],
     }).numberValue;
 
     this.lambdaSubnetIds = v('lambda_subnet_ids', {

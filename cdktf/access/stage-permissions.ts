@@ -1,5 +1,6 @@
 import {
   CHANGES_PREFIX,
+  COMPACTIONS_PREFIX,
   CURRENT_PREFIX,
   DELETIONS_PREFIX,
   EXTRACT_HEARTBEAT_PREFIX,
@@ -76,8 +77,10 @@ export function transformStatements(r: PipelineResources): Statement[] {
     {
       sid: 'WriteProcessedTables',
       actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      resources: objects(r.processedBucketArn, CURRENT_PREFIX, STAR_PREFIX, CHANGES_PREFIX, TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS),
+      resources: objects(r.processedBucketArn, CURRENT_PREFIX, STAR_PREFIX, CHANGES_PREFIX, TRANSFORM_MANIFEST_PREFIX, LEASES_PREFIX, QUARANTINE_PREFIX, RUNS, COMPACTIONS_PREFIX),
     },
+    // A fact compaction marks the months it replaced superseded (the tag the lifecycle rule expires).
+    { sid: 'MarkSupersededStar', actions: ['s3:PutObjectTagging'], resources: objects(r.processedBucketArn, STAR_PREFIX) },
     // The SQL version a backfill published for a fact (transform/model-versions.ts): read, never written, by the function.
     { sid: 'ReadModelVersions', actions: ['s3:GetObject'], resources: objects(r.processedBucketArn, MODELS_PREFIX) },
     {

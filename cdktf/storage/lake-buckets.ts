@@ -1,6 +1,7 @@
 import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
 import { Construct } from 'constructs';
 import { RAW_PREFIX, STAR_PREFIX } from '../../functions/core/lake/lake-layout';
+import { SUPERSEDED_TAG } from '../../functions/core/ports/object-store';
 import type { DeploymentVariables } from '../deployment-variables';
 import { abortIncompleteUploads, SecureBucket } from './secure-bucket';
 
@@ -18,7 +19,8 @@ export interface LakeBucketsProps {
  *    so a bug or a stolen key cannot rewrite history; raw files move to cheaper storage as they age
  *    (Athena still reads Standard-IA and Glacier Instant Retrieval).
  *  - processed: star schema, current-state tables, transform manifests, run history. Versioned, no
- *    Object Lock: superseded dimension locations and old versions may expire.
+ *    Object Lock: files the transform marks superseded (tag `totes-lake-superseded`) expire after
+ *    `superseded_expiration_days`, old versions after 30 days.
  *  - athena results: query results only, expiring (versioned, and a noncurrent version is gone a day
  *    later, so an overwritten result is recoverable for that long and costs nothing after).
  *  - lambda code: the three function bundles.
@@ -62,6 +64,13 @@ export class LakeBuckets extends Construct {
       kmsKeyArn,
       lifecycleRules: [
         ageing('star-to-cheaper-storage', STAR_PREFIX),
+        // Files the transform marked superseded (ObjectStore.expire: a fact month a later compaction
+        // replaced) expire after the grace period; nothing else under star/ ever expires.
+        {
+          id: 'expire-superseded', status: 'Enabled',
+          filter: [{ and: [{ prefix: STAR_PREFIX, tags: { [SUPERSEDED_TAG.key]: SUPERSEDED_TAG.value } }] }],
+          expiration: [{ days: vars.supersededExpirationDays }],
+        },
         {
           id: 'expire-noncurrent-versions', status: 'Enabled', filter: [{ prefix: '' }],
           noncurrentVersionExpiration: [{ noncurrentDays: 30 }],

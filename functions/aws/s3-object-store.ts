@@ -1,4 +1,4 @@
-import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,7 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
+  SUPERSEDED_TAG,
 } from '../core/ports/object-store';
 import { errorName, httpStatus, retryWithBackoff, type BackoffOptions } from './retry-with-backoff';
 
@@ -23,6 +24,8 @@ export interface S3ObjectStoreOptions {
 }
 
 const MIB = 1024 * 1024;
+/** Objects tagged at once by {@link S3ObjectStore.expire}. */
+const EXPIRE_CONCURRENCY = 16;
 
 /**
  * One S3 bucket as the pipeline's object store: the cloud twin of `local/folder-object-store.ts`.
@@ -129,6 +132,19 @@ export class S3ObjectStore implements ObjectStore {
         throw new Error(`Could not delete ${failed.length} objects from ${this.name}, e.g. ${failed[0].Key}: ${failed[0].Code} ${failed[0].Message}`);
       }
     }
+  }
+
+  async expire(keys: readonly string[]): Promise<void> {
+    // One PutObjectTagging per object (S3 has no batch form outside S3 Batch Operations), a few at a
+    // time; the lifecycle rule `expire-superseded` removes tagged objects after its days.
+    const tag = (key: string) =>
+      this.client
+        .send(new PutObjectTaggingCommand({ Bucket: this.bucket, Key: checkKey(key, this.name), Tagging: { TagSet: [{ Key: SUPERSEDED_TAG.key, Value: SUPERSEDED_TAG.value }] } }))
+        .catch((err: unknown) => {
+          if (isNotFound(err)) return;
+          throw wrap(err, `mark ${key} in ${this.name} as superseded`);
+        });
+    for (let i = 0; i < keys.length; i += EXPIRE_CONCURRENCY) await Promise.all(keys.slice(i, i + EXPIRE_CONCURRENCY).map(tag));
   }
 
   async exists(key: string): Promise<boolean> {

@@ -12,6 +12,20 @@ import {
   type PutOptions,
 } from '../core/ports/object-store';
 
+export interface FolderObjectStoreOptions {
+  /** How long an object marked by {@link FolderObjectStore.expire} stays readable (default a day, like S3's shortest lifecycle expiration). */
+  supersededGraceMs?: number;
+  /** The clock the grace period is measured with (tests). */
+  now?: () => number;
+}
+
+const DEFAULT_SUPERSEDED_GRACE_MS = 24 * 60 * 60_000;
+/**
+ * The folder's own record of objects marked by `expire`, one JSON list per call named by its time:
+ * not an object (`list` never shows it), the local twin of S3's tags and lifecycle rule.
+ */
+const SUPERSEDED_DIR = '.superseded';
+
 /**
  * A bucket as a folder on disk: the local twin of `aws/s3-object-store.ts`.
  *
@@ -21,10 +35,17 @@ import {
  */
 export class FolderObjectStore implements ObjectStore, LocalFiles {
   readonly name: string;
+  private readonly supersededGraceMs: number;
+  private readonly now: () => number;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    options: FolderObjectStoreOptions = {},
+  ) {
     this.root = path.resolve(root);
     this.name = this.root;
+    this.supersededGraceMs = options.supersededGraceMs ?? DEFAULT_SUPERSEDED_GRACE_MS;
+    this.now = options.now ?? Date.now;
   }
 
   uri(key: string): string {
@@ -101,6 +122,34 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
     for (const key of keys) await fs.rm(this.pathOf(key), { force: true });
   }
 
+  /**
+   * Records the keys as superseded, and deletes those recorded by earlier calls whose grace period
+   * has passed: a reader that started before the mark still finds them, as on S3.
+   */
+  async expire(keys: readonly string[]): Promise<void> {
+    const dir = path.join(this.root, SUPERSEDED_DIR);
+    const now = this.now();
+    let ledgers: string[] = [];
+    try {
+      ledgers = (await fs.readdir(dir)).filter((f) => /^\d{13}-[0-9a-f]+\.json$/.test(f)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const ledger of ledgers) {
+      if (Number(ledger.slice(0, 13)) + this.supersededGraceMs > now) break;
+      const file = path.join(dir, ledger);
+      await this.delete(JSON.parse(await fs.readFile(file, 'utf8')) as string[]);
+      await fs.rm(file, { force: true });
+    }
+    if (!keys.length) return;
+    for (const key of keys) this.pathOf(key);
+    await fs.mkdir(dir, { recursive: true });
+    const name = `${String(now).padStart(13, '0')}-${randomBytes(4).toString('hex')}.json`;
+    const tmp = path.join(dir, `.tmp-${name}`);
+    await fs.writeFile(tmp, JSON.stringify(keys));
+    await fs.rename(tmp, path.join(dir, name));
+  }
+
   private async walk(dir: string, rel: string, out: ObjectInfo[]): Promise<void> {
     let entries;
     try {
@@ -110,7 +159,7 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
       throw err;
     }
     for (const entry of entries) {
-      if (entry.name.startsWith('.tmp-')) continue;
+      if (entry.name.startsWith('.tmp-') || (!rel && entry.name === SUPERSEDED_DIR)) continue;
       const key = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) await this.walk(path.join(dir, entry.name), key, out);
       else if (entry.isFile()) out.push({ key, size: (await fs.stat(path.join(dir, entry.name))).size });

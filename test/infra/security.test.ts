@@ -83,6 +83,18 @@ describe('ingestion and processed buckets', () => {
     expect(rules.find((r: { expiration?: unknown }) => r.expiration).expiration).toEqual([{ days: '${var.athena_results_expiration_days}' }]);
   });
 
+  it('processed: only star/ files tagged superseded expire, after superseded_expiration_days', () => {
+    const rules = byBucket('aws_s3_bucket_lifecycle_configuration', processed)[0].rule as Block[];
+    const expiring = rules.filter((r) => r.expiration);
+    expect(expiring).toEqual([
+      expect.objectContaining({
+        id: 'expire-superseded',
+        filter: [{ and: [{ prefix: 'star/', tags: { 'totes-lake-superseded': 'true' } }] }],
+        expiration: [{ days: '${var.superseded_expiration_days}' }],
+      }),
+    ]);
+  });
+
   it('both send object events to EventBridge', () => {
     for (const id of [ingestion, processed]) {
       expect(byBucket('aws_s3_bucket_notification', id)).toEqual([expect.objectContaining({ eventbridge: true })]);

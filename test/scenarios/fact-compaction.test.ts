@@ -13,6 +13,7 @@ import path from 'node:path';
 import { withCurrentViews } from '../../functions/core/analysis/current-views';
 import { STAR_TABLES } from '../../functions/core/contract/star-tables';
 import { extract } from '../../functions/core/extract/extract';
+import { factTablePrefix } from '../../functions/core/lake/lake-layout';
 import { listTransformSeqs } from '../../functions/core/lake/manifest-log';
 import { acquireLease } from '../../functions/core/lake/stage-lease';
 import { loadPending } from '../../functions/core/load/load';
@@ -22,6 +23,7 @@ import { compactFacts, type FactCompactionStep } from '../../functions/core/tran
 import { loadSqlFiles } from '../../functions/core/transform/sql-files';
 import { lakeBindings } from '../../functions/core/transform/lake-bindings';
 import { transformPending } from '../../functions/core/transform/transform';
+import { FolderObjectStore } from '../../functions/local/folder-object-store';
 import { warehouseFactVersions } from '../support/audit-oracle';
 import { NOW, openScenario, REPO_ROOT, type Scenario } from './scenario-harness';
 
@@ -212,6 +214,44 @@ it('compacts on its own schedule inside the transform: once the oldest batch par
   const after = await partitions();
   for (const fact of FACTS) expect(after[fact.name].every((p) => p.month !== undefined)).toBe(true);
   expect((await answers()).fact_sales_order).not.toEqual(before.fact_sales_order); // the new version is there
+  expect(await s.check()).toEqual([]);
+  await expectLakeEqualsWarehouse();
+});
+
+it('marks the months a compaction replaced superseded, also after a crash between its publish and the marking; once the grace period passes they go, never a published month or a batch partition', async () => {
+  const store = s.ctx.processed as FolderObjectStore;
+  const files = async (kind: 'compacted=' | 'batch_id=') => {
+    const keys: string[] = [];
+    for (const fact of FACTS) for await (const o of store.list(factTablePrefix(fact.name))) if (o.key.includes(`/${kind}`)) keys.push(o.key);
+    return keys;
+  };
+  await compactFacts(s.ctx, { force: true });
+  await amend([1, 6]); // new versions of months already compacted: the next compaction replaces them
+  const crashed = await compactFacts(s.ctx, {
+    force: true,
+    onStep: (step, fields) => {
+      if (step === 'published' && fields.table === 'fact_sales_order') throw new Error('crash after the publish');
+    },
+  }).catch((e: Error) => e);
+  expect((crashed as Error).message).toBe('crash after the publish');
+  await amend([2, 7]);
+  const results = await compactFacts(s.ctx, { force: true });
+  // The sales orders' compaction marks what it replaced and what the crashed one had replaced.
+  expect(results.find((r) => r.table === 'fact_sales_order')?.expired).toBeGreaterThan(0);
+  const before = await answers();
+  const published = new Set(Object.values(await partitions()).flat().map((p) => p.prefix));
+  const compacted = await files('compacted=');
+  const superseded = compacted.filter((k) => ![...published].some((p) => k.startsWith(p)));
+  expect(superseded.length).toBeGreaterThan(0);
+  const batchFiles = await files('batch_id=');
+
+  // Within the grace period nothing is gone; a call after it deletes exactly what was marked.
+  await store.expire([]);
+  expect(await files('compacted=')).toEqual(compacted);
+  await new FolderObjectStore(store.root, { now: () => Date.now() + 25 * 60 * 60_000 }).expire([]);
+  expect(await files('compacted=')).toEqual(compacted.filter((k) => !superseded.includes(k)));
+  expect(await files('batch_id=')).toEqual(batchFiles);
+  expect(await answers()).toEqual(before);
   expect(await s.check()).toEqual([]);
   await expectLakeEqualsWarehouse();
 });

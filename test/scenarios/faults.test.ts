@@ -28,6 +28,7 @@ class FaultyStore implements ObjectStore {
   exists(key: string): Promise<boolean> { return this.inner.exists(key); }
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<ObjectInfo> { return this.inner.list(prefix, options); }
   delete(keys: readonly string[]): Promise<void> { return this.inner.delete(keys); }
+  expire(keys: readonly string[]): Promise<void> { return this.inner.expire(keys); }
 }
 
 /** An engine whose first `failures` writes fail like a transient Athena error. */

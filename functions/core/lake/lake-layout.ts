@@ -178,6 +178,14 @@ export function parseFactMonthPrefix(prefix: string): { table: string; throughBa
   return m && MONTH_PATTERN.test(m[3]) ? { table: m[1], throughBatchId: m[2], month: m[3] } : undefined;
 }
 
+export const COMPACTIONS_PREFIX = 'compactions/';
+/**
+ * The journal of a fact's last compaction (transform/fact-compaction.ts): what it writes and what it
+ * replaces, written before it writes and removed once what it replaced is expired, so a crash at any
+ * step leaves the next compaction a list of what to expire (`ObjectStore.expire`). Overwritten.
+ */
+export const factCompactionJournalKey = (table: string): string => `${COMPACTIONS_PREFIX}${table}.json`;
+
 export const LEASES_PREFIX = 'leases/';
 export const leasePrefix = (stage: string, seq: number): string => `${LEASES_PREFIX}${stage}/${padSeq(seq)}/`;
 export const leaseKey = (stage: string, seq: number, attempt: number, released = false): string =>

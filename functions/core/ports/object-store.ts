@@ -43,7 +43,21 @@ export interface ObjectStore {
    * empty location). Nothing in the ingestion store is ever deleted.
    */
   delete(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Marks objects the pipeline will never read again (a fact's months a later compaction replaced,
+   * an unpublished compaction a crash left behind: transform/fact-compaction.ts); the store removes
+   * them after its grace period, so a query already reading them can finish. S3 tags each object
+   * with {@link SUPERSEDED_TAG} for the processed bucket's lifecycle rule `expire-superseded`
+   * (cdktf/storage/lake-buckets.ts, variable `superseded_expiration_days`); the folder store records
+   * them and deletes them on a later call once its grace period has passed. Absent keys are ignored.
+   * Only ever called on the processed store, never with a key a manifest lists.
+   */
+  expire(keys: readonly string[]): Promise<void>;
 }
+
+/** The S3 object tag of an object marked by {@link ObjectStore.expire}, which the processed bucket's lifecycle rule expires. */
+export const SUPERSEDED_TAG = { key: 'totes-lake-superseded', value: 'true' } as const;
 
 /**
  * A store whose objects are files on this machine (`local/folder-object-store.ts`): `pathOf` gives

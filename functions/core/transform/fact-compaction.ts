@@ -1,10 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LINEAGE_COLUMNS, STAR_TABLES, lakeTrinoType, type StarTable } from '../contract/star-tables';
-import { FACT_MONTH_COLUMN, factCompactionPrefix, factMonthPrefix } from '../lake/lake-layout';
+import { FACT_MONTH_COLUMN, factCompactionJournalKey, factCompactionPrefix, factMonthPrefix } from '../lake/lake-layout';
 import { listTransformSeqs, readTransformManifest } from '../lake/manifest-log';
 import { acquireLease } from '../lake/stage-lease';
 import type { TableLocation } from '../ports/catalog';
+import { ObjectNotFoundError, getText } from '../ports/object-store';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { batchStart } from './current-compaction';
@@ -38,8 +39,15 @@ import { sha256 } from './sql-files';
  *     equal those of what it replaces; otherwise it stops, nothing published;
  *  4. `published`: `Catalog.publishCompaction`, one step readers see whole (the folder catalog's one
  *     pointer write), refused if the partitions it replaces changed meanwhile.
- * Nothing is deleted: the replaced files stay where they are. A crash before 4 leaves the catalog as
- * it was and a re-run plans the same compaction again; after 4 the compaction is done.
+ * Nothing is deleted before 4: the replaced files stay where they are. A crash before 4 leaves the
+ * catalog as it was and a re-run plans the same compaction again; after 4 the compaction is done.
+ *  5. `expired`: the months it replaced are marked superseded (`ObjectStore.expire`: the store removes
+ *     them after a grace period, so a query already reading them finishes). A journal
+ *     (lake-layout.ts `factCompactionJournalKey`), written before step 2 and removed after 5, lists
+ *     what the compaction writes and replaces; the next compaction of the fact expires whatever of it
+ *     is no longer published — the replaced months after a crash between 4 and 5, the written ones
+ *     after a crash before 4 — unless it writes there itself. A batch's own partition is never
+ *     expired: the load reads it from its transform manifest.
  */
 
 export interface FactCompactionPolicy {
@@ -59,7 +67,7 @@ export const DEFAULT_FACT_COMPACTION: FactCompactionPolicy = {
 
 export const SQL_COMPACTION_DIR = path.join('sql', 'compaction');
 
-export type FactCompactionStep = 'planned' | 'written' | 'checked' | 'published';
+export type FactCompactionStep = 'planned' | 'written' | 'checked' | 'published' | 'expired';
 
 export interface FactCompactionOptions {
   /** Compact every fact with batch partitions now, due or not (tests, `totes` operators). */
@@ -75,6 +83,8 @@ export interface FactCompactionResult {
   batches?: number;
   months?: string[];
   prefix?: string;
+  /** Files of replaced (or abandoned) months marked superseded, for the store to expire. */
+  expired?: number;
 }
 
 /** A fact's compaction, planned from its published partitions. */
@@ -155,7 +165,7 @@ export async function compactFacts(ctx: PipelineContext, options: FactCompaction
           break;
         }
         const done = await compactFact(ctx, fact, plan, options);
-        result = round === 0 ? done : { ...done, batches: (result.batches ?? 0) + (done.batches ?? 0), months: [...new Set([...(result.months ?? []), ...(done.months ?? [])])].sort() };
+        result = round === 0 ? done : { ...done, batches: (result.batches ?? 0) + (done.batches ?? 0), months: [...new Set([...(result.months ?? []), ...(done.months ?? [])])].sort(), expired: (result.expired ?? 0) + (done.expired ?? 0) };
       }
       results.push(result);
     }
@@ -203,6 +213,9 @@ export async function compactFact(ctx: PipelineContext, fact: StarTable, plan: F
   const inputs = [...replacedMonths.map((m) => m.prefix), ...batchPrefixes];
   const prefix = factCompactionPrefix(fact.name, through, sha256(JSON.stringify({ sql: file.sqlHash, inputs })));
   const fields = { table: fact.name, prefix, months: touched, batches: plan.batches.length };
+  const settled = await settleCompactionJournal(ctx, fact.name, plan.months, prefix);
+  const journal: CompactionJournal = { table: fact.name, prefix, months: touched.map((m) => factMonthPrefix(prefix, m)), replaced: replacedMonths.map((m) => m.prefix) };
+  await ctx.processed.put(factCompactionJournalKey(fact.name), `${JSON.stringify(journal, null, 2)}\n`);
   await options.onStep?.('planned', fields);
 
   const target: WriteTarget = {
@@ -224,14 +237,55 @@ export async function compactFact(ctx: PipelineContext, fact: StarTable, plan: F
   const to: TableLocation[] = touched.map((month) => ({ prefix: factMonthPrefix(prefix, month), batchId: through, sqlHash: plan.sqlHash, month }));
   await ctx.catalog.publishCompaction!(fact.name, [...plan.batches, ...replacedMonths], to);
   await options.onStep?.('published', fields);
+
+  const expired = settled + (await expirePrefixes(ctx, journal.replaced));
+  await ctx.processed.delete([factCompactionJournalKey(fact.name)]);
+  await options.onStep?.('expired', fields);
   ctx.log.info(`Fact compaction: ${fact.name}: ${plan.batches.length} batch partition(s) through ${through} and ${replacedMonths.length} month(s) rewritten into ${touched.length} month partition(s) under ${prefix}`, {
     table: fact.name,
     batches: plan.batches.length,
     months: touched,
     rows: written.rows,
     prefix,
+    expired,
   });
-  return { table: fact.name, outcome: 'compacted', batches: plan.batches.length, months: touched, prefix };
+  return { table: fact.name, outcome: 'compacted', batches: plan.batches.length, months: touched, prefix, expired };
+}
+
+/** What one compaction writes and replaces (month prefixes), kept until what it replaced is expired. */
+interface CompactionJournal {
+  table: string;
+  prefix: string;
+  months: string[];
+  replaced: string[];
+}
+
+/**
+ * Expires what the fact's last compaction journal names that is no longer published and that the
+ * compaction about to write under `prefix` neither reads nor writes (see the module comment, step 5).
+ * Returns the number of objects marked.
+ */
+async function settleCompactionJournal(ctx: PipelineContext, table: string, publishedMonths: readonly TableLocation[], prefix: string): Promise<number> {
+  let journal: CompactionJournal;
+  try {
+    journal = JSON.parse(await getText(ctx.processed, factCompactionJournalKey(table))) as CompactionJournal;
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return 0;
+    throw err;
+  }
+  const published = new Set(publishedMonths.map((m) => m.prefix));
+  const stale = [...journal.months, ...journal.replaced].filter((p) => !published.has(p) && !p.startsWith(prefix));
+  const marked = await expirePrefixes(ctx, stale);
+  if (marked) ctx.log.info(`Fact compaction: ${table}: ${marked} file(s) of ${journal.prefix}'s compaction are no longer published; marked superseded`, { table, prefix: journal.prefix, files: marked });
+  return marked;
+}
+
+/** Marks every object under the prefixes superseded (`ObjectStore.expire`); returns how many. */
+async function expirePrefixes(ctx: PipelineContext, prefixes: readonly string[]): Promise<number> {
+  const keys: string[] = [];
+  for (const p of prefixes) for await (const o of ctx.processed.list(p)) keys.push(o.key);
+  await ctx.processed.expire(keys);
+  return keys.length;
 }
 
 /** Bindings naming only the fact, at the given prefixes. */

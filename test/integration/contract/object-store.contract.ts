@@ -66,6 +66,16 @@ export function objectStoreContract(open: () => Promise<{ store: ObjectStore; cl
     expect(await store.exists('delete/b')).toBe(true);
   });
 
+  it('expire marks objects without removing them at once (readers in flight finish), and ignores absent keys', async () => {
+    await store.put('expire/a', 'a');
+    await store.put('expire/b', 'b');
+    await store.expire(['expire/a', 'expire/never']);
+    await store.expire([]);
+    expect(await keys('expire/')).toEqual(['expire/a', 'expire/b']);
+    expect(await getText(store, 'expire/a')).toBe('a');
+    expect(await keys('')).not.toContain(expect.stringMatching(/superseded/));
+  });
+
   it('streams a body in and out, counting its bytes', async () => {
     const parts = Array.from({ length: 64 }, (_, i) => Buffer.alloc(16 * 1024, i));
     const { bytes } = await store.putStream('stream/big.bin', Readable.from(parts));

@@ -1,8 +1,8 @@
-import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectTaggingCommand, HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { S3ObjectStore } from '../../../functions/aws/s3-object-store';
-import { ObjectExistsError, ObjectNotFoundError, getText } from '../../../functions/core/ports/object-store';
+import { ObjectExistsError, ObjectNotFoundError, SUPERSEDED_TAG, getText } from '../../../functions/core/ports/object-store';
 import { describeIfMoto, startMotoServer, type MotoServer } from '../../support/moto-server';
 
 /** Deterministic pseudo-random bytes (incompressible, so parts are really 5 MiB on the wire). */
@@ -89,5 +89,19 @@ describeIfMoto('S3ObjectStore against moto', () => {
     expect(await store.exists('nope.json')).toBe(false);
     expect(await store.exists('manifests/transform/0000000001.json')).toBe(true);
     expect(store.uri('a/b.json')).toBe('s3://ingestion/a/b.json');
+  });
+
+  it('expire tags each object for the lifecycle rule expire-superseded, and leaves it readable', async () => {
+    const keys = Array.from({ length: 20 }, (_, i) => `star/fact_x/compacted=c/created_month=2024-0${(i % 9) + 1}/part-${i}.parquet`);
+    await Promise.all(keys.map((k) => store.put(k, k)));
+    await store.put('star/fact_x/batch_id=b/part-0.parquet', 'kept');
+    await store.expire([...keys, 'star/fact_x/absent.parquet']);
+    for (const key of keys) {
+      const { TagSet } = await client.send(new GetObjectTaggingCommand({ Bucket: 'ingestion', Key: key }));
+      expect(TagSet).toEqual([{ Key: SUPERSEDED_TAG.key, Value: SUPERSEDED_TAG.value }]);
+      expect(await getText(store, key)).toBe(key);
+    }
+    const untouched = await client.send(new GetObjectTaggingCommand({ Bucket: 'ingestion', Key: 'star/fact_x/batch_id=b/part-0.parquet' }));
+    expect(untouched.TagSet).toEqual([]);
   });
 });

@@ -1,0 +1,51 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FolderObjectStore } from '../../../functions/local/folder-object-store';
+
+/** The folder store's twin of S3's tag and lifecycle rule: `expire` marks now and deletes after the grace period. */
+describe('FolderObjectStore.expire', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-folder-expire-'));
+  });
+  afterEach(async () => {
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  const keys = async (store: FolderObjectStore) => {
+    const out: string[] = [];
+    for await (const o of store.list('')) out.push(o.key);
+    return out;
+  };
+
+  it('keeps marked objects through the grace period and deletes exactly them on the first call after it', async () => {
+    let now = 1_000_000_000_000;
+    const store = new FolderObjectStore(root, { supersededGraceMs: 60_000, now: () => now });
+    for (const k of ['star/f/compacted=a/m=1/p.parquet', 'star/f/compacted=a/m=2/p.parquet', 'star/f/batch_id=b/p.parquet']) await store.put(k, k);
+    await store.expire(['star/f/compacted=a/m=1/p.parquet', 'star/f/absent.parquet']);
+    now += 30_000;
+    await store.expire(['star/f/compacted=a/m=2/p.parquet']);
+    expect(await keys(store)).toEqual(['star/f/batch_id=b/p.parquet', 'star/f/compacted=a/m=1/p.parquet', 'star/f/compacted=a/m=2/p.parquet']);
+
+    now += 40_000; // the first mark is 70 s old, the second 40 s
+    await store.expire([]);
+    expect(await keys(store)).toEqual(['star/f/batch_id=b/p.parquet', 'star/f/compacted=a/m=2/p.parquet']);
+    now += 30_000;
+    await store.expire([]);
+    expect(await keys(store)).toEqual(['star/f/batch_id=b/p.parquet']);
+    // The record of marks is the store's own, never an object: nothing left of it once done.
+    expect(await fs.readdir(path.join(root, '.superseded'))).toEqual([]);
+  });
+
+  it('defaults to a day of grace, and refuses a key outside the store', async () => {
+    const store = new FolderObjectStore(root);
+    await store.put('a/b', 'x');
+    await store.expire(['a/b']);
+    await store.expire([]);
+    expect(await keys(store)).toEqual(['a/b']);
+    await expect(new FolderObjectStore(root, { now: () => Date.now() + 24 * 60 * 60_000 + 1 }).expire([])).resolves.toBeUndefined();
+    expect(await keys(store)).toEqual([]);
+    await expect(store.expire(['../escape'])).rejects.toThrow(/Invalid object key/);
+  });
+});
