@@ -60,9 +60,13 @@ describeIfMoto('GlueCatalog against moto', () => {
     for (const b of [B2, B1, B3, B2]) await catalog.addPartition('fact_payment', { prefix: factBatchPrefix('fact_payment', b), batchId: b, sqlHash: `h-${b.slice(9, 10)}` });
     const parts = await catalog.partitions('fact_payment');
     expect(parts).toEqual([B1, B2, B3].map((b) => ({ prefix: factBatchPrefix('fact_payment', b), batchId: b, sqlHash: `h-${b.slice(9, 10)}` })));
-    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_payment' }));
+    // The fact is a view over its batches table, created with the first batch (aws/fact-view.ts).
+    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_payment_batches' }));
     expect(Table?.StorageDescriptor?.Location).toBe(`s3://processed/${factTablePrefix('fact_payment')}`);
     expect(Table?.PartitionKeys?.map((k) => k.Name)).toEqual(['batch_id']);
+    const { Table: view } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_payment' }));
+    expect(view?.TableType).toBe('VIRTUAL_VIEW');
+    expect(view?.Parameters).toMatchObject({ presto_view: 'true', comment: 'Presto View', 'totes.batches_table': 'fact_payment_batches' });
   });
 
   it('says what to fix when a table points outside the processed bucket', async () => {
