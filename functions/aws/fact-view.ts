@@ -32,6 +32,9 @@ export const PARAM_BATCHES_TABLE = 'totes.batches_table';
 /** View parameter holding its description (a view must not carry a Glue Description: athena-current-views.ts). */
 export const PARAM_VIEW_DESCRIPTION = 'totes.description';
 
+/** Owner of the facts' views (their definer): the pipeline. */
+export const FACT_VIEW_OWNER = 'totes-lake';
+
 /** Athena's default catalog; the name the offline Trino gives its Glue catalog too (test/cloud/trino-glue.ts). */
 export const ATHENA_DATA_CATALOG = 'awsdatacatalog';
 
@@ -107,8 +110,17 @@ export function factViewSql(database: string, fact: string, state: FactViewState
 }
 
 /** `/* Presto View: <base64 JSON> *\/`: the view definition as Athena and Trino store it in Glue. */
-export function encodePrestoView(view: { originalSql: string; catalog: string; schema: string; columns: { name: string; type: string }[] }): string {
-  const json = JSON.stringify({ originalSql: view.originalSql, catalog: view.catalog, schema: view.schema, columns: view.columns.map((c) => ({ name: c.name, type: c.type })) });
+export function encodePrestoView(view: { originalSql: string; catalog: string; schema: string; columns: { name: string; type: string }[]; owner: string }): string {
+  // A definer view names its owner: Trino refuses one without ("Run-as identity must be set for a
+  // run-as definer view", as the offline cloud showed); Athena authorizes the caller through IAM either way.
+  const json = JSON.stringify({
+    originalSql: view.originalSql,
+    catalog: view.catalog,
+    schema: view.schema,
+    columns: view.columns.map((c) => ({ name: c.name, type: c.type })),
+    owner: view.owner,
+    runAsInvoker: false,
+  });
   return `${PRESTO_VIEW_PREFIX}${Buffer.from(json, 'utf8').toString('base64')}${PRESTO_VIEW_SUFFIX}`;
 }
 
@@ -129,7 +141,8 @@ export function factViewInput(database: string, catalog: string, fact: string, s
   return {
     Name: fact,
     TableType: 'VIRTUAL_VIEW',
-    ViewOriginalText: encodePrestoView({ originalSql: factViewSql(database, fact, state), catalog, schema: database, columns }),
+    Owner: FACT_VIEW_OWNER,
+    ViewOriginalText: encodePrestoView({ originalSql: factViewSql(database, fact, state), catalog, schema: database, columns, owner: FACT_VIEW_OWNER }),
     ViewExpandedText: '/* Presto View */',
     Parameters: {
       presto_view: 'true',
