@@ -247,7 +247,7 @@ export class GlueCatalog implements Catalog {
    * copied to `<fact>_batches`, then it is dropped and the view created in its place (readers find
    * no table for that moment, never a mix).
    */
-  private async ensureFactView(fact: string): Promise<FactViewState> {
+  async ensureFactView(fact: string): Promise<FactViewState> {
     const existing = await this.getTable(fact);
     const state = factViewState(existing);
     if (state) return state;
