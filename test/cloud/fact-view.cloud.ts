@@ -145,6 +145,11 @@ describe('a fact as a view on Glue, read by Trino over moto', () => {
     const tables = (await sql(`SHOW TABLES FROM ${DB} LIKE 'fact_payment%'`)).map(([t]) => String(t)).sort();
     expect(tables).toEqual(['fact_payment', 'fact_payment_batches', `fact_payment_months_${B[3].replace(/-/g, '_').toLowerCase()}`]);
     expect(await sql(`SELECT count(*) FROM ${DB}."fact_payment_batches$partitions"`)).toEqual([[0]]);
+    // A filter on created_month prunes the months: Trino reads that month's files only.
+    const scan = async (where: string) => (await client.execute(`SELECT sum(payment_id), count(*) FROM ${DB}.${FACT} WHERE ${where}`, 'fact-view scan')).processedBytes;
+    const [everything, oneMonth] = [await scan('TRUE'), await scan(`created_month = '${months[0]}'`)];
+    expect(oneMonth).toBeGreaterThan(0);
+    expect(oneMonth).toBeLessThan(everything / 2);
   });
 
   it('publishes a backfill as a new batches table in one switch; later batches join it', async () => {
