@@ -326,7 +326,7 @@ export class GlueCatalog implements Catalog {
   async cleanUpFact(fact: string, state: FactViewState): Promise<void> {
     try {
       const named = new Set([state.batchesTable, state.monthsTable].filter((t): t is string => t !== undefined));
-      for (const name of await this.tableNames(`${fact}_*`)) {
+      for (const name of await this.tableNames(`${fact}_.*`)) {
         if (!isFactDataTable(fact, name) || named.has(name)) continue;
         if (name === baseBatchesTableName(fact)) await this.deletePartitions(name, (await this.listPartitions(name)).map((p) => p.batchId));
         else await this.deleteTable(name);
@@ -340,7 +340,7 @@ export class GlueCatalog implements Catalog {
     }
   }
 
-  /** Names of the tables matching a Glue expression (`fact_x_*`). */
+  /** Names of the tables matching a Glue expression (a regular expression, `fact_x_.*`). */
   private async tableNames(expression: string): Promise<string[]> {
     const names: string[] = [];
     let NextToken: string | undefined;
