@@ -98,7 +98,9 @@ export function transformStatements(r: PipelineResources): Statement[] {
       actions: [
         'glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition',
         'glue:CreateTable', 'glue:UpdateTable', 'glue:DeleteTable', 'glue:BatchDeleteTable', 'glue:CreatePartition', 'glue:BatchCreatePartition', 'glue:UpdatePartition',
-        // A by-key dimension's superseded base and change sets leave <dim>_versions (glue-catalog.ts).
+        // A by-key dimension's superseded base and change sets leave <dim>_versions; a fact's compacted
+        // batches leave <fact>_batches after its view is switched (CreateTable, BatchCreatePartition,
+        // UpdateTable of the view, DeleteTable of the months table it no longer reads: aws/fact-view.ts).
         'glue:BatchDeletePartition',
       ],
       resources: glueDatabase(r, r.processedDatabase),

@@ -18,6 +18,10 @@ import { PARAM_SQL_HASH, processedColumns } from './glue-table-input';
  * DDL (table parameter `totes.sql_hash`) plus descriptions, so a view already at that hash is
  * left alone (no Athena query) and a changed contract replaces it on the next transform.
  *
+ * Each fact (`fact_sales_order`, …) is itself a view the Glue catalog keeps over its compacted months
+ * and recent batches (aws/fact-view.ts, written directly in the Presto view encoding because it is
+ * switched by one UpdateTable at each compaction, not by DDL); the current views read it by name.
+ *
  * The same holds for the by-key dimensions' views (`dim_transaction`, {@link ensureDimensionViews}):
  * the dimension is kept as base + deltas, which Glue holds as the partitions of `<dim>_versions`,
  * and the view named for the dimension merges them (the latest row per key, as the transform reads
@@ -179,6 +183,8 @@ export async function ensureLakeViews(ctx: PipelineContext): Promise<Record<stri
   if (!(ctx.engine instanceof AthenaEngine) || !(ctx.catalog instanceof GlueCatalog)) return undefined;
   try {
     const ports = { engine: ctx.engine, catalog: ctx.catalog, log: ctx.log };
+    // The current views read the facts' own views (aws/fact-view.ts), which the first batch creates: made sure of first.
+    for (const view of CURRENT_VIEWS) await ctx.catalog.ensureFactView(view.fact.name);
     return { ...(await ensureCurrentViews(ports)), ...(await ensureDimensionViews(ports)) };
   } catch (err) {
     ctx.log.error(`Could not create the current-state views: ${(err as Error).message}. Analysts lack fact_*_current (or the by-key dimensions' views) until this is fixed; the next transform retries`, {

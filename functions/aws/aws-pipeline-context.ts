@@ -50,7 +50,7 @@ export function buildAwsContext(config: AwsConfig, clients: AwsClients, log: Log
     ? new S3ObjectStore(requireSetting(config, 'processedBucket', 'the processed store'), clients.s3)
     : unavailable<ObjectStore>('the processed store', 'processedBucket');
   const catalog = has('processedBucket', 'processedDatabase')
-    ? new GlueCatalog(clients.glue, { database: config.processedDatabase!, bucket: config.processedBucket! })
+    ? new GlueCatalog(clients.glue, { database: config.processedDatabase!, bucket: config.processedBucket!, log })
     : unavailable<Catalog>('the Glue catalog', config.processedBucket ? 'processedDatabase' : 'processedBucket');
   const engine = has('processedBucket', 'rawDatabase', 'processedDatabase', 'athenaWorkgroup')
     ? new AthenaEngine({

@@ -32,6 +32,7 @@ import type { WriteTarget } from '../../functions/core/ports/query-engine';
 import { currentStateColumns, currentStateSql } from '../../functions/core/transform/current-state';
 import { sha256 } from '../../functions/core/transform/sql-files';
 import { transformPending } from '../../functions/core/transform/transform';
+import { compactFacts } from '../../functions/core/transform/fact-compaction';
 import { urlLocator } from '../../functions/local/embedded-postgres';
 import { openFolderPipeline, type FolderPipeline } from '../../functions/local/folder-pipeline';
 import { seedTotesys } from '../../functions/totesys/seed';
@@ -458,6 +459,35 @@ describe('the offline Athena: the product’s AthenaEngine on Trino over moto’
       const [onAthena, onDuck] = await Promise.all([engine.query(sql, bindings), duck.engine.query(sql, bindings)]);
       expect(onAthena.map((r) => [r._batch_id, Number(r.n), Number(r.units)])).toEqual(onDuck.map((r) => [r._batch_id, Number(r.n), Number(r.units)]));
       expect(onAthena).toHaveLength(2);
+    });
+
+    test('the facts compacted on Athena and published by switching each fact’s Glue view: the same versions, read by name', async () => {
+      const read = (fact: string, id: string) =>
+        engine.query(`SELECT count(*) AS n, count(DISTINCT concat(CAST(${id} AS varchar), '/', _batch_id)) AS versions, sum(CAST(${id} AS bigint)) AS ids FROM "${PROCESSED_DB}"."${fact}"`);
+      const facts = STAR_TABLES.filter((t) => t.kind === 'fact');
+      const before = await Promise.all(facts.map((f) => read(f.name, f.key[0])));
+      const current = await engine.query(`SELECT count(*) AS n FROM "${PROCESSED_DB}"."fact_sales_order_current"`);
+      const results = await compactFacts(ctx, { force: true });
+      expect(results.map((r) => [r.table, r.outcome])).toEqual(facts.map((f) => [f.name, 'compacted']));
+      for (const [i, fact] of facts.entries()) {
+        // Every batch is in a month now, and the view reads the months table the compaction built.
+        const partitions = await ctx.catalog.partitions(fact.name);
+        expect(partitions.length).toBeGreaterThan(0);
+        expect(partitions.every((p) => p.month !== undefined)).toBe(true);
+        const view = await glue.send(new GetTableCommand({ DatabaseName: PROCESSED_DB, Name: fact.name }));
+        expect(view.Table?.TableType).toBe('VIRTUAL_VIEW');
+        expect(view.Table?.Parameters?.['totes.months_table']).toMatch(new RegExp(`^${fact.name}_months_`));
+        expect(await read(fact.name, fact.key[0])).toEqual(before[i]);
+        expect(Number(before[i][0].n)).toBe(Number(before[i][0].versions));
+      }
+      // The current view reads the fact's view by name: unchanged.
+      expect(await engine.query(`SELECT count(*) AS n FROM "${PROCESSED_DB}"."fact_sales_order_current"`)).toEqual(current);
+      // Analysts' month filter: a month's rows, through the view.
+      const [month] = (await ctx.catalog.partitions('fact_sales_order')).map((p) => p.month!);
+      const inMonth = await engine.query(`SELECT count(*) AS n FROM "${PROCESSED_DB}"."fact_sales_order" WHERE created_month = '${month}'`);
+      const byDate = await engine.query(`SELECT count(*) AS n FROM "${PROCESSED_DB}"."fact_sales_order" WHERE substr(CAST(created_date AS varchar), 1, 7) = '${month}'`);
+      expect(inMonth).toEqual(byDate);
+      expect(Number(inMonth[0].n)).toBeGreaterThan(0);
     });
   });
 });

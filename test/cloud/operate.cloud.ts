@@ -290,10 +290,12 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
     expect(await deployedState()).toEqual(before);
   });
 
-  test('backfill --aws is refused, saying why, and changes nothing', async () => {
+  test('backfill --aws of a model that did not change says so and changes nothing', async () => {
+    // The whole publish (a new batches table, the view switched in one UpdateTable) runs in fact-view.cloud.ts.
     const before = await deployedState();
     const r = await aws('backfill', 'fact_sales_order');
-    expectOneLineFailure(r, /totes backfill failed: totes backfill --aws is refused, nothing was changed: .*the Glue catalog changes partitions one call at a time/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^fact_sales_order: fact_sales_order is built by the current sql\/transform\/fact_sales_order\.sql \(version [0-9a-f]{12}\) in every published batch.*: nothing to backfill\n$/);
     expect(await deployedState()).toEqual(before);
   });
 

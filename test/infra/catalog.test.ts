@@ -2,7 +2,8 @@ import { BATCH_ID_COLUMN, glueType, SOURCE_TABLES } from '../../functions/core/c
 import { LINEAGE_COLUMNS, STAR_TABLES, starGlueType, versionsTableName } from '../../functions/core/contract/star-tables';
 
 /** The Glue table holding a star table's data: its own name, or a by-key dimension's versions table. */
-const glueName = (t: { name: string; kind: string; byKey?: boolean }) => (t.kind === 'dimension' && t.byKey ? versionsTableName(t.name) : t.name);
+// A by-key dimension's table is its versions, a fact's its batches (the names themselves are Athena views the transform keeps).
+const glueName = (t: { name: string; kind: string; byKey?: boolean }) => (t.kind === 'dimension' && t.byKey ? versionsTableName(t.name) : t.kind === 'fact' ? `${t.name}_batches` : t.name);
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseSqlFile } from '../../functions/core/transform/sql-files';
@@ -69,8 +70,10 @@ describe('star tables', () => {
     if (table.kind === 'fact' || table.byKey) {
       // A fact, or a by-key dimension's base and change sets (the dimension itself is an Athena view).
       expect(t.partition_keys).toEqual([expect.objectContaining({ name: 'batch_id', type: 'string' })]);
-      expect(t.storage_descriptor.location).toBe(`s3://${processed}/star/${name}/`);
+      expect(t.storage_descriptor.location).toBe(`s3://${processed}/star/${table.kind === 'fact' ? table.name : name}/`);
       expect(t.lifecycle.ignore_changes).toEqual(['parameters']);
+      // Analysts are told to query the view and filter on the month (issue 15).
+      if (table.kind === 'fact') expect(t.description).toMatch(new RegExp(`Query the view ${table.name}, .* filter on created_month`));
     } else {
       expect(t.partition_keys).toBeUndefined();
       // The pipeline repoints a dimension every batch; Terraform must not move it back.

@@ -80,3 +80,11 @@ it('the transform function can create and describe the current-state views (Athe
   const tables = statements('transform').find((st) => (st.resources as string[]).some((r) => r.endsWith(`:table/${processedDb}/*`)));
   expect(tables?.actions).toEqual(expect.arrayContaining(['glue:GetTable', 'glue:CreateTable', 'glue:UpdateTable']));
 });
+
+it('the transform function can switch a fact\'s view: build a months or batches table, switch the view, drop what it no longer reads (glue-catalog.ts)', () => {
+  const processedDb = s.ref('aws_glue_catalog_database', s.idOf('aws_glue_catalog_database', (d) => String(d.name).endsWith('_processed')), 'name');
+  const tables = statements('transform').find((st) => (st.resources as string[]).some((r) => r.endsWith(`:table/${processedDb}/*`)));
+  expect(tables?.actions).toEqual(expect.arrayContaining(['glue:GetTables', 'glue:CreateTable', 'glue:UpdateTable', 'glue:DeleteTable', 'glue:BatchCreatePartition', 'glue:BatchDeletePartition', 'glue:GetPartitions']));
+  // The load reads the catalog only: it never switches a view.
+  expect(statements('load').flatMap((st) => st.actions as string[])).not.toContain('glue:UpdateTable');
+});

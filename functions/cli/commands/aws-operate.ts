@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SOURCE_TABLE_NAMES, type SourceTableName } from '../../core/contract/source-tables';
+import { STAR_TABLES } from '../../core/contract/star-tables';
+import { backfill } from '../../core/transform/backfill';
 import { readDocsModel } from '../../core/docs/docs-model';
 import { renderDocsSite } from '../../core/docs/docs-site';
 import { readPipelineStatus, type PipelineStatus } from '../../core/operate/pipeline-status';
@@ -22,8 +24,10 @@ import { renderStatus, SLA_BREACHED_EXIT } from './status';
  * Glue catalog, Athena and the databases behind their secrets. Read-only: nothing in the lake, the
  * catalog (but the Athena engine's own temporary tables) or the databases changes.
  *
- * `totes run --aws` is refused: the stack's schedule owns runs. `totes backfill --aws` is refused too
- * (BACKFILL_AWS_REFUSAL says what it would need and what to do instead).
+ * `totes run --aws` is refused: the stack's schedule owns runs. `totes backfill --aws` is the one
+ * command that writes: it rebuilds a fact in the lake through Athena and publishes it by switching
+ * the fact's Glue view in one UpdateTable (aws/glue-catalog.ts replacePartitions), then replaces the
+ * warehouse table, as locally (core/transform/backfill.ts).
  */
 
 type MakeLog = (json: boolean, verbose: boolean) => Log;
@@ -32,16 +36,13 @@ type MakeLog = (json: boolean, verbose: boolean) => Log;
 const RUN_NOW_EVENT = '{"detail-type":"Scheduled Event","source":"aws.events","time":"<now, e.g. 2026-01-01T00:00:00Z>"}';
 
 /**
- * Why `totes backfill --aws` refuses, precisely. The backfill's lake steps are engine-neutral (the
- * Athena engine runs the same statements as Trino), but publishing a rebuilt fact must replace all
- * of its partitions in one step, and Glue changes partitions one call at a time (readers would see
- * a mix of versions); the Glue catalog therefore does not offer `replacePartitions`, and nothing is
- * changed.
+ * What `totes backfill --aws` needs beyond the read-only operator policies: it writes the lake
+ * (star/, backfills/, models/, leases/ in the processed bucket), the processed Glue database (the
+ * fact's new batches table and its view) and the warehouse. Said when AWS denies a call.
  */
-export const BACKFILL_AWS_REFUSAL =
-  'totes backfill --aws is refused, nothing was changed: publishing a rebuilt fact replaces every partition of its table in one step, and the Glue catalog changes partitions one call at a time, ' +
-  'so Athena readers could see a mix of SQL versions. Meanwhile the deployed transform keeps refusing to extend a fact whose sql/transform file changed (the batch waits, quarantined, and the transform fails naming the file): ' +
-  'deploy the previous version of the file to let batches through (README, "Changing a model")';
+export const BACKFILL_AWS_NEEDS =
+  'totes backfill --aws writes the processed bucket (star/, backfills/, models/, leases/), the processed Glue database (a batches table, the fact\'s view) and the warehouse: ' +
+  'run it with credentials allowed to do so (the operator policies are read-only); what it did is kept in backfills/<fact>/<hash>.json, so run it again to resume';
 
 export async function awsCommand(name: string, argv: string[], makeLog: MakeLog): Promise<number> {
   switch (name) {
@@ -62,8 +63,7 @@ export async function awsCommand(name: string, argv: string[], makeLog: MakeLog)
           `To start a batch now, invoke the extract (output extract_function) asynchronously with a schedule event: aws lambda invoke --function-name <extract_function> --invocation-type Event --cli-binary-format raw-in-base64-out --payload '${RUN_NOW_EVENT}' /dev/null (needs the operator_run_policy_arn policy)`,
       );
     case 'backfill':
-      parseAwsCommand(argv, { 'lake-only': { type: 'boolean' } });
-      throw new Error(BACKFILL_AWS_REFUSAL);
+      return awsBackfill(argv, makeLog);
     default:
       throw new UsageError(`totes ${name} works on the local pipeline only; drop --aws (or unset TOTES_TARGET)`);
   }
@@ -147,6 +147,26 @@ export function renderAwsStatus(status: AwsStatus): string {
       : '(no alarms found)'
     : '(not read: see problems)';
   return `${text}\n== Alarms ==\n${alarms}\n`;
+}
+
+async function awsBackfill(argv: string[], makeLog: MakeLog): Promise<number> {
+  const { values, positionals, json, verbose } = parseAwsCommand(argv, { 'lake-only': { type: 'boolean' } });
+  const log = makeLog(json, verbose);
+  if (!positionals.length) throw new UsageError('Name the star table(s) to backfill, e.g. `totes backfill fact_sales_order --aws`');
+  const unknown = positionals.filter((t) => !STAR_TABLES.some((s) => s.name === t));
+  if (unknown.length) throw new UsageError(`Not a star table: ${unknown.join(', ')} (the star tables are ${STAR_TABLES.map((t) => t.name).join(', ')})`);
+  return withAws(values, log, async ({ ctx }) => {
+    let results;
+    try {
+      results = await backfill(ctx, positionals, { warehouse: values['lake-only'] !== true });
+    } catch (err) {
+      if (/AccessDenied|not authorized/i.test(`${(err as Error).name} ${(err as Error).message}`)) throw new Error(`${(err as Error).message}. ${BACKFILL_AWS_NEEDS}`, { cause: err });
+      throw err;
+    }
+    if (json) process.stdout.write(`${JSON.stringify(results.map(({ progress, ...r }) => ({ ...r, step: progress?.step ?? null })), null, 2)}\n`);
+    else for (const r of results) process.stdout.write(`${r.table}: ${r.message}\n`);
+    return 0;
+  });
 }
 
 async function awsVerify(argv: string[], makeLog: MakeLog): Promise<number> {

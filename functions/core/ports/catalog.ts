@@ -28,8 +28,9 @@ export interface Catalog {
    * Replaces every partition of a fact table in one step (a backfill publishing the fact rebuilt
    * by a new SQL version: transform/backfill.ts): readers see the old partitions or the new ones,
    * never a mix. Offered only by a catalog that can do it atomically — the folder catalog rewrites
-   * its one pointer; Glue changes partitions one call at a time, so it does not offer it and the
-   * backfill refuses there.
+   * its one pointer; Glue, which changes partitions one call at a time, builds a new table of them
+   * and switches the fact's view to it in one UpdateTable (aws/fact-view.ts). A catalog without it
+   * makes the backfill refuse.
    */
   replacePartitions?(table: string, locations: TableLocation[]): Promise<void>;
 
@@ -38,8 +39,9 @@ export interface Catalog {
    * `from` (the batches compacted and the months rewritten, exactly as {@link partitions} gave
    * them) give way to `to` (the rewritten months). Readers see every version once, before or after.
    * Refused, changing nothing, when the published partitions no longer include all of `from`.
-   * The folder catalog rewrites its one pointer; a catalog that cannot do this atomically does not
-   * offer it, and the transform then leaves its facts uncompacted.
+   * The folder catalog rewrites its one pointer; Glue switches the fact's view to a new months table
+   * in one UpdateTable (aws/fact-view.ts). A catalog that cannot do this atomically does not offer
+   * it, and the transform then leaves its facts uncompacted.
    */
   publishCompaction?(table: string, from: readonly TableLocation[], to: readonly TableLocation[]): Promise<void>;
 }

@@ -140,7 +140,7 @@ async function backfillFact(ctx: PipelineContext, file: SqlFile, options: Backfi
   };
   if (!ctx.catalog.replacePartitions) {
     throw new BackfillRefusedError(
-      `Cannot backfill ${name} here: this catalog cannot replace a fact's partitions in one step (Glue changes them one call at a time), so readers could see a mix of versions. Nothing was changed`,
+      `Cannot backfill ${name} here: this catalog cannot replace a fact's partitions in one step (the folder catalog and Glue can), so readers could see a mix of versions. Nothing was changed`,
     );
   }
   let progress = await readProgress(ctx, name, file.sqlHash);

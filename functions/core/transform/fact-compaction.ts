@@ -38,7 +38,8 @@ import { sha256 } from './sql-files';
  *  3. `checked`: per month, row count, sum of the key and number of batches of what was written
  *     equal those of what it replaces; otherwise it stops, nothing published;
  *  4. `published`: `Catalog.publishCompaction`, one step readers see whole (the folder catalog's one
- *     pointer write), refused if the partitions it replaces changed meanwhile.
+ *     pointer write; on Glue one UpdateTable of the fact's view, aws/fact-view.ts), refused if the
+ *     partitions it replaces changed meanwhile.
  * Nothing is deleted before 4: the replaced files stay where they are. A crash before 4 leaves the
  * catalog as it was and a re-run plans the same compaction again; after 4 the compaction is done.
  *  5. `expired`: the months it replaced are marked superseded (`ObjectStore.expire`: the store removes

@@ -1,5 +1,6 @@
 import type { Catalog } from '../../../functions/core/ports/catalog';
-import { currentPrefix, dimensionChangesPrefix, dimensionPrefix, factBatchPrefix } from '../../../functions/core/lake/lake-layout';
+import type { TableLocation } from '../../../functions/core/ports/catalog';
+import { backfillFactPrefix, currentPrefix, dimensionChangesPrefix, dimensionPrefix, factBatchPrefix, factCompactionPrefix, factMonthPrefix } from '../../../functions/core/lake/lake-layout';
 
 const B1 = '0000000001-20261125T200000Z-aaaa';
 const B2 = '0000000002-20261125T200500Z-bbbb';
@@ -64,5 +65,40 @@ export function catalogContract(open: () => Promise<{ catalog: Catalog; close?: 
       await catalog.repoint('dim_transaction', step);
       expect(await catalog.location('dim_transaction')).toEqual(step);
     }
+  });
+
+  it('publishes a compaction in one step: the months replace the batches and months they rewrote; a stale one is refused', async () => {
+    if (!catalog.publishCompaction) throw new Error('every catalog adapter publishes compactions');
+    const fact = 'fact_sales_order';
+    const batch = (b: string): TableLocation => ({ prefix: factBatchPrefix(fact, b), batchId: b, sqlHash: 'h' });
+    const month = (m: string, through: string): TableLocation => ({ prefix: factMonthPrefix(factCompactionPrefix(fact, through, 'abcd1234'), m), batchId: through, sqlHash: 'h', month: m });
+    for (const b of [B1, B2, B3]) await catalog.addPartition(fact, batch(b));
+    await catalog.publishCompaction(fact, [batch(B1), batch(B2)], [month('2026-10', B2), month('2026-11', B2)]);
+    expect(await catalog.partitions(fact)).toEqual([month('2026-10', B2), month('2026-11', B2), batch(B3)]);
+    // A batch the months hold is not added again; a later one is.
+    await catalog.addPartition(fact, batch(B2));
+    await catalog.addPartition(fact, batch(B4));
+    expect(await catalog.partitions(fact)).toEqual([month('2026-10', B2), month('2026-11', B2), batch(B3), batch(B4)]);
+    // Stale: B1 is no longer published as a batch. Nothing changes.
+    await expect(catalog.publishCompaction(fact, [batch(B1), batch(B3)], [month('2026-11', B3)])).rejects.toThrow(/no longer published/);
+    expect(await catalog.partitions(fact)).toEqual([month('2026-10', B2), month('2026-11', B2), batch(B3), batch(B4)]);
+    // A second compaction rewrites one month and keeps the other.
+    await catalog.publishCompaction(fact, [batch(B3), month('2026-11', B2)], [month('2026-11', B3)]);
+    expect(await catalog.partitions(fact)).toEqual([month('2026-10', B2), month('2026-11', B3), batch(B4)]);
+  });
+
+  it('replaces every partition of a fact in one step (a backfill), later batches joining the new set', async () => {
+    if (!catalog.replacePartitions) throw new Error('every catalog adapter replaces partitions');
+    const fact = 'fact_purchase_order';
+    const old = (b: string): TableLocation => ({ prefix: factBatchPrefix(fact, b), batchId: b, sqlHash: 'h1' });
+    const rebuilt = (b: string): TableLocation => ({ prefix: backfillFactPrefix(fact, 'h2h2h2h2h2h2', B1, b), batchId: b, sqlHash: 'h2' });
+    for (const b of [B1, B2]) await catalog.addPartition(fact, old(b));
+    await catalog.replacePartitions(fact, [rebuilt(B2), rebuilt(B1)]);
+    expect(await catalog.partitions(fact)).toEqual([rebuilt(B1), rebuilt(B2)]);
+    await catalog.replacePartitions(fact, [rebuilt(B2), rebuilt(B1)]); // a re-run of the publish
+    const next = { prefix: factBatchPrefix(fact, B3), batchId: B3, sqlHash: 'h2' };
+    await catalog.addPartition(fact, next);
+    expect(await catalog.partitions(fact)).toEqual([rebuilt(B1), rebuilt(B2), next]);
+    await expect(catalog.replacePartitions(fact, [rebuilt(B1), rebuilt(B1)])).rejects.toThrow(/named twice/);
   });
 }

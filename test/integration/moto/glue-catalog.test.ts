@@ -1,4 +1,4 @@
-import { CreateDatabaseCommand, CreateTableCommand, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
+import { CreateDatabaseCommand, CreatePartitionCommand, CreateTableCommand, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
 import { GlueCatalog } from '../../../functions/aws/glue-catalog';
 import { PARAM_BATCH_ID, PARAM_SQL_HASH, processedTableInput } from '../../../functions/aws/glue-table-input';
 import { dimensionPrefix, factBatchPrefix, factTablePrefix } from '../../../functions/core/lake/lake-layout';
@@ -60,13 +60,34 @@ describeIfMoto('GlueCatalog against moto', () => {
     for (const b of [B2, B1, B3, B2]) await catalog.addPartition('fact_payment', { prefix: factBatchPrefix('fact_payment', b), batchId: b, sqlHash: `h-${b.slice(9, 10)}` });
     const parts = await catalog.partitions('fact_payment');
     expect(parts).toEqual([B1, B2, B3].map((b) => ({ prefix: factBatchPrefix('fact_payment', b), batchId: b, sqlHash: `h-${b.slice(9, 10)}` })));
-    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_payment' }));
+    // The fact is a view over its batches table, created with the first batch (aws/fact-view.ts).
+    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_payment_batches' }));
     expect(Table?.StorageDescriptor?.Location).toBe(`s3://processed/${factTablePrefix('fact_payment')}`);
     expect(Table?.PartitionKeys?.map((k) => k.Name)).toEqual(['batch_id']);
+    const { Table: view } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_payment' }));
+    expect(view?.TableType).toBe('VIRTUAL_VIEW');
+    expect(view?.Parameters).toMatchObject({ presto_view: 'true', comment: 'Presto View', 'totes.batches_table': 'fact_payment_batches' });
   });
 
   it('says what to fix when a table points outside the processed bucket', async () => {
     await glue.send(new CreateTableCommand({ DatabaseName: 'totes_processed', TableInput: processedTableInput('dim_design', 's3://elsewhere/x/', { batchId: B1, sqlHash: 'h' }) }));
     await expect(catalog.location('dim_design')).rejects.toThrow(/outside the processed bucket s3:\/\/processed\//);
+  });
+
+  it('moves a fact that is still a table partitioned by batch (a stack from before the views) under its view on the next batch', async () => {
+    const loc = (b: string) => ({ prefix: factBatchPrefix('fact_purchase_order', b), batchId: b, sqlHash: 'h' });
+    const legacy = processedTableInput('fact_purchase_order', `s3://processed/${factTablePrefix('fact_purchase_order')}`);
+    await glue.send(new CreateTableCommand({ DatabaseName: 'totes_processed', TableInput: legacy }));
+    for (const b of [B1, B2]) {
+      await glue.send(new CreatePartitionCommand({
+        DatabaseName: 'totes_processed', TableName: 'fact_purchase_order',
+        PartitionInput: { Values: [b], StorageDescriptor: { ...legacy.StorageDescriptor, Location: `s3://processed/${loc(b).prefix}` }, Parameters: { [PARAM_BATCH_ID]: b, [PARAM_SQL_HASH]: 'h' } },
+      }));
+    }
+    expect(await catalog.partitions('fact_purchase_order')).toEqual([loc(B1), loc(B2)]);
+    await catalog.addPartition('fact_purchase_order', loc(B3));
+    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'totes_processed', Name: 'fact_purchase_order' }));
+    expect(Table?.TableType).toBe('VIRTUAL_VIEW');
+    expect(await catalog.partitions('fact_purchase_order')).toEqual([loc(B1), loc(B2), loc(B3)]);
   });
 });
