@@ -8,20 +8,24 @@
  * stops with exit code 1 otherwise).
  *
  *   npx tsx test/bench/extract-profile.ts [--orders 300000] [--repeats 3] [--readers 2]
- *       [--variants floor,string-3,bytes-3,bytes-1,…] [--product] [--source-url URL]
+ *       [--variants floor,string-3,bytes-3,bytes-1,…] [--product] [--bench-floor] [--source-url URL]
  *
  * Without --source-url it uses the server of TOTES_TEST_PG_URL (test/support/pg-server.sh) and a
  * database `totes_xalt_<orders>`, seeded with seedTotesys (seed 1) when empty (the database
  * test/bench/extract-alternatives.ts uses too). Prints, per variant, the median wall seconds, the
  * ratio to the floor and to `string-3` (the rendering before this change), Node's CPU seconds
  * (main thread and zlib threads) and PostgreSQL's (its backends, from /proc), and the gzip bytes.
+ * --product adds the product's own first extract() into a fresh folder lake; --bench-floor adds
+ * npm run bench's extract floor (floors.ts floorSourceToJson), and relates every variant to dlt
+ * through it: the bench of 2026-12-05 had dlt at 0.294× that floor, so a variant at 0.44× it is at
+ * about 1.5× dlt (`ratio_extract_to_dlt`).
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Writable, type Readable, type Transform } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
@@ -37,6 +41,7 @@ import { closeSnapshotReaders, openSnapshotReaders } from '../../functions/core/
 import { openLocalPipeline } from '../../functions/cli/local-context';
 import { silentLog } from '../../functions/core/ports/log';
 import { seedTotesys } from '../../functions/totesys/seed';
+import { floorSourceToJson } from './floors';
 
 const BATCH = '0000000001-20261205T000000Z-abcd';
 
@@ -47,6 +52,7 @@ const { values } = parseArgs({
     readers: { type: 'string', default: '2' },
     variants: { type: 'string', default: 'floor,string-3,bytes-3,bytes-2,bytes-1,bytes-1-64k,bytes-none,string-none' },
     product: { type: 'boolean', default: false },
+    'bench-floor': { type: 'boolean', default: false },
     'source-url': { type: 'string' },
   },
 });
@@ -312,9 +318,20 @@ async function main(): Promise<void> {
     const runs: Record<string, LoopResult[]> = {};
     const product: { wallS: number; nodeCpuS: number; bytes: number }[] = [];
     const expected = new Map<string, string>();
-    const names = [...variants.map((v) => v.name), ...(values.product ? ['product'] : [])];
+    const benchFloor: number[] = [];
+    const names = [...variants.map((v) => v.name), ...(values.product ? ['product'] : []), ...(values['bench-floor'] ? ['bench-floor'] : [])];
     for (let r = 0; r < REPEATS; r++) {
       for (const name of rotate(names, r)) {
+        if (name === 'bench-floor') {
+          // npm run bench's own floor (floors.ts): psql \copy of PostgreSQL's JSON lines into files, one connection.
+          const t0 = performance.now();
+          await floorSourceToJson(url, path.join(WORK, 'bench-floor'));
+          const wallS = (performance.now() - t0) / 1000;
+          await fs.rm(path.join(WORK, 'bench-floor'), { recursive: true, force: true });
+          benchFloor.push(wallS);
+          console.log(`  [${r + 1}/${REPEATS}] ${'bench floor'.padEnd(16)} ${fmt(wallS)} s`);
+          continue;
+        }
         if (name === 'product') {
           const res = await productExtract(url, path.join(WORK, `lake-${r}`));
           product.push(res);
@@ -357,6 +374,14 @@ async function main(): Promise<void> {
     if (product.length) {
       const m = median(product.map((x) => x.wallS));
       console.log(`| product extract() | ${fmt(m)} | ${product.map((x) => fmt(x.wallS)).join(', ')} | ${fmt(Math.min(...product.map((x) => x.wallS)))} | ${fmt(m / floor)}× | ${fmt(m / before)}× | ${fmt(Math.min(...product.map((x) => x.wallS)) / floorMin)}× | ${fmt(median(product.map((x) => x.nodeCpuS)))} | | | | ${(median(product.map((x) => x.bytes)) / 1e6).toFixed(1)} |`);
+    }
+    if (benchFloor.length) {
+      const m = median(benchFloor);
+      console.log(`| bench floor (floors.ts floorSourceToJson: psql, JSON in PostgreSQL, files) | ${fmt(m)} | ${benchFloor.map((x) => fmt(x)).join(', ')} | ${fmt(Math.min(...benchFloor))} | ${fmt(m / floor)}× | ${fmt(m / before)}× | ${fmt(Math.min(...benchFloor) / floorMin)}× | | | | | |`);
+      // npm run bench of 2026-12-05 (BENCHMARKS.md): dlt took 0.294× this floor (6.60 s of 22.44 s).
+      const ratio = (xs: number[]): string => `${fmt(median(xs) / m)}× the bench floor (median), ${fmt(Math.min(...xs) / Math.min(...benchFloor))}× (fastest): ratio_extract_to_dlt ≈ ${fmt(median(xs) / m / 0.294)} / ${fmt(Math.min(...xs) / Math.min(...benchFloor) / 0.294)}`;
+      for (const v of variants) if (!v.floor) console.log(`${v.name}: ${ratio(runs[v.name].map((x) => x.wallS))}`);
+      if (product.length) console.log(`product extract(): ${ratio(product.map((x) => x.wallS))}`);
     }
     console.log(`\nload average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   } finally {

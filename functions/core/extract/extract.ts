@@ -218,7 +218,7 @@ async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: Extra
     const snapshot = await openBatchSnapshot(ctx, client, plan, options, warnings);
     await checkSchema(ctx, client, warnings);
     // Tables are read by this connection and by readers sharing its snapshot (snapshot-readers.ts):
-    // each takes the next table in contract order until none is left.
+    // each takes the next table, largest first, until none is left.
     readers = await openSnapshotReaders(ctx, client, options.parallelReads ?? DEFAULT_PARALLEL_READS, () => connectSource(ctx));
     const timeUp = await readTables(ctx, [client, ...readers], plan, snapshot, tables, options);
     await closeSnapshotReaders(readers.splice(0));
@@ -289,8 +289,8 @@ async function checkSchema(ctx: PipelineContext, client: pg.Client, warnings: st
 }
 
 /**
- * Reads every table not finished yet on the connections, each taking the next table in contract
- * order, into `tables`; returns true when the deadline stopped it first.
+ * Reads every table not finished yet on the connections, each taking the next table, largest
+ * first, into `tables`; returns true when the deadline stopped it first.
  */
 async function readTables(
   ctx: PipelineContext,
@@ -300,7 +300,11 @@ async function readTables(
   tables: BatchRead['tables'],
   options: ExtractOptions,
 ): Promise<boolean> {
-  const queue = [...SOURCE_TABLES];
+  // Largest first (by size on disk, from the statistics; contract order among equals): the
+  // connections then finish together, instead of the last big table running alone at the end
+  // (BENCHMARKS.md, "A faster extract"). Any order reads the same rows into the same files.
+  const size = (t: SourceTable): number => snapshot.statistics.get(t.name)?.bytes ?? 0;
+  const queue = [...SOURCE_TABLES].sort((a, b) => size(b) - size(a));
   const run = { timeUp: false };
   const rendering = options.rowRendering ?? DEFAULT_ROW_RENDERING;
   const readOn = async (reader: pg.Client): Promise<void> => {
