@@ -248,29 +248,26 @@ export class CopyJsonRows extends Transform {
     const rowStart = o;
     const n = this.kinds.length;
     let p = s;
+    // Each field is read once: copied, or escaped, up to the tab that ends it (a tab inside a
+    // value is escaped, \t, by COPY, so every raw tab separates two fields).
     for (let i = 0; i < n; i++) {
-      let f = p;
-      while (f < e && b[f] !== 9) f++;
-      if (i < n - 1 ? f >= e : f !== e) throw this.wrongWidth(b, s, e);
+      if (p > e) throw this.wrongWidth(b, s, e);
       const prefix = this.prefixes[i];
-      for (let k = 0; k < prefix.length; k++) out[o++] = prefix[k];
-      if (f - p === 2 && b[p] === 92 && b[p + 1] === 78 /* \N */) {
+      out.set(prefix, o);
+      o += prefix.length;
+      let f: number;
+      if (b[p] === 92 && p + 1 < e && b[p + 1] === 78 && (p + 2 === e || b[p + 2] === 9) /* \N */) {
         out[o++] = 110; out[o++] = 117; out[o++] = 108; out[o++] = 108; // null
+        f = p + 2;
       } else {
         switch (this.kinds[i]) {
           case Kind.Integer:
             // int4out writes digits and a sign only (the drift check keeps the column an integer).
-            for (let k = p; k < f; k++) out[o++] = b[k];
+            for (f = p; f < e && b[f] !== 9; f++) out[o++] = b[f];
             break;
-          case Kind.Boolean: {
-            const c = b[p];
-            if (f - p !== 1 || (c !== 116 && c !== 102)) throw new Error(`Cannot render boolean "${b.toString('utf8', p, f)}" of ${this.table.columns[i].name}`);
-            if (c === 116) { out[o++] = 116; out[o++] = 114; out[o++] = 117; out[o++] = 101; } // true
-            else { out[o++] = 102; out[o++] = 97; out[o++] = 108; out[o++] = 115; out[o++] = 101; } // false
-            break;
-          }
           case Kind.Timestamp:
             // The common case, a whole millisecond: the ISO text is already to_char's.
+            f = fieldEnd(b, p, e);
             if (f - p === 23 && b[p + 19] === 46 && b[p + 4] === 45) {
               out[o++] = 34;
               for (let k = p; k < f; k++) out[o++] = b[k];
@@ -278,18 +275,29 @@ export class CopyJsonRows extends Transform {
             } else o = this.slowly(i, b, p, f, o);
             break;
           case Kind.Numeric:
+            f = fieldEnd(b, p, e);
             if (plainDecimal(b, p, f)) for (let k = p; k < f; k++) out[o++] = b[k];
             else o = this.slowly(i, b, p, f, o);
             break;
-          case Kind.Text:
-            o = textJson(b, p, f, out, o);
+          case Kind.Boolean: {
+            f = fieldEnd(b, p, e);
+            const c = b[p];
+            if (f - p !== 1 || (c !== 116 && c !== 102)) throw new Error(`Cannot render boolean "${b.toString('utf8', p, f)}" of ${this.table.columns[i].name}`);
+            if (c === 116) { out[o++] = 116; out[o++] = 114; out[o++] = 117; out[o++] = 101; } // true
+            else { out[o++] = 102; out[o++] = 97; out[o++] = 108; out[o++] = 115; out[o++] = 101; } // false
+            break;
+          }
+          default:
+            o = textJson(b, p, e, out, o);
+            f = textEnd;
             break;
         }
       }
+      if (i < n - 1 ? f >= e : f !== e) throw this.wrongWidth(b, s, e);
       p = f + 1;
     }
-    const tail = this.tail;
-    for (let k = 0; k < tail.length; k++) out[o++] = tail[k];
+    out.set(this.tail, o);
+    o += this.tail.length;
     this.lastBuf = out;
     this.lastStart = rowStart;
     this.lastEnd = o - 1;
@@ -322,27 +330,42 @@ function plainDecimal(b: Buffer, p: number, f: number): boolean {
   return p === f;
 }
 
+/** Where the field starting at `p` ends: its tab, or the line's end `e`. */
+function fieldEnd(b: Buffer, p: number, e: number): number {
+  let f = p;
+  while (f < e && b[f] !== 9) f++;
+  return f;
+}
+
+/** Where the last field {@link textJson} read ended (its tab, or the line's end). */
+let textEnd = 0;
+
 /**
- * One text field, still COPY-escaped, as a JSON string: COPY's escapes undone (a backslash and a
- * letter, up to three octal digits, or x and up to two hex digits, else the next byte itself, as
- * decodeCopyText does) and JSON's applied (`escape_json`, JSON.stringify).
+ * One text field, still COPY-escaped, as a JSON string, read up to its tab or the line's end `e`
+ * (left in {@link textEnd}): COPY's escapes undone (a backslash and a letter, up to three octal
+ * digits, or x and up to two hex digits, else the next byte itself, as decodeCopyText does with
+ * the field) and JSON's applied (`escape_json`, JSON.stringify).
  */
-function textJson(b: Buffer, p: number, f: number, out: Buffer, o: number): number {
+function textJson(b: Buffer, p: number, e: number, out: Buffer, o: number): number {
   out[o++] = 34;
-  for (let k = p; k < f; k++) {
+  let k = p;
+  for (; k < e; k++) {
     let c = b[k];
-    if (c === 92 && k + 1 < f) {
+    if (c === 9) break;
+    // A backslash last in its field, or before a line terminator (which decodeCopyText's `.` does
+    // not match: CR, U+2028, U+2029), stays itself. COPY writes neither; the two renderers agree anyway.
+    if (c === 92 && k + 1 < e && b[k + 1] !== 9 && b[k + 1] !== 13 && !(b[k + 1] === 0xe2 && b[k + 2] === 0x80 && (b[k + 3] === 0xa8 || b[k + 3] === 0xa9))) {
       c = b[++k];
       if (c >= 48 && c <= 55) {
         // Octal, up to three digits: a code point below U+0200, as String.fromCharCode gives it.
         let v = c - 48;
-        for (let d = 0; d < 2 && k + 1 < f && b[k + 1] >= 48 && b[k + 1] <= 55; d++) v = v * 8 + (b[++k] - 48);
+        for (let d = 0; d < 2 && k + 1 < e && b[k + 1] >= 48 && b[k + 1] <= 55; d++) v = v * 8 + (b[++k] - 48);
         o = codePoint(v, out, o);
         continue;
       }
-      if (c === 120 /* x */ && k + 1 < f && isHex(b[k + 1])) {
+      if (c === 120 /* x */ && k + 1 < e && isHex(b[k + 1])) {
         let v = hexValue(b[++k]);
-        if (k + 1 < f && isHex(b[k + 1])) v = v * 16 + hexValue(b[++k]);
+        if (k + 1 < e && isHex(b[k + 1])) v = v * 16 + hexValue(b[++k]);
         o = codePoint(v, out, o);
         continue;
       }
@@ -351,6 +374,7 @@ function textJson(b: Buffer, p: number, f: number, out: Buffer, o: number): numb
     if (c >= 0x20 && c !== 34 && c !== 92) out[o++] = c;
     else o = escapeByte(c, out, o);
   }
+  textEnd = k;
   out[o++] = 34;
   return o;
 }
