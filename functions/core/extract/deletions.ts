@@ -76,6 +76,8 @@ export interface TableStatistics {
   moving: boolean;
   /** `track_counts` is on for the extract's session (a hint that the server counts at all). */
   trackCounts: boolean;
+  /** The table's size on disk (`pg_relation_size`), by which the extract orders its reads (largest first). */
+  bytes?: number;
 }
 
 export interface DeletionCheck {
@@ -116,6 +118,7 @@ export async function readTableStatistics(client: pg.Client, tables: readonly So
         signature: r.filenode === null ? undefined : { deletes: Number(r.deletes), filenode: Number(r.filenode), statsReset: r.stats_reset },
         moving: r.moving,
         trackCounts: r.track_counts,
+        bytes: Number(r.bytes ?? 0),
       },
     ]),
   );
@@ -128,6 +131,7 @@ interface StatisticsRow {
   moving: boolean;
   stats_reset: string | null;
   track_counts: boolean;
+  bytes: string | null;
   pglite: boolean;
 }
 
@@ -141,6 +145,7 @@ async function queryStatistics(client: pg.Client, tables: readonly SourceTable[]
                      OR pg_stat_get_tuples_deleted(c.oid) <> 0 OR pg_stat_get_live_tuples(c.oid) <> 0, false) AS moving,
             to_char(pg_stat_get_db_stat_reset_time(d.oid) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS stats_reset,
             current_setting('track_counts')::boolean AS track_counts,
+            pg_relation_size(c.oid) AS bytes,
             version() ~* $2 AS pglite
        FROM unnest($1::text[]) AS t(name)
        LEFT JOIN pg_class c ON c.oid = to_regclass(quote_ident(t.name))

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { createGzip, type Gzip, type ZlibOptions } from 'node:zlib';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { METRICS } from '../contract/runtime-contract';
@@ -13,7 +12,7 @@ import { latestExtractManifest } from '../lake/manifest-log';
 import { ExtractProgress, type Cursor, type ExtractManifest, type ExtractTable, type SourceSnapshot } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
-import { COPY_TEXT_SETTINGS, copyTextToJson } from './copy-json';
+import { COPY_TEXT_SETTINGS, CopyJsonRows } from './copy-json';
 import { CopyLines } from './copy-text';
 import { checkDeletions, readTableStatistics, writeDeletionMarkers, type TableStatistics } from './deletions';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type RowRendering, type TableWindow } from './extract-window';
@@ -105,6 +104,13 @@ const DEFAULT_CHUNK_ROWS = 500_000;
 const DEFAULT_PARALLEL_READS = 2;
 /** Plain columns, rendered to JSON in Node: the source's CPU is the extract's bottleneck (BENCHMARKS.md). */
 const DEFAULT_ROW_RENDERING: RowRendering = 'columns';
+/**
+ * The raw files' gzip (BENCHMARKS.md, "A faster extract"). Level 2: as fast as level 1 and ~25%
+ * less CPU than level 3, for files ~6% larger than level 3's; the JSON lines inside are the same
+ * bytes whatever the level. A 256 KiB output chunk (zlib's default is 16 KiB) lets a zlib thread
+ * compress ~2 MB of JSON per turn instead of ~140 KB, so it waits on the main thread less.
+ */
+const GZIP_OPTIONS: ZlibOptions = { level: 2, chunkSize: 256 * 1024 };
 
 type TableProgress = NonNullable<ExtractProgress['tables'][SourceTableName]>;
 
@@ -212,7 +218,7 @@ async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: Extra
     const snapshot = await openBatchSnapshot(ctx, client, plan, options, warnings);
     await checkSchema(ctx, client, warnings);
     // Tables are read by this connection and by readers sharing its snapshot (snapshot-readers.ts):
-    // each takes the next table in contract order until none is left.
+    // each takes the next table, largest first, until none is left.
     readers = await openSnapshotReaders(ctx, client, options.parallelReads ?? DEFAULT_PARALLEL_READS, () => connectSource(ctx));
     const timeUp = await readTables(ctx, [client, ...readers], plan, snapshot, tables, options);
     await closeSnapshotReaders(readers.splice(0));
@@ -283,8 +289,8 @@ async function checkSchema(ctx: PipelineContext, client: pg.Client, warnings: st
 }
 
 /**
- * Reads every table not finished yet on the connections, each taking the next table in contract
- * order, into `tables`; returns true when the deadline stopped it first.
+ * Reads every table not finished yet on the connections, each taking the next table, largest
+ * first, into `tables`; returns true when the deadline stopped it first.
  */
 async function readTables(
   ctx: PipelineContext,
@@ -294,7 +300,11 @@ async function readTables(
   tables: BatchRead['tables'],
   options: ExtractOptions,
 ): Promise<boolean> {
-  const queue = [...SOURCE_TABLES];
+  // Largest first (by size on disk, from the statistics; contract order among equals): the
+  // connections then finish together, instead of the last big table running alone at the end
+  // (BENCHMARKS.md, "A faster extract"). Any order reads the same rows into the same files.
+  const size = (t: SourceTable): number => snapshot.statistics.get(t.name)?.bytes ?? 0;
+  const queue = [...SOURCE_TABLES].sort((a, b) => size(b) - size(a));
   const run = { timeUp: false };
   const rendering = options.rowRendering ?? DEFAULT_ROW_RENDERING;
   const readOn = async (reader: pg.Client): Promise<void> => {
@@ -628,33 +638,30 @@ async function streamRows(
   rendering: RowRendering,
 ): Promise<{ rows: number; bytes: number; lastLine?: string }> {
   const copy = client.query(copyTo(`COPY (${select}) TO STDOUT`));
-  const lines = rendering === 'columns' ? new CopyLines(copyTextToJson(table, batchId), 'raw') : new CopyLines((line) => withBatchId(line, batchId));
+  // Bytes in, bytes out for the plain columns (copy-json.ts CopyJsonRows: no string per row or field).
+  const lines = rendering === 'columns' ? new CopyJsonRows(table, batchId) : new CopyLines((line) => withBatchId(line, batchId));
   copy.on('error', (err) => lines.destroy(err));
   copy.pipe(lines);
 
-  let sink: PassThrough | undefined;
+  let gzip: Gzip | undefined;
   let upload: Promise<{ bytes: number }> | undefined;
   try {
     for await (const chunk of lines) {
-      if (!sink) {
-        sink = new PassThrough();
-        // Level 3: ~80 MB/s of JSON per core against ~24 MB/s at level 6, for files ~20% larger.
-        // At level 6 compression alone needed more CPU than PostgreSQL spends rendering the rows.
-        const gzip = createGzip({ level: 3 });
-        sink.pipe(gzip);
+      if (!gzip) {
+        gzip = createGzip(GZIP_OPTIONS);
         upload = ctx.ingestion.putStream(key, gzip, { contentType: 'application/x-ndjson' });
         upload.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
       }
       // Wait for the upload to take more, or for it to fail: a store that stops reading after an
       // error would otherwise leave this loop waiting for 'drain' forever.
-      if (!sink.write(chunk)) await Promise.race([once(sink, 'drain'), upload!.then(() => undefined)]);
+      if (!gzip.write(chunk)) await Promise.race([once(gzip, 'drain'), upload!.then(() => undefined)]);
     }
   } catch (err) {
-    sink?.destroy(err as Error);
+    gzip?.destroy(err as Error);
     throw new Error(`Extract of ${table.name} failed while streaming rows: ${(err as Error).message}`);
   }
-  if (!sink || !upload) return { rows: 0, bytes: 0 };
-  sink.end();
+  if (!gzip || !upload) return { rows: 0, bytes: 0 };
+  gzip.end();
   let bytes: number;
   try {
     ({ bytes } = await upload);

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { SOURCE_TABLES, type SourceTable } from '../../../functions/core/contract/source-tables';
-import { COPY_TEXT_SETTINGS, copyTextToJson } from '../../../functions/core/extract/copy-json';
+import { COPY_TEXT_SETTINGS, CopyJsonRows, copyTextToJson } from '../../../functions/core/extract/copy-json';
 import { CopyLines } from '../../../functions/core/extract/copy-text';
 import { planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type RowRendering } from '../../../functions/core/extract/extract-window';
 import { insertNastyRows, NASTY_NUMERICS, NASTY_TEXTS, NASTY_TIMESTAMPS } from '../../support/nasty-values';
@@ -29,7 +29,10 @@ afterAll(async () => {
   await db?.close();
 });
 
-async function readWindow(table: SourceTable, rendering: RowRendering, dateStyle?: string): Promise<string[]> {
+/** `bytes`: the plain columns through CopyJsonRows (the extract's), `strings`: through copyTextToJson. */
+type Renderer = 'bytes' | 'strings';
+
+async function readWindow(table: SourceTable, rendering: RowRendering, dateStyle?: string, renderer: Renderer = 'bytes'): Promise<string[]> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true)', [WINDOW_SETTINGS.upperBound, '9999-12-31 00:00:00.000', WINDOW_SETTINGS.limit, '1000000']);
@@ -37,7 +40,8 @@ async function readWindow(table: SourceTable, rendering: RowRendering, dateStyle
     // A session set up otherwise must not change the rendering: the JSON path never depended on DateStyle.
     if (dateStyle) await client.query(`SET LOCAL DateStyle = '${dateStyle}'`);
     const copy = client.query(copyTo(`COPY (${windowSelect(planWindow(table, undefined, '9999-12-31 00:00:00.000'), true, undefined, rendering)}) TO STDOUT`));
-    const lines = rendering === 'json' ? new CopyLines((l) => withBatchId(l, BATCH)) : new CopyLines(copyTextToJson(table, BATCH), 'raw');
+    const lines =
+      rendering === 'json' ? new CopyLines((l) => withBatchId(l, BATCH)) : renderer === 'strings' ? new CopyLines(copyTextToJson(table, BATCH), 'raw') : new CopyJsonRows(table, BATCH);
     copy.on('error', (err) => lines.destroy(err));
     copy.pipe(lines);
     let text = '';
@@ -48,9 +52,10 @@ async function readWindow(table: SourceTable, rendering: RowRendering, dateStyle
   }
 }
 
-it.each(SOURCE_TABLES.map((t) => [t.name, t] as const))('renders every row of %s as PostgreSQL does, byte for byte', async (_name, table) => {
+const cases = SOURCE_TABLES.flatMap((t) => (['bytes', 'strings'] as const).map((r) => [t.name, r, t] as const));
+it.each(cases)('renders every row of %s as PostgreSQL does, byte for byte (%s)', async (_name, renderer, table) => {
   const expected = await readWindow(table, 'json', 'SQL, DMY');
-  const rendered = await readWindow(table, 'columns');
+  const rendered = await readWindow(table, 'columns', undefined, renderer);
   expect(expected.length).toBeGreaterThanOrEqual(Math.min(NASTY_TEXTS.length, NASTY_TIMESTAMPS.length));
   expect(rendered).toHaveLength(expected.length);
   for (let i = 0; i < expected.length; i++) expect(rendered[i]).toBe(expected[i]);
