@@ -5,16 +5,18 @@ import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../
 import type { DuckDBValue } from '@duckdb/node-api';
 import type { RenderedStatement, StatementRenderer } from '../../core/ports/query-engine';
 import { prependCtes } from '../../core/sql/sql-text';
-import { DuckDbClient } from './client';
+import { DuckDbClient, DUCKDB_CONNECTIONS } from './client';
 import { batchFileStatement, checkProduced, duckdbEntries, duckdbWriteStatements, DuckDbRelations, type LocalStore } from './relations';
 
 export interface DuckDbEngineOptions {
   /** Told every statement before it runs, with its parameters (tests compare them with `totes compile`). */
   onStatement?: (sql: string, params: readonly DuckDBValue[]) => void;
+  /** Statements that run at once, at most, each on its own connection (default {@link DUCKDB_CONNECTIONS}; 1: one at a time). */
+  connections?: number;
 }
 
 /**
- * The local query engine: DuckDB (in memory, one connection: `./client.ts`) over the two lake
+ * The local query engine: DuckDB (in memory, a few connections: `./client.ts`) over the two lake
  * folders, or any stores whose objects are local files (`LocalFiles` in core/ports/object-store.ts).
  *
  * It runs the same `sql/transform/*.sql` SELECTs as Athena. The relations a statement reads are
@@ -37,8 +39,8 @@ export class DuckDbEngine implements QueryEngine {
     private readonly processed: LocalStore,
     options: DuckDbEngineOptions = {},
   ) {
-    this.client = new DuckDbClient(options.onStatement);
-    this.relations = new DuckDbRelations(this.client, ingestion, processed);
+    this.client = new DuckDbClient(options.onStatement, options.connections ?? DUCKDB_CONNECTIONS);
+    this.relations = new DuckDbRelations(ingestion, processed);
   }
 
   /** An engine with its connection open and the Trino-name macros registered. */
@@ -49,10 +51,10 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async write(select: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> {
-    return this.client.serial(async () => {
+    return this.client.session(async (session) => {
       const started = Date.now();
       const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
-      const bound = await this.relations.bind(bindings);
+      const bound = await this.relations.bind(bindings, session);
       const dir = this.processed.pathOf(target.prefix);
       // Written beside the old output first, then swapped in: the prefix ends up holding exactly this output.
       const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -60,11 +62,11 @@ export class DuckDbEngine implements QueryEngine {
       const single = partitionedBy.length === 0;
       const { describe, copy } = duckdbWriteStatements<DuckDBValue>(select, bound, target, { literal: (value) => value, output: single ? `${tmp}.parquet` : tmp });
 
-      const produced = (await this.client.run(describe.sql, describe.params, where)).map((row) => String(row.column_name));
+      const produced = (await session.run(describe.sql, describe.params, where)).map((row) => String(row.column_name));
       checkProduced(target, produced, where);
 
       await fs.mkdir(dir, { recursive: true });
-      const copied = await this.client.run(copy.sql, copy.params, where).catch(async (err: unknown) => {
+      const copied = await session.run(copy.sql, copy.params, where).catch(async (err: unknown) => {
         await fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
         throw err;
       });
@@ -89,9 +91,9 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
-    return this.client.serial(async () => {
-      const { entries, params } = bindings ? await this.relations.bind(bindings) : { entries: [], params: [] };
-      return this.client.select(prependCtes(sql, entries), params, sql);
+    return this.client.session(async (session) => {
+      const { entries, params } = bindings ? await this.relations.bind(bindings, session) : { entries: [], params: [] };
+      return session.select(prependCtes(sql, entries), params, sql);
     });
   }
 

@@ -8,7 +8,7 @@ import type { LocalFiles, ObjectStore } from '../../core/ports/object-store';
 import type { RelationBindings, WriteTarget } from '../../core/ports/query-engine';
 import { compileRelations, relationEntries, type ParquetRelation, type RawRelation, type RelationColumn } from '../../core/sql/relations';
 import { prependCtes, quoteIdent, stripOuter } from '../../core/sql/sql-text';
-import type { DuckDbClient } from './client';
+import type { DuckDbSession } from './client';
 
 /** A store whose objects DuckDB reads in place: a folder store. */
 export type LocalStore = ObjectStore & LocalFiles;
@@ -30,21 +30,24 @@ export interface BoundEntries {
  * File lists are prepared-statement parameters, never spliced into the SQL.
  */
 export class DuckDbRelations {
-  /** Per source table, the raw files whose rows the scratch batch file holds ({@link batchFile}). */
-  private readonly batchFiles = new Map<string, string>();
+  /**
+   * Per source table, the raw files whose rows the scratch batch file holds ({@link batchFile}),
+   * and that file once it is written: statements running at once that read the same batch wait for
+   * the one parse.
+   */
+  private readonly batchFiles = new Map<string, { identity: string; written: Promise<string> }>();
   /** Scratch folder of the batch files, made on first use. */
   private scratch?: Promise<string>;
 
   constructor(
-    private readonly client: DuckDbClient,
     private readonly ingestion: LocalStore,
     private readonly processed: LocalStore,
   ) {}
 
-  /** The entries binding every relation `bindings` names (run within the client's `serial`). */
-  async bind(bindings: RelationBindings): Promise<BoundEntries> {
+  /** The entries binding every relation `bindings` names; a batch's raw files are parsed on `session` when no statement did yet. */
+  async bind(bindings: RelationBindings, session: DuckDbSession): Promise<BoundEntries> {
     return duckdbEntries<DuckDBValue>(bindings, {
-      batchFile: (relation) => this.batchFile(relation),
+      batchFile: (relation) => this.batchFile(relation, session),
       rawFiles: (relation) => listValue(relation.keys.map((key) => this.ingestion.pathOf(key))),
       parquetFiles: async (relation) => {
         const files = (await Promise.all(relation.prefixes.map((p) => this.parquetFiles(p)))).flat();
@@ -77,20 +80,28 @@ export class DuckDbRelations {
    * the rows. Only the latest batch of each table is kept, so a long-running `totes run --every`
    * holds one batch per table, not its history; close() removes the folder.
    */
-  private async batchFile(relation: RawRelation): Promise<string> {
+  private async batchFile(relation: RawRelation, session: DuckDbSession): Promise<string> {
     const files = relation.keys.map((key) => this.ingestion.pathOf(key));
     const identity = files.join('\n');
+    const parsed = this.batchFiles.get(relation.table);
+    if (parsed?.identity === identity) return parsed.written;
     this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
-    const target = path.join(await this.scratch, `batch_${relation.table}.parquet`);
-    if (this.batchFiles.get(relation.table) === identity) return target;
-    this.batchFiles.delete(relation.table);
-    await this.client.run(
-      batchFileStatement(relation),
-      [listValue(files), target],
-      `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
-    );
-    this.batchFiles.set(relation.table, identity);
-    return target;
+    const written = (async () => {
+      const target = path.join(await this.scratch!, `batch_${relation.table}.parquet`);
+      await session.run(
+        batchFileStatement(relation),
+        [listValue(files), target],
+        `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
+      );
+      return target;
+    })();
+    const entry = { identity, written };
+    this.batchFiles.set(relation.table, entry);
+    // A parse that failed is not kept: the next statement reading the batch parses it again.
+    written.catch(() => {
+      if (this.batchFiles.get(relation.table) === entry) this.batchFiles.delete(relation.table);
+    });
+    return written;
   }
 }
 

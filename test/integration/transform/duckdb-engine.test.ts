@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { DuckDbClient } from '../../../functions/engines/duckdb/client';
 import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
 import { RawLake } from './raw-lake';
 import { batchOne, batchTwo } from './totesys-rows';
@@ -8,7 +9,8 @@ import { rawKey } from '../../../functions/core/lake/lake-layout';
 /**
  * The local engine's own promises beyond the port's (test/integration/contract/query-engine.contract.ts,
  * run on DuckDB and Trino alike): a batch's raw files parsed once, and a SELECT whose columns are not
- * the target's refused before anything is written.
+ * the target's refused before anything is written; statements sent together run at once, each on
+ * a connection of its own, up to the client's number.
  */
 describe('DuckDbEngine', () => {
   let lake: RawLake;
@@ -44,6 +46,49 @@ describe('DuckDbEngine', () => {
     expect((await readdir(tmpdir())).filter((d) => d.startsWith('totes-duckdb-')).length).toBe(scratch.length + 1);
     await other.close();
     expect((await readdir(tmpdir())).filter((d) => d.startsWith('totes-duckdb-'))).toEqual(scratch);
+  });
+
+  it('statements sent together that read one batch parse its raw files once, and each gets the rows', async () => {
+    const sent: string[] = [];
+    const engine = await DuckDbEngine.create(lake.ingestion, lake.processed, { onStatement: (sql) => sent.push(sql) });
+    try {
+      const bindings = { batch: { department: [rawKey('department', lake.batchId(1))] }, current: {}, star: {} };
+      const answers = await Promise.all([0, 1, 2, 3].map(() => engine.query('SELECT count(*) AS n FROM batch_department', bindings)));
+      expect(answers.map((rows) => Number(rows[0].n))).toEqual([0, 1, 2, 3].map(() => batchOne.department!.length));
+      expect(sent.filter((sql) => sql.includes('read_json'))).toHaveLength(1);
+      expect(sent.filter((sql) => sql.includes('FROM batch_department'))).toHaveLength(4);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('runs a session while another holds its connection, up to the client\'s connections; one connection runs them in turn', async () => {
+    // Session A holds its connection until released; what B can do meanwhile tells how many run at once.
+    const overlap = async (connections: number): Promise<string[]> => {
+      const client = new DuckDbClient(undefined, connections);
+      const order: string[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const a = client.session(async (session) => {
+        await session.run('SELECT 1', [], 'a');
+        order.push('a running');
+        await held;
+        order.push('a done');
+      });
+      const b = client.session(async (session) => {
+        await session.run('SELECT day_of_week(DATE \'2025-01-06\') AS d', [], 'b');
+        order.push('b done');
+        release();
+      });
+      // With one connection B waits for A, which waits for B: A is released from here instead.
+      if (connections === 1) setImmediate(() => setImmediate(release));
+      await Promise.all([a, b]);
+      await client.close();
+      return order;
+    };
+    expect(await overlap(2)).toEqual(['a running', 'b done', 'a done']);
+    expect(await overlap(1)).toEqual(['a running', 'a done', 'b done']);
+    expect(() => new DuckDbClient(undefined, 0)).toThrow(/at least 1/);
   });
 
   it('refuses a SELECT whose columns are not the target\'s, naming them', async () => {
