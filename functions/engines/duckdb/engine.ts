@@ -54,7 +54,7 @@ export class DuckDbEngine implements QueryEngine {
     return this.client.session(async (session) => {
       const started = Date.now();
       const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
-      const bound = await this.relations.bind(bindings, session);
+      const bound = await this.relations.bind(bindings, select, session);
       const dir = this.processed.pathOf(target.prefix);
       // Written beside the old output first, then swapped in: the prefix ends up holding exactly this output.
       const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -92,7 +92,7 @@ export class DuckDbEngine implements QueryEngine {
 
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
     return this.client.session(async (session) => {
-      const { entries, params } = bindings ? await this.relations.bind(bindings, session) : { entries: [], params: [] };
+      const { entries, params } = bindings ? await this.relations.bind(bindings, sql, session) : { entries: [], params: [] };
       return session.select(prependCtes(sql, entries), params, sql);
     });
   }
@@ -125,7 +125,7 @@ export class DuckDbRenderer implements StatementRenderer {
   ) {}
 
   async renderWrite(select: string, bindings: RelationBindings, target: WriteTarget): Promise<RenderedStatement[]> {
-    const bound = await this.bind(bindings);
+    const bound = await this.bind(bindings, select);
     const single = !target.partitionedBy?.length;
     const output = `<temporary ${single ? 'file' : 'folder'} in ${this.processed.pathOf(target.prefix)}, renamed into it after the COPY>`;
     const { describe, copy } = duckdbWriteStatements<string>(select, bound, target, { literal: (value) => `'${value}'`, output });
@@ -138,7 +138,7 @@ export class DuckDbRenderer implements StatementRenderer {
   }
 
   async renderQuery(sql: string, bindings?: RelationBindings): Promise<RenderedStatement[]> {
-    const { entries, params } = bindings ? await this.bind(bindings) : { entries: [], params: [] };
+    const { entries, params } = bindings ? await this.bind(bindings, sql) : { entries: [], params: [] };
     return [...this.takePending(), { role: 'SELECT: read-only query', sql: prependCtes(sql, entries), params }];
   }
 
@@ -146,9 +146,9 @@ export class DuckDbRenderer implements StatementRenderer {
     return this.pending.splice(0);
   }
 
-  private bind(bindings: RelationBindings): Promise<{ entries: string[]; params: string[] }> {
+  private bind(bindings: RelationBindings, sql: string): Promise<{ entries: string[]; params: string[] }> {
     const files = (paths: readonly string[]): string => `[${paths.map((p) => `'${p}'`).join(', ')}]`;
-    return duckdbEntries<string>(bindings, {
+    return duckdbEntries<string>(bindings, sql, {
       batchFile: async (relation) => {
         const scratch = `<scratch folder>/batch_${relation.table}.parquet`;
         const raw = relation.keys.map((key) => this.ingestion.pathOf(key));

@@ -6,7 +6,7 @@ import { BATCH_ID_COLUMN } from '../../core/contract/source-tables';
 import { LINEAGE_COLUMNS } from '../../core/contract/star-tables';
 import type { LocalFiles, ObjectStore } from '../../core/ports/object-store';
 import type { RelationBindings, WriteTarget } from '../../core/ports/query-engine';
-import { compileRelations, relationEntries, type ParquetRelation, type RawRelation, type RelationColumn } from '../../core/sql/relations';
+import { compileRelations, mentionedRelations, relationEntries, type ParquetRelation, type RawRelation, type RelationColumn } from '../../core/sql/relations';
 import { prependCtes, quoteIdent, stripOuter } from '../../core/sql/sql-text';
 import type { DuckDbSession } from './client';
 
@@ -44,9 +44,12 @@ export class DuckDbRelations {
     private readonly processed: LocalStore,
   ) {}
 
-  /** The entries binding every relation `bindings` names; a batch's raw files are parsed on `session` when no statement did yet. */
-  async bind(bindings: RelationBindings, session: DuckDbSession): Promise<BoundEntries> {
-    return duckdbEntries<DuckDBValue>(bindings, {
+  /**
+   * The entries binding the relations of `bindings` that `sql` names ({@link duckdbEntries}); a
+   * batch's raw files are parsed on `session` when no statement did yet.
+   */
+  async bind(bindings: RelationBindings, sql: string, session: DuckDbSession): Promise<BoundEntries> {
+    return duckdbEntries<DuckDBValue>(bindings, sql, {
       batchFile: (relation) => this.batchFile(relation, session),
       rawFiles: (relation) => listValue(relation.keys.map((key) => this.ingestion.pathOf(key))),
       parquetFiles: async (relation) => {
@@ -119,14 +122,18 @@ export interface DuckDbSources<P> {
   parquetFiles(relation: ParquetRelation): Promise<P | undefined>;
 }
 
-/** The WITH entries binding every relation `bindings` names, and the parameters (`$1`… in order) they use. */
-export async function duckdbEntries<P>(bindings: RelationBindings, sources: DuckDbSources<P>): Promise<{ entries: string[]; params: P[] }> {
+/**
+ * The WITH entries binding the relations of `bindings` that the statement `sql` names
+ * (core/sql/relations.ts `mentionedRelations`: only those are listed, parsed or read), and the
+ * parameters (`$1`… in order) they use.
+ */
+export async function duckdbEntries<P>(bindings: RelationBindings, sql: string, sources: DuckDbSources<P>): Promise<{ entries: string[]; params: P[] }> {
   const params: P[] = [];
   const param = (value: P): string => {
     params.push(value);
     return `$${params.length}`;
   };
-  const entries = await relationEntries(compileRelations(bindings), {
+  const entries = await relationEntries(mentionedRelations(compileRelations(bindings), sql), {
     raw: async (relation) =>
       relation.batchId ? `SELECT * FROM read_parquet(${param(await sources.batchFile(relation))})` : readJson(param(sources.rawFiles(relation)), relation.columns),
     parquet: async (relation) => {

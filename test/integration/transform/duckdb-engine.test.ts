@@ -62,6 +62,22 @@ describe('DuckDbEngine', () => {
     }
   });
 
+  it('binds only the relations a statement names: the others are neither parsed nor listed', async () => {
+    const sent: string[] = [];
+    const engine = await DuckDbEngine.create(lake.ingestion, lake.processed, { onStatement: (sql) => sent.push(sql) });
+    try {
+      const bindings = { batch: { department: [rawKey('department', lake.batchId(1))], currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} };
+      const rows = await engine.query('SELECT count(*) AS n FROM batch_department', bindings);
+      expect(Number(rows[0].n)).toBe(batchOne.department!.length);
+      // One parse (department's), and the query binds batch_department alone.
+      expect(sent.filter((sql) => sql.includes('read_json'))).toHaveLength(1);
+      expect(sent.at(-1)).toContain('"batch_department" AS');
+      expect(sent.join('\n')).not.toContain('batch_currency');
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('runs a session while another holds its connection, up to the client\'s connections; one connection runs them in turn', async () => {
     // Session A holds its connection until released; what B can do meanwhile tells how many run at once.
     const overlap = async (connections: number): Promise<string[]> => {
