@@ -545,12 +545,15 @@ async function publishBatch(
 /**
  * Publishes to the catalog: the compacted current states (deltas are read through the manifest; a
  * base carried over from an earlier batch was published by that batch), the rebuilt dimensions, and
- * a partition per fact with versions in this batch.
+ * a partition per fact with versions in this batch. Each is a table of its own, and the batch
+ * exists only once its manifest follows, so they are published at once (concurrently.ts: a Glue
+ * call, or a pointer rewrite locally, each; issue 14, item 1).
  */
 async function publishOutputs(ctx: PipelineContext, batchId: string, staged: StagedBatch, sqlFiles: readonly SqlFile[]): Promise<void> {
+  const steps: (() => Promise<void>)[] = [];
   for (const name of staged.compacted) {
     const output = staged.currentOutputs[name];
-    await ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash });
+    steps.push(() => ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash }));
   }
   for (const file of sqlFiles) {
     if (staged.carried.includes(file.table.name)) continue; // published by the batch that built it
@@ -560,10 +563,11 @@ async function publishOutputs(ctx: PipelineContext, batchId: string, staged: Sta
     const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash, ...(deltas.length ? { deltas } : {}) };
     if (file.table.kind === 'fact') {
       // A batch without versions of this fact publishes no partition (there is nothing in it).
-      if (output.rows > 0) await ctx.catalog.addPartition(file.table.name, location);
+      if (output.rows > 0) steps.push(() => ctx.catalog.addPartition(file.table.name, location));
     }
-    else await ctx.catalog.repoint(file.table.name, location);
+    else steps.push(() => ctx.catalog.repoint(file.table.name, location));
   }
+  await concurrently(steps, (step) => step());
 }
 
 /** The published batch's metrics (bytes scanned, duration) and log line. */
