@@ -40,7 +40,7 @@ export class DuckDbEngine implements QueryEngine {
     options: DuckDbEngineOptions = {},
   ) {
     this.client = new DuckDbClient(options.onStatement, options.connections ?? DUCKDB_CONNECTIONS);
-    this.relations = new DuckDbRelations(ingestion, processed);
+    this.relations = new DuckDbRelations(this.client, ingestion, processed);
   }
 
   /** An engine with its connection open and the Trino-name macros registered. */
@@ -51,8 +51,9 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async write(select: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> {
+    const started = Date.now();
+    await this.relations.parseBatches(bindings, select);
     return this.client.session(async (session) => {
-      const started = Date.now();
       const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
       const bound = await this.relations.bind(bindings, select, session);
       const dir = this.processed.pathOf(target.prefix);
@@ -91,6 +92,7 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
+    if (bindings) await this.relations.parseBatches(bindings, sql);
     return this.client.session(async (session) => {
       const { entries, params } = bindings ? await this.relations.bind(bindings, sql, session) : { entries: [], params: [] };
       return session.select(prependCtes(sql, entries), params, sql);

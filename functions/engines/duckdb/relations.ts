@@ -8,7 +8,7 @@ import type { LocalFiles, ObjectStore } from '../../core/ports/object-store';
 import type { RelationBindings, WriteTarget } from '../../core/ports/query-engine';
 import { compileRelations, mentionedRelations, relationEntries, type ParquetRelation, type RawRelation, type RelationColumn } from '../../core/sql/relations';
 import { prependCtes, quoteIdent, stripOuter } from '../../core/sql/sql-text';
-import type { DuckDbSession } from './client';
+import type { DuckDbClient, DuckDbSession } from './client';
 
 /** A store whose objects DuckDB reads in place: a folder store. */
 export type LocalStore = ObjectStore & LocalFiles;
@@ -40,9 +40,21 @@ export class DuckDbRelations {
   private scratch?: Promise<string>;
 
   constructor(
+    private readonly client: DuckDbClient,
     private readonly ingestion: LocalStore,
     private readonly processed: LocalStore,
   ) {}
+
+  /**
+   * Parses the raw files of every batch relation `sql` names that no statement parsed yet, each on
+   * a connection of its own and all at once (a batch's first statement, its input check, reads every
+   * table with rows: parsed one after another they were most of its time). Called before the
+   * statement takes its own connection, so it never waits for one while holding another.
+   */
+  async parseBatches(bindings: RelationBindings, sql: string): Promise<void> {
+    const batches = mentionedRelations(compileRelations(bindings), sql).filter((r): r is RawRelation => r.kind === 'raw' && r.batchId !== undefined);
+    await Promise.all(batches.map((relation) => this.batchFile(relation)));
+  }
 
   /**
    * The entries binding the relations of `bindings` that `sql` names ({@link duckdbEntries}); a
@@ -83,7 +95,7 @@ export class DuckDbRelations {
    * the rows. Only the latest batch of each table is kept, so a long-running `totes run --every`
    * holds one batch per table, not its history; close() removes the folder.
    */
-  private async batchFile(relation: RawRelation, session: DuckDbSession): Promise<string> {
+  private async batchFile(relation: RawRelation, session?: DuckDbSession): Promise<string> {
     const files = relation.keys.map((key) => this.ingestion.pathOf(key));
     const identity = files.join('\n');
     const parsed = this.batchFiles.get(relation.table);
@@ -91,11 +103,14 @@ export class DuckDbRelations {
     this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
     const written = (async () => {
       const target = path.join(await this.scratch!, `batch_${relation.table}.parquet`);
-      await session.run(
-        batchFileStatement(relation),
-        [listValue(files), target],
-        `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
-      );
+      const parse = (on: DuckDbSession) =>
+        on.run(
+          batchFileStatement(relation),
+          [listValue(files), target],
+          `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
+        );
+      // On the statement's own connection when it binds one not parsed yet; else on a connection of its own.
+      await (session ? parse(session) : this.client.session(parse));
       return target;
     })();
     const entry = { identity, written };
