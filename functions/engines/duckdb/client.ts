@@ -40,7 +40,7 @@ export class DuckDbClient {
 
   /**
    * Runs `work` with a connection of its own, free of any other statement until `work` ends
-   * (several statements in a row, such as a DESCRIBE and its COPY, run on it undisturbed). Waits
+   * (several statements in a row, such as a batch's parse and the COPY reading it, run on it undisturbed). Waits
    * for a free connection when `connections` are busy.
    */
   session<T>(work: (session: DuckDbSession) => Promise<T>): Promise<T> {

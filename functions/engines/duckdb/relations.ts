@@ -196,10 +196,14 @@ export function duckdbTypeOfTrino(trinoType: string, where = 'write target'): st
 }
 
 /**
- * The two statements of a write, from one generator for the engine and the renderer: `DESCRIBE` of
- * the SELECT with its bindings (the engine checks the columns it produces, {@link checkProduced}),
- * then `COPY (…) TO $n` of the projection ({@link projection}) into the output file `output`.
- * `bound.params` are the bindings' parameters; each statement gets its own list.
+ * The statements of a write, from one generator for the engine and the renderer: `COPY (…) TO $n`
+ * of the projection ({@link projection}) into the output file `output`, followed by every column
+ * of the SELECT that the target does not have (`* EXCLUDE (…)`, nothing when it matches) and
+ * returning each file's column statistics (`RETURN_STATS`): a column the SELECT lacks fails the
+ * COPY, one too many is a column of the file, so the one statement both writes and checks the
+ * columns ({@link writtenColumns}; issue 14, item 1: a separate DESCRIBE bound the whole statement
+ * once more). The `DESCRIBE` of the SELECT is run only when that check fails, to name the columns
+ * ({@link checkProduced}). `bound.params` are the bindings' parameters; each statement gets its own list.
  */
 export function duckdbWriteStatements<P>(
   select: string,
@@ -213,12 +217,29 @@ export function duckdbWriteStatements<P>(
   params.push(values.output);
   const partitionedBy = target.partitionedBy ?? [];
   const options = partitionedBy.length === 0
-    ? 'FORMAT parquet, COMPRESSION zstd'
-    : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')})`;
+    ? 'FORMAT parquet, COMPRESSION zstd, RETURN_STATS true'
+    : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')}), RETURN_STATS true`;
+  const others = `* EXCLUDE (${target.columns.map((c) => quoteIdent(c.name)).join(', ')})`;
   return {
     describe: { sql: `DESCRIBE ${statement('SELECT * FROM _result')}`, params: [...bound.params] },
-    copy: { sql: `COPY (${statement(`SELECT ${columns} FROM _result`)}) TO $${params.length} (${options})`, params },
+    copy: { sql: `COPY (${statement(`SELECT ${columns},\n  ${others} FROM _result`)}) TO $${params.length} (${options})`, params },
   };
+}
+
+/**
+ * The columns a write's COPY put in each file it wrote, from its `RETURN_STATS` rows; undefined when
+ * it wrote no file (a partitioned write of no rows), which tells nothing about the SELECT's columns.
+ */
+export function writtenColumns(stats: readonly Record<string, unknown>[]): string[][] | undefined {
+  if (!stats.length) return undefined;
+  return stats.map((row) => ((row.column_statistics ?? []) as { key: string }[]).map(({ key }) => key.replace(/^"(.*)"$/, '$1').replace(/""/g, '"')));
+}
+
+/** The columns each file of a write holds when its SELECT produces exactly the target's: the target's and the appended lineage, less the partition columns (in the file's path). */
+export function expectedFileColumns(target: WriteTarget): string[] {
+  const names = target.columns.map((c) => c.name);
+  const partitions = new Set(target.partitionedBy ?? []);
+  return [...names, ...LINEAGE_COLUMNS.filter((n) => !names.includes(n))].filter((n) => !partitions.has(n));
 }
 
 /** `produced` (the SELECT's columns, from DESCRIBE) must be exactly the target's; `where` names the statement. */

@@ -85,13 +85,17 @@ describe('DuckDbEngine', () => {
       const order: string[] = [];
       let release!: () => void;
       const held = new Promise<void>((resolve) => (release = resolve));
+      let running!: () => void;
+      const aRunning = new Promise<void>((resolve) => (running = resolve));
       const a = client.session(async (session) => {
         await session.run('SELECT 1', [], 'a');
         order.push('a running');
+        running();
         await held;
         order.push('a done');
       });
       const b = client.session(async (session) => {
+        await aRunning;
         await session.run('SELECT day_of_week(DATE \'2025-01-06\') AS d', [], 'b');
         order.push('b done');
         release();
@@ -107,9 +111,23 @@ describe('DuckDbEngine', () => {
     expect(() => new DuckDbClient(undefined, 0)).toThrow(/at least 1/);
   });
 
-  it('refuses a SELECT whose columns are not the target\'s, naming them', async () => {
+  it('refuses a SELECT whose columns are not the target\'s, naming them, and leaves nothing at the prefix', async () => {
     await expect(lake.engine.write('SELECT currency_id FROM batch_currency', { batch: { currency: [] }, current: {}, star: {} }, target())).rejects.toThrow(
       /does not produce column\(s\) currency_code/,
     );
+    // One column too many is written by the COPY, found in its file, and the file is discarded.
+    const extra = target({ prefix: 'scratch/extra/' });
+    await expect(
+      lake.engine.write('SELECT currency_id, currency_code, 1 AS surplus FROM batch_currency', { batch: { currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} }, extra),
+    ).rejects.toThrow(/produces column\(s\) surplus that scratch does not have/);
+    // So is a lineage column the SELECT produces while the engine appends it.
+    await expect(
+      lake.engine.write('SELECT currency_id, currency_code, _batch_id FROM batch_currency', { batch: { currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} }, extra),
+    ).rejects.toThrow(/produces column\(s\) _batch_id that scratch does not have/);
+    expect(await readdir(lake.processed.pathOf('scratch/extra/')).catch(() => [])).toEqual([]);
+    // The same SELECT with the target's columns writes its rows.
+    const written = await lake.engine.write('SELECT currency_id, currency_code FROM batch_currency', { batch: { currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} }, extra);
+    expect(written.rows).toBe(batchOne.currency!.length);
+    expect(written.files).toEqual(['scratch/extra/part-00000.parquet']);
   });
 });
