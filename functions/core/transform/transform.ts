@@ -77,7 +77,8 @@ const LEASE_TTL_MS = 16 * 60_000;
 /** Transforms every extracted batch that has no transform manifest yet, in order. */
 export async function transformPending(ctx: PipelineContext): Promise<TransformResult[]> {
   const results = await transformBatches(ctx);
-  await compactFactsLogged(ctx);
+  const last = results.at(-1);
+  await compactFactsLogged(ctx, last ? { seq: last.seq, batchId: last.batchId } : undefined);
   return results;
 }
 
@@ -87,9 +88,9 @@ export async function transformPending(ctx: PipelineContext): Promise<TransformR
  * failure is reported (the lake stays as it was; the next run plans it again) and the batches just
  * transformed still go on to the load.
  */
-async function compactFactsLogged(ctx: PipelineContext): Promise<void> {
+async function compactFactsLogged(ctx: PipelineContext, published: { seq: number; batchId: string } | undefined): Promise<void> {
   try {
-    await compactFacts(ctx);
+    await compactFacts(ctx, published ? { published } : {});
   } catch (err) {
     ctx.log.error(`Fact compaction failed, nothing of it was published and the facts read as before; the next transform run tries again: ${(err as Error).message}`, { error: (err as Error).message });
   }
