@@ -1,6 +1,6 @@
 import { extract, type ExtractOptions, type ExtractResult } from './extract/extract';
 import { loadPending } from './load/load';
-import { warehouseFreshness } from './operate/freshness';
+import { measureFreshness, warehouseFreshness } from './operate/freshness';
 import { buildRunRecord, writeRunRecord, type RunParts } from './operate/run-history';
 import type { RunRecord } from './operate/run-record';
 import type { PipelineContext } from './pipeline-context';
@@ -38,7 +38,7 @@ export async function runCycle(ctx: PipelineContext, options: ExtractOptions = {
     const loaded = await stage(ctx, parts, 'load', () => loadPending(ctx));
     parts.load = { results: loaded, elapsedMs: Date.now() - t2 };
     const t3 = Date.now();
-    parts.freshness = await currentFreshness(ctx, true);
+    parts.freshness = await currentFreshness(ctx, true, loaded.at(-1));
     const run = await record(ctx, parts);
     return {
       extract: extracted,
@@ -68,10 +68,14 @@ async function stage<T>(ctx: PipelineContext, parts: RunParts, name: string, wor
 /**
  * The warehouse's freshness for the run record. Not knowing it must not fail a cycle: after a
  * successful one that is worth a warning; after a failed one (often the warehouse itself) the
- * failure already says why.
+ * failure already says why. `loaded`: the newest batch this cycle's load found in the ledger (it
+ * loaded it, or another load had): the warehouse holds it and every batch before it, so its
+ * freshness is read from the lake alone, without a connection to read the ledger back (issue 14,
+ * item 1). A batch another load committed after it would only make the warehouse fresher.
  */
-async function currentFreshness(ctx: PipelineContext, succeeded: boolean): Promise<RunParts['freshness']> {
+async function currentFreshness(ctx: PipelineContext, succeeded: boolean, loaded?: { seq: number; batchId: string }): Promise<RunParts['freshness']> {
   try {
+    if (loaded) return await measureFreshness(ctx, loaded, ctx.now());
     return await warehouseFreshness(ctx);
   } catch (err) {
     if (succeeded) ctx.log.warn(`Could not measure the warehouse's freshness: ${(err as Error).message}`, { store: ctx.ingestion.name });

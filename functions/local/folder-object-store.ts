@@ -107,15 +107,14 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
 
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
     const found: ObjectInfo[] = [];
-    // Walk only the folder the prefix names (its part up to the last '/'), not the whole bucket.
+    // Walk only the folder the prefix names (its part up to the last '/'), not the whole bucket; only
+    // the keys listed are stat'ed for their size (a manifest log listed after its last known key
+    // costs a directory read, not a stat per batch).
     const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
-    await this.walk(folder ? this.pathOf(folder) : this.root, folder, found);
+    const wanted = (key: string): boolean => key.startsWith(prefix) && (options.startAfter === undefined || key > options.startAfter);
+    await this.walk(folder ? this.pathOf(folder) : this.root, folder, wanted, found);
     found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    for (const info of found) {
-      if (!info.key.startsWith(prefix)) continue;
-      if (options.startAfter !== undefined && info.key <= options.startAfter) continue;
-      yield info;
-    }
+    yield* found;
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -150,7 +149,8 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
     await fs.rename(tmp, path.join(dir, name));
   }
 
-  private async walk(dir: string, rel: string, out: ObjectInfo[]): Promise<void> {
+  /** The files under `dir` (key `rel`) that `wanted` keeps, with their sizes, into `out`; sub-folders and sizes are read at once. */
+  private async walk(dir: string, rel: string, wanted: (key: string) => boolean, out: ObjectInfo[]): Promise<void> {
     let entries;
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
@@ -158,12 +158,20 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    for (const entry of entries) {
-      if (entry.name.startsWith('.tmp-') || (!rel && entry.name === SUPERSEDED_DIR)) continue;
-      const key = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) await this.walk(path.join(dir, entry.name), key, out);
-      else if (entry.isFile()) out.push({ key, size: (await fs.stat(path.join(dir, entry.name))).size });
-    }
+    await Promise.all(
+      entries.map(async (entry) => {
+        if (entry.name.startsWith('.tmp-') || (!rel && entry.name === SUPERSEDED_DIR)) return;
+        const key = rel ? `${rel}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) return this.walk(path.join(dir, entry.name), key, wanted, out);
+        if (!entry.isFile() || !wanted(key)) return;
+        try {
+          out.push({ key, size: (await fs.stat(path.join(dir, entry.name))).size });
+        } catch (err) {
+          // Deleted between the directory read and the stat: not there any more.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }),
+    );
   }
 
   private async tempFor(target: string): Promise<string> {

@@ -53,21 +53,12 @@ async function main(): Promise<void> {
   );
   const calls: { what: string; ms: number; bytes?: number }[] = [];
   const engine = pipeline.ctx.engine;
-  // DuckDB runs one statement at a time (its calls queue in engines/duckdb/client.ts): statements
-  // sent together would each be timed with their wait in that queue. Queued here instead, each call
-  // is timed from the moment it runs; the transform still sends them together, so its counts
-  // (queries, critical path) are those of a run without the profile.
-  let queue: Promise<unknown> = Promise.resolve();
-  const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
-    if (values.engine !== 'duckdb') return work();
-    const next = queue.catch(() => undefined).then(work);
-    queue = next;
-    return next;
-  };
+  // Statements sent together run at once on every engine (DuckDB on a connection each,
+  // engines/duckdb/client.ts), so the times of one wave overlap: their sum is not the transform's.
   const timed: QueryEngine = {
     name: engine.name,
     ...(engine.measuresScan ? { measuresScan: true } : {}),
-    write: (sql, bindings, target) => inTurn(async () => {
+    write: async (sql, bindings, target) => {
       const t0 = performance.now();
       let bytes: number | undefined;
       try {
@@ -75,11 +66,11 @@ async function main(): Promise<void> {
         bytes = engine.measuresScan ? stats.bytesScanned : undefined;
         return stats;
       } finally { calls.push({ what: `write ${target.prefix}`, ms: performance.now() - t0, bytes }); }
-    }),
-    query: (sql, bindings) => inTurn(async () => {
+    },
+    query: async (sql, bindings) => {
       const t0 = performance.now();
       try { return await engine.query(sql, bindings); } finally { calls.push({ what: `query ${sql.replace(/\s+/g, ' ').slice(0, 110)}`, ms: performance.now() - t0 }); }
-    }),
+    },
     ...(engine.select
       ? {
           select: async (sql: string, bindings?: Parameters<QueryEngine['query']>[1]) => {

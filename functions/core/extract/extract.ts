@@ -214,6 +214,7 @@ async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: Extra
   const tables: BatchRead['tables'] = { ...plan.resumed?.tables };
   const client = await connectSource(ctx);
   let readers: pg.Client[] = [];
+  let readersClosing: Promise<void> = Promise.resolve();
   try {
     const snapshot = await openBatchSnapshot(ctx, client, plan, options, warnings);
     await checkSchema(ctx, client, warnings);
@@ -221,7 +222,8 @@ async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: Extra
     // each takes the next table, largest first, until none is left.
     readers = await openSnapshotReaders(ctx, client, options.parallelReads ?? DEFAULT_PARALLEL_READS, () => connectSource(ctx));
     const timeUp = await readTables(ctx, [client, ...readers], plan, snapshot, tables, options);
-    await closeSnapshotReaders(readers.splice(0));
+    // Done with the tables: the readers close while the deletion checks run on this connection.
+    readersClosing = closeSnapshotReaders(readers.splice(0));
     const checks = timeUp ? {} : await checkAllDeletions(ctx, client, plan, snapshot, tables, options, warnings);
     await client.query('COMMIT');
     const { snapshotAt, upperBound, source } = snapshot;
@@ -233,6 +235,7 @@ async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: Extra
     throw err;
   } finally {
     for (const c of [client, ...readers]) await c.end().catch(() => undefined);
+    await readersClosing;
   }
 }
 

@@ -75,6 +75,12 @@ export async function migrateWarehouse(client: pg.Client, schema: string, sqlRoo
   const quoted = quoteSchema(schema);
   const migrations = await readWarehouseMigrations(sqlRoot);
   const result: MigrationResult = { applied: [], alreadyApplied: [] };
+  // Every run of the load starts here, and a warehouse is almost always up to date: one read tells,
+  // instead of a transaction per migration (issue 14, item 1). A migration row is written in the
+  // transaction that applied it and never removed, so seeing all of them with their hashes is
+  // seeing every migration applied; anything else (a table missing, a row missing, a hash that
+  // differs) goes the locked way below, which applies or reports it.
+  if (await allApplied(client, schema, migrations)) return { applied: [], alreadyApplied: migrations.map((m) => m.version) };
   for (const migration of migrations) {
     await client.query('BEGIN');
     try {
@@ -115,4 +121,22 @@ export async function migrateWarehouse(client: pg.Client, schema: string, sqlRoo
     }
   }
   return result;
+}
+
+/**
+ * True when `<schema>.schema_migrations` records every migration with its file's hash: nothing to
+ * do. One statement, outside a transaction: a schema or table not created yet is an error of that
+ * statement alone (and means a migration is due).
+ */
+async function allApplied(client: pg.Client, schema: string, migrations: readonly WarehouseMigration[]): Promise<boolean> {
+  let rows: { version: string; sha256: string }[];
+  try {
+    rows = (await client.query<{ version: string; sha256: string }>(`SELECT version, sha256 FROM ${quoteSchema(schema)}.schema_migrations WHERE version = ANY($1::text[])`, [migrations.map((m) => m.version)])).rows;
+  } catch (err) {
+    // undefined_table, invalid_schema_name: a warehouse not migrated yet.
+    if (['42P01', '3F000'].includes((err as { code?: string }).code ?? '')) return false;
+    throw err;
+  }
+  const applied = new Map(rows.map((r) => [r.version, r.sha256]));
+  return migrations.every((m) => applied.get(m.version) === m.sha256);
 }

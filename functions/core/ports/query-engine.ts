@@ -114,7 +114,7 @@ export interface WriteTarget {
  * generator, and its prepared-statement parameters (`$1`…) described.
  */
 export interface RenderedStatement {
-  /** What the engine sends it for, e.g. `CTAS: writes the output` or `DESCRIBE: the columns the SELECT produces`. */
+  /** What the engine sends it for, e.g. `CTAS: writes the output` or `COPY: writes … as Parquet under …`. */
   role: string;
   sql: string;
   /** The parameters `$1`… in order, as text: a value (`'…'`), a list of files, or what the engine binds there (`<…>`). */
@@ -142,8 +142,8 @@ export interface QueryStats {
   /**
    * The statements this write sent the engine, one after another (absent: 1). Athena and Trino
    * send a query listing the partitions and one statement per 100 partitions for a partitioned
-   * write (`planWrite`, engines/trino/relations.ts); what an engine does besides (DuckDB's
-   * DESCRIBE, Trino's DDL registering tables, which Athena does through Glue) is not counted.
+   * write (`planWrite`, engines/trino/relations.ts); what an engine does besides (DuckDB's parse of
+   * a batch's raw files, Trino's DDL registering tables, which Athena does through Glue) is not counted.
    */
   statements?: number;
 }

@@ -160,6 +160,18 @@ function currentRelation(name: string, table: SourceTableName, location: Current
   return { kind: 'latest', name, table, segments: { kind: 'parquet', name: `_segments_${name}`, shape: `current_${table}`, prefixes, columns } };
 }
 
+/**
+ * The relations of `relations` that `sql` names (as a whole word, in any case; a mention in a
+ * comment keeps one too): a stage binds every relation a statement may read (all the batch's and
+ * current tables, say), while each statement reads a few, and an engine binding the others would
+ * list their files and read their Parquet footers for nothing (issue 14, item 1). A `latest`
+ * relation keeps its segments, which are bound under their own name.
+ */
+export function mentionedRelations(relations: readonly Relation[], sql: string): Relation[] {
+  const words = new Set(sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
+  return relations.filter((r) => words.has(r.name.toLowerCase()));
+}
+
 /** The WITH entries (`"name" AS (…)`) binding `relations`, each read as `reader` says. */
 export async function relationEntries(relations: readonly Relation[], reader: RelationReader): Promise<string[]> {
   const entries: string[] = [];

@@ -4,7 +4,7 @@
  * each other's outputs run at once: the batch waits for the longest chain, not the sum
  * (transform/query-tally.ts counts both). At most {@link ENGINE_CONCURRENCY} are in flight, well
  * within an Athena workgroup's quota of concurrent queries, which other users share. DuckDB runs
- * them one at a time on its one connection (engines/duckdb/client.ts queues them), exactly as before.
+ * them at once too, each on a connection of its own to its one instance (engines/duckdb/client.ts).
  */
 
 /** Statements of one batch in flight at once, at most. */

@@ -75,6 +75,12 @@ export interface FactCompactionOptions {
   force?: boolean;
   /** Told each step as it completes (the scenarios crash here). */
   onStep?: (step: FactCompactionStep, fields: { table: string; prefix: string; months: string[]; batches: number }) => Promise<void> | void;
+  /**
+   * A transform manifest the caller just published (the transform run before it): the newest is
+   * then it or one listed after it, so the log is listed from there instead of whole (on S3 one
+   * LIST per 1,000 batches; issue 14, item 1).
+   */
+  published?: { seq: number; batchId: string };
 }
 
 export interface FactCompactionResult {
@@ -137,10 +143,11 @@ export async function compactFacts(ctx: PipelineContext, options: FactCompaction
     ctx.log.info('Fact compaction: this catalog cannot publish a compaction in one step; the facts keep their batch partitions');
     return FACTS.map((f) => ({ table: f.name, outcome: 'unsupported' }));
   }
-  const seqs = await listTransformSeqs(ctx.processed);
+  const { published } = options;
+  const seqs = published ? [published.seq, ...(await listTransformSeqs(ctx.processed, published.seq))] : await listTransformSeqs(ctx.processed);
   if (!seqs.length) return FACTS.map((f) => ({ table: f.name, outcome: 'nothing' }));
   const newestSeq = seqs.at(-1)!;
-  const newestBatchId = (await readTransformManifest(ctx.processed, newestSeq)).batchId;
+  const newestBatchId = newestSeq === published?.seq ? published.batchId : (await readTransformManifest(ctx.processed, newestSeq)).batchId;
   // Decided before taking the lease, so a run with nothing due leaves no lease behind.
   const first = await Promise.all(FACTS.map(async (f) => planFactCompaction(f.name, await ctx.catalog.partitions(f.name), newestBatchId, policy, options.force)));
   if (!first.some((p) => typeof p === 'object')) {

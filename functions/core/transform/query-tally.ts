@@ -11,7 +11,8 @@ import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, WriteTarge
  * one statement; a `write` is one statement (a CTAS on Athena and Trino, a COPY on DuckDB) unless
  * the engine reports more in {@link QueryStats.statements} (a partitioned write split by 100
  * partitions, after a query listing them). An engine's own housekeeping is not counted: DuckDB's
- * DESCRIBE and its scratch copy of a batch's raw files, Trino's DDL registering tables and schemas
+ * scratch copy of a batch's raw files (and the DESCRIBE naming a write's columns when they are not
+ * the target's), Trino's DDL registering tables and schemas
  * (Glue API calls on Athena, not queries).
  *
  * The critical path is the longest chain of statements each sent only after the previous one

@@ -72,8 +72,18 @@ export async function readStarModelFiles(dir: string, entries?: readonly string[
   return Promise.all(names.map(async (name) => ({ origin: `sql/transform/${name}`, text: await fs.readFile(path.join(dir, name), 'utf8') })));
 }
 
+/**
+ * The model texts last found equal to the compiled star contract (the files' origins and texts, as
+ * one string). The transform loads its SQL folder every run, up to every five minutes in one
+ * process (`totes run --every`, a warm Lambda), and parsing the YAML is most of that (issue 14,
+ * item 1): the same texts give the same verdict, so only changed texts are parsed again.
+ */
+let modelsMatching: string | undefined;
+
 /** Throws when the models beside the SQL files differ from the compiled star contract. */
 function checkModels(files: readonly StarModelFile[]): void {
+  const texts = JSON.stringify(files.map((f) => [f.origin, f.text]));
+  if (texts === modelsMatching) return;
   const models = parseStarModels(files);
   const differing = models.flatMap((model) => {
     const compiled = STAR_TABLES.find((t) => t.name === model.name);
@@ -92,6 +102,7 @@ function checkModels(files: readonly StarModelFile[]): void {
         'migration a new column needs, then commit what it wrote (README.md, "Changing a model")',
     );
   }
+  modelsMatching = texts;
 }
 
 /** Dimensions before facts, each group in contract order: a fact may reference any dimension. */

@@ -77,7 +77,8 @@ const LEASE_TTL_MS = 16 * 60_000;
 /** Transforms every extracted batch that has no transform manifest yet, in order. */
 export async function transformPending(ctx: PipelineContext): Promise<TransformResult[]> {
   const results = await transformBatches(ctx);
-  await compactFactsLogged(ctx);
+  const last = results.at(-1);
+  await compactFactsLogged(ctx, last ? { seq: last.seq, batchId: last.batchId } : undefined);
   return results;
 }
 
@@ -87,9 +88,9 @@ export async function transformPending(ctx: PipelineContext): Promise<TransformR
  * failure is reported (the lake stays as it was; the next run plans it again) and the batches just
  * transformed still go on to the load.
  */
-async function compactFactsLogged(ctx: PipelineContext): Promise<void> {
+async function compactFactsLogged(ctx: PipelineContext, published: { seq: number; batchId: string } | undefined): Promise<void> {
   try {
-    await compactFacts(ctx);
+    await compactFacts(ctx, published ? { published } : {});
   } catch (err) {
     ctx.log.error(`Fact compaction failed, nothing of it was published and the facts read as before; the next transform run tries again: ${(err as Error).message}`, { error: (err as Error).message });
   }
@@ -545,12 +546,15 @@ async function publishBatch(
 /**
  * Publishes to the catalog: the compacted current states (deltas are read through the manifest; a
  * base carried over from an earlier batch was published by that batch), the rebuilt dimensions, and
- * a partition per fact with versions in this batch.
+ * a partition per fact with versions in this batch. Each is a table of its own, and the batch
+ * exists only once its manifest follows, so they are published at once (concurrently.ts: a Glue
+ * call, or a pointer rewrite locally, each; issue 14, item 1).
  */
 async function publishOutputs(ctx: PipelineContext, batchId: string, staged: StagedBatch, sqlFiles: readonly SqlFile[]): Promise<void> {
+  const steps: (() => Promise<void>)[] = [];
   for (const name of staged.compacted) {
     const output = staged.currentOutputs[name];
-    await ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash });
+    steps.push(() => ctx.catalog.repoint(`current_${name}`, { prefix: output.prefix, batchId, sqlHash: output.sqlHash }));
   }
   for (const file of sqlFiles) {
     if (staged.carried.includes(file.table.name)) continue; // published by the batch that built it
@@ -560,10 +564,11 @@ async function publishOutputs(ctx: PipelineContext, batchId: string, staged: Sta
     const location = { prefix: output.prefix, batchId, sqlHash: output.sqlHash, ...(deltas.length ? { deltas } : {}) };
     if (file.table.kind === 'fact') {
       // A batch without versions of this fact publishes no partition (there is nothing in it).
-      if (output.rows > 0) await ctx.catalog.addPartition(file.table.name, location);
+      if (output.rows > 0) steps.push(() => ctx.catalog.addPartition(file.table.name, location));
     }
-    else await ctx.catalog.repoint(file.table.name, location);
+    else steps.push(() => ctx.catalog.repoint(file.table.name, location));
   }
+  await concurrently(steps, (step) => step());
 }
 
 /** The published batch's metrics (bytes scanned, duration) and log line. */

@@ -5,16 +5,18 @@ import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../
 import type { DuckDBValue } from '@duckdb/node-api';
 import type { RenderedStatement, StatementRenderer } from '../../core/ports/query-engine';
 import { prependCtes } from '../../core/sql/sql-text';
-import { DuckDbClient } from './client';
-import { batchFileStatement, checkProduced, duckdbEntries, duckdbWriteStatements, DuckDbRelations, type LocalStore } from './relations';
+import { DuckDbClient, DUCKDB_CONNECTIONS } from './client';
+import { batchFileStatement, checkProduced, duckdbEntries, duckdbWriteStatements, DuckDbRelations, expectedFileColumns, writtenColumns, type LocalStore } from './relations';
 
 export interface DuckDbEngineOptions {
   /** Told every statement before it runs, with its parameters (tests compare them with `totes compile`). */
   onStatement?: (sql: string, params: readonly DuckDBValue[]) => void;
+  /** Statements that run at once, at most, each on its own connection (default {@link DUCKDB_CONNECTIONS}; 1: one at a time). */
+  connections?: number;
 }
 
 /**
- * The local query engine: DuckDB (in memory, one connection: `./client.ts`) over the two lake
+ * The local query engine: DuckDB (in memory, a few connections: `./client.ts`) over the two lake
  * folders, or any stores whose objects are local files (`LocalFiles` in core/ports/object-store.ts).
  *
  * It runs the same `sql/transform/*.sql` SELECTs as Athena. The relations a statement reads are
@@ -37,7 +39,7 @@ export class DuckDbEngine implements QueryEngine {
     private readonly processed: LocalStore,
     options: DuckDbEngineOptions = {},
   ) {
-    this.client = new DuckDbClient(options.onStatement);
+    this.client = new DuckDbClient(options.onStatement, options.connections ?? DUCKDB_CONNECTIONS);
     this.relations = new DuckDbRelations(this.client, ingestion, processed);
   }
 
@@ -49,10 +51,11 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async write(select: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> {
-    return this.client.serial(async () => {
-      const started = Date.now();
+    const started = Date.now();
+    await this.relations.parseBatches(bindings, select);
+    return this.client.session(async (session) => {
       const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
-      const bound = await this.relations.bind(bindings);
+      const bound = await this.relations.bind(bindings, select, session);
       const dir = this.processed.pathOf(target.prefix);
       // Written beside the old output first, then swapped in: the prefix ends up holding exactly this output.
       const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -60,14 +63,28 @@ export class DuckDbEngine implements QueryEngine {
       const single = partitionedBy.length === 0;
       const { describe, copy } = duckdbWriteStatements<DuckDBValue>(select, bound, target, { literal: (value) => value, output: single ? `${tmp}.parquet` : tmp });
 
-      const produced = (await this.client.run(describe.sql, describe.params, where)).map((row) => String(row.column_name));
-      checkProduced(target, produced, where);
+      // The SELECT's columns, named when they are not the target's (the COPY found that they are not).
+      const checkColumns = async (): Promise<void> => {
+        const produced = (await session.run(describe.sql, describe.params, where)).map((row) => String(row.column_name));
+        checkProduced(target, produced, where);
+      };
+      const discard = () => fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
 
       await fs.mkdir(dir, { recursive: true });
-      const copied = await this.client.run(copy.sql, copy.params, where).catch(async (err: unknown) => {
-        await fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
+      const copied = await session.run(copy.sql, copy.params, where).catch(async (err: unknown) => {
+        await discard();
+        // A column the SELECT lacks fails the COPY: say which, else report DuckDB's error.
+        await checkColumns();
         throw err;
       });
+      const expected = expectedFileColumns(target).sort().join(',');
+      const written = writtenColumns(copied);
+      if (!written || written.some((columns) => [...columns].sort().join(',') !== expected)) {
+        // Columns the target does not have were written (or no file tells): nothing of it is kept.
+        if (written) await discard();
+        await checkColumns();
+        if (written) throw new Error(`${where} wrote column(s) ${written.find((c) => [...c].sort().join(',') !== expected)!.join(', ')}, not those of ${target.table}`);
+      }
       for (const entry of await fs.readdir(dir)) {
         if (!entry.startsWith(path.basename(tmp))) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
       }
@@ -80,7 +97,7 @@ export class DuckDbEngine implements QueryEngine {
       const files = (await this.relations.parquetFiles(target.prefix)).map((file) => `${target.prefix}${path.relative(dir, file).split(path.sep).join('/')}`);
 
       return {
-        rows: Number(copied[0]?.Count ?? 0),
+        rows: copied.reduce((sum, file) => sum + Number(file.count ?? 0), 0),
         bytesScanned: 0,
         elapsedMs: Date.now() - started,
         files,
@@ -89,9 +106,10 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
-    return this.client.serial(async () => {
-      const { entries, params } = bindings ? await this.relations.bind(bindings) : { entries: [], params: [] };
-      return this.client.select(prependCtes(sql, entries), params, sql);
+    if (bindings) await this.relations.parseBatches(bindings, sql);
+    return this.client.session(async (session) => {
+      const { entries, params } = bindings ? await this.relations.bind(bindings, sql, session) : { entries: [], params: [] };
+      return session.select(prependCtes(sql, entries), params, sql);
     });
   }
 
@@ -123,20 +141,19 @@ export class DuckDbRenderer implements StatementRenderer {
   ) {}
 
   async renderWrite(select: string, bindings: RelationBindings, target: WriteTarget): Promise<RenderedStatement[]> {
-    const bound = await this.bind(bindings);
+    const bound = await this.bind(bindings, select);
     const single = !target.partitionedBy?.length;
     const output = `<temporary ${single ? 'file' : 'folder'} in ${this.processed.pathOf(target.prefix)}, renamed into it after the COPY>`;
-    const { describe, copy } = duckdbWriteStatements<string>(select, bound, target, { literal: (value) => `'${value}'`, output });
+    const { copy } = duckdbWriteStatements<string>(select, bound, target, { literal: (value) => `'${value}'`, output });
     this.written.add(target.prefix);
     return [
       ...this.takePending(),
-      { role: 'DESCRIBE: the columns the SELECT produces, checked against the contract', ...describe },
-      { role: `COPY: writes ${target.table} as Parquet under ${target.prefix}`, ...copy },
+      { role: `COPY: writes ${target.table} as Parquet under ${target.prefix}; the columns each file holds are checked against the contract (a DESCRIBE names them when they differ)`, ...copy },
     ];
   }
 
   async renderQuery(sql: string, bindings?: RelationBindings): Promise<RenderedStatement[]> {
-    const { entries, params } = bindings ? await this.bind(bindings) : { entries: [], params: [] };
+    const { entries, params } = bindings ? await this.bind(bindings, sql) : { entries: [], params: [] };
     return [...this.takePending(), { role: 'SELECT: read-only query', sql: prependCtes(sql, entries), params }];
   }
 
@@ -144,9 +161,9 @@ export class DuckDbRenderer implements StatementRenderer {
     return this.pending.splice(0);
   }
 
-  private bind(bindings: RelationBindings): Promise<{ entries: string[]; params: string[] }> {
+  private bind(bindings: RelationBindings, sql: string): Promise<{ entries: string[]; params: string[] }> {
     const files = (paths: readonly string[]): string => `[${paths.map((p) => `'${p}'`).join(', ')}]`;
-    return duckdbEntries<string>(bindings, {
+    return duckdbEntries<string>(bindings, sql, {
       batchFile: async (relation) => {
         const scratch = `<scratch folder>/batch_${relation.table}.parquet`;
         const raw = relation.keys.map((key) => this.ingestion.pathOf(key));

@@ -6,9 +6,9 @@ import { BATCH_ID_COLUMN } from '../../core/contract/source-tables';
 import { LINEAGE_COLUMNS } from '../../core/contract/star-tables';
 import type { LocalFiles, ObjectStore } from '../../core/ports/object-store';
 import type { RelationBindings, WriteTarget } from '../../core/ports/query-engine';
-import { compileRelations, relationEntries, type ParquetRelation, type RawRelation, type RelationColumn } from '../../core/sql/relations';
+import { compileRelations, mentionedRelations, relationEntries, type ParquetRelation, type RawRelation, type RelationColumn } from '../../core/sql/relations';
 import { prependCtes, quoteIdent, stripOuter } from '../../core/sql/sql-text';
-import type { DuckDbClient } from './client';
+import type { DuckDbClient, DuckDbSession } from './client';
 
 /** A store whose objects DuckDB reads in place: a folder store. */
 export type LocalStore = ObjectStore & LocalFiles;
@@ -30,8 +30,12 @@ export interface BoundEntries {
  * File lists are prepared-statement parameters, never spliced into the SQL.
  */
 export class DuckDbRelations {
-  /** Per source table, the raw files whose rows the scratch batch file holds ({@link batchFile}). */
-  private readonly batchFiles = new Map<string, string>();
+  /**
+   * Per source table, the raw files whose rows the scratch batch file holds ({@link batchFile}),
+   * and that file once it is written: statements running at once that read the same batch wait for
+   * the one parse.
+   */
+  private readonly batchFiles = new Map<string, { identity: string; written: Promise<string> }>();
   /** Scratch folder of the batch files, made on first use. */
   private scratch?: Promise<string>;
 
@@ -41,10 +45,24 @@ export class DuckDbRelations {
     private readonly processed: LocalStore,
   ) {}
 
-  /** The entries binding every relation `bindings` names (run within the client's `serial`). */
-  async bind(bindings: RelationBindings): Promise<BoundEntries> {
-    return duckdbEntries<DuckDBValue>(bindings, {
-      batchFile: (relation) => this.batchFile(relation),
+  /**
+   * Parses the raw files of every batch relation `sql` names that no statement parsed yet, each on
+   * a connection of its own and all at once (a batch's first statement, its input check, reads every
+   * table with rows: parsed one after another they were most of its time). Called before the
+   * statement takes its own connection, so it never waits for one while holding another.
+   */
+  async parseBatches(bindings: RelationBindings, sql: string): Promise<void> {
+    const batches = mentionedRelations(compileRelations(bindings), sql).filter((r): r is RawRelation => r.kind === 'raw' && r.batchId !== undefined);
+    await Promise.all(batches.map((relation) => this.batchFile(relation)));
+  }
+
+  /**
+   * The entries binding the relations of `bindings` that `sql` names ({@link duckdbEntries}); a
+   * batch's raw files are parsed on `session` when no statement did yet.
+   */
+  async bind(bindings: RelationBindings, sql: string, session: DuckDbSession): Promise<BoundEntries> {
+    return duckdbEntries<DuckDBValue>(bindings, sql, {
+      batchFile: (relation) => this.batchFile(relation, session),
       rawFiles: (relation) => listValue(relation.keys.map((key) => this.ingestion.pathOf(key))),
       parquetFiles: async (relation) => {
         const files = (await Promise.all(relation.prefixes.map((p) => this.parquetFiles(p)))).flat();
@@ -77,20 +95,31 @@ export class DuckDbRelations {
    * the rows. Only the latest batch of each table is kept, so a long-running `totes run --every`
    * holds one batch per table, not its history; close() removes the folder.
    */
-  private async batchFile(relation: RawRelation): Promise<string> {
+  private async batchFile(relation: RawRelation, session?: DuckDbSession): Promise<string> {
     const files = relation.keys.map((key) => this.ingestion.pathOf(key));
     const identity = files.join('\n');
+    const parsed = this.batchFiles.get(relation.table);
+    if (parsed?.identity === identity) return parsed.written;
     this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
-    const target = path.join(await this.scratch, `batch_${relation.table}.parquet`);
-    if (this.batchFiles.get(relation.table) === identity) return target;
-    this.batchFiles.delete(relation.table);
-    await this.client.run(
-      batchFileStatement(relation),
-      [listValue(files), target],
-      `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
-    );
-    this.batchFiles.set(relation.table, identity);
-    return target;
+    const written = (async () => {
+      const target = path.join(await this.scratch!, `batch_${relation.table}.parquet`);
+      const parse = (on: DuckDbSession) =>
+        on.run(
+          batchFileStatement(relation),
+          [listValue(files), target],
+          `Reading the batch's raw files of ${relation.table} (${relation.keys[0]}${relation.keys.length > 1 ? ` and ${relation.keys.length - 1} more` : ''})`,
+        );
+      // On the statement's own connection when it binds one not parsed yet; else on a connection of its own.
+      await (session ? parse(session) : this.client.session(parse));
+      return target;
+    })();
+    const entry = { identity, written };
+    this.batchFiles.set(relation.table, entry);
+    // A parse that failed is not kept: the next statement reading the batch parses it again.
+    written.catch(() => {
+      if (this.batchFiles.get(relation.table) === entry) this.batchFiles.delete(relation.table);
+    });
+    return written;
   }
 }
 
@@ -108,14 +137,18 @@ export interface DuckDbSources<P> {
   parquetFiles(relation: ParquetRelation): Promise<P | undefined>;
 }
 
-/** The WITH entries binding every relation `bindings` names, and the parameters (`$1`… in order) they use. */
-export async function duckdbEntries<P>(bindings: RelationBindings, sources: DuckDbSources<P>): Promise<{ entries: string[]; params: P[] }> {
+/**
+ * The WITH entries binding the relations of `bindings` that the statement `sql` names
+ * (core/sql/relations.ts `mentionedRelations`: only those are listed, parsed or read), and the
+ * parameters (`$1`… in order) they use.
+ */
+export async function duckdbEntries<P>(bindings: RelationBindings, sql: string, sources: DuckDbSources<P>): Promise<{ entries: string[]; params: P[] }> {
   const params: P[] = [];
   const param = (value: P): string => {
     params.push(value);
     return `$${params.length}`;
   };
-  const entries = await relationEntries(compileRelations(bindings), {
+  const entries = await relationEntries(mentionedRelations(compileRelations(bindings), sql), {
     raw: async (relation) =>
       relation.batchId ? `SELECT * FROM read_parquet(${param(await sources.batchFile(relation))})` : readJson(param(sources.rawFiles(relation)), relation.columns),
     parquet: async (relation) => {
@@ -163,10 +196,14 @@ export function duckdbTypeOfTrino(trinoType: string, where = 'write target'): st
 }
 
 /**
- * The two statements of a write, from one generator for the engine and the renderer: `DESCRIBE` of
- * the SELECT with its bindings (the engine checks the columns it produces, {@link checkProduced}),
- * then `COPY (…) TO $n` of the projection ({@link projection}) into the output file `output`.
- * `bound.params` are the bindings' parameters; each statement gets its own list.
+ * The statements of a write, from one generator for the engine and the renderer: `COPY (…) TO $n`
+ * of the projection ({@link projection}) into the output file `output`, followed by every column
+ * of the SELECT that the target does not have (`* EXCLUDE (…)`, nothing when it matches) and
+ * returning each file's column statistics (`RETURN_STATS`): a column the SELECT lacks fails the
+ * COPY, one too many is a column of the file, so the one statement both writes and checks the
+ * columns ({@link writtenColumns}; issue 14, item 1: a separate DESCRIBE bound the whole statement
+ * once more). The `DESCRIBE` of the SELECT is run only when that check fails, to name the columns
+ * ({@link checkProduced}). `bound.params` are the bindings' parameters; each statement gets its own list.
  */
 export function duckdbWriteStatements<P>(
   select: string,
@@ -180,12 +217,29 @@ export function duckdbWriteStatements<P>(
   params.push(values.output);
   const partitionedBy = target.partitionedBy ?? [];
   const options = partitionedBy.length === 0
-    ? 'FORMAT parquet, COMPRESSION zstd'
-    : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')})`;
+    ? 'FORMAT parquet, COMPRESSION zstd, RETURN_STATS true'
+    : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')}), RETURN_STATS true`;
+  const others = `* EXCLUDE (${target.columns.map((c) => quoteIdent(c.name)).join(', ')})`;
   return {
     describe: { sql: `DESCRIBE ${statement('SELECT * FROM _result')}`, params: [...bound.params] },
-    copy: { sql: `COPY (${statement(`SELECT ${columns} FROM _result`)}) TO $${params.length} (${options})`, params },
+    copy: { sql: `COPY (${statement(`SELECT ${columns},\n  ${others} FROM _result`)}) TO $${params.length} (${options})`, params },
   };
+}
+
+/**
+ * The columns a write's COPY put in each file it wrote, from its `RETURN_STATS` rows; undefined when
+ * it wrote no file (a partitioned write of no rows), which tells nothing about the SELECT's columns.
+ */
+export function writtenColumns(stats: readonly Record<string, unknown>[]): string[][] | undefined {
+  if (!stats.length) return undefined;
+  return stats.map((row) => ((row.column_statistics ?? []) as { key: string }[]).map(({ key }) => key.replace(/^"(.*)"$/, '$1').replace(/""/g, '"')));
+}
+
+/** The columns each file of a write holds when its SELECT produces exactly the target's: the target's and the appended lineage, less the partition columns (in the file's path). */
+export function expectedFileColumns(target: WriteTarget): string[] {
+  const names = target.columns.map((c) => c.name);
+  const partitions = new Set(target.partitionedBy ?? []);
+  return [...names, ...LINEAGE_COLUMNS.filter((n) => !names.includes(n))].filter((n) => !partitions.has(n));
 }
 
 /** `produced` (the SELECT's columns, from DESCRIBE) must be exactly the target's; `where` names the statement. */

@@ -34,7 +34,9 @@ describe('totes compile', () => {
     expect(r.stdout).toContain(`-- source: sql/transform/fact_sales_order.sql (sha256 ${factHash})`);
     expect(r.stdout).toContain(`-- lineage: _batch_id = '${lake.batchId(1)}' appended by the engine; _sql_hash = '${factHash}' appended by the engine`);
     expect(r.stdout).toMatch(/-- step: current-state base: the batch's latest version of each sales_order_id/);
-    expect(r.stdout).toMatch(/^COPY \(WITH "batch_address" AS \(SELECT \* FROM read_parquet\(\$1\)\)/m);
+    // Each statement binds the relations it names, no others (core/sql/relations.ts mentionedRelations).
+    expect(r.stdout).toMatch(/^COPY \(WITH "batch_sales_order" AS \(SELECT \* FROM read_parquet\(\$1\)\)/m);
+    expect(r.stdout).not.toContain('"batch_address" AS');
     expect(r.stdout).not.toMatch(/step: dimension rebuilt whole/); // only the table asked for, and the current states it reads
   });
 

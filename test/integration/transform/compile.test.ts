@@ -99,7 +99,8 @@ describe('compileNextBatch', () => {
     expect(compiled).toMatchObject({ seq: 1, batchId: lake.batchId(1), pending: true, engine: 'duckdb' });
 
     const executed = await transform();
-    expect(executed.length).toBeGreaterThan(40);
+    // The batch's 26 queries (query-count.test.ts) and the parses of its raw files into scratch Parquet.
+    expect(executed.length).toBeGreaterThan(30);
     expectSameStatements(compiled.statements, executed);
 
     // The generated parts are there and labelled: the current-state statements, the model file with its hash, the lineage.

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { DuckDbClient } from '../../../functions/engines/duckdb/client';
 import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
 import { RawLake } from './raw-lake';
 import { batchOne, batchTwo } from './totesys-rows';
@@ -8,7 +9,8 @@ import { rawKey } from '../../../functions/core/lake/lake-layout';
 /**
  * The local engine's own promises beyond the port's (test/integration/contract/query-engine.contract.ts,
  * run on DuckDB and Trino alike): a batch's raw files parsed once, and a SELECT whose columns are not
- * the target's refused before anything is written.
+ * the target's refused before anything is written; statements sent together run at once, each on
+ * a connection of its own, up to the client's number.
  */
 describe('DuckDbEngine', () => {
   let lake: RawLake;
@@ -46,9 +48,86 @@ describe('DuckDbEngine', () => {
     expect((await readdir(tmpdir())).filter((d) => d.startsWith('totes-duckdb-'))).toEqual(scratch);
   });
 
-  it('refuses a SELECT whose columns are not the target\'s, naming them', async () => {
+  it('statements sent together that read one batch parse its raw files once, and each gets the rows', async () => {
+    const sent: string[] = [];
+    const engine = await DuckDbEngine.create(lake.ingestion, lake.processed, { onStatement: (sql) => sent.push(sql) });
+    try {
+      const bindings = { batch: { department: [rawKey('department', lake.batchId(1))] }, current: {}, star: {} };
+      const answers = await Promise.all([0, 1, 2, 3].map(() => engine.query('SELECT count(*) AS n FROM batch_department', bindings)));
+      expect(answers.map((rows) => Number(rows[0].n))).toEqual([0, 1, 2, 3].map(() => batchOne.department!.length));
+      expect(sent.filter((sql) => sql.includes('read_json'))).toHaveLength(1);
+      expect(sent.filter((sql) => sql.includes('FROM batch_department'))).toHaveLength(4);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('binds only the relations a statement names: the others are neither parsed nor listed', async () => {
+    const sent: string[] = [];
+    const engine = await DuckDbEngine.create(lake.ingestion, lake.processed, { onStatement: (sql) => sent.push(sql) });
+    try {
+      const bindings = { batch: { department: [rawKey('department', lake.batchId(1))], currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} };
+      const rows = await engine.query('SELECT count(*) AS n FROM batch_department', bindings);
+      expect(Number(rows[0].n)).toBe(batchOne.department!.length);
+      // One parse (department's), and the query binds batch_department alone.
+      expect(sent.filter((sql) => sql.includes('read_json'))).toHaveLength(1);
+      expect(sent.at(-1)).toContain('"batch_department" AS');
+      expect(sent.join('\n')).not.toContain('batch_currency');
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('runs a session while another holds its connection, up to the client\'s connections; one connection runs them in turn', async () => {
+    // Session A holds its connection until released; what B can do meanwhile tells how many run at once.
+    const overlap = async (connections: number): Promise<string[]> => {
+      const client = new DuckDbClient(undefined, connections);
+      const order: string[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let running!: () => void;
+      const aRunning = new Promise<void>((resolve) => (running = resolve));
+      const a = client.session(async (session) => {
+        await session.run('SELECT 1', [], 'a');
+        order.push('a running');
+        running();
+        await held;
+        order.push('a done');
+      });
+      const b = client.session(async (session) => {
+        await aRunning;
+        await session.run('SELECT day_of_week(DATE \'2025-01-06\') AS d', [], 'b');
+        order.push('b done');
+        release();
+      });
+      // With one connection B waits for A, which waits for B: A is released from here instead.
+      if (connections === 1) setImmediate(() => setImmediate(release));
+      await Promise.all([a, b]);
+      await client.close();
+      return order;
+    };
+    expect(await overlap(2)).toEqual(['a running', 'b done', 'a done']);
+    expect(await overlap(1)).toEqual(['a running', 'a done', 'b done']);
+    expect(() => new DuckDbClient(undefined, 0)).toThrow(/at least 1/);
+  });
+
+  it('refuses a SELECT whose columns are not the target\'s, naming them, and leaves nothing at the prefix', async () => {
     await expect(lake.engine.write('SELECT currency_id FROM batch_currency', { batch: { currency: [] }, current: {}, star: {} }, target())).rejects.toThrow(
       /does not produce column\(s\) currency_code/,
     );
+    // One column too many is written by the COPY, found in its file, and the file is discarded.
+    const extra = target({ prefix: 'scratch/extra/' });
+    await expect(
+      lake.engine.write('SELECT currency_id, currency_code, 1 AS surplus FROM batch_currency', { batch: { currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} }, extra),
+    ).rejects.toThrow(/produces column\(s\) surplus that scratch does not have/);
+    // So is a lineage column the SELECT produces while the engine appends it.
+    await expect(
+      lake.engine.write('SELECT currency_id, currency_code, _batch_id FROM batch_currency', { batch: { currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} }, extra),
+    ).rejects.toThrow(/produces column\(s\) _batch_id that scratch does not have/);
+    expect(await readdir(lake.processed.pathOf('scratch/extra/')).catch(() => [])).toEqual([]);
+    // The same SELECT with the target's columns writes its rows.
+    const written = await lake.engine.write('SELECT currency_id, currency_code FROM batch_currency', { batch: { currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} }, extra);
+    expect(written.rows).toBe(batchOne.currency!.length);
+    expect(written.files).toEqual(['scratch/extra/part-00000.parquet']);
   });
 });

@@ -10,7 +10,8 @@ import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import type { Catalog } from '../../../functions/core/ports/catalog';
 import type { QueryEngine } from '../../../functions/core/ports/query-engine';
 import type { FolderObjectStore } from '../../../functions/local/folder-object-store';
-import { openFolderPipeline, REPO_ROOT, type FolderPipeline } from '../../../functions/local/folder-pipeline';
+import { openFolderPipeline, REPO_ROOT, type FolderPipeline, type FolderStores } from '../../../functions/local/folder-pipeline';
+import { DuckDbEngine } from '../../../functions/engines/duckdb/engine';
 
 /**
  * A tiny raw lake written by hand, the way the extract writes it: one gzip NDJSON file per table
@@ -44,9 +45,12 @@ export class RawLake {
     this.catalog = this.ctx.catalog;
   }
 
-  static async create(): Promise<RawLake> {
+  /** `duckdbConnections`: statements the DuckDB engine runs at once (its default unless given; 1 runs them in the order sent). */
+  static async create(options: { duckdbConnections?: number } = {}): Promise<RawLake> {
     const dir = await mkdtemp(path.join(tmpdir(), 'totes-transform-'));
-    return new RawLake(dir, await openFolderPipeline({ lake: dir, now: () => new Date('2025-01-01T00:00:00.000Z') }));
+    const { duckdbConnections: connections } = options;
+    const engine = connections === undefined ? undefined : (stores: FolderStores) => DuckDbEngine.create(stores.ingestion, stores.processed, { connections });
+    return new RawLake(dir, await openFolderPipeline({ lake: dir, now: () => new Date('2025-01-01T00:00:00.000Z'), ...(engine ? { engine } : {}) }));
   }
 
   batchId(seq: number): string {
