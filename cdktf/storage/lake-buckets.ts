@@ -65,10 +65,12 @@ export class LakeBuckets extends Construct {
       lifecycleRules: [
         ageing('star-to-cheaper-storage', STAR_PREFIX),
         // Files the transform marked superseded (ObjectStore.expire: a fact month a later compaction
-        // replaced) expire after the grace period; nothing else under star/ ever expires.
+        // replaced, under star/; only the transform sets this tag, and only there) expire after the
+        // grace period; nothing else ever expires. A tag filter alone, not And(prefix, tag): moto
+        // does not read an And filter back as Terraform wrote it.
         {
           id: 'expire-superseded', status: 'Enabled',
-          filter: [{ and: [{ prefix: STAR_PREFIX, tags: { [SUPERSEDED_TAG.key]: SUPERSEDED_TAG.value } }] }],
+          filter: [{ tag: [{ key: SUPERSEDED_TAG.key, value: SUPERSEDED_TAG.value }] }],
           expiration: [{ days: vars.supersededExpirationDays }],
         },
         {

@@ -83,13 +83,13 @@ describe('ingestion and processed buckets', () => {
     expect(rules.find((r: { expiration?: unknown }) => r.expiration).expiration).toEqual([{ days: '${var.athena_results_expiration_days}' }]);
   });
 
-  it('processed: only star/ files tagged superseded expire, after superseded_expiration_days', () => {
+  it('processed: only files tagged superseded (the transform tags only star/) expire, after superseded_expiration_days', () => {
     const rules = byBucket('aws_s3_bucket_lifecycle_configuration', processed)[0].rule as Block[];
     const expiring = rules.filter((r) => r.expiration);
     expect(expiring).toEqual([
       expect.objectContaining({
         id: 'expire-superseded',
-        filter: [{ and: [{ prefix: 'star/', tags: { 'totes-lake-superseded': 'true' } }] }],
+        filter: [{ tag: [{ key: 'totes-lake-superseded', value: 'true' }] }],
         expiration: [{ days: '${var.superseded_expiration_days}' }],
       }),
     ]);
