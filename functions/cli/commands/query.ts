@@ -11,7 +11,8 @@ import { FolderCatalog } from '../../local/folder-catalog';
 
 export const QUERY_HELP = `totes query "SQL" [--json]
   Queries the lake with DuckDB, the local stand-in for Athena. Tables: raw_<source table> (every
-  published raw row version), current_<source table>, the star tables (dim_*, fact_*) and the current-state views
+  published raw row version), current_<source table>, the star tables (dim_*; fact_* with created_month and batch_id,
+  as in Athena) and the current-state views
   fact_sales_order_current, fact_purchase_order_current, fact_payment_current (latest version of each).`;
 
 export async function queryCommand(argv: string[], makeLog: (json: boolean, verbose: boolean) => Log): Promise<number> {

@@ -109,10 +109,10 @@ function starTablesPage(model: DocsModel): string {
         const extra = [
           ...(t.surrogateKey ? [`<tr><td><code>${esc(t.surrogateKey)}</code></td><td class="muted">—</td><td><code>bigint identity</code></td><td>no</td><td>Warehouse surrogate key of the version (warehouse only).</td></tr>`] : []),
           ...LINEAGE_COLUMNS.map((c) => `<tr><td><code>${c}</code></td><td><code>varchar</code></td><td class="muted">—</td><td>no</td><td>${c === '_batch_id' ? 'Batch that built the row' : 'sha256 of the SQL file that built the row'} (lake only).</td></tr>`),
-          // On Athena a fact is a view over its compacted months and recent batches (functions/aws/fact-view.ts), with these two columns besides.
+          // On Athena a fact is a view over its compacted months and recent batches (functions/aws/fact-view.ts), with these two columns besides; `totes query` binds them too (core/sql/relations.ts, analystFacts).
           ...(t.kind === 'fact'
             ? [
-                `<tr><td><code>created_month</code></td><td><code>varchar</code></td><td class="muted">—</td><td>no</td><td>Month of <code>created_date</code> ('YYYY-MM'). Filter on it to read only those months: the compacted months are partitioned by it (Athena's view of the fact).</td></tr>`,
+                `<tr><td><code>created_month</code></td><td><code>varchar</code></td><td class="muted">—</td><td>no</td><td>Month of <code>created_date</code> ('YYYY-MM'). Filter on it to read only those months: the compacted months are partitioned by it (Athena's view of the fact; <code>totes query</code> has it too).</td></tr>`,
                 `<tr><td><code>batch_id</code></td><td><code>varchar</code></td><td class="muted">—</td><td>no</td><td>Batch that wrote the version, as <code>_batch_id</code>; the recent, not yet compacted batches are partitioned by it (Athena's view of the fact).</td></tr>`,
               ]
             : []),

@@ -86,6 +86,12 @@ export interface RelationBindings {
   previousStarDeltas?: Partial<Record<string, readonly string[]>>;
   /** Every published raw file per source table, bound as `raw_<table>` (for `totes query`). */
   raw?: Partial<Record<SourceTableName, string[]>>;
+  /**
+   * Bind each fact as analysts see it in Athena (aws/fact-view.ts): its columns and lineage, then
+   * `created_month` (the month of `created_date`, 'YYYY-MM') and `batch_id` (the batch that wrote the
+   * version). Set by `lakeBindings` for ad-hoc queries; the transform reads the facts as stored.
+   */
+  analystFacts?: boolean;
 }
 
 export interface WriteTarget {

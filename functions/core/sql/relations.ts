@@ -1,6 +1,6 @@
 import { BATCH_ID_COLUMN, SOURCE_TABLES, sourceTable, type SourceTableName } from '../contract/source-tables';
 import { lakeTrinoType, LINEAGE_COLUMNS, STAR_TABLES, starTable } from '../contract/star-tables';
-import { parseRawKey } from '../lake/lake-layout';
+import { FACT_MONTH_COLUMN, parseRawKey } from '../lake/lake-layout';
 import { currentSegments, type CurrentLocation, type RelationBindings } from '../ports/query-engine';
 import { currentStateColumns, latestStarSql, latestVersionsSql } from '../transform/current-state';
 import { quoteIdent, stringLiteral } from './sql-text';
@@ -18,7 +18,9 @@ import { quoteIdent, stringLiteral } from './sql-text';
  *    (current-state.ts `latestVersionsSql` over its segments, a `parquet` relation), or a by-key
  *    dimension held as base + deltas, read as the latest row of each key (dimension-by-key.ts;
  *    current-state.ts `latestStarSql`);
- *  - `empty`: the columns and no rows (a table bound to no files or no prefixes).
+ *  - `empty`: the columns and no rows (a table bound to no files or no prefixes);
+ *  - `fact`: a fact as analysts see it (`analystFacts`): its stored rows (a `parquet` or `empty`
+ *    relation) with `created_month` and `batch_id` added, the columns of Athena's view of the fact.
  *
  * An engine only says how it reads a `raw` and a `parquet` relation (a {@link RelationReader}:
  * DuckDB's `read_json` / `read_parquet`, Trino's tables over locations, Athena's Glue tables);
@@ -77,7 +79,17 @@ export interface EmptyRelation {
   columns: readonly RelationColumn[];
 }
 
-export type Relation = RawRelation | ParquetRelation | LatestRelation | EmptyRelation;
+export interface AnalystFactRelation {
+  kind: 'fact';
+  name: string;
+  /** The fact as stored: bound under its own name (`_stored_<name>`). */
+  stored: ParquetRelation | EmptyRelation;
+}
+
+export type Relation = RawRelation | ParquetRelation | LatestRelation | EmptyRelation | AnalystFactRelation;
+
+/** Name of the analyst's fact column holding the batch of a version (Glue's partition key of the recent batches). */
+export const FACT_BATCH_COLUMN = 'batch_id';
 
 /** How one engine reads the two kinds of relation that hold data: a SELECT producing its rows. */
 export interface RelationReader {
@@ -116,7 +128,12 @@ export function compileRelations(bindings: RelationBindings): Relation[] {
   for (const [name, prefixes] of Object.entries(bindings.star)) {
     if (!prefixes) continue;
     const columns = starColumns(name);
-    relations.push(starRelation(name, name, prefixes, bindings.starDeltas?.[name], columns));
+    const relation = starRelation(name, name, prefixes, bindings.starDeltas?.[name], columns);
+    if (bindings.analystFacts && starTable(name).kind === 'fact' && (relation.kind === 'parquet' || relation.kind === 'empty')) {
+      relations.push({ kind: 'fact', name, stored: { ...relation, name: `_stored_${name}` } });
+    } else {
+      relations.push(relation);
+    }
     const previous = bindings.previousStar?.[name];
     if (previous !== undefined) relations.push(starRelation(`previous_${name}`, name, typeof previous === 'string' ? [previous] : previous, bindings.previousStarDeltas?.[name], columns));
   }
@@ -181,13 +198,25 @@ export async function relationEntries(relations: readonly Relation[], reader: Re
     if (r.kind === 'raw') entry(r.name, await reader.raw(r));
     else if (r.kind === 'parquet') entry(r.name, await parquet(r));
     else if (r.kind === 'empty') entry(r.name, emptySql(r.columns, reader));
-    else {
+    else if (r.kind === 'fact') {
+      entry(r.stored.name, r.stored.kind === 'parquet' ? await parquet(r.stored) : emptySql(r.stored.columns, reader));
+      entry(r.name, analystFactSql(r.stored.columns, quoteIdent(r.stored.name)));
+    } else {
       entry(r.segments.name, await parquet(r.segments));
       const segments = quoteIdent(r.segments.name);
       entry(r.name, r.table ? latestVersionsSql(sourceTable(r.table), segments) : latestStarSql(starTable(r.star!), segments));
     }
   }
   return entries;
+}
+
+/**
+ * A fact's stored rows as analysts read them, the same columns as Athena's view of it
+ * (aws/fact-view.ts `factViewColumns`): the stored columns, `created_month` and `batch_id`.
+ */
+export function analystFactSql(columns: readonly RelationColumn[], from: string): string {
+  const stored = columns.map((c) => quoteIdent(c.name));
+  return `SELECT ${[...stored, `substr(CAST(created_date AS varchar), 1, 7) AS ${quoteIdent(FACT_MONTH_COLUMN)}`, `${quoteIdent('_batch_id')} AS ${quoteIdent(FACT_BATCH_COLUMN)}`].join(', ')} FROM ${from}`;
 }
 
 function emptySql(columns: readonly RelationColumn[], reader: Pick<RelationReader, 'columnType'>): string {

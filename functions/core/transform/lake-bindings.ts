@@ -10,7 +10,9 @@ import type { PipelineContext } from '../pipeline-context';
  *    extract manifest exists; files without one are ignored);
  *  - `<star table>`: what the catalog publishes (a dimension's location — for a by-key dimension its
  *    base and deltas, merged — a fact's partitions: its compacted months and recent batches, each
- *    version in exactly one of them, fact-compaction.ts);
+ *    version in exactly one of them, fact-compaction.ts). A fact has the columns of Athena's view of
+ *    it (aws/fact-view.ts): `created_month` and `batch_id` follow its lineage (`analystFacts`), so the
+ *    README's queries filter on `created_month` here as in Athena;
  *  - `current_<table>`: the current state after the latest transformed batch (base and deltas), from its manifest.
  */
 export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'processed' | 'catalog'>): Promise<RelationBindings> {
@@ -37,5 +39,5 @@ export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'pro
   const lastTransformed = (await listTransformSeqs(ctx.processed)).at(-1);
   const current = lastTransformed === undefined ? {} : currentLocations(await readTransformManifest(ctx.processed, lastTransformed));
 
-  return { batch: {}, current, star, ...(Object.keys(starDeltas).length ? { starDeltas } : {}), raw };
+  return { batch: {}, current, star, ...(Object.keys(starDeltas).length ? { starDeltas } : {}), raw, analystFacts: true };
 }
