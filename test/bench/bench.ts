@@ -37,6 +37,7 @@ import { floorCopyIn, floorJsonToParquet, floorSourceToJson, naiveInsertRate } f
 import { lastJsonLine, runMeasured } from './measured-process';
 import { markdownTable, type BenchRow } from './report';
 import { yearLakeBench, yearResults } from './year-lake';
+import { median, withDatabase } from './bench-util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DATA = path.join(ROOT, 'bench', 'data');
@@ -454,12 +455,6 @@ async function main(): Promise<void> {
   }
 }
 
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
 function dbName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.slice(1));
 }
@@ -580,12 +575,6 @@ function machine(): Record<string, unknown> {
     node: process.version,
     postgres: pgVersion,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 main().catch((err: unknown) => {

@@ -22,7 +22,7 @@
  *    (test/support/nasty-values.ts), exactness only.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Transform, type TransformCallback, type Readable } from 'node:stream';
@@ -31,6 +31,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import pg from 'pg';
+import { connectAs, fmt, median, procCpuSeconds, rotate, sqlOnce, withDatabase } from './bench-util';
 import { to as copyTo } from 'pg-copy-streams';
 import { SOURCE_TABLES, BATCH_ID_COLUMN, type SourceColumn, type SourceTable } from '../../functions/core/contract/source-tables';
 import { COPY_TEXT_SETTINGS, copyTextToJson, jsonValueOf } from '../../functions/core/extract/copy-json';
@@ -329,21 +330,10 @@ class ParallelGzip extends Transform {
 
 interface RunResult { wallS: number; pgCpuS: number; nodeCpuS: number; rows: number; bytes: number; file: string }
 
-function procCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, clock ticks (100/s)
-  } catch {
-    return NaN;
-  }
-}
 
-async function connect(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url, application_name: 'totes-xalt' });
-  await c.connect();
-  return c;
-}
+const sql = (url: string, text: string): Promise<pg.QueryResult> => sqlOnce(url, text, 'totes-xalt');
+
+const connect = (url: string): Promise<pg.Client> => connectAs(url, 'totes-xalt');
 
 async function backendPid(c: pg.Client): Promise<number> {
   return Number((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
@@ -432,12 +422,6 @@ class Exactness {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const rotate = <T>(xs: T[], k: number): T[] => xs.map((_, i) => xs[(i + k) % xs.length]);
-const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 // ---------------------------------------------------------------------------------------------
 
@@ -607,21 +591,6 @@ async function phaseProduct(url: string): Promise<Record<string, number[]>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function sql(url: string, text: string): Promise<pg.QueryResult> {
-  const c = await connect(url);
-  try {
-    return await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 async function recreateDatabase(url: string, name: string): Promise<void> {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`refusing database name ${name}`);

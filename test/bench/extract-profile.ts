@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, promises as fs, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
@@ -30,6 +30,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import pg from 'pg';
+import { connectAs, fmt, median, procCpuSeconds, rotate, sqlOnce, withDatabase } from './bench-util';
 import { to as copyTo } from 'pg-copy-streams';
 import { SOURCE_TABLES, type SourceTable } from '../../functions/core/contract/source-tables';
 import { COPY_TEXT_SETTINGS, CopyJsonRows, copyTextToJson } from '../../functions/core/extract/copy-json';
@@ -107,21 +108,9 @@ function parseVariant(name: string): Variant {
   };
 }
 
-function procCpuSeconds(pid: number, thread?: number): number {
-  try {
-    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
+const sql = (url: string, text: string): Promise<pg.QueryResult> => sqlOnce(url, text, 'totes-xprof');
 
-async function connect(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url, application_name: 'totes-xprof' });
-  await c.connect();
-  return c;
-}
+const connect = (url: string): Promise<pg.Client> => connectAs(url, 'totes-xprof');
 
 /** One table through a variant, chunk by chunk as the extract reads it; returns the output files (none for the floor). */
 async function runTable(client: pg.Client, table: SourceTable, v: Variant, file: string): Promise<{ rows: number; bytes: number; files: string[] }> {
@@ -264,28 +253,6 @@ async function productExtract(url: string, lake: string): Promise<{ wallS: numbe
   } finally {
     await p.close();
     await fs.rm(lake, { recursive: true, force: true });
-  }
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const rotate = <T>(xs: T[], k: number): T[] => xs.map((_, i) => xs[(i + k) % xs.length]);
-const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function sql(url: string, text: string): Promise<pg.QueryResult> {
-  const c = await connect(url);
-  try {
-    return await c.query(text);
-  } finally {
-    await c.end();
   }
 }
 

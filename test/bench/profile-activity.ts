@@ -23,6 +23,7 @@ import { runCycle } from '../../functions/core/run-cycle';
 import { seedTotesys } from '../../functions/totesys/seed';
 import { simulateActivity } from '../../functions/totesys/simulate';
 import { startTrino, type TrinoTestServer } from '../support/trino-server';
+import { median } from './bench-util';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -112,12 +113,6 @@ async function main(): Promise<void> {
     await pipeline.close();
     await trino?.stop();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 main().catch((err: unknown) => {

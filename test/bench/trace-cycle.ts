@@ -21,6 +21,7 @@ import { silentLog } from '../../functions/core/ports/log';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
 import { runCycle } from '../../functions/core/run-cycle';
 import { simulateActivity } from '../../functions/totesys/simulate';
+import { median } from './bench-util';
 
 interface Call { kind: string; what: string; t0: number; t1: number }
 const calls: Call[] = [];
@@ -83,12 +84,6 @@ function tracePostgres(): void {
     const result = connect.apply(this, args);
     return result instanceof Promise ? timedCall(`pg ${(this as unknown as { database: string }).database}`, 'CONNECT', result) : result;
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 async function main(): Promise<void> {
