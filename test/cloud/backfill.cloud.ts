@@ -4,6 +4,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -42,8 +43,9 @@ import { startTrinoGlue, type TrinoGlueServer } from './trino-glue';
  * test/scenarios/new-column.test.ts does locally. The copy's code is then the deployed code: its
  * transform keeps a batch with new versions waiting; its CLI, `totes backfill fact_sales_order --aws
  * --stack-outputs <file>` in a child process (functions/cli/commands/aws-operate.ts → backfill.ts),
- * rebuilds every version on Athena, publishes by switching the Glue view, and replaces the
- * warehouse table; the waiting batch and a later one then go through, each once, with the new SQL.
+ * rebuilds every version on Athena, publishes by switching the Glue view (a first run without the
+ * backfill policy is denied that switch, names the policy and changes nothing readers see; the next
+ * run resumes), and replaces the warehouse table; the waiting batch and a later one then go through, each once, with the new SQL.
  * Trino reads the Glue view `fact_sales_order` before and after.
  */
 
@@ -55,6 +57,7 @@ const RAW_DB = 'totes_bf_raw';
 const PROCESSED_DB = 'totes_bf_processed';
 const WORKGROUP = 'totes-bf-transform';
 const FACT = 'fact_sales_order';
+const BACKFILL_POLICY = 'arn:aws:iam::123456789012:policy/totes-bf-operator-backfill';
 
 // test:cloud never skips: a missing tool fails the suite, naming it.
 const missing = trinoSkipReason() ?? (motoServerBinary() ? undefined : 'moto_server is not installed (bash test/support/install-moto.sh)');
@@ -110,9 +113,9 @@ describe('totes backfill --aws on the offline cloud: a new column rebuilt on Ath
   let childEnv: NodeJS.ProcessEnv;
 
   /** Runs a command in the copy with the deployment's environment; a failure is an outcome, not an exception. */
-  async function inCopy(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  async function inCopy(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
     try {
-      const { stdout, stderr } = await run(process.execPath, args, { cwd: repo, env: childEnv, maxBuffer: 16 << 20, timeout: 5 * 60_000 });
+      const { stdout, stderr } = await run(process.execPath, args, { cwd: repo, env: { ...childEnv, ...env }, maxBuffer: 16 << 20, timeout: 5 * 60_000 });
       return { code: 0, out: stdout, err: stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -223,6 +226,8 @@ describe('totes backfill --aws on the offline cloud: a new column rebuilt on Ath
       [STACK_OUTPUTS.sourceSecretArn]: config.sourceSecretArn!,
       [STACK_OUTPUTS.warehouseSecretArn]: config.warehouseSecretArn!,
       [STACK_OUTPUTS.warehouseSchema]: 'public',
+      [STACK_OUTPUTS.operatorPolicyArn]: 'arn:aws:iam::123456789012:policy/totes-bf-operator',
+      [STACK_OUTPUTS.operatorBackfillPolicyArn]: BACKFILL_POLICY,
     };
     await fs.writeFile(outputsFile, JSON.stringify(Object.fromEntries(Object.entries(outputs).map(([k, value]) => [k, { value, type: 'string', sensitive: false }]))));
     const functionEnv = Object.fromEntries((Object.keys(ENV) as (keyof typeof ENV)[]).flatMap((k) => (config[k] === undefined ? [] : [[ENV[k], String(config[k])]])));
@@ -308,6 +313,25 @@ describe('totes backfill --aws on the offline cloud: a new column rebuilt on Ath
     expect(await lake()).toMatchObject({ n: before.n });
   });
 
+  test('without the backfill policy, AWS denies the switch of the view: the policy named, nothing readers see changed', async () => {
+    // A proxy in front of moto answers the view's UpdateTable as AWS answers a caller without the policy.
+    const proxy = await denyingProxy(moto.endpoint, (req) => req.headers['x-amz-target'] === 'AWSGlue.UpdateTable');
+    try {
+      const denied = await inCopy(['functions/cli/totes.cjs', 'backfill', FACT, '--aws', '--stack-outputs', outputsFile], { AWS_ENDPOINT_URL: proxy.endpoint });
+      expect({ code: denied.code, out: denied.out }).toEqual({ code: 1, out: '' });
+      expect(denied.err.trim().split('\n').filter((line) => /AWS denied/.test(line))).toEqual([
+        expect.stringMatching(new RegExp(`^totes backfill failed: AWS denied glue:UpdateTable on Glue ${PROCESSED_DB}: attach the stack's operator policy \\(${BACKFILL_POLICY}\\) .*${STACK_OUTPUTS.operatorBackfillPolicyArn} output beside the read-only`)),
+      ]);
+      expect(proxy.hits()).toBe(1);
+    } finally {
+      await proxy.stop();
+    }
+    // Readers still see the old version; the rebuilt batches are tested, waiting for the publish.
+    expect(await lake()).toMatchObject({ n: before.n, hashes: 1 });
+    expect((await ctx.catalog.partitions(FACT)).every((p) => p.sqlHash === oldHash)).toBe(true);
+    expect(JSON.parse(await getText(ctx.processed, backfillKey(FACT, newHash)))).toMatchObject({ step: 'tested' });
+  });
+
   test('totes backfill fact_sales_order --aws rebuilds every version with gross_value, switches the Glue view and replaces the warehouse table', async () => {
     const result = await timed('backfill --aws', () => inCopy(['functions/cli/totes.cjs', 'backfill', FACT, '--aws', '--stack-outputs', outputsFile, '--json']));
     expect({ code: result.code, err: result.code ? result.err : '' }).toEqual({ code: 0, err: '' });
@@ -380,3 +404,34 @@ describe('totes backfill --aws on the offline cloud: a new column rebuilt on Ath
     expect(after).toMatchObject({ n: before.n + 2, ids: String(before.ids + 3 + 4) });
   });
 });
+
+/** A proxy in front of moto that answers the requests `deny` picks with AWS's AccessDeniedException, and passes the rest on. */
+async function denyingProxy(upstreamEndpoint: string, deny: (req: http.IncomingMessage) => boolean): Promise<{ endpoint: string; hits: () => number; stop(): Promise<void> }> {
+  const target = new URL(upstreamEndpoint);
+  let hits = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (deny(req)) {
+        hits++;
+        const action = `glue:${String(req.headers['x-amz-target']).split('.')[1]}`;
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'denying-proxy' });
+        res.end(JSON.stringify({ __type: 'AccessDeniedException', Message: `User: arn:aws:iam::123456789012:user/operator is not authorized to perform: ${action} because no identity-based policy allows the ${action} action` }));
+        return;
+      }
+      const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      upstream.on('error', (err) => {
+        res.writeHead(502);
+        res.end(String(err));
+      });
+      upstream.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { endpoint: `http://127.0.0.1:${port}`, hits: () => hits, stop: () => new Promise((resolve) => server.close(() => resolve())) };
+}
