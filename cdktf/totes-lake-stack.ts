@@ -203,6 +203,7 @@ export class TotesLakeStack extends TerraformStack {
     output(STACK_OUTPUTS.warehouseSecretArn, vars.warehouseSecretArn, 'Secret of the warehouse connection.');
     output(STACK_OUTPUTS.warehouseSchema, vars.warehouseSchema, 'Warehouse schema the load writes.');
     output(STACK_OUTPUTS.operatorPolicyArn, operator.read.arn, 'Attach to the operator: totes status, verify, query, docs, compile --aws (read-only).');
-    output(STACK_OUTPUTS.operatorRunPolicyArn, operator.run.arn, 'Attach beside the operator policy to start work (invoke the extract; the coming totes backfill).');
+    output(STACK_OUTPUTS.operatorRunPolicyArn, operator.run.arn, 'Attach beside the operator policy to start work (invoke the extract).');
+    output(STACK_OUTPUTS.operatorBackfillPolicyArn, operator.backfill.arn, 'Attach beside the operator policy to run totes backfill <fact> --aws (writes the fact\'s rebuilt partitions, its Glue view and tables).');
   }
 }

@@ -71,7 +71,15 @@ export function backfillBatchesTableName(fact: string, hash12: string): string {
 
 /** The tables a fact's view may read (current or left over): what a cleanup may drop, never `<fact>` itself. */
 export function isFactDataTable(fact: string, name: string): boolean {
-  return name.startsWith(`${fact}_months_`) || name.startsWith(`${fact}_batches`);
+  return factDataTablePrefixes(fact).some((prefix) => name.startsWith(prefix));
+}
+
+/**
+ * The name prefixes of the tables a fact's view may read: `<fact>_batches` (the stack's, a
+ * backfill's `_<hash12>`), then `<fact>_months_…`. The backfill operator policy grants on them.
+ */
+export function factDataTablePrefixes(fact: string): [batches: string, months: string] {
+  return [baseBatchesTableName(fact), `${fact}_months_`];
 }
 
 function glueNamePart(value: string): string {

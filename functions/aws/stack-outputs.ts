@@ -26,6 +26,8 @@ export interface StackTarget {
   namePrefix: string | null;
   extractFunction: string | null;
   operatorPolicyArn: string | null;
+  /** The policy `totes backfill --aws` needs beside the read-only one (named in its denials). */
+  operatorBackfillPolicyArn: string | null;
 }
 
 /** A stack-outputs problem: the message is the whole story (one line), the command exits 1. */
@@ -89,6 +91,7 @@ export function parseStackOutputs(json: unknown, origin: string): StackTarget {
     namePrefix: values[STACK_OUTPUTS.namePrefix] ?? null,
     extractFunction: values[STACK_OUTPUTS.extractFunction] ?? null,
     operatorPolicyArn: values[STACK_OUTPUTS.operatorPolicyArn] ?? null,
+    operatorBackfillPolicyArn: values[STACK_OUTPUTS.operatorBackfillPolicyArn] ?? null,
   };
 }
 
@@ -106,7 +109,7 @@ export function stackTargetFromEnv(env: Record<string, string | undefined>): Sta
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (!region) missing.unshift('AWS_REGION');
   if (missing.length) throw new StackOutputsError(`The ${origin} lack ${missing.join(', ')}: set every variable the functions read, or pass --stack-outputs FILE instead`);
-  return { config, region: region!, origin, version: null, namePrefix: null, extractFunction: null, operatorPolicyArn: null };
+  return { config, region: region!, origin, version: null, namePrefix: null, extractFunction: null, operatorPolicyArn: null, operatorBackfillPolicyArn: null };
 }
 
 export interface StackSource {

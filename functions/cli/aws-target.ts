@@ -166,6 +166,7 @@ export function operatorMessage(err: unknown, target?: StackTarget): string {
 
 /** An AWS failure as its one-line explanation (naming the stack's operator policy); anything else as it was. */
 export function explained(err: unknown, target?: StackTarget): Error {
+  if (err instanceof OperatorFailure) return err;
   const message = explainAwsError(err, target?.operatorPolicyArn);
   return message ? new OperatorFailure(message, { cause: err }) : (err as Error);
 }

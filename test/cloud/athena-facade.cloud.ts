@@ -8,15 +8,12 @@ import {
   StartQueryExecutionCommand,
   type QueryExecution,
 } from '@aws-sdk/client-athena';
-import { CreateDatabaseCommand, CreateTableCommand, GetTableCommand, GlueClient, type TableInput } from '@aws-sdk/client-glue';
+import { CreateDatabaseCommand, CreateTableCommand, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { TerraformStack, Testing } from 'cdktf';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { RawGlueTables } from '../../cdktf/catalog/raw-glue-tables';
-import { StarGlueTables } from '../../cdktf/catalog/star-glue-tables';
 import { ensureCurrentViews } from '../../functions/aws/athena-current-views';
 import { AthenaEngine, AthenaQueryError } from '../../functions/engines/athena/engine';
 import { buildAwsContext, createAwsClients } from '../../functions/aws/aws-pipeline-context';
@@ -42,6 +39,7 @@ import { motoServerBinary, startMotoServer, type MotoServer } from '../support/m
 import { testDatabase, type TestDatabase } from '../support/test-postgres';
 import { trinoSkipReason } from '../support/trino-server';
 import { MAX_QUERY_BYTES, startAthenaFacade, type AthenaFacade, type FacadeQuery } from './athena-facade';
+import { stackGlueTables } from './stack-glue-tables';
 import { startTrinoGlue, type TrinoGlueServer } from './trino-glue';
 import { stopwatch } from '../support/timed';
 
@@ -123,7 +121,7 @@ describe('the offline Athena: the product’s AthenaEngine on Trino over moto’
       }),
     );
     for (const name of [RAW_DB, PROCESSED_DB]) await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: name } }));
-    for (const table of stackGlueTables()) await glue.send(new CreateTableCommand({ DatabaseName: table.database, TableInput: table.input }));
+    for (const table of stackGlueTables({ rawDatabase: RAW_DB, processedDatabase: PROCESSED_DB, ingestionBucket: INGESTION, processedBucket: PROCESSED })) await glue.send(new CreateTableCommand({ DatabaseName: table.database, TableInput: table.input }));
 
     const config: AwsConfig = {
       ingestionBucket: INGESTION,
@@ -491,59 +489,6 @@ describe('the offline Athena: the product’s AthenaEngine on Trino over moto’
     });
   });
 });
-
-/** The raw and star Glue tables exactly as the stack declares them (its constructs, synthesized), as Glue API input. */
-function stackGlueTables(): { database: string; input: TableInput }[] {
-  const stack = new TerraformStack(Testing.app(), 'glue-tables');
-  new RawGlueTables(stack, 'raw', { databaseName: RAW_DB, ingestionBucket: INGESTION, partitionStartDate: '2024-01-01' });
-  new StarGlueTables(stack, 'star', { databaseName: PROCESSED_DB, processedBucket: PROCESSED });
-  const tf = JSON.parse(Testing.synth(stack)) as { resource: { aws_glue_catalog_table: Record<string, TfTable> } };
-  return Object.values(tf.resource.aws_glue_catalog_table).map((t) => {
-    const sd = t.storage_descriptor;
-    const column = (c: TfColumn) => ({ Name: c.name, Type: c.type, Comment: c.comment });
-    return {
-      database: t.database_name,
-      input: {
-        Name: t.name,
-        Description: t.description,
-        TableType: t.table_type,
-        // Terraform reads `$${x}` as the literal `${x}`.
-        Parameters: Object.fromEntries(Object.entries(t.parameters ?? {}).map(([k, v]) => [k, v.replace(/\$\$\{/g, '${')])),
-        PartitionKeys: (t.partition_keys ?? []).map(column),
-        StorageDescriptor: {
-          Location: sd.location,
-          InputFormat: sd.input_format,
-          OutputFormat: sd.output_format,
-          Compressed: sd.compressed,
-          SerdeInfo: { Name: sd.ser_de_info.name, SerializationLibrary: sd.ser_de_info.serialization_library, Parameters: sd.ser_de_info.parameters },
-          Columns: sd.columns.map(column),
-        },
-      },
-    };
-  });
-}
-
-interface TfColumn {
-  name: string;
-  type: string;
-  comment?: string;
-}
-interface TfTable {
-  database_name: string;
-  name: string;
-  description?: string;
-  table_type?: string;
-  parameters?: Record<string, string>;
-  partition_keys?: TfColumn[];
-  storage_descriptor: {
-    location: string;
-    input_format: string;
-    output_format: string;
-    compressed?: boolean;
-    ser_de_info: { name?: string; serialization_library: string; parameters?: Record<string, string> };
-    columns: TfColumn[];
-  };
-}
 
 function gzipLines(rows: Record<string, unknown>[]): Buffer {
   return gzipSync(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');

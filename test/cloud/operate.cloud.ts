@@ -173,11 +173,12 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
 
-  test('the outputs name the stack version and the operator policies', async () => {
+  test('the outputs name the stack version and the operator policies (read-only, run, backfill)', async () => {
     const outputs = JSON.parse(await fs.readFile(outputsFile, 'utf8')) as Record<string, { value: string }>;
     expect(outputs[STACK_OUTPUTS.stackVersion].value).toBe(String(STACK_VERSION));
     expect(outputs[STACK_OUTPUTS.operatorPolicyArn].value).toMatch(/^arn:aws:iam::\d{12}:policy\/.+-operator$/);
     expect(outputs[STACK_OUTPUTS.operatorRunPolicyArn].value).toMatch(/-operator-run$/);
+    expect(outputs[STACK_OUTPUTS.operatorBackfillPolicyArn].value).toMatch(/^arn:aws:iam::\d{12}:policy\/.+-operator-backfill$/);
   });
 
   test('status --aws --json names every table with its freshness, and agrees with the local status', async () => {

@@ -135,7 +135,7 @@ describe('every IAM statement', () => {
     expect(policies.length).toBeGreaterThan(10);
     for (const p of policies) expect(() => statementsOf(s, p)).not.toThrow();
     // The only managed policies are the operator's (cdktf/access/operator-policy.ts), attached by hand, never by the stack.
-    expect(Object.values(s.resources('aws_iam_policy')).map((p) => p.name).sort()).toEqual(['${var.name_prefix}-operator', '${var.name_prefix}-operator-run']);
+    expect(Object.values(s.resources('aws_iam_policy')).map((p) => p.name).sort()).toEqual(['${var.name_prefix}-operator', '${var.name_prefix}-operator-backfill', '${var.name_prefix}-operator-run']);
     expect(Object.keys(s.resources('aws_iam_role_policy_attachment'))).toEqual([]);
   });
 });

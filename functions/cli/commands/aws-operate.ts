@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SOURCE_TABLE_NAMES, type SourceTableName } from '../../core/contract/source-tables';
+import { STACK_OUTPUTS } from '../../core/contract/stack-contract';
 import { STAR_TABLES } from '../../core/contract/star-tables';
 import { backfill } from '../../core/transform/backfill';
 import { readDocsModel } from '../../core/docs/docs-model';
@@ -13,7 +14,8 @@ import { lakeBindings } from '../../core/transform/lake-bindings';
 import { AthenaRenderer } from '../../engines/athena/engine';
 import { formatVerifyReport, verify } from '../../core/verify/verify';
 import { Duration, UsageError } from '../cli-options';
-import { explained, openAwsPipeline, operatorMessage, parseAwsCommand, readAlarms, type AlarmState, type AwsPipeline } from '../aws-target';
+import { explained, openAwsPipeline, OperatorFailure, operatorMessage, parseAwsCommand, readAlarms, type AlarmState, type AwsPipeline } from '../aws-target';
+import { explainAwsError } from '../../aws/operator-errors';
 import { textTable } from '../text-table';
 import { checkCompileTables, writeCompiled } from './compile';
 import { renderStatus, SLA_BREACHED_EXIT } from './status';
@@ -36,13 +38,14 @@ type MakeLog = (json: boolean, verbose: boolean) => Log;
 const RUN_NOW_EVENT = '{"detail-type":"Scheduled Event","source":"aws.events","time":"<now, e.g. 2026-01-01T00:00:00Z>"}';
 
 /**
- * What `totes backfill --aws` needs beyond the read-only operator policies: it writes the lake
+ * What `totes backfill --aws` needs beyond the read-only operator policy: it writes the lake
  * (star/, backfills/, models/, leases/ in the processed bucket), the processed Glue database (the
- * fact's new batches table and its view) and the warehouse. Said when AWS denies a call.
+ * fact's new batches table and its view) and the warehouse; the stack's backfill policy
+ * (cdktf/access/operator-policy.ts operatorBackfillStatements) grants exactly that. Said when AWS denies a call.
  */
 export const BACKFILL_AWS_NEEDS =
   'totes backfill --aws writes the processed bucket (star/, backfills/, models/, leases/), the processed Glue database (a batches table, the fact\'s view) and the warehouse: ' +
-  'run it with credentials allowed to do so (the operator policies are read-only); what it did is kept in backfills/<fact>/<hash>.json, so run it again to resume';
+  `attach the policy named by the ${STACK_OUTPUTS.operatorBackfillPolicyArn} output beside the read-only ${STACK_OUTPUTS.operatorPolicyArn} one; what it did is kept in backfills/<fact>/<hash>.json, so run it again to resume`;
 
 export async function awsCommand(name: string, argv: string[], makeLog: MakeLog): Promise<number> {
   switch (name) {
@@ -155,11 +158,14 @@ async function awsBackfill(argv: string[], makeLog: MakeLog): Promise<number> {
   if (!positionals.length) throw new UsageError('Name the star table(s) to backfill, e.g. `totes backfill fact_sales_order --aws`');
   const unknown = positionals.filter((t) => !STAR_TABLES.some((s) => s.name === t));
   if (unknown.length) throw new UsageError(`Not a star table: ${unknown.join(', ')} (the star tables are ${STAR_TABLES.map((t) => t.name).join(', ')})`);
-  return withAws(values, log, async ({ ctx }) => {
+  return withAws(values, log, async ({ ctx, target }) => {
     let results;
     try {
       results = await backfill(ctx, positionals, { warehouse: values['lake-only'] !== true });
     } catch (err) {
+      // A denial names the backfill policy, not the read-only one the other commands need.
+      const denied = explainAwsError(err, target.operatorBackfillPolicyArn ?? `output ${STACK_OUTPUTS.operatorBackfillPolicyArn}`);
+      if (denied) throw new OperatorFailure(`${denied}. ${BACKFILL_AWS_NEEDS}`, { cause: err });
       if (/AccessDenied|not authorized/i.test(`${(err as Error).name} ${(err as Error).message}`)) throw new Error(`${(err as Error).message}. ${BACKFILL_AWS_NEEDS}`, { cause: err });
       throw err;
     }

@@ -27,8 +27,10 @@ export const STACK_OUTPUTS = {
   extractFunction: 'extract_function',
   /** Read-only operation: status, verify, query, docs, compile. */
   operatorPolicyArn: 'operator_policy_arn',
-  /** Starting work: the coming backfill (and invoking the extract). */
+  /** Starting work: invoking the extract. */
   operatorRunPolicyArn: 'operator_run_policy_arn',
+  /** `totes backfill <fact> --aws`, beside the read-only policy. */
+  operatorBackfillPolicyArn: 'operator_backfill_policy_arn',
 } as const;
 
 export type StackOutputKey = keyof typeof STACK_OUTPUTS;

@@ -187,7 +187,9 @@ export const COMPACTIONS_PREFIX = 'compactions/';
 export const factCompactionJournalKey = (table: string): string => `${COMPACTIONS_PREFIX}${table}.json`;
 
 export const LEASES_PREFIX = 'leases/';
-export const leasePrefix = (stage: string, seq: number): string => `${LEASES_PREFIX}${stage}/${padSeq(seq)}/`;
+/** Every lease of one stage's batches (`leases/<stage>/`): what a run of that stage, or a backfill holding the transform's, writes. */
+export const stageLeasePrefix = (stage: string): string => `${LEASES_PREFIX}${stage}/`;
+export const leasePrefix = (stage: string, seq: number): string => `${stageLeasePrefix(stage)}${padSeq(seq)}/`;
 export const leaseKey = (stage: string, seq: number, attempt: number, released = false): string =>
   `${leasePrefix(stage, seq)}${String(attempt).padStart(4, '0')}${released ? '-released' : ''}.json`;
 
@@ -206,8 +208,10 @@ export const MODELS_PREFIX = 'models/';
 export const modelVersionKey = (table: string): string => `${MODELS_PREFIX}${table}.json`;
 
 export const BACKFILLS_PREFIX = 'backfills/';
+/** The progress of every backfill of one fact (`backfills/<fact>/`). */
+export const backfillProgressPrefix = (table: string): string => `${BACKFILLS_PREFIX}${table}/`;
 /** A backfill's progress: one per (fact, SQL version), rewritten as batches are rebuilt, so a crashed backfill resumes. */
-export const backfillKey = (table: string, sqlHash: string): string => `${BACKFILLS_PREFIX}${table}/${sqlHash}.json`;
+export const backfillKey = (table: string, sqlHash: string): string => `${backfillProgressPrefix(table)}${sqlHash}.json`;
 /**
  * Where a backfill writes a fact rebuilt with SQL version `sqlHash`: beside the partitions the batches
  * wrote (`star/<fact>/batch_id=…/`), in its own folder until the catalog is repointed at it, so readers
@@ -216,7 +220,9 @@ export const backfillKey = (table: string, sqlHash: string): string => `${BACKFI
  * fact's partitions once published.
  */
 export const backfillGroupPrefix = (table: string, sqlHash: string, firstBatchId: string): string =>
-  `${factTablePrefix(table)}sql=${sqlHash.slice(0, 12)}/from=${firstBatchId}/`;
+  `${backfillRebuildPrefix(table)}${sqlHash.slice(0, 12)}/from=${firstBatchId}/`;
+/** What every backfill of a fact writes starts with (`star/<fact>/sql=`): the backfill operator policy's grant. */
+export const backfillRebuildPrefix = (table: string): string => `${factTablePrefix(table)}sql=`;
 export const backfillFactPrefix = (table: string, sqlHash: string, firstBatchId: string, batchId: string): string =>
   `${backfillGroupPrefix(table, sqlHash, firstBatchId)}batch_id=${batchId}/`;
 

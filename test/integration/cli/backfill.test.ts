@@ -6,7 +6,7 @@ import path from 'node:path';
 /**
  * `totes backfill` at the edge: a usage mistake exits 64 before anything opens, locally and with
  * `--aws` (the whole backfill runs in test/scenarios/changed-model.test.ts; on the offline cloud in
- * test/cloud/operate.cloud.ts, its Glue publish in test/cloud/fact-view.cloud.ts).
+ * test/cloud/backfill.cloud.ts, its Glue publish in test/cloud/fact-view.cloud.ts).
  */
 const CLI = path.resolve(__dirname, '../../../functions/cli/totes.cjs');
 const totes = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });

@@ -21,6 +21,7 @@ function terraformOutputs(overrides: Record<string, string | undefined> = {}): R
     [STACK_OUTPUTS.warehouseSchema]: 'analytics',
     [STACK_OUTPUTS.extractFunction]: 'totes-prod-extract',
     [STACK_OUTPUTS.operatorPolicyArn]: 'arn:aws:iam::123456789012:policy/totes-prod-operator',
+    [STACK_OUTPUTS.operatorBackfillPolicyArn]: 'arn:aws:iam::123456789012:policy/totes-prod-operator-backfill',
     ...overrides,
   };
   return Object.fromEntries(Object.entries(values).flatMap(([k, v]) => (v === undefined ? [] : [[k, { value: v, type: 'string', sensitive: false }]])));
@@ -52,6 +53,9 @@ describe('parseStackOutputs', () => {
       commitLagSeconds: 0,
     });
     expect(target).toMatchObject({ region: 'eu-west-2', version: STACK_VERSION, namePrefix: 'totes-prod', extractFunction: 'totes-prod-extract', operatorPolicyArn: 'arn:aws:iam::123456789012:policy/totes-prod-operator' });
+    expect(target.operatorBackfillPolicyArn).toBe('arn:aws:iam::123456789012:policy/totes-prod-operator-backfill');
+    // A stack from before the backfill policy: no output, and the denial names the output instead.
+    expect(parseStackOutputs(terraformOutputs({ [STACK_OUTPUTS.operatorBackfillPolicyArn]: undefined }), 'x').operatorBackfillPolicyArn).toBeNull();
   });
 
   it('takes plain name → value pairs too', () => {
