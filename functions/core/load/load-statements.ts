@@ -72,12 +72,12 @@ export function createStagingStatement(schema: string, table: StarTable): string
 }
 
 export function copyStagingStatement(table: StarTable): string {
-  return `COPY ${stagingTable(table)} (${columnList(table)}) FROM STDIN`;
+  return `COPY ${stagingTable(table)} (${columnList(table)}) FROM STDIN (FORMAT binary)`;
 }
 
 /** COPY straight into the warehouse table; a fact's identity surrogate key is left to its default. */
 export function copyTargetStatement(schema: string, table: StarTable): string {
-  return `COPY ${qualifiedTable(schema, table.name)} (${columnList(table)}) FROM STDIN`;
+  return `COPY ${qualifiedTable(schema, table.name)} (${columnList(table)}) FROM STDIN (FORMAT binary)`;
 }
 
 /** One row (`empty`: boolean) saying whether the warehouse table holds no row yet. */
@@ -86,7 +86,8 @@ export function isEmptyStatement(schema: string, table: StarTable): string {
 }
 
 /**
- * Column chunks as COPY text-format lines: tab-separated, `\N` for NULL, backslash escapes for
+ * Column chunks as COPY text-format lines (the load sends binary COPY data, copy-binary.ts; this
+ * text form is its reference in test/integration/load/copy-binary.test.ts): tab-separated, `\N` for NULL, backslash escapes for
  * backslash, tab, newline and carriage return (PostgreSQL's text format rules).
  */
 export function copyText(columns: readonly LoadValue[][], rows: number): string {
@@ -109,84 +110,4 @@ function copyField(value: LoadValue): string {
   if (typeof value === 'string') return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (ch) => COPY_ESCAPES[ch]) : value;
   if (typeof value === 'boolean') return value ? 't' : 'f';
   return String(value);
-}
-
-const TAB = 9;
-const NEWLINE = 10;
-const BACKSLASH = 92;
-/** The byte after the backslash that escapes each special character (tab, newline, carriage return, backslash). */
-const ESCAPE_BYTE: Record<number, number> = { 9: 116, 10: 110, 13: 114, 92: 92 };
-
-/**
- * The same COPY text as {@link copyText}, byte for byte, as UTF-8 bytes written straight into one
- * Buffer: no string per field or row, no join, no second encoding pass when the connection sends it
- * (the load's formatting was ~a third of its Node CPU, and most of its garbage; issue 14 item 3).
- * ASCII strings and safe integers are copied byte by byte; anything else (a non-ASCII string, a
- * number that is not a safe integer) is formatted by `copyText`'s own rules and written as UTF-8.
- */
-export function copyBytes(columns: readonly LoadValue[][], rows: number): Buffer {
-  if (rows === 0) return Buffer.alloc(0);
-  const last = columns.length - 1;
-  let buf = Buffer.allocUnsafe(Math.max(1024, rows * columns.length * 12));
-  let pos = 0;
-  const reserve = (bytes: number): void => {
-    if (pos + bytes <= buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + bytes));
-    buf.copy(bigger, 0, 0, pos);
-    buf = bigger;
-  };
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c <= last; c++) {
-      const value = columns[c][r];
-      if (value === null) {
-        reserve(3);
-        buf[pos++] = BACKSLASH;
-        buf[pos++] = 78; // N
-      } else if (typeof value === 'string') {
-        const n = value.length;
-        // Each ASCII character takes at most two bytes (escaped); a non-ASCII one sends the string the slow way.
-        reserve(2 * n + 1);
-        const start = pos;
-        let ascii = true;
-        for (let i = 0; i < n; i++) {
-          const code = value.charCodeAt(i);
-          if (code >= 0x80) {
-            ascii = false;
-            break;
-          }
-          if (code === TAB || code === NEWLINE || code === 13 || code === BACKSLASH) {
-            buf[pos++] = BACKSLASH;
-            buf[pos++] = ESCAPE_BYTE[code];
-          } else buf[pos++] = code;
-        }
-        if (!ascii) {
-          pos = start;
-          const text = copyField(value);
-          reserve(Buffer.byteLength(text) + 1);
-          pos += buf.write(text, pos, 'utf8');
-        }
-      } else if (typeof value === 'number' && Number.isSafeInteger(value)) {
-        reserve(18);
-        let v = value;
-        if (v < 0) {
-          buf[pos++] = 45; // -
-          v = -v;
-        }
-        let digits = 1;
-        for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
-        pos += digits;
-        let at = pos;
-        do {
-          buf[--at] = 48 + (v % 10);
-          v = Math.floor(v / 10);
-        } while (v > 0);
-      } else {
-        const text = copyField(value);
-        reserve(Buffer.byteLength(text) + 1);
-        pos += buf.write(text, pos, 'utf8');
-      }
-      buf[pos++] = c === last ? NEWLINE : TAB;
-    }
-  }
-  return buf.subarray(0, pos);
 }

@@ -12,7 +12,6 @@ import { getText, type ObjectStore } from '../ports/object-store';
 import {
   copyStagingStatement,
   copyTargetStatement,
-  copyBytes,
   createStagingStatement,
   isEmptyStatement,
   mergeStatement,
@@ -21,6 +20,7 @@ import {
   unnestSource,
 } from './load-statements';
 import { readParquetColumns, type ColumnChunk } from '../lake/parquet-rows';
+import { copyBinaryHeader, copyBinaryRows, copyBinaryTrailer } from './copy-binary';
 import { migrateWarehouse, quoteSchema, warehouseLockKey } from './warehouse-migrations';
 
 export { readWarehouseTable, warehouseRowCounts } from './warehouse-tables';
@@ -373,7 +373,7 @@ async function loadTable(
       if (direct) load = { ...load, ...direct };
       else {
         await client.query(createStagingStatement(schema, table));
-        for (const key of keys) load.read += (await copyChunks(client, copyStagingStatement(table), await chunksOf(key), sent(key))).rows;
+        for (const key of keys) load.read += (await copyChunks(client, copyStagingStatement(table), table, await chunksOf(key), sent(key))).rows;
         file = keys.length === 1 ? keys[0] : `${output.prefix}*`;
         load.written = (await client.query(mergeStatement(schema, table, stagingTable(table)))).rowCount ?? 0;
       }
@@ -416,7 +416,7 @@ async function directCopy(
   const load = { read: 0, written: 0 };
   try {
     for (const key of keys) {
-      const copied = await copyChunks(client, copyTargetStatement(schema, table), await chunksOf(key), sent(key));
+      const copied = await copyChunks(client, copyTargetStatement(schema, table), table, await chunksOf(key), sent(key));
       load.read += copied.rows;
       load.written += copied.written;
     }
@@ -444,7 +444,7 @@ async function directCopy(
 }
 
 /**
- * Streams the chunks as COPY text into `copySql`; returns the rows sent and the rows the server
+ * Streams the chunks as binary COPY data (copy-binary.ts) into `copySql`; returns the rows sent and the rows the server
  * reports copied. `whenSent` runs once the last chunk is handed to the connection, while the server
  * is still ingesting the tail: the moment to start decoding the next table.
  *
@@ -456,18 +456,22 @@ async function directCopy(
 async function copyChunks(
   client: pg.Client,
   copySql: string,
+  table: StarTable,
   chunks: AsyncGenerator<ColumnChunk>,
   whenSent?: () => void,
 ): Promise<{ rows: number; written: number }> {
   let rows = 0;
+  const types = table.columns.map((c) => c.type);
   async function* formatted(): AsyncGenerator<Buffer> {
     for await (const chunk of chunks) {
       rows += chunk.rows;
-      yield copyBytes(chunk.columns, chunk.rows);
+      yield copyBinaryRows(types, chunk.columns, chunk.rows, table.name);
     }
   }
   async function* lines(): AsyncGenerator<Buffer> {
+    yield copyBinaryHeader();
     yield* readAhead(formatted(), COPY_READ_AHEAD);
+    yield copyBinaryTrailer();
     whenSent?.();
   }
   const copy = client.query(copyFrom(copySql));
