@@ -72,12 +72,12 @@ export function createStagingStatement(schema: string, table: StarTable): string
 }
 
 export function copyStagingStatement(table: StarTable): string {
-  return `COPY ${stagingTable(table)} (${columnList(table)}) FROM STDIN`;
+  return `COPY ${stagingTable(table)} (${columnList(table)}) FROM STDIN (FORMAT binary)`;
 }
 
 /** COPY straight into the warehouse table; a fact's identity surrogate key is left to its default. */
 export function copyTargetStatement(schema: string, table: StarTable): string {
-  return `COPY ${qualifiedTable(schema, table.name)} (${columnList(table)}) FROM STDIN`;
+  return `COPY ${qualifiedTable(schema, table.name)} (${columnList(table)}) FROM STDIN (FORMAT binary)`;
 }
 
 /** One row (`empty`: boolean) saying whether the warehouse table holds no row yet. */
@@ -86,7 +86,8 @@ export function isEmptyStatement(schema: string, table: StarTable): string {
 }
 
 /**
- * Column chunks as COPY text-format lines: tab-separated, `\N` for NULL, backslash escapes for
+ * Column chunks as COPY text-format lines (the load sends binary COPY data, copy-binary.ts; this
+ * text form is its reference in test/integration/load/copy-binary.test.ts): tab-separated, `\N` for NULL, backslash escapes for
  * backslash, tab, newline and carriage return (PostgreSQL's text format rules).
  */
 export function copyText(columns: readonly LoadValue[][], rows: number): string {

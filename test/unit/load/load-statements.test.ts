@@ -35,7 +35,7 @@ describe('load statements', () => {
   it('copies straight into a table without its identity column, and checks a table for emptiness', () => {
     expect(copyTargetStatement('totes_dw', starTable('fact_payment'))).toBe(
       'COPY "totes_dw"."fact_payment" ("payment_id", "created_date", "created_time", "last_updated_date", "last_updated_time", "transaction_id", ' +
-        '"counterparty_id", "payment_amount", "currency_id", "payment_type_id", "paid", "payment_date") FROM STDIN',
+        '"counterparty_id", "payment_amount", "currency_id", "payment_type_id", "paid", "payment_date") FROM STDIN (FORMAT binary)',
     );
     expect(isEmptyStatement('public', starTable('dim_date'))).toBe('SELECT NOT EXISTS (SELECT 1 FROM "public"."dim_date") AS empty');
     expect(() => copyTargetStatement('x"; DROP', starTable('dim_date'))).toThrow(/Invalid warehouse schema name/);
