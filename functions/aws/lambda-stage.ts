@@ -1,3 +1,4 @@
+import { ConnectionPool } from '../core/connection-pool';
 import type { PipelineContext } from '../core/pipeline-context';
 import type { Log } from '../core/ports/log';
 import { readAwsConfig, type AwsConfig } from './aws-config';
@@ -19,6 +20,9 @@ export interface StageDeps {
 
 // SDK clients live across warm invocations: their connections and credentials are reused.
 let sharedClients: AwsClients | undefined;
+// So do PostgreSQL connections (core/connection-pool.ts): a warm container's next invocation skips
+// the connect; one the server or the network dropped while the container was frozen is replaced.
+let sharedConnections: ConnectionPool | undefined;
 
 /** Hands the stage's core results to {@link runStage}, for its run record. */
 export type ReportStage = (report: StageReport) => void;
@@ -51,7 +55,7 @@ export async function runStage<T>(
     const config = readAwsConfig(deps.env ?? process.env);
     ctx = deps.context
       ? deps.context(config, log)
-      : buildAwsContext(config, deps.clients?.() ?? (sharedClients ??= createAwsClients()), log, deps.now);
+      : { ...buildAwsContext(config, deps.clients?.() ?? (sharedClients ??= createAwsClients()), log, deps.now), connections: (sharedConnections ??= new ConnectionPool()) };
     startedAt = ctx.now();
     const result = await body(ctx, config, (report) => {
       reported = report;

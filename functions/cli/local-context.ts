@@ -57,6 +57,9 @@ export async function openLocalPipeline(options: CommonOptions, log: Log): Promi
     source: () => sourceLocator(options),
     warehouse: () => warehouseLocator(options),
     warehouseSchema: options.warehouseSchema,
+    // Connections kept between the cycles of one process (`totes run --every`), closed with the
+    // pipeline; never PGlite's (core/connection-pool.ts).
+    holdConnections: true,
     log,
   });
 }

@@ -22,11 +22,26 @@ export async function openConnection(
   return client;
 }
 
+const pgliteConnections = new WeakMap<pg.Client, boolean>();
+
+/** Records what a connection is when known otherwise (a reader of a server that exported a snapshot: not PGlite). */
+export function rememberPglite(client: pg.Client, pglite: boolean): void {
+  pgliteConnections.set(client, pglite);
+}
+
 /** What `version()` says on PGlite and never on a PostgreSQL server (a case-insensitive regular expression, for JS and SQL `~*`). */
 export const PGLITE_VERSION_PATTERN = 'emscripten|wasm|pglite';
 
-/** PGlite (one connection at a time, no COPY FROM STDIN over its socket) or a real PostgreSQL server. */
+/**
+ * PGlite (one connection at a time, no COPY FROM STDIN over its socket) or a real PostgreSQL server.
+ * Asked once per connection: a connection kept between runs (connection-pool.ts) answers again
+ * without a round trip.
+ */
 export async function isPglite(client: pg.Client): Promise<boolean> {
+  const known = pgliteConnections.get(client);
+  if (known !== undefined) return known;
   const res = await client.query<{ version: string }>('SELECT version() AS version');
-  return new RegExp(PGLITE_VERSION_PATTERN, 'i').test(res.rows[0].version);
+  const pglite = new RegExp(PGLITE_VERSION_PATTERN, 'i').test(res.rows[0].version);
+  pgliteConnections.set(client, pglite);
+  return pglite;
 }

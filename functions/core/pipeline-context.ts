@@ -1,3 +1,4 @@
+import type { ConnectionPool } from './connection-pool';
 import type { Catalog } from './ports/catalog';
 import type { CompactionPolicy } from './transform/current-compaction';
 import type { FactCompactionPolicy } from './transform/fact-compaction';
@@ -26,6 +27,12 @@ export interface PipelineContext {
   now: () => Date;
   /** Directory containing `sql/` (the repository root, or the Lambda bundle root). */
   sqlRoot: string;
+  /**
+   * PostgreSQL connections kept between runs (connection-pool.ts), given by whatever runs stages
+   * again and again in one process and closed with it. Without it every stage opens its own and
+   * closes them.
+   */
+  connections?: ConnectionPool;
   /** When the transform compacts current states (transform/current-compaction.ts); defaults apply to what is left out. */
   compaction?: Partial<CompactionPolicy>;
   /** When the transform compacts the facts into their month layout (transform/fact-compaction.ts); defaults apply to what is left out. */

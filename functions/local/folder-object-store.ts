@@ -106,15 +106,30 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
   }
 
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
-    const found: ObjectInfo[] = [];
+    const found: string[] = [];
     // Walk only the folder the prefix names (its part up to the last '/'), not the whole bucket; only
     // the keys listed are stat'ed for their size (a manifest log listed after its last known key
-    // costs a directory read, not a stat per batch).
+    // costs a directory read, not a stat per batch), and only as far as the caller reads: in order,
+    // a first key alone, then runs twice as long each time, each run at once (a listing that stops
+    // at its first key, the load's first manifest, stats one file, not the whole log).
     const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const wanted = (key: string): boolean => key.startsWith(prefix) && (options.startAfter === undefined || key > options.startAfter);
     await this.walk(folder ? this.pathOf(folder) : this.root, folder, wanted, found);
-    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    yield* found;
+    found.sort();
+    for (let start = 0, run = 1; start < found.length; start += run, run = Math.min(run * 2, 256)) {
+      const sizes = await Promise.all(found.slice(start, start + run).map((key) => this.sizeOf(key)));
+      for (const [i, size] of sizes.entries()) if (size !== undefined) yield { key: found[start + i], size };
+    }
+  }
+
+  /** A file's size; undefined when it was deleted since the directory read (not there any more). */
+  private async sizeOf(key: string): Promise<number | undefined> {
+    try {
+      return (await fs.stat(this.pathOf(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -149,8 +164,8 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
     await fs.rename(tmp, path.join(dir, name));
   }
 
-  /** The files under `dir` (key `rel`) that `wanted` keeps, with their sizes, into `out`; sub-folders and sizes are read at once. */
-  private async walk(dir: string, rel: string, wanted: (key: string) => boolean, out: ObjectInfo[]): Promise<void> {
+  /** The keys of the files under `dir` (key `rel`) that `wanted` keeps, into `out`; sub-folders are read at once. */
+  private async walk(dir: string, rel: string, wanted: (key: string) => boolean, out: string[]): Promise<void> {
     let entries;
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
@@ -163,13 +178,7 @@ export class FolderObjectStore implements ObjectStore, LocalFiles {
         if (entry.name.startsWith('.tmp-') || (!rel && entry.name === SUPERSEDED_DIR)) return;
         const key = rel ? `${rel}/${entry.name}` : entry.name;
         if (entry.isDirectory()) return this.walk(path.join(dir, entry.name), key, wanted, out);
-        if (!entry.isFile() || !wanted(key)) return;
-        try {
-          out.push({ key, size: (await fs.stat(path.join(dir, entry.name))).size });
-        } catch (err) {
-          // Deleted between the directory read and the stat: not there any more.
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
+        if (entry.isFile() && wanted(key)) out.push(key);
       }),
     );
   }

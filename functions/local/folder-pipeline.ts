@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { ConnectionPool } from '../core/connection-pool';
 import type { PipelineContext } from '../core/pipeline-context';
 import { silentLog } from '../core/ports/log';
 import type { QueryEngine } from '../core/ports/query-engine';
@@ -35,6 +36,12 @@ export interface FolderPipelineOptions extends Partial<Omit<PipelineContext, 'en
   source?: LocatorOption;
   /** The warehouse. Default: a port that fails on use (`unusedPort`). */
   warehouse?: LocatorOption;
+  /**
+   * Keep the stages' PostgreSQL connections between runs (core/connection-pool.ts), closed by
+   * `close()` before the databases: for whatever runs cycles again and again in this process.
+   * Default false: each stage closes its own, as a test that drops its database after a stage needs.
+   */
+  holdConnections?: boolean;
 }
 
 export interface FolderPipeline {
@@ -54,7 +61,7 @@ export interface FolderPipeline {
  * (`cli/local-context.ts`) and the tests build their contexts here.
  */
 export async function openFolderPipeline(options: FolderPipelineOptions): Promise<FolderPipeline> {
-  const { lake, engine, source, warehouse, ...fields } = options;
+  const { lake, engine, source, warehouse, holdConnections, ...fields } = options;
   const folders = typeof lake === 'string' ? { ingestion: path.join(lake, 'ingestion'), processed: path.join(lake, 'processed') } : lake;
   const stores: FolderStores = { ingestion: new FolderObjectStore(folders.ingestion), processed: new FolderObjectStore(folders.processed) };
   const opened: { close(): Promise<unknown> }[] = [];
@@ -79,6 +86,8 @@ export async function openFolderPipeline(options: FolderPipelineOptions): Promis
       log: silentLog,
       now: () => new Date(),
       sqlRoot: REPO_ROOT,
+      // Opened after the databases, so closed before them (their embedded servers stop last).
+      ...(holdConnections ? { connections: own(new ConnectionPool()) } : {}),
     };
     for (const [key, value] of Object.entries(fields)) if (value !== undefined) Object.assign(ctx, { [key]: value });
     return { ctx, stores, close };

@@ -178,6 +178,22 @@ export function tallyReason(previous: KeyTally | undefined, statistics: TableSta
 /** 'YYYY-MM-DD HH:MM:SS.mmm' (UTC) → epoch milliseconds; NaN when malformed (which forces a tally). */
 const sqlTimestampMs = (text: string): number => Date.parse(`${text.replace(' ', 'T')}Z`);
 
+/** One table's deletion check: its table, its entry in the previous manifest, this batch's raw files. */
+export interface DeletionCheckRequest {
+  table: SourceTable;
+  previous: ExtractTable | undefined;
+  thisBatchFiles: string[];
+  options: DeletionCheckOptions;
+}
+
+interface TallyRow {
+  n: string;
+  s: string | null;
+  m: number | null;
+  pn: string | null;
+  ps: string | null;
+}
+
 /** Runs inside the extract's snapshot transaction, after the table's window was read. */
 export async function checkDeletions(
   ctx: PipelineContext,
@@ -187,29 +203,57 @@ export async function checkDeletions(
   thisBatchFiles: string[],
   options: DeletionCheckOptions,
 ): Promise<DeletionCheck> {
+  return (await checkDeletionsOf(ctx, client, [{ table, previous, thisBatchFiles, options }]))[0];
+}
+
+/**
+ * The deletion checks of several tables, in the extract's snapshot transaction after their windows
+ * were read: every table's tally in one statement (one round trip, the same snapshot, the same
+ * counts as a statement per table), then, table by table in the order given, what a suspect tally
+ * needs (the key lists).
+ */
+export async function checkDeletionsOf(ctx: PipelineContext, client: pg.Client, requests: readonly DeletionCheckRequest[]): Promise<DeletionCheck[]> {
+  if (!requests.length) return [];
+  const planned = requests.map(({ table, previous, options }, i) => {
+    const pk = quoteIdent(table.primaryKey);
+    const before = previous?.keys;
+    const reason = tallyReason(before, options.statistics, options.snapshotAt, options.maxAgeSeconds ?? DEFAULT_TALLY_MAX_AGE_SECONDS);
+    const carried = before !== undefined && reason === undefined;
+    const p = `$${i + 1}::integer`;
+    // Carried forward: only the keys above the carried max are counted (an index range scan).
+    // Otherwise a full tally, with the part at or below the previous max for the comparison.
+    const sql = carried
+      ? `SELECT ${i} AS i, count(*) AS n, sum(${pk})::bigint AS s, max(${pk}) AS m, NULL::bigint AS pn, NULL::bigint AS ps FROM ${quoteIdent(table.name)} WHERE ${p} IS NULL OR ${pk} > ${p}`
+      : `SELECT ${i} AS i, count(*) AS n, sum(${pk})::bigint AS s, max(${pk}) AS m,
+                count(*) FILTER (WHERE ${pk} <= ${p}) AS pn, sum(${pk}) FILTER (WHERE ${pk} <= ${p})::bigint AS ps
+           FROM ${quoteIdent(table.name)}`;
+    return { carried, reason, sql: `(${sql})`, param: carried ? before!.max : (before?.max ?? null) };
+  });
+  const res = await client.query<TallyRow & { i: number }>(planned.map((p) => p.sql).join('\nUNION ALL\n'), planned.map((p) => p.param));
+  const rows = new Map(res.rows.map((r) => [Number(r.i), r]));
+  const checks: DeletionCheck[] = [];
+  for (const [i, request] of requests.entries()) {
+    const row = rows.get(i);
+    if (!row) throw new Error(`The deletion tally of ${request.table.name} returned no row`);
+    checks.push(await finishCheck(ctx, client, request, planned[i], row));
+  }
+  return checks;
+}
+
+async function finishCheck(
+  ctx: PipelineContext,
+  client: pg.Client,
+  { table, previous, thisBatchFiles, options }: DeletionCheckRequest,
+  { carried, reason }: { carried: boolean; reason: string | undefined },
+  row: TallyRow,
+): Promise<DeletionCheck> {
   const pk = quoteIdent(table.primaryKey);
   const before = previous?.keys;
   const signature = options.statistics?.signature;
-  const reason = tallyReason(before, options.statistics, options.snapshotAt, options.maxAgeSeconds ?? DEFAULT_TALLY_MAX_AGE_SECONDS);
-  if (before && reason === undefined) {
-    // Carried forward: only the keys above the carried max are counted (an index range scan).
-    const res = await client.query<{ n: string; s: string | null; m: number | null }>(
-      `SELECT count(*) AS n, sum(${pk}) AS s, max(${pk}) AS m FROM ${quoteIdent(table.name)} WHERE $1::integer IS NULL OR ${pk} > $1::integer`,
-      [before.max],
-    );
-    const row = res.rows[0];
+  if (before && carried) {
     const keys: KeyTally = { ...before, count: before.count + Number(row.n), sum: before.sum + Number(row.s ?? 0), max: row.m ?? before.max, signature };
     return { keys, deleted: [], compared: false };
   }
-
-  const prevMax = before?.max ?? null;
-  const res = await client.query<{ n: string; s: string | null; m: number | null; pn: string; ps: string | null }>(
-    `SELECT count(*) AS n, sum(${pk}) AS s, max(${pk}) AS m,
-            count(*) FILTER (WHERE ${pk} <= $1::integer) AS pn, sum(${pk}) FILTER (WHERE ${pk} <= $1::integer) AS ps
-       FROM ${quoteIdent(table.name)}`,
-    [prevMax],
-  );
-  const row = res.rows[0];
   const keys: KeyTally = {
     count: Number(row.n),
     sum: Number(row.s ?? 0),

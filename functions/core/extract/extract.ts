@@ -4,7 +4,7 @@ import { createGzip, type Gzip, type ZlibOptions } from 'node:zlib';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { METRICS } from '../contract/runtime-contract';
-import { openConnection } from '../database-connection';
+import { acquireConnection, discardConnection, releaseConnection } from '../connection-pool';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
 import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
 import { readExtractHeartbeat, writeExtractHeartbeat } from '../lake/extract-heartbeat';
@@ -14,7 +14,7 @@ import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { COPY_TEXT_SETTINGS, CopyJsonRows } from './copy-json';
 import { CopyLines } from './copy-text';
-import { checkDeletions, readTableStatistics, writeDeletionMarkers, type TableStatistics } from './deletions';
+import { checkDeletionsOf, readTableStatistics, writeDeletionMarkers, type TableStatistics } from './deletions';
 import { cursorOf, maxTimestamp, nextCursor, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type RowRendering, type TableWindow } from './extract-window';
 import {
   batchSnapshotFilter,
@@ -215,26 +215,33 @@ async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: Extra
   const client = await connectSource(ctx);
   let readers: pg.Client[] = [];
   let readersClosing: Promise<void> = Promise.resolve();
+  let failed = false;
   try {
     const snapshot = await openBatchSnapshot(ctx, client, plan, options, warnings);
     await checkSchema(ctx, client, warnings);
     // Tables are read by this connection and by readers sharing its snapshot (snapshot-readers.ts):
     // each takes the next table, largest first, until none is left.
-    readers = await openSnapshotReaders(ctx, client, options.parallelReads ?? DEFAULT_PARALLEL_READS, () => connectSource(ctx));
+    readers = await openSnapshotReaders(ctx, client, options.parallelReads ?? DEFAULT_PARALLEL_READS, () => connectSource(ctx), (reader) => releaseConnection(ctx, reader));
     const timeUp = await readTables(ctx, [client, ...readers], plan, snapshot, tables, options);
     // Done with the tables: the readers close while the deletion checks run on this connection.
-    readersClosing = closeSnapshotReaders(readers.splice(0));
+    readersClosing = closeSnapshotReaders(readers.splice(0), (reader) => releaseConnection(ctx, reader));
     const checks = timeUp ? {} : await checkAllDeletions(ctx, client, plan, snapshot, tables, options, warnings);
     await client.query('COMMIT');
     const { snapshotAt, upperBound, source } = snapshot;
     return { tables, checks, snapshotAt, upperBound, source, timeUp, warnings };
   } catch (err) {
     // A failure in the middle of a COPY leaves the connection busy with it, so no ROLLBACK could
-    // run: close the connection instead, which ends the read-only transaction on the server.
-    for (const c of [client, ...readers]) destroyConnection(c);
+    // run: close the connection instead, which ends the read-only transaction on the server (and
+    // a pool keeps no connection a failure left: connection-pool.ts).
+    failed = true;
+    for (const c of [client, ...readers]) discardConnection(ctx, c);
     throw err;
   } finally {
-    for (const c of [client, ...readers]) await c.end().catch(() => undefined);
+    // Given back after the COMMIT: the pool keeps them for the next run (outside a transaction).
+    for (const c of [client, ...readers]) {
+      if (failed) await c.end().catch(() => undefined);
+      else await releaseConnection(ctx, c);
+    }
     await readersClosing;
   }
 }
@@ -347,12 +354,17 @@ async function readTable(
   const nonce = (): string => (resumed ? randomHex() : plan.nonce);
   const rendering = options.rowRendering ?? DEFAULT_ROW_RENDERING;
   let state = saved;
+  // The parallel-workers setting the rescue turned off (bindRescue), put back by the statement
+  // that binds the first window chunk's settings: one round trip fewer per table.
+  let restoreWorkers: string | undefined;
   if (!state) {
     state = { files: [], rows: 0, window: planWindowFor(table, before, snapshot.upperBound), cursor: before?.cursor ?? null, maxLastUpdated: before?.maxLastUpdated ?? null, complete: false };
     // The rescue runs first, once per table and batch: a resumed attempt finds it in the progress.
-    if (rescue && before?.cursor && !rescue.skip.has(table.name)) state = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, nonce(), state, rendering);
+    if (rescue && before?.cursor && !rescue.skip.has(table.name)) ({ state, restoreWorkers } = await rescueTable(ctx, reader, table, rescue, before.cursor, batchId, nonce(), state, rendering));
     // Then the repair, when asked, of what the lake lacks below the cursor (repair.ts): it leaves the rescue's versions to it.
     if (plan.repair && previous && before?.cursor) {
+      if (restoreWorkers !== undefined) await unbindRescue(reader, restoreWorkers);
+      restoreWorkers = undefined;
       const rescues = rescue !== undefined && !rescue.skip.has(table.name);
       state = await repairTable(ctx, reader, table, { rescue, rescues, cursor: before.cursor, uptoSeq: previous.seq, batchSnapshot: snapshot.batchSnapshot }, batchId, nonce(), state, rendering);
     }
@@ -366,7 +378,8 @@ async function readTable(
     const window = { ...planWindow(table, undefined, state.window.upperBound), from: state.cursor };
     const index: number = state.files.length;
     const key: string = !resumed && index === 0 ? rawKey(table.name, batchId) : rawKey(table.name, batchId, { index, nonce: plan.nonce });
-    const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows, rendering, rescue?.batchSnapshot);
+    const read = await extractChunk(ctx, reader, window, batchId, key, chunkRows, rendering, rescue?.batchSnapshot, restoreWorkers);
+    restoreWorkers = undefined;
     const cursor = nextCursor(window, read.last);
     state = {
       ...state,
@@ -378,6 +391,8 @@ async function readTable(
     };
     ctx.log.progress('extract', { table: table.name, rows: state.rows, files: state.files.length, elapsedMs: Date.now() - plan.t0 });
   }
+  // Out of time before the window: the next table on this connection must not run without workers.
+  if (restoreWorkers !== undefined) await unbindRescue(reader, restoreWorkers);
   return state;
 }
 
@@ -396,13 +411,19 @@ async function checkAllDeletions(
 ): Promise<BatchRead['checks']> {
   const checks: BatchRead['checks'] = {};
   const tallied: string[] = [];
-  for (const table of SOURCE_TABLES) {
-    const files = tables[table.name]?.files.map((f) => f.key) ?? [];
-    const check = await checkDeletions(ctx, client, table, plan.previous?.tables[table.name], files, {
-      snapshotAt: snapshot.bound.snapshotAt,
-      statistics: snapshot.statistics.get(table.name),
-      maxAgeSeconds: options.tallyMaxAgeSeconds,
-    });
+  // Every table's tally in one statement (deletions.ts), then each table's outcome in contract order.
+  const results = await checkDeletionsOf(
+    ctx,
+    client,
+    SOURCE_TABLES.map((table) => ({
+      table,
+      previous: plan.previous?.tables[table.name],
+      thisBatchFiles: tables[table.name]?.files.map((f) => f.key) ?? [],
+      options: { snapshotAt: snapshot.bound.snapshotAt, statistics: snapshot.statistics.get(table.name), maxAgeSeconds: options.tallyMaxAgeSeconds },
+    })),
+  );
+  for (const [i, table] of SOURCE_TABLES.entries()) {
+    const check = results[i];
     checks[table.name] = { keys: check.keys };
     if (check.tallied) tallied.push(`${table.name} (${check.tallied})`);
     if (!check.deleted.length) continue;
@@ -504,11 +525,6 @@ function inContractOrder<T>(record: Partial<Record<SourceTableName, T>>): [Sourc
   return SOURCE_TABLES.filter((t) => record[t.name] != null).map((t) => [t.name, record[t.name]!]);
 }
 
-/** Drops the socket under a pg client at once, whatever it is in the middle of. */
-function destroyConnection(client: pg.Client): void {
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-}
-
 function planWindowFor(table: SourceTable, before: ExtractTable | undefined, upperBound: string): ExtractTable['window'] {
   const window = planWindow(table, before, upperBound);
   return { from: window.from, upperBound: window.upperBound };
@@ -525,7 +541,7 @@ async function latestProgress(store: ObjectStore, seq: number): Promise<ExtractP
 }
 
 function connectSource(ctx: PipelineContext): Promise<pg.Client> {
-  return openConnection(ctx.source, {
+  return acquireConnection(ctx, ctx.source, {
     what: 'totesys',
     applicationName: 'totes-lake-extract',
     hint: 'Check the URL (--source-url / TOTES_SOURCE_URL), the credentials and that the server is reachable.',
@@ -612,15 +628,22 @@ async function extractChunk(
   chunkRows: number,
   rendering: RowRendering,
   batchSnapshot?: string,
+  restoreWorkers?: string,
 ): Promise<ChunkRead> {
   const { table } = window;
-  await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true), set_config($9, $10, true)', [
-    WINDOW_SETTINGS.fromTs, window.from?.lastUpdated ?? '',
-    WINDOW_SETTINGS.fromId, window.from ? String(window.from.id) : '',
-    WINDOW_SETTINGS.upperBound, window.upperBound,
-    WINDOW_SETTINGS.limit, String(chunkRows),
-    RESCUE_SETTINGS.batchSnapshot, batchSnapshot ?? '1:1:',
-  ]);
+  // With `restoreWorkers`, the same statement puts back what the table's rescue turned off (unbindRescue's setting).
+  await client.query(
+    'SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true), set_config($9, $10, true)' +
+      (restoreWorkers === undefined ? '' : `, set_config('max_parallel_workers_per_gather', $11, true)`),
+    [
+      WINDOW_SETTINGS.fromTs, window.from?.lastUpdated ?? '',
+      WINDOW_SETTINGS.fromId, window.from ? String(window.from.id) : '',
+      WINDOW_SETTINGS.upperBound, window.upperBound,
+      WINDOW_SETTINGS.limit, String(chunkRows),
+      RESCUE_SETTINGS.batchSnapshot, batchSnapshot ?? '1:1:',
+      ...(restoreWorkers === undefined ? [] : [restoreWorkers]),
+    ],
+  );
   const read = await streamRows(ctx, client, table, windowSelect(window, true, batchSnapshot ? batchSnapshotFilter() : undefined, rendering), batchId, key, rendering);
   const last = read.lastLine === undefined ? undefined : cursorOf(table, JSON.parse(read.lastLine) as Record<string, unknown>);
   return { rows: read.rows, bytes: read.bytes, last };
@@ -713,7 +736,8 @@ async function planRescue(
 
 /**
  * Reads one table's late commits below the previous cursor into a file of this batch: the band
- * (an index range scan), and below it when a long transaction ended (a whole-table scan).
+ * (an index range scan), and below it when a long transaction ended (a whole-table scan). Leaves the
+ * parallel workers off: returns their setting, which the caller puts back (readTable).
  */
 async function rescueTable(
   ctx: PipelineContext,
@@ -725,7 +749,7 @@ async function rescueTable(
   nonce: string,
   state: TableProgress,
   rendering: RowRendering,
-): Promise<TableProgress> {
+): Promise<{ state: TableProgress; restoreWorkers: string }> {
   const workers = await bindRescue(client, plan, cursor);
   const parts = plan.full ? (['below', 'band'] as const) : (['band'] as const);
   let files = state.files;
@@ -736,14 +760,14 @@ async function rescueTable(
     if (read.rows) files = [...files, { key, rows: read.rows, bytes: read.bytes }];
     rows += read.rows;
   }
-  await unbindRescue(client, workers);
-  if (!rows) return state;
+  // The setting is put back by the caller's next statement (readTable), not by a round trip of its own.
+  if (!rows) return { state, restoreWorkers: workers };
   const reason =
     `committed after the previous snapshot with (last_updated, ${table.primaryKey}) at or below the previous cursor ` +
     `(${cursor.lastUpdated}, ${cursor.id}), within the ${plan.lookbackSeconds} s lookback` +
     (plan.full ? `, or below it: ${plan.full.reason}` : '');
   ctx.log.info(`Extract rescued ${rows} late-committed version(s) of ${table.name}`, { batchId, table: table.name, rows });
-  return { ...state, files, rows: state.rows + rows, rescued: { rows, reason } };
+  return { state: { ...state, files, rows: state.rows + rows, rescued: { rows, reason } }, restoreWorkers: workers };
 }
 
 /**

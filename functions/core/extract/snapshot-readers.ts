@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { isPglite } from '../database-connection';
+import { isPglite, rememberPglite } from '../database-connection';
 import type { PipelineContext } from '../pipeline-context';
 
 /**
@@ -19,6 +19,7 @@ export async function openSnapshotReaders(
   exporter: pg.Client,
   wanted: number,
   connect: () => Promise<pg.Client>,
+  release: (reader: pg.Client) => Promise<void> = (reader) => reader.end().catch(() => undefined),
 ): Promise<pg.Client[]> {
   if (wanted <= 1) return [];
   if (await isPglite(exporter)) return [];
@@ -38,9 +39,12 @@ export async function openSnapshotReaders(
       await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // SET TRANSACTION SNAPSHOT takes no parameter; the id was checked above.
       await reader.query(`SET TRANSACTION SNAPSHOT '${id}'`);
+      // The server that exported the snapshot: not PGlite (a pool keeping the reader need not ask).
+      rememberPglite(reader, false);
       readers.push(reader);
     } catch (err) {
-      await reader?.end().catch(() => undefined);
+      // A reader that failed inside its transaction is not kept (the pool keeps only idle ones).
+      if (reader) await release(reader);
       ctx.log.info(`Extract: could not open reader ${i + 1} of ${wanted} in the shared snapshot (${(err as Error).message}); reading with ${readers.length + 1}`);
       break;
     }
@@ -48,10 +52,21 @@ export async function openSnapshotReaders(
   return readers;
 }
 
-/** Ends the readers' read-only transactions and closes them. */
-export async function closeSnapshotReaders(readers: readonly pg.Client[]): Promise<void> {
+/**
+ * Ends the readers' read-only transactions and gives them back (`release`: closed, or kept by the
+ * pipeline's pool for the next run, connection-pool.ts); a reader whose COMMIT fails is closed.
+ */
+export async function closeSnapshotReaders(
+  readers: readonly pg.Client[],
+  release: (reader: pg.Client) => Promise<void> = (reader) => reader.end().catch(() => undefined),
+): Promise<void> {
   for (const reader of readers) {
-    await reader.query('COMMIT').catch(() => undefined);
-    await reader.end().catch(() => undefined);
+    try {
+      await reader.query('COMMIT');
+    } catch {
+      await reader.end().catch(() => undefined);
+      continue;
+    }
+    await release(reader);
   }
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { openConnection } from '../database-connection';
+import { acquireConnection, releaseConnection } from '../connection-pool';
 import type { PipelineContext } from '../pipeline-context';
 import { qualifiedTable } from './load-statements';
 
@@ -29,7 +29,7 @@ export async function newestLoadedBatch(client: pg.Client, schema: string): Prom
 
 /** {@link newestLoadedBatch} of the context's warehouse, on a connection of its own. */
 export async function readNewestLoaded(ctx: PipelineContext): Promise<LoadedBatch | null> {
-  const client = await openConnection(ctx.warehouse, {
+  const client = await acquireConnection(ctx, ctx.warehouse, {
     what: 'the warehouse',
     applicationName: 'totes-lake-freshness',
     hint: 'Check the URL (--warehouse-url / TOTES_WAREHOUSE_URL), the credentials and that the server is reachable.',
@@ -37,6 +37,6 @@ export async function readNewestLoaded(ctx: PipelineContext): Promise<LoadedBatc
   try {
     return await newestLoadedBatch(client, ctx.warehouseSchema);
   } finally {
-    await client.end().catch(() => undefined);
+    await releaseConnection(ctx, client);
   }
 }

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { isPglite, openConnection } from '../database-connection';
+import { acquireConnection, releaseConnection } from '../connection-pool';
+import { isPglite } from '../database-connection';
 import { from as copyFrom } from 'pg-copy-streams';
 import { METRICS } from '../contract/runtime-contract';
 import { STAR_TABLES, type StarTable, type StarTableName } from '../contract/star-tables';
@@ -107,7 +108,7 @@ const DEFAULT_CHUNK_ROWS = 50_000;
  */
 export async function loadPending(ctx: PipelineContext, options: LoadOptions = {}): Promise<LoadResult[]> {
   quoteSchema(ctx.warehouseSchema);
-  const client = await openConnection(ctx.warehouse, {
+  const client = await acquireConnection(ctx, ctx.warehouse, {
     what: 'the warehouse',
     applicationName: 'totes-lake-load',
     hint: 'Check the URL (--warehouse-url / TOTES_WAREHOUSE_URL), the credentials and that the server is reachable; the batch stays pending and loads on the next run.',
@@ -121,7 +122,8 @@ export async function loadPending(ctx: PipelineContext, options: LoadOptions = {
     }
     return results;
   } finally {
-    await client.end().catch(() => undefined);
+    // Kept by the pipeline's pool when it is idle outside a transaction (connection-pool.ts), closed otherwise.
+    await releaseConnection(ctx, client);
   }
 }
 

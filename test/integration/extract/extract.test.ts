@@ -397,3 +397,48 @@ describe('late-commit rescue arithmetic on the database', () => {
     expect(heartbeat?.source?.current).toMatch(/^\d+:\d+:/);
   });
 });
+
+describe('extract with its connections kept between runs (core/connection-pool.ts)', () => {
+  it('takes them again on the next run, reads a new row once and finds a deletion; keeps none on PGlite', async () => {
+    const lake = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-extract-pool-'));
+    const pipeline = await openFolderPipeline({ lake, engine: unusedPort<QueryEngine>('engine'), catalog: unusedPort<Catalog>('catalog'), source: db.url, holdConnections: true });
+    const ctx = pipeline.ctx;
+    const design = (id: number) => inClosedSession(
+      `INSERT INTO design (design_id, design_name, file_location, file_name, created_at, last_updated) VALUES ($1::integer, 'D', '/d', 'd.json', '2023-01-01', now() AT TIME ZONE 'UTC' - interval '1 second')`,
+      [id],
+    );
+    // This test's extract connections: those started since it began (an earlier run's may still be exiting).
+    const since = await withClient(async (c) => (await c.query<{ t: string }>('SELECT clock_timestamp()::text AS t')).rows[0].t);
+    const backends = () =>
+      withClient(async (c) =>
+        (await c.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'totes-lake-extract' AND backend_start >= $1::timestamptz ORDER BY pid`, [since])).rows.map((r) => r.pid),
+      );
+    try {
+      await design(1);
+      expect((await extract(ctx)).published).toBe(true);
+      if (db.kind === 'pglite') {
+        expect(ctx.connections!.size).toBe(0);
+        return;
+      }
+      // The extract's own connection and its snapshot reader (two by default), idle outside a transaction.
+      expect(ctx.connections!.size).toBe(2);
+      const kept = await backends();
+      expect(kept).toHaveLength(2);
+      await design(2);
+      const second = await extract(ctx);
+      expect(second.rows.design).toBe(1);
+      expect(await backends()).toEqual(kept);
+      const rows = await tableRows(ctx, 'design');
+      expect(rows.map((r) => r.design_id).sort()).toEqual([1, 2]);
+      await inClosedSession('DELETE FROM design WHERE design_id = 1');
+      const third = await extract(ctx);
+      expect(third.manifest?.tables.design.deletions?.ids).toEqual([1]);
+      expect(await backends()).toEqual(kept);
+    } finally {
+      await pipeline.close();
+    }
+    // Closed with the pipeline (a backend leaves pg_stat_activity as it exits, a moment after).
+    for (let i = 0; i < 50 && (await backends()).length; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await backends()).toEqual([]);
+  });
+});

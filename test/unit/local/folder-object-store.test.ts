@@ -49,3 +49,45 @@ describe('FolderObjectStore.expire', () => {
     await expect(store.expire(['../escape'])).rejects.toThrow(/Invalid object key/);
   });
 });
+
+/** A listing stats the keys it returns as the caller reads them, not the whole folder first. */
+describe('FolderObjectStore.list', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'totes-folder-list-'));
+  });
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it('lists every key in order with its size, and stats one file for a listing that stops at its first', async () => {
+    const store = new FolderObjectStore(root);
+    const keys = Array.from({ length: 300 }, (_, i) => `manifests/${String(300 - i).padStart(10, '0')}.json`);
+    for (const [i, key] of keys.entries()) await store.put(key, 'x'.repeat(i % 7));
+    await store.put('other/a.json', 'a');
+    const all: { key: string; size: number }[] = [];
+    for await (const o of store.list('manifests/', { startAfter: 'manifests/0000000005.json' })) all.push(o);
+    expect(all.map((o) => o.key)).toEqual([...keys].sort().filter((k) => k > 'manifests/0000000005.json'));
+    for (const o of all) expect(o.size).toBe(keys.indexOf(o.key) % 7);
+    const stat = jest.spyOn(fs, 'stat');
+    let first: string | undefined;
+    for await (const o of store.list('manifests/')) {
+      first = o.key;
+      break;
+    }
+    expect(first).toBe('manifests/0000000001.json');
+    expect(stat).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves out a key deleted after the folder was read', async () => {
+    const store = new FolderObjectStore(root);
+    for (const key of ['m/1', 'm/2', 'm/3']) await store.put(key, key);
+    const seen: string[] = [];
+    for await (const o of store.list('m/')) {
+      seen.push(o.key);
+      if (o.key === 'm/1') await store.delete(['m/3']);
+    }
+    expect(seen).toEqual(['m/1', 'm/2']);
+  });
+});
