@@ -1,15 +1,6 @@
-import {
-  AthenaClient,
-  CreateWorkGroupCommand,
-  GetQueryExecutionCommand,
-  GetQueryResultsCommand,
-  GetWorkGroupCommand,
-  ListNamedQueriesCommand,
-  StartQueryExecutionCommand,
-  type QueryExecution,
-} from '@aws-sdk/client-athena';
-import { CreateDatabaseCommand, CreateTableCommand, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, GetWorkGroupCommand, ListNamedQueriesCommand, StartQueryExecutionCommand, type QueryExecution } from '@aws-sdk/client-athena';
+import { GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +14,6 @@ import { SOURCE_TABLES } from '../../functions/core/contract/source-tables';
 import { STAR_TABLES } from '../../functions/core/contract/star-tables';
 import { extract } from '../../functions/core/extract/extract';
 import { currentLocations, readTransformManifest } from '../../functions/core/lake/manifest-log';
-import type { Log } from '../../functions/core/ports/log';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
 import type { WriteTarget } from '../../functions/core/ports/query-engine';
 import { currentStateColumns, currentStateSql } from '../../functions/core/transform/current-state';
@@ -35,11 +25,10 @@ import { openFolderPipeline, type FolderPipeline } from '../../functions/local/f
 import { seedTotesys } from '../../functions/totesys/seed';
 import { simulateActivity } from '../../functions/totesys/simulate';
 import { parquetTypes, readStarRows, rowDifferences } from '../integration/trino/star-outputs';
-import { motoServerBinary, startMotoServer, type MotoServer } from '../support/moto-server';
+import { startMotoServer, type MotoServer } from '../support/moto-server';
 import { testDatabase, type TestDatabase } from '../support/test-postgres';
-import { trinoSkipReason } from '../support/trino-server';
 import { MAX_QUERY_BYTES, startAthenaFacade, type AthenaFacade, type FacadeQuery } from './athena-facade';
-import { stackGlueTables } from './stack-glue-tables';
+import { collectingLog, offlineAthenaMissing, provisionOfflineLake, useOfflineEndpoints } from './offline-lake';
 import { startTrinoGlue, type TrinoGlueServer } from './trino-glue';
 import { stopwatch } from '../support/timed';
 
@@ -60,18 +49,12 @@ const PROCESSED_DB = 'totes_processed';
 const WORKGROUP = 'totes-transform';
 
 // test:cloud never skips: a missing tool fails the suite, naming it.
-const missing = trinoSkipReason() ?? (motoServerBinary() ? undefined : 'moto_server is not installed (bash test/support/install-moto.sh)');
+const missing = offlineAthenaMissing();
 
 const { timings, timed } = stopwatch();
 
 const warnings: string[] = [];
-const log: Log = {
-  info() {},
-  warn: (message) => void warnings.push(message),
-  error: (message) => void warnings.push(`ERROR ${message}`),
-  progress() {},
-  metric() {},
-};
+const log = collectingLog(warnings);
 
 describe('the offline Athena: the product’s AthenaEngine on Trino over moto’s Glue and S3', () => {
   const savedEnv = { ...process.env };
@@ -93,35 +76,17 @@ describe('the offline Athena: the product’s AthenaEngine on Trino over moto’
     facade = await startAthenaFacade({ trino, moto });
 
     // Only endpoints: the product builds its clients exactly as in Lambda (createAwsClients).
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_ENDPOINT_URL_ATHENA: facade.endpoint,
-      AWS_REGION: moto.clientConfig.region,
-      AWS_ACCESS_KEY_ID: moto.clientConfig.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: moto.clientConfig.credentials.secretAccessKey,
-    });
-    delete process.env.AWS_PROFILE;
+    useOfflineEndpoints(moto, facade);
     athena = new AthenaClient({ region: moto.clientConfig.region, endpoint: facade.endpoint, credentials: moto.clientConfig.credentials });
     glue = new GlueClient(moto.clientConfig);
     s3 = new S3Client(moto.clientConfig);
 
-    for (const bucket of [INGESTION, PROCESSED, RESULTS]) {
-      await s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: moto.clientConfig.region as 'eu-west-2' } }));
-    }
-    // The workgroup as cdktf/query/athena-workgroup.ts configures it (engine v3, enforced results location, a scan cutoff).
-    await new AthenaClient(moto.clientConfig).send(
-      new CreateWorkGroupCommand({
-        Name: WORKGROUP,
-        Configuration: {
-          EnforceWorkGroupConfiguration: true,
-          EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
-          BytesScannedCutoffPerQuery: 10 * 1024 ** 3,
-          ResultConfiguration: { OutputLocation: `s3://${RESULTS}/results/`, EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } },
-        },
-      }),
+    // The workgroup with a scan cutoff, as the stack's has.
+    await provisionOfflineLake(
+      moto,
+      { ingestionBucket: INGESTION, processedBucket: PROCESSED, resultsBucket: RESULTS, rawDatabase: RAW_DB, processedDatabase: PROCESSED_DB, workgroup: WORKGROUP },
+      { bytesScannedCutoff: 10 * 1024 ** 3 },
     );
-    for (const name of [RAW_DB, PROCESSED_DB]) await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: name } }));
-    for (const table of stackGlueTables({ rawDatabase: RAW_DB, processedDatabase: PROCESSED_DB, ingestionBucket: INGESTION, processedBucket: PROCESSED })) await glue.send(new CreateTableCommand({ DatabaseName: table.database, TableInput: table.input }));
 
     const config: AwsConfig = {
       ingestionBucket: INGESTION,

@@ -1,10 +1,7 @@
-import { AthenaClient, CreateWorkGroupCommand } from '@aws-sdk/client-athena';
-import { CreateDatabaseCommand, CreateTableCommand, GetTableCommand, GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetTableCommand, GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,18 +14,17 @@ import { extract } from '../../functions/core/extract/extract';
 import { backfillKey, modelVersionKey } from '../../functions/core/lake/lake-layout';
 import { listTransformSeqs, readTransformManifest } from '../../functions/core/lake/manifest-log';
 import { loadPending } from '../../functions/core/load/load';
-import type { Log } from '../../functions/core/ports/log';
 import { getText } from '../../functions/core/ports/object-store';
 import type { PipelineContext } from '../../functions/core/pipeline-context';
 import { loadSqlFiles, sha256 } from '../../functions/core/transform/sql-files';
 import { transformPending } from '../../functions/core/transform/transform';
 import { seedTotesys } from '../../functions/totesys/seed';
-import { motoServerBinary, startMotoServer, type MotoServer } from '../support/moto-server';
+import { startMotoServer, type MotoServer } from '../support/moto-server';
 import { testDatabase, type TestDatabase } from '../support/test-postgres';
-import { trinoSkipReason } from '../support/trino-server';
 import { stopwatch } from '../support/timed';
 import { startAthenaFacade, type AthenaFacade } from './athena-facade';
-import { stackGlueTables } from './stack-glue-tables';
+import { faultProxy, glueAccessDenied } from './fault-proxy';
+import { collectingLog, offlineAthenaMissing, provisionOfflineLake, useOfflineEndpoints } from './offline-lake';
 import { startTrinoGlue, type TrinoGlueServer } from './trino-glue';
 
 /**
@@ -60,18 +56,12 @@ const FACT = 'fact_sales_order';
 const BACKFILL_POLICY = 'arn:aws:iam::123456789012:policy/totes-bf-operator-backfill';
 
 // test:cloud never skips: a missing tool fails the suite, naming it.
-const missing = trinoSkipReason() ?? (motoServerBinary() ? undefined : 'moto_server is not installed (bash test/support/install-moto.sh)');
+const missing = offlineAthenaMissing();
 
 const { timings, timed } = stopwatch();
 const run = promisify(execFile);
 const warnings: string[] = [];
-const log: Log = {
-  info() {},
-  warn: (message) => void warnings.push(message),
-  error: (message) => void warnings.push(`ERROR ${message}`),
-  progress() {},
-  metric() {},
-};
+const log = collectingLog(warnings);
 
 /** One pass of the deployed transform and load, as the copy's Lambdas would run it (their environment, their code). */
 const CYCLE_SCRIPT = `import { buildAwsContext, createAwsClients } from './functions/aws/aws-pipeline-context';
@@ -160,36 +150,10 @@ describe('totes backfill --aws on the offline cloud: a new column rebuilt on Ath
     [trino, source, warehouseDb] = await Promise.all([timed('trino start', () => startTrinoGlue({ moto })), testDatabase('backfill_source'), testDatabase('backfill_warehouse')]);
     facade = await startAthenaFacade({ trino, moto });
 
-    const region = moto.clientConfig.region as string;
-    const endpoints = {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_ENDPOINT_URL_ATHENA: facade.endpoint,
-      AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: moto.clientConfig.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: moto.clientConfig.credentials.secretAccessKey,
-    };
-    Object.assign(process.env, endpoints);
-    delete process.env.AWS_PROFILE;
+    const endpoints = useOfflineEndpoints(moto, facade);
+    const region = endpoints.AWS_REGION;
     glue = new GlueClient(moto.clientConfig);
-    const s3 = new S3Client(moto.clientConfig);
-    for (const bucket of [INGESTION, PROCESSED, RESULTS]) {
-      await s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: region as 'eu-west-2' } }));
-    }
-    // The workgroup as cdktf/query/athena-workgroup.ts configures it.
-    await new AthenaClient(moto.clientConfig).send(
-      new CreateWorkGroupCommand({
-        Name: WORKGROUP,
-        Configuration: {
-          EnforceWorkGroupConfiguration: true,
-          EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
-          ResultConfiguration: { OutputLocation: `s3://${RESULTS}/results/`, EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } },
-        },
-      }),
-    );
-    for (const name of [RAW_DB, PROCESSED_DB]) await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: name } }));
-    for (const table of stackGlueTables({ rawDatabase: RAW_DB, processedDatabase: PROCESSED_DB, ingestionBucket: INGESTION, processedBucket: PROCESSED })) {
-      await glue.send(new CreateTableCommand({ DatabaseName: table.database, TableInput: table.input }));
-    }
+    await provisionOfflineLake(moto, { ingestionBucket: INGESTION, processedBucket: PROCESSED, resultsBucket: RESULTS, rawDatabase: RAW_DB, processedDatabase: PROCESSED_DB, workgroup: WORKGROUP });
     // The two databases behind their secrets, as the stack's variables name them (plain TCP here).
     const secrets = new SecretsManagerClient(moto.clientConfig);
     const secretOf = async (name: string, url: string): Promise<string> => {
@@ -315,7 +279,7 @@ describe('totes backfill --aws on the offline cloud: a new column rebuilt on Ath
 
   test('without the backfill policy, AWS denies the switch of the view: the policy named, nothing readers see changed', async () => {
     // A proxy in front of moto answers the view's UpdateTable as AWS answers a caller without the policy.
-    const proxy = await denyingProxy(moto.endpoint, (req) => req.headers['x-amz-target'] === 'AWSGlue.UpdateTable');
+    const proxy = await faultProxy(moto.endpoint, (req) => (req.headers['x-amz-target'] === 'AWSGlue.UpdateTable' ? glueAccessDenied(req) : undefined));
     try {
       const denied = await inCopy(['functions/cli/totes.cjs', 'backfill', FACT, '--aws', '--stack-outputs', outputsFile], { AWS_ENDPOINT_URL: proxy.endpoint });
       expect({ code: denied.code, out: denied.out }).toEqual({ code: 1, out: '' });
@@ -404,34 +368,3 @@ describe('totes backfill --aws on the offline cloud: a new column rebuilt on Ath
     expect(after).toMatchObject({ n: before.n + 2, ids: String(before.ids + 3 + 4) });
   });
 });
-
-/** A proxy in front of moto that answers the requests `deny` picks with AWS's AccessDeniedException, and passes the rest on. */
-async function denyingProxy(upstreamEndpoint: string, deny: (req: http.IncomingMessage) => boolean): Promise<{ endpoint: string; hits: () => number; stop(): Promise<void> }> {
-  const target = new URL(upstreamEndpoint);
-  let hits = 0;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (deny(req)) {
-        hits++;
-        const action = `glue:${String(req.headers['x-amz-target']).split('.')[1]}`;
-        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'denying-proxy' });
-        res.end(JSON.stringify({ __type: 'AccessDeniedException', Message: `User: arn:aws:iam::123456789012:user/operator is not authorized to perform: ${action} because no identity-based policy allows the ${action} action` }));
-        return;
-      }
-      const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
-      upstream.on('error', (err) => {
-        res.writeHead(502);
-        res.end(String(err));
-      });
-      upstream.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return { endpoint: `http://127.0.0.1:${port}`, hits: () => hits, stop: () => new Promise((resolve) => server.close(() => resolve())) };
-}

@@ -2,13 +2,13 @@ import { GetTablesCommand, GlueClient } from '@aws-sdk/client-glue';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { SOURCE_TABLE_NAMES } from '../../functions/core/contract/source-tables';
 import { STACK_OUTPUTS, STACK_VERSION } from '../../functions/core/contract/stack-contract';
 import { STAR_TABLES } from '../../functions/core/contract/star-tables';
 import { startOfflinePipeline, type OfflinePipeline } from './offline-pipeline';
+import { faultProxy } from './fault-proxy';
 
 /**
  * Operating the deployed pipeline from the `totes` CLI (functions/cli/commands/aws-operate.ts), on
@@ -108,38 +108,6 @@ function expectOneLineFailure(r: CliResult, pattern: RegExp): void {
   const lines = r.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
-}
-
-/** A proxy in front of moto that answers some requests as AWS would refuse them, and passes the rest on. */
-async function faultProxy(fault: (req: http.IncomingMessage, body: Buffer) => { status: number; type: string; body: string } | undefined): Promise<{ endpoint: string; hits: () => number; stop(): Promise<void> }> {
-  const target = new URL(p.cloud.endpoint);
-  let hits = 0;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const answer = fault(req, body);
-      if (answer) {
-        hits++;
-        res.writeHead(answer.status, { 'content-type': answer.type, 'x-amzn-requestid': 'fault-proxy' });
-        res.end(answer.body);
-        return;
-      }
-      const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
-      upstream.on('error', (err) => {
-        res.writeHead(502);
-        res.end(String(err));
-      });
-      upstream.end(body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return { endpoint: `http://127.0.0.1:${port}`, hits: () => hits, stop: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 const s3Error = (status: number, code: string, message: string) => ({ status, type: 'application/xml', body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault</RequestId></Error>` });
@@ -331,7 +299,7 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
     });
 
     test('expired credentials', async () => {
-      const proxy = await faultProxy(() => s3Error(400, 'ExpiredToken', 'The provided token has expired.'));
+      const proxy = await faultProxy(p.cloud.endpoint, () => s3Error(400, 'ExpiredToken', 'The provided token has expired.'));
       try {
         const r = await totes(['status', '--aws', '--stack-outputs', outputsFile], { AWS_ENDPOINT_URL: proxy.endpoint, AWS_SESSION_TOKEN: 'expired' });
         expectOneLineFailure(r, /Your AWS credentials have expired \(ExpiredToken at s3:ListBucket on s3:\/\/.+\): renew them/);
@@ -344,7 +312,7 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
     test('a denied permission is named: the IAM action and the resource', async () => {
       // An operator without s3:ListBucket on the ingestion bucket.
       const ingestion = p.cloud.buckets.ingestion;
-      const proxy = await faultProxy((req) => (req.method === 'GET' && new RegExp(`^/${ingestion}/?\\?`).test(req.url ?? '') && (req.url ?? '').includes('list-type=2') ? s3Error(403, 'AccessDenied', 'Access Denied') : undefined));
+      const proxy = await faultProxy(p.cloud.endpoint, (req) => (req.method === 'GET' && new RegExp(`^/${ingestion}/?\\?`).test(req.url ?? '') && (req.url ?? '').includes('list-type=2') ? s3Error(403, 'AccessDenied', 'Access Denied') : undefined));
       try {
         const docsOut = path.join(work, 'docs-denied');
         const r = await totes(['docs', '--aws', '--stack-outputs', outputsFile, '--out', docsOut], { AWS_ENDPOINT_URL: proxy.endpoint });
@@ -354,7 +322,7 @@ describe('operating the deployed pipeline with totes --aws, offline', () => {
         await proxy.stop();
       }
       // An operator who may not read the warehouse's secret.
-      const secrets = await faultProxy((req) =>
+      const secrets = await faultProxy(p.cloud.endpoint, (req) =>
         req.headers['x-amz-target'] === 'secretsmanager.GetSecretValue'
           ? { status: 400, type: 'application/x-amz-json-1.1', body: JSON.stringify({ __type: 'AccessDeniedException', Message: `User: arn:aws:iam::${p.cloud.accountId}:user/operator is not authorized to perform: secretsmanager:GetSecretValue because no identity-based policy allows the secretsmanager:GetSecretValue action` }) }
           : undefined,
