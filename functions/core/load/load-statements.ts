@@ -1,6 +1,5 @@
 import { starPostgresType, type StarTable } from '../contract/star-tables';
 import { quoteIdent } from '../sql/sql-text';
-import type { LoadValue } from '../lake/parquet-rows';
 import { quoteSchema } from './warehouse-migrations';
 
 /**
@@ -83,31 +82,4 @@ export function copyTargetStatement(schema: string, table: StarTable): string {
 /** One row (`empty`: boolean) saying whether the warehouse table holds no row yet. */
 export function isEmptyStatement(schema: string, table: StarTable): string {
   return `SELECT NOT EXISTS (SELECT 1 FROM ${qualifiedTable(schema, table.name)}) AS empty`;
-}
-
-/**
- * Column chunks as COPY text-format lines (the load sends binary COPY data, copy-binary.ts; this
- * text form is its reference in test/integration/load/copy-binary.test.ts): tab-separated, `\N` for NULL, backslash escapes for
- * backslash, tab, newline and carriage return (PostgreSQL's text format rules).
- */
-export function copyText(columns: readonly LoadValue[][], rows: number): string {
-  if (rows === 0) return '';
-  const lines: string[] = new Array(rows);
-  const fields: string[] = new Array(columns.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < columns.length; c++) fields[c] = copyField(columns[c][r]);
-    lines[r] = fields.join('\t');
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-function copyField(value: LoadValue): string {
-  if (value === null) return '\\N';
-  if (typeof value === 'string') return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (ch) => COPY_ESCAPES[ch]) : value;
-  if (typeof value === 'boolean') return value ? 't' : 'f';
-  return String(value);
 }

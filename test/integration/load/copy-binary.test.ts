@@ -4,7 +4,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { starPostgresType, STAR_TABLES, type StarType } from '../../../functions/core/contract/star-tables';
 import { copyBinaryHeader, copyBinaryRows, copyBinaryTrailer } from '../../../functions/core/load/copy-binary';
-import { copyText } from '../../../functions/core/load/load-statements';
+import { copyText } from '../../support/copy-text';
 import type { LoadValue } from '../../../functions/core/lake/parquet-rows';
 import { testDatabase, type TestDatabase } from '../../support/test-postgres';
 

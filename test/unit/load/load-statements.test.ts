@@ -1,5 +1,6 @@
 import { starTable } from '../../../functions/core/contract/star-tables';
-import { copyTargetStatement, copyText, createStagingStatement, isEmptyStatement, mergeStatement, unnestSource } from '../../../functions/core/load/load-statements';
+import { copyTargetStatement, createStagingStatement, isEmptyStatement, mergeStatement, unnestSource } from '../../../functions/core/load/load-statements';
+import { copyText } from '../../support/copy-text';
 
 describe('load statements', () => {
   it('upserts a dimension on its key, rewriting only rows that differ', () => {
