@@ -194,18 +194,6 @@ interface TallyRow {
   ps: string | null;
 }
 
-/** Runs inside the extract's snapshot transaction, after the table's window was read. */
-export async function checkDeletions(
-  ctx: PipelineContext,
-  client: pg.Client,
-  table: SourceTable,
-  previous: ExtractTable | undefined,
-  thisBatchFiles: string[],
-  options: DeletionCheckOptions,
-): Promise<DeletionCheck> {
-  return (await checkDeletionsOf(ctx, client, [{ table, previous, thisBatchFiles, options }]))[0];
-}
-
 /**
  * The deletion checks of several tables, in the extract's snapshot transaction after their windows
  * were read: every table's tally in one statement (one round trip, the same snapshot, the same
