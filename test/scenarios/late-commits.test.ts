@@ -378,3 +378,39 @@ it('records each batch snapshot and rescues nothing when nothing committed late'
   expect(Object.values(result.manifest!.tables).some((t) => t.rescued)).toBe(false);
   expect(await s.check()).toEqual([]);
 });
+
+itInFlight('is not held back by an autovacuum of the source database: a vacuum writes no rows', async () => {
+  // A real autovacuum worker in the source database, slowed to a crawl (a cost delay after every
+  // page) so it is still running when the extract reads its bound. Counted as an open transaction,
+  // it held every window back to its start, so the extract read nothing newer while it ran.
+  const [{ superuser }] = await s.sql<{ superuser: boolean }>('SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user');
+  if (!superuser) throw new Error('this case sets autovacuum_naptime (ALTER SYSTEM): run it as a superuser, as the throwaway server (test/support/pg-server.sh) does');
+  const worker = `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'autovacuum worker' AND query LIKE '%vacuum_ballast%'`;
+  await s.sql(`CREATE TABLE vacuum_ballast (id int PRIMARY KEY, pad text)
+                 WITH (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1)`);
+  try {
+    await s.sql(`INSERT INTO vacuum_ballast SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`);
+    await s.sql(`UPDATE vacuum_ballast SET pad = pad || 'y'`);
+    await s.sql('ALTER SYSTEM SET autovacuum_naptime = 1');
+    await s.sql('SELECT pg_reload_conf()');
+    const deadline = Date.now() + 60_000;
+    while (!(await s.sql(worker)).length) {
+      if (Date.now() > deadline) throw new Error('no autovacuum worker started on vacuum_ballast within 60 s');
+      await sleep(200);
+    }
+    await sleep(50); // the vacuum's start lies well before the amendment's stamp
+    await amend(23);
+    await sleep(5);
+    const result = await run();
+    expect((await s.sql(worker)).length).toBe(1); // the vacuum ran through the extract: the case held
+    expect(result.rows.sales_order).toBe(1);
+    const { stamp, cursor } = await stampAndCursor(23);
+    expect(cursor >= stamp).toBe(true);
+    expect(await s.check()).toEqual([]);
+  } finally {
+    await s.sql('ALTER SYSTEM RESET autovacuum_naptime');
+    await s.sql('SELECT pg_reload_conf()');
+    await s.sql(`SELECT pg_cancel_backend(pid) FROM (${worker}) AS w`);
+    await s.sql('DROP TABLE vacuum_ballast');
+  }
+});

@@ -557,9 +557,18 @@ interface UpperBound {
 }
 
 /**
+ * Backends that run transactions in the source database but never write a table's rows, so never
+ * stamp a `last_updated`: autovacuum workers (a vacuum of a large table runs for minutes, on a busy
+ * totesys often, and counting it held every window back to its start: extracts read nothing newer
+ * the whole time) and WAL senders (logical replication's snapshots).
+ */
+const NO_ROW_WRITERS = ['autovacuum worker', 'walsender'].map((type) => `'${type}'`).join(', ');
+
+/**
  * The instant every window of this batch stops short of: the clock, or the start of the oldest
  * transaction then open on the database, whichever is earlier, truncated to the millisecond, minus
- * the commit lag. Read as UTC text, never through a JavaScript Date.
+ * the commit lag. Read as UTC text, never through a JavaScript Date. Backends that write no rows
+ * ({@link NO_ROW_WRITERS}) do not count.
  *
  * It must be read *before* the extract's snapshot is taken (outside its transaction, so this
  * statement has a snapshot of its own and the extract's comes later). The property the windows
@@ -599,6 +608,7 @@ async function readUpperBound(client: pg.Client, commitLagSeconds: number, lookb
                     (SELECT min(least(a.xact_start, CASE WHEN a.state IS DISTINCT FROM 'idle' THEN a.query_start END)) AT TIME ZONE 'UTC'
                        FROM pg_stat_activity a
                       WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                        AND a.backend_type NOT IN (${NO_ROW_WRITERS})
                         AND (a.xact_start IS NOT NULL OR (a.state IS DISTINCT FROM 'idle' AND a.query_start IS NOT NULL))) AS oldest,
                     (SELECT count(*) FROM pg_stat_activity a
                       WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
