@@ -136,10 +136,15 @@ export function dimensionBindings(name: string, output: Pick<TransformOutput, 'p
 export function newKeysSql(table: Pick<StarTable, 'name' | 'key'>): string {
   const key = table.key.join(', ');
   const sameKey = table.key.map((k) => `kept.${k} = changed.${k}`).join(' AND ');
+  // The previous segments are read only at the change set's keys (a semi-join on the first key
+  // column): DuckDB and Trino build it on the change set and push its keys into the segments' scan,
+  // where a NOT EXISTS let DuckDB read every key of a 1.4M-row dim_transaction for 30 changed rows.
+  const first = table.key[0];
   return [
-    `SELECT ${key}`,
+    `SELECT ${table.key.map((k) => `changed.${k}`).join(', ')}`,
     `FROM (SELECT DISTINCT ${key} FROM ${table.name}) AS changed`,
-    `WHERE NOT EXISTS (SELECT 1 FROM previous_${table.name} AS kept WHERE ${sameKey})`,
+    `LEFT JOIN (SELECT DISTINCT ${key} FROM previous_${table.name} WHERE ${first} IN (SELECT ${first} FROM ${table.name})) AS kept ON ${sameKey}`,
+    `WHERE kept.${first} IS NULL`,
   ].join('\n');
 }
 

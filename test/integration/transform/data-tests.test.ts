@@ -80,7 +80,8 @@ describe('data tests of a batch with a by-key change set, in one query', () => {
     expect(newKeys).toEqual(new Map([['dim_transaction', 1]]));
     expect(dim.rows).toBe(3);
     expect((await readTransformManifest(lake.processed, 1)).star.dim_transaction.rows).toBe(2);
-    expect(queries[0]).toMatch(/FROM fact_payment f LEFT JOIN \(SELECT transaction_id FROM dim_transaction UNION ALL SELECT transaction_id FROM previous_dim_transaction\) d/);
+    // The facts' keys are looked up in every segment, each read only at the batch's keys (a semi-join).
+    expect(queries[0]).toMatch(/FROM fact_payment f LEFT JOIN \(SELECT transaction_id FROM dim_transaction WHERE transaction_id IN \(SELECT transaction_id FROM fact_payment\) UNION ALL SELECT transaction_id FROM previous_dim_transaction WHERE transaction_id IN \(SELECT transaction_id FROM fact_payment\)\) d/);
   });
 
   it("finds a fact's key in the base or in the change set, and fails on a key in neither", async () => {
@@ -122,5 +123,35 @@ describe('data tests of a batch with a by-key change set, in one query', () => {
     expect(await failing({ dim_transaction: await changeSet('update', [3, 2]) }, newKeys)).toEqual([]);
     expect(newKeys.get('dim_transaction')).toBe(1); // 2 is the base's
     expect((await failing({ dim_transaction: await changeSet('twice', [3, 3]) })).map((t) => `${t.table} ${t.name} ${t.failures}`)).toEqual(['dim_transaction unique(transaction_id) 1']);
+  });
+
+  it("counts a table's single-row tests (not_null, accepted_values) in one scan: each failure under its own test, a row failing two in both", async () => {
+    // Batch 2's payment, then the same version three times more under new ids: one with no currency,
+    // one with neither currency nor counterparty, one with neither counterparty nor paid.
+    const broken = await factPayment(
+      'nulls',
+      `SELECT * EXCLUDE (_batch_id, _sql_hash) FROM fact_payment
+       UNION ALL SELECT * EXCLUDE (_batch_id, _sql_hash) REPLACE (payment_id + 100 AS payment_id, NULL AS currency_id) FROM fact_payment
+       UNION ALL SELECT * EXCLUDE (_batch_id, _sql_hash) REPLACE (payment_id + 200 AS payment_id, NULL AS currency_id, NULL AS counterparty_id) FROM fact_payment
+       UNION ALL SELECT * EXCLUDE (_batch_id, _sql_hash) REPLACE (payment_id + 300 AS payment_id, NULL AS counterparty_id, NULL AS paid) FROM fact_payment`,
+    );
+    const failed = await failing({ fact_payment: broken });
+    expect(failed.filter((t) => t.name.startsWith('not_null')).map((t) => `${t.name} ${t.failures}`).sort()).toEqual([
+      'not_null(counterparty_id) 2',
+      'not_null(currency_id) 2',
+      'not_null(paid) 1',
+    ]);
+    expect(failed.find((t) => t.name === 'not_null(paid)')?.sample).toEqual([{ payment_id: expect.any(Number), last_updated_date: expect.anything(), last_updated_time: expect.anything() }]);
+    // The scan the single-row tests share: one branch of the query reads fact_payment for all of them.
+    expect(queries[0]).toMatch(/FROM fact_payment CROSS JOIN UNNEST\(ARRAY\[CASE WHEN payment_id IS NULL THEN \d+ END, /);
+    // An accepted value broken in the dimension's change set is counted in that scan too.
+    const dim = manifest.star.dim_transaction;
+    const table = starTable('dim_transaction');
+    const prefix = 'changes/dim_transaction/test=accepted/';
+    const written = await pipeline.ctx.engine.write(`SELECT * EXCLUDE (_batch_id, _sql_hash) REPLACE ('REFUND' AS transaction_type) FROM dim_transaction`, { batch: {}, current: {}, star: { dim_transaction: [dim.changes!.prefix] } }, {
+      table: 'dim_transaction', prefix, columns: table.columns.map((c) => ({ name: c.name, trinoType: lakeTrinoType(c.type) })), batchId: manifest.batchId, sqlHash: dim.sqlHash, origin: 'test',
+    });
+    const change = { prefix, files: written.files, rows: written.rows };
+    expect((await failing({ dim_transaction: { ...dim, changes: change, deltas: [change] } })).map((t) => `${t.table} ${t.name} ${t.failures}`)).toEqual(['dim_transaction accepted_values(transaction_type) 1']);
   });
 });
