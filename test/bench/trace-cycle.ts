@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   );
   const base = pipeline.ctx;
   const ctx: PipelineContext = { ...base, ingestion: traced(base.ingestion, 'ingestion'), processed: traced(base.processed, 'processed'), catalog: traced(base.catalog, 'catalog'), engine: traced(base.engine, 'engine') };
-  const stages: Record<string, number[]> = { E: [], T: [], L: [], R: [], cycle: [] };
+  const stages: Record<string, number[]> = { E: [], T: [], L: [], R: [], cycle: [], cpu: [] };
   try {
     await runCycle(ctx);
     for (let i = 0; i < Number(values.cycles); i++) {
@@ -107,13 +107,17 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 20)); // the upper bound is exclusive and ms-truncated
       calls.length = 0;
       origin = performance.now();
+      const cpu0 = process.cpuUsage();
       const cycle = await runCycle(ctx);
+      const cpuUsed = process.cpuUsage(cpu0);
+      const cpuMs = (cpuUsed.user + cpuUsed.system) / 1000;
       const wall = performance.now() - origin;
       const { extractMs, transformMs, loadMs } = cycle.timings;
       const ends = { E: extractMs, T: extractMs + transformMs, L: extractMs + transformMs + loadMs };
       const stageOf = (t: number): string => (t < ends.E ? 'E' : t < ends.T ? 'T' : t < ends.L ? 'L' : 'R');
-      for (const [stage, ms] of Object.entries({ E: extractMs, T: transformMs, L: loadMs, R: wall - ends.L, cycle: wall })) stages[stage].push(ms);
-      process.stdout.write(`cycle ${i + 1}: ${wall.toFixed(0)} ms (E ${extractMs}, T ${transformMs}, L ${loadMs}, R ${(wall - ends.L).toFixed(0)})\n`);
+      for (const [stage, ms] of Object.entries({ E: extractMs, T: transformMs, L: loadMs, R: wall - ends.L, cycle: wall, cpu: cpuMs })) stages[stage].push(ms);
+      const rows = Object.values(cycle.extract.rows).reduce((a, b) => a + (b ?? 0), 0);
+      process.stdout.write(`cycle ${i + 1}: ${wall.toFixed(0)} ms (${cpuMs.toFixed(0)} ms of CPU in this process, DuckDB's threads included), ${rows} rows (E ${extractMs}, T ${transformMs}, L ${loadMs}, R ${(wall - ends.L).toFixed(0)})\n`);
       const byKind = new Map<string, { n: number; ms: number }>();
       for (const c of calls) {
         const key = `${stageOf(c.t0)} ${c.kind}`;
