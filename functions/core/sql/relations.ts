@@ -98,6 +98,13 @@ export interface RelationReader {
   parquet(relation: ParquetRelation): Promise<string | undefined> | string | undefined;
   /** The engine's name of a lake column type (identity for Trino and Athena). */
   columnType(type: string): string;
+  /**
+   * Relations the engine must read where each mention is, never once into a materialized result
+   * (`AS NOT MATERIALIZED`, DuckDB's syntax; Trino and Athena always inline). DuckDB materializes a
+   * CTE a statement names twice, and a materialized one takes no join filter: the data tests' two
+   * semi-joins of a by-key dimension's previous version each read all its 1.4M keys.
+   */
+  inlined?(name: string): boolean;
 }
 
 /** Raw-table columns in order: the contract's, then `_batch_id`. */
@@ -192,7 +199,7 @@ export function mentionedRelations(relations: readonly Relation[], sql: string):
 /** The WITH entries (`"name" AS (…)`) binding `relations`, each read as `reader` says. */
 export async function relationEntries(relations: readonly Relation[], reader: RelationReader): Promise<string[]> {
   const entries: string[] = [];
-  const entry = (name: string, sql: string): number => entries.push(`${quoteIdent(name)} AS (${sql})`);
+  const entry = (name: string, sql: string): number => entries.push(`${quoteIdent(name)} AS ${reader.inlined?.(name) ? 'NOT MATERIALIZED ' : ''}(${sql})`);
   const parquet = async (r: ParquetRelation): Promise<string> => (await reader.parquet(r)) ?? emptySql(r.columns, reader);
   for (const r of relations) {
     if (r.kind === 'raw') entry(r.name, await reader.raw(r));

@@ -461,6 +461,8 @@ async function writeStarTable(
     batchId,
     sqlHash: file.sqlHash,
     origin: file.origin,
+    // A dimension in key order, where the engine can: its keys' lookups skip row groups (WriteTarget.sortedBy).
+    ...(table.kind === 'dimension' ? { sortedBy: table.key } : {}),
   };
   if (byKey) return writeDimensionByKey(ctx, file, target, byKey, acceptOnly);
   const { rows, bytesScanned, elapsedMs, files } = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);

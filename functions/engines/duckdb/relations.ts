@@ -165,6 +165,8 @@ export async function duckdbEntries<P>(bindings: RelationBindings, sql: string, 
       return `SELECT * FROM (SELECT ${typed} LIMIT 0) UNION ALL BY NAME SELECT * FROM read_parquet(${param(files)}, hive_partitioning = false, union_by_name = true)`;
     },
     columnType: (type) => duckdbTypeOfTrino(type),
+    // A previous version is read only at a batch's keys (semi-joins), each mention with its own filter.
+    inlined: (name) => /^(_segments_)?previous_/.test(name),
   });
   return { entries, params };
 }
@@ -220,9 +222,11 @@ export function duckdbWriteStatements<P>(
     ? 'FORMAT parquet, COMPRESSION zstd, RETURN_STATS true'
     : `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${partitionedBy.map((n) => quoteIdent(n)).join(', ')}), RETURN_STATS true`;
   const others = `* EXCLUDE (${target.columns.map((c) => quoteIdent(c.name)).join(', ')})`;
+  // In key order where the target asks (WriteTarget.sortedBy); a partitioned write is by partition already.
+  const orderBy = target.sortedBy?.length && !partitionedBy.length ? `\nORDER BY ${target.sortedBy.map((n) => quoteIdent(n)).join(', ')}` : '';
   return {
     describe: { sql: `DESCRIBE ${statement('SELECT * FROM _result')}`, params: [...bound.params] },
-    copy: { sql: `COPY (${statement(`SELECT ${columns},\n  ${others} FROM _result`)}) TO $${params.length} (${options})`, params },
+    copy: { sql: `COPY (${statement(`SELECT ${columns},\n  ${others} FROM _result${orderBy}`)}) TO $${params.length} (${options})`, params },
   };
 }
 
