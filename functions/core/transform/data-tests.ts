@@ -66,7 +66,8 @@ export function dataTests(): DataTest[] {
       sql: `SELECT ${key}, count(*) AS copies FROM ${table.name} GROUP BY ${key} HAVING count(*) > 1`,
     });
     for (const column of table.columns.filter((c) => !c.nullable)) {
-      tests.push({ name: `not_null(${column.name})`, table: table.name, sql: `SELECT ${key} FROM ${table.name} WHERE ${column.name} IS NULL`, failsWhen: `${column.name} IS NULL` });
+      const failsWhen = `${column.name} IS NULL`;
+      tests.push({ name: `not_null(${column.name})`, table: table.name, sql: `SELECT ${key} FROM ${table.name} WHERE ${failsWhen}`, failsWhen });
     }
     if (table.kind !== 'fact') continue;
     // The contract's references (star-tables.ts), keys of ordinary dimensions first, then dates.
