@@ -5,8 +5,8 @@ import type { QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../
 import type { DuckDBValue } from '@duckdb/node-api';
 import type { RenderedStatement, StatementRenderer } from '../../core/ports/query-engine';
 import { prependCtes } from '../../core/sql/sql-text';
-import { DuckDbClient, DUCKDB_CONNECTIONS } from './client';
-import { batchFileStatement, checkProduced, duckdbEntries, duckdbWriteStatements, DuckDbRelations, expectedFileColumns, writtenColumns, type LocalStore } from './relations';
+import { DuckDbClient, DUCKDB_CONNECTIONS, type DuckDbSession } from './client';
+import { batchFileStatement, checkProduced, duckdbEntries, duckdbWriteStatements, DuckDbRelations, expectedFileColumns, writtenColumns, type BoundEntries, type LocalStore } from './relations';
 
 export interface DuckDbEngineOptions {
   /** Told every statement before it runs, with its parameters (tests compare them with `totes compile`). */
@@ -56,60 +56,74 @@ export class DuckDbEngine implements QueryEngine {
     return this.client.session(async (session) => {
       const where = `${target.origin} (table ${target.table}, batch ${target.batchId})`;
       const bound = await this.relations.bind(bindings, select, session);
-      const dir = this.processed.pathOf(target.prefix);
-      // Written beside the old output first, then swapped in: the prefix ends up holding exactly this output.
-      const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-      const partitionedBy = target.partitionedBy ?? [];
-      const single = partitionedBy.length === 0;
-      const { describe, copy } = duckdbWriteStatements<DuckDBValue>(select, bound, target, { literal: (value) => value, output: single ? `${tmp}.parquet` : tmp });
-
-      // The SELECT's columns, named when they are not the target's (the COPY found that they are not).
-      const checkColumns = async (): Promise<void> => {
-        const produced = (await session.run(describe.sql, describe.params, where)).map((row) => String(row.column_name));
-        checkProduced(target, produced, where);
-      };
-      const discard = () => fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
-
-      await fs.mkdir(dir, { recursive: true });
-      const copied = await session.run(copy.sql, copy.params, where).catch(async (err: unknown) => {
-        await discard();
-        // A column the SELECT lacks fails the COPY: say which, else report DuckDB's error.
-        await checkColumns();
-        throw err;
-      });
-      const expected = expectedFileColumns(target).sort().join(',');
-      const written = writtenColumns(copied);
-      if (!written || written.some((columns) => [...columns].sort().join(',') !== expected)) {
-        // Columns the target does not have were written (or no file tells): nothing of it is kept.
-        if (written) await discard();
-        await checkColumns();
-        if (written) throw new Error(`${where} wrote column(s) ${written.find((c) => [...c].sort().join(',') !== expected)!.join(', ')}, not those of ${target.table}`);
+      try {
+        return await this.writeBound(session, select, bound, target, where, started);
+      } finally {
+        bound.release();
       }
-      for (const entry of await fs.readdir(dir)) {
-        if (!entry.startsWith(path.basename(tmp))) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
-      }
-      if (single) {
-        await fs.rename(`${tmp}.parquet`, path.join(dir, 'part-00000.parquet'));
-      } else {
-        for (const entry of await fs.readdir(tmp)) await fs.rename(path.join(tmp, entry), path.join(dir, entry));
-        await fs.rm(tmp, { recursive: true, force: true });
-      }
-      const files = (await this.relations.parquetFiles(target.prefix)).map((file) => `${target.prefix}${path.relative(dir, file).split(path.sep).join('/')}`);
-
-      return {
-        rows: copied.reduce((sum, file) => sum + Number(file.count ?? 0), 0),
-        bytesScanned: 0,
-        elapsedMs: Date.now() - started,
-        files,
-      };
     });
+  }
+
+  /** Writes `select`, its relations bound, to `target` (see {@link write}). */
+  private async writeBound(session: DuckDbSession, select: string, bound: BoundEntries, target: WriteTarget, where: string, started: number): Promise<QueryStats> {
+    const dir = this.processed.pathOf(target.prefix);
+    // Written beside the old output first, then swapped in: the prefix ends up holding exactly this output.
+    const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const partitionedBy = target.partitionedBy ?? [];
+    const single = partitionedBy.length === 0;
+    const { describe, copy } = duckdbWriteStatements<DuckDBValue>(select, bound, target, { literal: (value) => value, output: single ? `${tmp}.parquet` : tmp });
+
+    // The SELECT's columns, named when they are not the target's (the COPY found that they are not).
+    const checkColumns = async (): Promise<void> => {
+      const produced = (await session.run(describe.sql, describe.params, where)).map((row) => String(row.column_name));
+      checkProduced(target, produced, where);
+    };
+    const discard = () => fs.rm(single ? `${tmp}.parquet` : tmp, { recursive: true, force: true });
+
+    await fs.mkdir(dir, { recursive: true });
+    const copied = await session.run(copy.sql, copy.params, where).catch(async (err: unknown) => {
+      await discard();
+      // A column the SELECT lacks fails the COPY: say which, else report DuckDB's error.
+      await checkColumns();
+      throw err;
+    });
+    const expected = expectedFileColumns(target).sort().join(',');
+    const written = writtenColumns(copied);
+    if (!written || written.some((columns) => [...columns].sort().join(',') !== expected)) {
+      // Columns the target does not have were written (or no file tells): nothing of it is kept.
+      if (written) await discard();
+      await checkColumns();
+      if (written) throw new Error(`${where} wrote column(s) ${written.find((c) => [...c].sort().join(',') !== expected)!.join(', ')}, not those of ${target.table}`);
+    }
+    for (const entry of await fs.readdir(dir)) {
+      if (!entry.startsWith(path.basename(tmp))) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
+    }
+    if (single) {
+      await fs.rename(`${tmp}.parquet`, path.join(dir, 'part-00000.parquet'));
+    } else {
+      for (const entry of await fs.readdir(tmp)) await fs.rename(path.join(tmp, entry), path.join(dir, entry));
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+    const files = (await this.relations.parquetFiles(target.prefix)).map((file) => `${target.prefix}${path.relative(dir, file).split(path.sep).join('/')}`);
+
+    return {
+      rows: copied.reduce((sum, file) => sum + Number(file.count ?? 0), 0),
+      bytesScanned: 0,
+      elapsedMs: Date.now() - started,
+      files,
+    };
   }
 
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
     if (bindings) await this.relations.parseBatches(bindings, sql);
     return this.client.session(async (session) => {
-      const { entries, params } = bindings ? await this.relations.bind(bindings, sql, session) : { entries: [], params: [] };
-      return session.select(prependCtes(sql, entries), params, sql);
+      if (!bindings) return session.select(prependCtes(sql, []), [], sql);
+      const { entries, params, release } = await this.relations.bind(bindings, sql, session);
+      try {
+        return await session.select(prependCtes(sql, entries), params, sql);
+      } finally {
+        release();
+      }
     });
   }
 

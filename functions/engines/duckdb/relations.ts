@@ -31,13 +31,19 @@ export interface BoundEntries {
  */
 export class DuckDbRelations {
   /**
-   * Per source table, the raw files whose rows the scratch batch file holds ({@link batchFile}),
-   * and that file once it is written: statements running at once that read the same batch wait for
-   * the one parse.
+   * Per source table and raw files, the scratch file holding their rows ({@link batchFile}):
+   * statements running at once that read the same batch wait for the one parse. Each is its own
+   * file, so a batch staged while the input check reads a later batch of the same table (transform.ts)
+   * never has its rows swapped under it; `users` counts the statements bound to it, and a file
+   * is removed only when none is and a later batch of its table was parsed.
    */
-  private readonly batchFiles = new Map<string, { identity: string; written: Promise<string> }>();
+  private readonly batchFiles = new Map<string, BatchFile>();
+  /** Per source table, the raw files parsed last (the entry kept when no statement reads it). */
+  private readonly latest = new Map<string, string>();
   /** Scratch folder of the batch files, made on first use. */
   private scratch?: Promise<string>;
+  /** Numbers the scratch files. */
+  private parsed = 0;
 
   constructor(
     private readonly client: DuckDbClient,
@@ -53,22 +59,41 @@ export class DuckDbRelations {
    */
   async parseBatches(bindings: RelationBindings, sql: string): Promise<void> {
     const batches = mentionedRelations(compileRelations(bindings), sql).filter((r): r is RawRelation => r.kind === 'raw' && r.batchId !== undefined);
-    await Promise.all(batches.map((relation) => this.batchFile(relation)));
+    await Promise.all(batches.map((relation) => this.batchFile(relation).written));
   }
 
   /**
    * The entries binding the relations of `bindings` that `sql` names ({@link duckdbEntries}); a
-   * batch's raw files are parsed on `session` when no statement did yet.
+   * batch's raw files are parsed on `session` when no statement did yet. The batch files bound stay
+   * until `release()`, which the caller runs once the statement is done.
    */
-  async bind(bindings: RelationBindings, sql: string, session: DuckDbSession): Promise<BoundEntries> {
-    return duckdbEntries<DuckDBValue>(bindings, sql, {
-      batchFile: (relation) => this.batchFile(relation, session),
-      rawFiles: (relation) => listValue(relation.keys.map((key) => this.ingestion.pathOf(key))),
-      parquetFiles: async (relation) => {
-        const files = (await Promise.all(relation.prefixes.map((p) => this.parquetFiles(p)))).flat();
-        return files.length ? listValue(files) : undefined;
-      },
-    });
+  async bind(bindings: RelationBindings, sql: string, session: DuckDbSession): Promise<BoundEntries & { release(): void }> {
+    const used: BatchFile[] = [];
+    const release = () => {
+      for (const file of used.splice(0)) {
+        file.users -= 1;
+        this.evict(file.table);
+      }
+    };
+    try {
+      const bound = await duckdbEntries<DuckDBValue>(bindings, sql, {
+        batchFile: (relation) => {
+          const file = this.batchFile(relation, session);
+          file.users += 1;
+          used.push(file);
+          return file.written;
+        },
+        rawFiles: (relation) => listValue(relation.keys.map((key) => this.ingestion.pathOf(key))),
+        parquetFiles: async (relation) => {
+          const files = (await Promise.all(relation.prefixes.map((p) => this.parquetFiles(p)))).flat();
+          return files.length ? listValue(files) : undefined;
+        },
+      });
+      return { ...bound, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   /** Parquet files under a key prefix of the processed store, as paths (a missing folder has none). */
@@ -83,6 +108,7 @@ export class DuckDbRelations {
     const scratch = this.scratch;
     this.scratch = undefined;
     this.batchFiles.clear();
+    this.latest.clear();
     if (scratch) await fs.rm(await scratch, { recursive: true, force: true });
   }
 
@@ -92,17 +118,20 @@ export class DuckDbRelations {
    * facts, data tests), and parsing gzip JSON lines is most of their cost on a large batch, while
    * Parquet reads back fast and streams (holding them in a DuckDB table instead doubled the peak
    * memory of a 1M-order first batch). Raw files are immutable, so the list of files identifies
-   * the rows. Only the latest batch of each table is kept, so a long-running `totes run --every`
-   * holds one batch per table, not its history; close() removes the folder.
+   * the rows. A table's earlier batch files are removed once no statement reads them, so a
+   * long-running `totes run --every` holds about one batch per table, not its history; close()
+   * removes the folder.
    */
-  private async batchFile(relation: RawRelation, session?: DuckDbSession): Promise<string> {
+  private batchFile(relation: RawRelation, session?: DuckDbSession): BatchFile {
     const files = relation.keys.map((key) => this.ingestion.pathOf(key));
-    const identity = files.join('\n');
-    const parsed = this.batchFiles.get(relation.table);
-    if (parsed?.identity === identity) return parsed.written;
+    const identity = `${relation.table}\n${files.join('\n')}`;
+    this.latest.set(relation.table, identity);
+    const parsed = this.batchFiles.get(identity);
+    if (parsed) return parsed;
     this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
+    const name = `batch_${relation.table}_${++this.parsed}.parquet`;
     const written = (async () => {
-      const target = path.join(await this.scratch!, `batch_${relation.table}.parquet`);
+      const target = path.join(await this.scratch!, name);
       const parse = (on: DuckDbSession) =>
         on.run(
           batchFileStatement(relation),
@@ -113,14 +142,36 @@ export class DuckDbRelations {
       await (session ? parse(session) : this.client.session(parse));
       return target;
     })();
-    const entry = { identity, written };
-    this.batchFiles.set(relation.table, entry);
+    const entry: BatchFile = { table: relation.table, identity, written, users: 0 };
+    this.batchFiles.set(identity, entry);
     // A parse that failed is not kept: the next statement reading the batch parses it again.
     written.catch(() => {
-      if (this.batchFiles.get(relation.table) === entry) this.batchFiles.delete(relation.table);
+      if (this.batchFiles.get(identity) === entry) this.batchFiles.delete(identity);
     });
-    return written;
+    this.evict(relation.table);
+    return entry;
   }
+
+  /** Removes the batch files of `table` that no statement reads, but the one parsed last. */
+  private evict(table: string): void {
+    for (const [identity, file] of this.batchFiles) {
+      if (file.table !== table || file.users > 0 || identity === this.latest.get(table)) continue;
+      this.batchFiles.delete(identity);
+      void file.written.then(
+        (written) => fs.rm(written, { force: true }).catch(() => undefined),
+        () => undefined,
+      );
+    }
+  }
+}
+
+/** A batch's scratch Parquet file ({@link DuckDbRelations} `batchFile`). */
+interface BatchFile {
+  table: string;
+  identity: string;
+  written: Promise<string>;
+  /** Statements bound to it that have not finished. */
+  users: number;
 }
 
 /**

@@ -63,6 +63,15 @@ export function queryEngineContract(open: (stores: { ingestion: FolderObjectStor
     expect(await rows(`SELECT ${columns}, _batch_id FROM batch_staff`, bind({ batch: { currency: batch(1), staff: [] } }))).toEqual([]);
   });
 
+  it('reads, in each statement, its own batch when statements reading different batches of one table run at once', async () => {
+    // The transform stages a batch while its input check reads a later batch of the same table.
+    const counted = (seq: number) => rows('SELECT count(*) AS n, min(_batch_id) AS b FROM batch_currency', bind({ batch: { currency: batch(seq) } }));
+    for (let round = 0; round < 3; round++) {
+      const seqs = [1, 2, 1, 2, 2, 1];
+      expect(await Promise.all(seqs.map(counted))).toEqual(seqs.map((seq) => [{ n: String(seq === 1 ? first.length : second.length), b: lake.batchId(seq) }]));
+    }
+  });
+
   it('reads raw_<table> over the published files of several batches', async () => {
     expect(await rows('SELECT _batch_id, count(*) AS n FROM raw_currency GROUP BY _batch_id ORDER BY _batch_id', bind({ raw: { currency: [...batch(1), ...batch(2)] } }))).toEqual([
       { _batch_id: lake.batchId(1), n: '4' },
