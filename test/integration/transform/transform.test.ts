@@ -207,6 +207,19 @@ describe('transformPending', () => {
       expect(dates).toHaveLength(10);
     });
 
+    it("writes dim_date's change set as exactly the dates its calendar gained (computed beside the rebuild, every column type compared)", async () => {
+      const manifest = await readTransformManifest(lake.processed, 2);
+      const before = new Set((await lake.readParquet(dimensionPrefix('dim_date', b1), 'date_id')).map((r) => String(r.date_id)));
+      const after = (await lake.readParquet(dimensionPrefix('dim_date', b2), 'date_id')).map((r) => String(r.date_id));
+      const gained = after.filter((d) => !before.has(d));
+      expect(gained.length).toBeGreaterThan(0);
+      const changed = await lake.readParquet(manifest.star.dim_date.changes!.prefix, 'date_id');
+      expect(changed.map((r) => String(r.date_id))).toEqual(gained);
+      // Each changed row is the rebuilt dimension's row, value for value.
+      const rebuilt = strip(await lake.readParquet(dimensionPrefix('dim_date', b2), 'date_id')).filter((r) => gained.includes(String(r.date_id)));
+      expect(strip(changed)).toEqual(rebuilt);
+    });
+
     it('re-running a batch whose manifest is missing rewrites the same outputs and publishes once', async () => {
       const before = await readTransformManifest(lake.processed, 2);
       const rowsBefore = await lake.readParquet(factBatchPrefix('fact_sales_order', b2), 'sales_order_id');
