@@ -55,13 +55,11 @@ describe('engine queries per batch, on DuckDB', () => {
     const [result] = await transformPending(ctx);
     const manifest = await readTransformManifest(lake.processed, 2);
     // The input check and, beside it, the current states of the 3 tables with rows (department,
-    // sales_order, payment: deltas; level 1); then, side by side, dim_date's row count, then its build
-    // and change set at once (its calendar grew: levels 2–3), dim_staff and its change set at once,
-    // the 2 facts with versions; one query for the data tests of the 4 tables written and the 2
-    // facts' row counts (level 4). A dimension's change set is computed from its SELECT beside the
-    // rebuild, not after it (transform.ts writeDimensionChanges): level 5 before.
+    // sales_order, payment: deltas; level 1); then, side by side, dim_date's row count, build and
+    // change set (its calendar grew: levels 2–4), dim_staff and its change set, the 2 facts with
+    // versions; one query for the data tests of the 4 tables written and the 2 facts' row counts (level 5).
     expect(calls).toHaveLength(12);
-    expect(manifest.engineQueries).toEqual({ queries: 12, criticalPath: 4, bytesScanned: null });
+    expect(manifest.engineQueries).toEqual({ queries: 12, criticalPath: 5, bytesScanned: null });
     const record = buildRunRecord({ startedAt: new Date(), finishedAt: new Date(), engine: 'duckdb', transform: { results: [result], elapsedMs: 1 } });
     expect(record.stages.transform?.batches[0].engineQueries).toEqual(manifest.engineQueries);
     // The record and the manifest round-trip through their schemas.
