@@ -117,8 +117,7 @@ export class DuckDbEngine implements QueryEngine {
   async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
     if (bindings) await this.relations.parseBatches(bindings, sql);
     return this.client.session(async (session) => {
-      if (!bindings) return session.select(prependCtes(sql, []), [], sql);
-      const { entries, params, release } = await this.relations.bind(bindings, sql, session);
+      const { entries, params, release } = bindings ? await this.relations.bind(bindings, sql, session) : { entries: [], params: [], release: () => undefined };
       try {
         return await session.select(prependCtes(sql, entries), params, sql);
       } finally {

@@ -42,8 +42,8 @@ export class DuckDbRelations {
   private readonly latest = new Map<string, string>();
   /** Scratch folder of the batch files, made on first use. */
   private scratch?: Promise<string>;
-  /** Numbers the scratch files. */
-  private parsed = 0;
+  /** Scratch files named so far (each parse writes a file of its own). */
+  private filesNamed = 0;
 
   constructor(
     private readonly client: DuckDbClient,
@@ -129,7 +129,7 @@ export class DuckDbRelations {
     const parsed = this.batchFiles.get(identity);
     if (parsed) return parsed;
     this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
-    const name = `batch_${relation.table}_${++this.parsed}.parquet`;
+    const name = `batch_${relation.table}_${++this.filesNamed}.parquet`;
     const written = (async () => {
       const target = path.join(await this.scratch!, name);
       const parse = (on: DuckDbSession) =>
@@ -142,7 +142,7 @@ export class DuckDbRelations {
       await (session ? parse(session) : this.client.session(parse));
       return target;
     })();
-    const entry: BatchFile = { table: relation.table, identity, written, users: 0 };
+    const entry: BatchFile = { table: relation.table, written, users: 0 };
     this.batchFiles.set(identity, entry);
     // A parse that failed is not kept: the next statement reading the batch parses it again.
     written.catch(() => {
@@ -168,7 +168,6 @@ export class DuckDbRelations {
 /** A batch's scratch Parquet file ({@link DuckDbRelations} `batchFile`). */
 interface BatchFile {
   table: string;
-  identity: string;
   written: Promise<string>;
   /** Statements bound to it that have not finished. */
   users: number;
