@@ -10,7 +10,7 @@ const SAFETY_MARGIN_MS = 60_000;
 /**
  * The extract Lambda, started every five minutes by EventBridge Scheduler. A schedule that fires
  * twice is harmless: both runs race for the same batch sequence and the manifest's conditional
- * put lets one publish. The deadline lets a long first load stop at a chunk boundary. An operator
+ * put lets one publish. The deadline lets a long first load stop at a raw file's end. An operator
  * asks for a repair by invoking it with a schedule event whose `detail` is `{"repair": true}`.
  */
 export function createHandler(deps: StageDeps & { extract?: typeof extract } = {}) {

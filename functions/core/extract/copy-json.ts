@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { BATCH_ID_COLUMN, type SourceColumn, type SourceTable } from '../contract/source-tables';
-import { decodeCopyText } from './copy-text';
+import { decodeCopyText, type PartBoundary } from './copy-text';
 
 /**
  * Renders one row of `COPY … TO STDOUT` in text format (the window's plain columns, tab-separated)
@@ -159,10 +159,13 @@ COPY_ESCAPE[0x76] = 0x0b; // v
  * (test/integration/extract/copy-json.test.ts runs both on the nasty values).
  *
  * Like {@link CopyLines} it counts the rows and keeps the last line (as text), which the extract
- * needs for its cursor.
+ * needs for its cursor, and with `rowsPerPart` records where each part of that many rows ends.
  */
 export class CopyJsonRows extends Transform {
   rows = 0;
+  readonly boundaries: PartBoundary[] = [];
+  /** Bytes pushed so far (the offset of what `out` holds). */
+  private pushed = 0;
   private lastBuf: Buffer | undefined;
   private lastStart = 0;
   private lastEnd = 0;
@@ -179,6 +182,7 @@ export class CopyJsonRows extends Transform {
   constructor(
     private readonly table: SourceTable,
     batchId: string,
+    private readonly rowsPerPart = Infinity,
   ) {
     super({ readableHighWaterMark: OUT_BYTES });
     this.kinds = table.columns.map(kindOf);
@@ -234,6 +238,7 @@ export class CopyJsonRows extends Transform {
     if (this.pos > 0) {
       const full = this.out.subarray(0, this.pos);
       if (this.lastBuf === this.out) this.lastBuf = full;
+      this.pushed += full.length;
       this.push(full);
       this.out = Buffer.allocUnsafe(Math.max(OUT_BYTES, need));
       this.pos = 0;
@@ -303,6 +308,7 @@ export class CopyJsonRows extends Transform {
     this.lastEnd = o - 1;
     this.pos = o;
     this.rows++;
+    if (this.rows % this.rowsPerPart === 0) this.boundaries.push({ offset: this.pushed + o, rows: this.rows, lastLine: this.lastLine! });
   }
 
   /** A value the byte path does not take: rendered by the string renderer, which also refuses what it cannot render. */

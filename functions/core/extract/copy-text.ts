@@ -26,24 +26,42 @@ export function decodeCopyText(line: string): string {
 }
 
 /**
+ * Where a stream of rendered rows divides into parts of `rowsPerPart` rows (the extract's raw
+ * files, read by one COPY per window): `offset` bytes of output come before it, `rows` rows, the
+ * last of which is `lastLine` (without its `\n`, the cursor of the part that ends there).
+ */
+export interface PartBoundary {
+  offset: number;
+  rows: number;
+  lastLine: string;
+}
+
+/**
  * A stream of COPY text chunks in, one transformed line per row out (each ending with `\n`).
  * Remembers the last line it put out (without its `\n`) and the count, which the extract needs
  * for its cursor. `mapLine` gets each line decoded (`decoded`, the default: a line that is one
  * value, such as PostgreSQL's JSON) or as COPY wrote it (`raw`: a row of tab-separated fields,
- * each still escaped, which copy-json.ts splits before it decodes them).
+ * each still escaped, which copy-json.ts splits before it decodes them). With `rowsPerPart`, it
+ * records a {@link PartBoundary} after every that many rows.
  */
 export class CopyLines extends Transform {
   rows = 0;
   lastLine: string | undefined;
+  readonly boundaries: PartBoundary[] = [];
   private rest = '';
+  /** Bytes put out so far, counted only when parts are asked for. */
+  private pushed = 0;
   // A chunk may end inside a multi-byte character: the decoder carries it over to the next one.
   private readonly decoder = new StringDecoder('utf8');
+  private readonly parts: boolean;
 
   constructor(
     private readonly mapLine: (line: string) => string,
     private readonly lineForm: 'decoded' | 'raw' = 'decoded',
+    private readonly rowsPerPart = Infinity,
   ) {
     super({ readableHighWaterMark: 1 << 20 });
+    this.parts = Number.isFinite(rowsPerPart);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -67,9 +85,13 @@ export class CopyLines extends Transform {
     for (const raw of lines) {
       line = this.mapLine(this.lineForm === 'raw' ? raw : decodeCopyText(raw));
       out += line + '\n';
+      if (this.parts && (this.rows + 1) % this.rowsPerPart === 0) {
+        this.boundaries.push({ offset: this.pushed + Buffer.byteLength(out), rows: this.rows + 1, lastLine: line });
+      }
+      this.rows++;
     }
-    this.rows += lines.length;
     this.lastLine = line;
+    if (this.parts) this.pushed += Buffer.byteLength(out);
     return out;
   }
 }

@@ -48,11 +48,6 @@ export function planWindow(table: SourceTable, previous: ExtractTable | undefine
   return { table, from, upperBound };
 }
 
-/** Position after reading: the last row read, or the window's start when no row was read. */
-export function nextCursor(window: TableWindow, lastRow: Cursor | undefined): Cursor | null {
-  return lastRow ?? window.from;
-}
-
 /** Newest `last_updated` of the table seen so far (used for freshness). */
 export function maxTimestamp(a: string | null | undefined, b: string | null | undefined): string | null {
   if (!a) return b ?? null;

@@ -88,7 +88,7 @@ async function rawRows(ctx: PipelineContext, key: string): Promise<Record<string
 
 async function tableRows(ctx: PipelineContext, table: string): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
-  for await (const { key } of ctx.ingestion.list(`raw/${table}/`)) rows.push(...(await rawRows(ctx, key)));
+  for await (const { key } of ctx.ingestion.list(`raw/${table}/`)) for (const row of await rawRows(ctx, key)) rows.push(row);
   return rows;
 }
 
@@ -280,6 +280,48 @@ describe('extract of a long first load', () => {
     expect(ids(await tableRows(ctx, 'currency'))).toEqual(ids(await tableRows(reference, 'currency')));
     for (const table of Object.values(second.manifest!.tables)) {
       for (const f of table.files) expect(await ctx.ingestion.exists(f.key)).toBe(true);
+    }
+  });
+
+  it("reads a window by one COPY, stops it at a file's end by cancelling it, and the resumed batch reads every row once", async () => {
+    // 200,000 designs: a window far longer than a file of 20,000 rows, still streaming when the first file closes.
+    await withClient((c) =>
+      c.query(`INSERT INTO design (design_id, design_name, file_location, file_name, created_at, last_updated)
+               SELECT g, 'Design ' || g, '/designs/' || g, 'design-' || g || '.json', '2023-01-01', '2023-01-01'::timestamp + g * interval '1 ms'
+                 FROM generate_series(20000, 219999) g`),
+    );
+    try {
+      const ctx = await makeContext();
+      const reference = await makeContext();
+      const messages: string[] = [];
+      const log = { ...ctx.log, info: (m: string) => messages.push(m), warn: (m: string) => messages.push(`warn: ${m}`) };
+      let late = false;
+      const putStream = ctx.ingestion.putStream.bind(ctx.ingestion);
+      ctx.ingestion.putStream = async (key, body, opts) => {
+        const result = await putStream(key, body, opts);
+        if (key.startsWith('raw/design/')) late = true; // the budget runs out once design's first file is written
+        return result;
+      };
+      const deadline = new Date('2100-01-01T00:00:00Z');
+      const clock = () => (late ? new Date('2100-01-02T00:00:00Z') : new Date());
+      const first = await extract({ ...ctx, log, now: clock }, { chunkRows: 20_000, deadline });
+      expect(first).toMatchObject({ published: false, reason: 'continued' });
+      expect(messages).toContain("Extract of design stops at a file's end as its time ran out; the next run reads the rest of its window");
+      expect(messages.filter((m) => m.startsWith('warn:'))).toEqual([]);
+
+      const second = await extract(ctx, { chunkRows: 20_000 });
+      expect(second.published).toBe(true);
+      expect(second.batchId).toBe(first.batchId);
+      const files = second.manifest!.tables.design.files;
+      expect(files.map((f) => f.rows)).toEqual(Array(10).fill(20_000));
+      expect(files[0].key).not.toMatch(/-p\d{4}-/); // written by the first run
+      expect(files[1].key).toMatch(/-p0001-[0-9a-f]{4}\.ndjson\.gz$/); // by the second, from the first file's cursor
+      const all = await extract(reference);
+      expect(second.rows).toEqual(all.rows);
+      const ids = (rows: Record<string, unknown>[]) => rows.map((r) => `${r.design_id}@${r.last_updated}`).sort();
+      expect(ids(await tableRows(ctx, 'design'))).toEqual(ids(await tableRows(reference, 'design')));
+    } finally {
+      await withClient((c) => c.query('DELETE FROM design WHERE design_id >= 20000'));
     }
   });
 });

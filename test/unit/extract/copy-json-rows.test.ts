@@ -8,6 +8,7 @@
 import { Readable } from 'node:stream';
 import type { SourceColumn, SourceTable, SourceType } from '../../../functions/core/contract/source-tables';
 import { CopyJsonRows, copyTextToJson } from '../../../functions/core/extract/copy-json';
+import { CopyLines } from '../../../functions/core/extract/copy-text';
 
 const BATCH = '0000000001-20261205T000000Z-abcd';
 const col = (name: string, type: SourceType): SourceColumn => ({ name, type, nullable: true, description: '' });
@@ -126,4 +127,32 @@ it('refuses what it cannot render exactly, as the string renderer does', async (
   await expect(renderBytes([row({ 4: '01/01/2026 00:00:00' })])).rejects.toThrow(/not an ISO timestamp/);
   await expect(renderBytes([Buffer.from('1\tx\t1.00\n')])).rejects.toThrow(/has 3 fields, the contract 8/);
   await expect(renderBytes([row({ 7: '2026-01-01 00:00:00.000\textra' })])).rejects.toThrow(/has 9 fields, the contract 8/);
+});
+
+it('records where each part of rowsPerPart rows ends, in the output as it is read, for both renderers', async () => {
+  const toJson = copyTextToJson(TABLE, BATCH);
+  const rnd = random(7);
+  // Rows long enough that a part spans several 1 MiB output buffers, and short ones between them.
+  const lines = randomRows(rnd, 250).map((l, i) => (i % 50 === 3 ? l.replace(/\t/, `\t${'x'.repeat(300_000)}`) : l));
+  const copy = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
+  const renderers = [
+    new CopyJsonRows(TABLE, BATCH, 40),
+    new CopyLines((line) => toJson(line), 'raw', 40),
+  ];
+  for (const renderer of renderers) {
+    const out: Buffer[] = [];
+    Readable.from(cut(copy, rnd)).pipe(renderer);
+    for await (const chunk of renderer) out.push(Buffer.from(chunk as Buffer));
+    const all = Buffer.concat(out);
+    // Six parts of 40 rows, each ending after its 40th row's newline, with that row as its last line; the rest (10 rows) is no part.
+    expect(renderer.boundaries.map((b) => b.rows)).toEqual([40, 80, 120, 160, 200, 240]);
+    let from = 0;
+    for (const b of renderer.boundaries) {
+      const part = all.subarray(from, b.offset).toString('utf8');
+      expect(part).toBe(lines.slice(b.rows - 40, b.rows).map((l) => `${toJson(l)}\n`).join(''));
+      expect(b.lastLine).toBe(toJson(lines[b.rows - 1]));
+      from = b.offset;
+    }
+    expect(all.subarray(from).toString('utf8')).toBe(lines.slice(240).map((l) => `${toJson(l)}\n`).join(''));
+  }
 });

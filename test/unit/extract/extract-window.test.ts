@@ -1,5 +1,5 @@
 import { sourceTable } from '../../../functions/core/contract/source-tables';
-import { cursorOf, maxTimestamp, nextCursor, planWindow, windowSelect, withBatchId } from '../../../functions/core/extract/extract-window';
+import { cursorOf, maxTimestamp, planWindow, windowSelect, withBatchId } from '../../../functions/core/extract/extract-window';
 
 const salesOrder = sourceTable('sales_order');
 
@@ -39,15 +39,7 @@ describe('planWindow', () => {
   });
 });
 
-describe('nextCursor and maxTimestamp', () => {
-  const w = planWindow(salesOrder, undefined, '2026-11-25 10:00:00.000');
-  it('keeps the window start when no row was read', () => {
-    expect(nextCursor({ ...w, from: { lastUpdated: '2026-01-01 00:00:00.000', id: 3 } }, undefined)).toEqual({ lastUpdated: '2026-01-01 00:00:00.000', id: 3 });
-    expect(nextCursor(w, undefined)).toBeNull();
-  });
-  it('moves to the last row read', () => {
-    expect(nextCursor(w, { lastUpdated: '2026-11-25 09:00:00.000', id: 9 })).toEqual({ lastUpdated: '2026-11-25 09:00:00.000', id: 9 });
-  });
+describe('maxTimestamp', () => {
   it('orders timestamp text correctly', () => {
     expect(maxTimestamp('2026-01-02 00:00:00.000', '2025-12-31 23:59:59.999')).toBe('2026-01-02 00:00:00.000');
     expect(maxTimestamp(null, '2025-12-31 23:59:59.999')).toBe('2025-12-31 23:59:59.999');
