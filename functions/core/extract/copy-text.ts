@@ -37,6 +37,25 @@ export interface PartBoundary {
 }
 
 /**
+ * Cuts `chunk` of rendered output, which starts `offset` bytes into it, at the boundaries it holds:
+ * the pieces in order, each with the boundary it ends at (taken off the front of `boundaries`), the
+ * last without one when bytes remain after the last boundary. A renderer records a boundary before
+ * it pushes the bytes up to it, so a boundary inside or at the end of a chunk is always known when
+ * the chunk is read, however the stream joins its pushes.
+ */
+export function* cutAtBoundaries(chunk: Buffer, offset: number, boundaries: PartBoundary[]): Generator<{ bytes: Buffer; ends?: PartBoundary }> {
+  let at = 0;
+  for (let next = boundaries[0]; next && next.offset - offset <= chunk.length; next = boundaries[0]) {
+    if (next.offset - offset < at) throw new Error(`A part boundary at byte ${next.offset} lies before the output read so far (${offset + at})`);
+    boundaries.shift();
+    const end = next.offset - offset;
+    yield { bytes: chunk.subarray(at, end), ends: next };
+    at = end;
+  }
+  if (at < chunk.length) yield { bytes: chunk.subarray(at) };
+}
+
+/**
  * A stream of COPY text chunks in, one transformed line per row out (each ending with `\n`).
  * Remembers the last line it put out (without its `\n`) and the count, which the extract needs
  * for its cursor. `mapLine` gets each line decoded (`decoded`, the default: a line that is one

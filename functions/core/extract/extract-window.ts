@@ -89,6 +89,9 @@ export function renderedRow(table: SourceTable, rendering: RowRendering): string
  * The SELECT that renders each row of the window, ready for `COPY … TO STDOUT`: as one JSON object
  * (`json`) or as its plain columns (`columns`, rendered to the same JSON by copy-json.ts).
  *
+ * `chunked` adds a `LIMIT` read from a setting: how the extract read a window before it took one
+ * COPY per window (extract.ts `readWindow`); the extract benches still compare the two.
+ *
  * COPY cannot take bind parameters, so the window's values are set beforehand with the
  * parameterized `set_config(...)` and read here with `current_setting(...)`: the statement text
  * holds identifiers from the table contract only, never a value.

@@ -14,7 +14,7 @@ import { ExtractProgress, type Cursor, type ExtractManifest, type ExtractTable, 
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { COPY_TEXT_SETTINGS, CopyJsonRows } from './copy-json';
-import { CopyLines } from './copy-text';
+import { CopyLines, cutAtBoundaries } from './copy-text';
 import { checkDeletionsOf, readTableStatistics, writeDeletionMarkers, type TableStatistics } from './deletions';
 import { cursorOf, maxTimestamp, planWindow, WINDOW_SETTINGS, windowSelect, withBatchId, type RowRendering, type TableWindow } from './extract-window';
 import {
@@ -52,8 +52,8 @@ export interface ExtractOptions {
   lateCommitLookbackSeconds?: number;
   /**
    * Stop cleanly at the next raw file's end once this instant has passed (a Lambda's time budget):
-   * the window's COPY is cancelled there. The batch is then not published: its progress is saved
-   * and the next run resumes it.
+   * the window's COPY is ended there (its connection dropped). The batch is then not published:
+   * its progress is saved and the next run resumes it.
    */
   deadline?: Date;
   /**
@@ -231,7 +231,10 @@ async function readBatch(ctx: PipelineContext, plan: ExtractPlan, options: Extra
     // Done with the tables: the readers close while the deletion checks run on this connection.
     readersClosing = closeSnapshotReaders(readers.splice(0), (reader) => releaseConnection(ctx, reader));
     const checks = timeUp ? {} : await checkAllDeletions(ctx, client, plan, snapshot, tables, options, warnings);
-    await client.query('COMMIT');
+    // A stop may have dropped this connection in the middle of a COPY (streamFiles): the read-only
+    // transaction then ended with it, and the progress to save is in `tables` already.
+    if (timeUp) await client.query('COMMIT').catch(() => discardConnection(ctx, client));
+    else await client.query('COMMIT');
     const { snapshotAt, upperBound, source } = snapshot;
     return { tables, checks, snapshotAt, upperBound, source, timeUp, warnings };
   } catch (err) {
@@ -668,9 +671,12 @@ async function readWindow(
   },
 ): Promise<{ stopped: boolean }> {
   const { table } = window;
-  // Asked before the COPY (the connection is busy during it; known without a round trip on a
-  // snapshot's connections): PGlite serves one connection, so nothing could send its cancel.
-  const cancel = read.stop && !(await isPglite(client)) ? () => cancelStatement(ctx, client, table) : undefined;
+  // A stopped window's COPY ends with its connection, dropped: bounded, whatever the window's size
+  // and whether a cancel would reach the server (the stop ends the run's reads, so the connection
+  // is not needed again; readBatch then commits what it can). Not on PGlite, whose one connection
+  // the embedded server serves: there the COPY runs to its end, its rows dropped. Asked before the
+  // COPY (known without a round trip on a snapshot's connections).
+  const abandon = read.stop && !(await isPglite(client)) ? () => discardConnection(ctx, client) : undefined;
   const { restoreWorkers, batchSnapshot, rendering } = read;
   // With `restoreWorkers`, the same statement puts back what the table's rescue turned off (unbindRescue's setting).
   await client.query(
@@ -685,7 +691,7 @@ async function readWindow(
     ],
   );
   const select = windowSelect(window, false, batchSnapshot ? batchSnapshotFilter() : undefined, rendering);
-  return streamFiles(ctx, client, table, select, batchId, { ...read, ...(cancel ? { cancel } : {}) });
+  return streamFiles(ctx, client, table, select, batchId, { ...read, ...(abandon ? { abandon } : {}) });
 }
 
 /**
@@ -710,10 +716,8 @@ async function streamRows(
 /**
  * Streams the rows of `select` into gzip NDJSON files of `rowsPerFile` rows each (the last may
  * hold fewer), keys `keyOf(firstIndex)`, `keyOf(firstIndex + 1)`, …, each reported to `onFile`
- * once its upload finished. At a file's end where `stop()` is true, the rest is not written: the
- * COPY is cancelled (`cancel`, cancelStatement) and what the server sent meanwhile is read and
- * dropped, so the connection stays usable (in an aborted transaction, which the extract only
- * commits); without `cancel` the COPY runs to its end, its rows dropped.
+ * once its upload finished. At a file's end where `stop()` is true, the rest is not written and
+ * `abandon()` ends the COPY.
  */
 async function streamFiles(
   ctx: PipelineContext,
@@ -728,7 +732,8 @@ async function streamFiles(
     rendering: RowRendering;
     onFile: (file: WrittenFile) => void;
     stop?: () => boolean;
-    cancel?: () => Promise<void>;
+    /** Ends the COPY once stopped (drops its connection); without it the COPY runs to its end, its rows dropped. */
+    abandon?: () => void;
   },
 ): Promise<{ stopped: boolean }> {
   const copy = client.query(copyTo(`COPY (${select}) TO STDOUT`));
@@ -741,7 +746,7 @@ async function streamFiles(
   let open: { key: string; gzip: Gzip; upload: Promise<{ bytes: number }> } | undefined;
   let rowsBefore = 0; // rows in the files already closed
   let offset = 0; // bytes of rendered output before the current chunk
-  let cancelling: Promise<void> | undefined;
+  let stopping = false;
   const write = async (bytes: Buffer): Promise<void> => {
     if (!open) {
       const key = files.keyOf(index);
@@ -767,64 +772,31 @@ async function streamFiles(
   try {
     try {
       for await (const chunk of lines as AsyncIterable<Buffer>) {
-        // Stopped: drop what the server still sends until the cancel reaches it.
-        if (cancelling) continue;
-        let at = 0;
-        while (at < chunk.length || lines.boundaries[0]?.offset === offset + at) {
-          const boundary = lines.boundaries[0];
-          const end = boundary && boundary.offset - offset <= chunk.length ? boundary.offset - offset : chunk.length;
-          if (end > at) await write(chunk.subarray(at, end));
-          at = end;
-          if (!boundary || boundary.offset !== offset + at) break;
-          lines.boundaries.shift();
-          await close(boundary.rows - rowsBefore, boundary.lastLine);
+        // Stopped: drop what the server still sends (PGlite: the rest of the COPY).
+        if (stopping) continue;
+        for (const piece of cutAtBoundaries(chunk, offset, lines.boundaries)) {
+          if (piece.bytes.length) await write(piece.bytes);
+          if (!piece.ends) continue;
+          await close(piece.ends.rows - rowsBefore, piece.ends.lastLine);
           if (files.stop?.()) {
-            cancelling = files.cancel ? files.cancel() : Promise.resolve();
+            stopping = true;
             ctx.log.info(`Extract of ${table.name} stops at a file's end as its time ran out; the next run reads the rest of its window`, { table: table.name });
+            files.abandon?.();
             break;
           }
         }
         offset += chunk.length;
       }
     } catch (err) {
-      // The cancel's own error ends a stopped COPY; anything else is a failure.
-      if (!cancelling || (err as { code?: string }).code !== QUERY_CANCELED) throw err;
+      // Once stopped, the COPY ends by its connection being dropped: that error is the stop's.
+      if (!stopping) throw err;
     }
-    if (cancelling) {
-      await cancelling;
-      return { stopped: true };
-    }
+    if (stopping) return { stopped: true };
     if (lines.rows > rowsBefore) await close(lines.rows - rowsBefore, lines.lastLine!);
     return { stopped: false };
   } catch (err) {
     open?.gzip.destroy(err as Error);
     throw new Error(`Extract of ${table.name} failed while streaming rows: ${(err as Error).message}`);
-  }
-}
-
-/** SQLSTATE of a statement cancelled on request (pg_cancel_backend). */
-const QUERY_CANCELED = '57014';
-
-/**
- * Cancels the statement running on `client` (its COPY) from a connection of its own: the server
- * stops the COPY with a `query_canceled` error, the transaction stays open (aborted), the
- * connection usable. When the cancel cannot be sent, the COPY runs to its end and its rows are
- * read and dropped: slower, never wrong. Resolves once the signal was sent (`pg_cancel_backend`
- * returned), so no later statement on `client` can be the one it cancels: a signal that finds the
- * backend idle is dropped by it.
- */
-async function cancelStatement(ctx: PipelineContext, client: pg.Client, table: SourceTable): Promise<void> {
-  const pid = (client as pg.Client & { processID?: number | null }).processID;
-  try {
-    if (!pid) throw new Error('the connection has no backend process id');
-    const canceller = await connectSource(ctx);
-    try {
-      await canceller.query('SELECT pg_cancel_backend($1)', [pid]);
-    } finally {
-      await releaseConnection(ctx, canceller);
-    }
-  } catch (err) {
-    ctx.log.warn(`Extract of ${table.name} could not cancel its COPY (${(err as Error).message}); it reads the rest of the window and drops it`, { table: table.name });
   }
 }
 

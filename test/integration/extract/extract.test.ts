@@ -5,7 +5,8 @@ import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { extract } from '../../../functions/core/extract/extract';
 import { widenXid, widenXidSql } from '../../../functions/core/extract/late-commits';
-import { extractManifestKey } from '../../../functions/core/lake/lake-layout';
+import { extractManifestKey, extractProgressPrefix } from '../../../functions/core/lake/lake-layout';
+import { getText } from '../../../functions/core/ports/object-store';
 import { readExtractHeartbeat } from '../../../functions/core/lake/extract-heartbeat';
 import { latestExtractManifest, readExtractManifest } from '../../../functions/core/lake/manifest-log';
 import type { PipelineContext } from '../../../functions/core/pipeline-context';
@@ -283,7 +284,7 @@ describe('extract of a long first load', () => {
     }
   });
 
-  it("reads a window by one COPY, stops it at a file's end by cancelling it, and the resumed batch reads every row once", async () => {
+  it("reads a window by one COPY, stops it at a file's end by dropping its connection, and the resumed batch reads every row once", async () => {
     // 200,000 designs: a window far longer than a file of 20,000 rows, still streaming when the first file closes.
     await withClient((c) =>
       c.query(`INSERT INTO design (design_id, design_name, file_location, file_name, created_at, last_updated)
@@ -308,6 +309,15 @@ describe('extract of a long first load', () => {
       expect(first).toMatchObject({ published: false, reason: 'continued' });
       expect(messages).toContain("Extract of design stops at a file's end as its time ran out; the next run reads the rest of its window");
       expect(messages.filter((m) => m.startsWith('warn:'))).toEqual([]);
+      // The progress lists design's first file only, its cursor that file's last row (the 20,000th design by last_updated).
+      const saved: string[] = [];
+      for await (const o of ctx.ingestion.list(extractProgressPrefix(first.seq))) saved.push(o.key);
+      expect(saved).toHaveLength(1);
+      const progress = JSON.parse(await getText(ctx.ingestion, saved[0])) as { tables: Record<string, { files: { key: string; rows: number }[]; cursor: unknown; complete: boolean }> };
+      expect(progress.tables.design.files.map((f) => f.rows)).toEqual([20_000]);
+      expect(progress.tables.design).toMatchObject({ complete: false, cursor: { id: 39999, lastUpdated: '2023-01-01 00:00:39.999' } });
+      const onlyFile = await rawRows(ctx, progress.tables.design.files[0].key);
+      expect(onlyFile.at(-1)).toMatchObject({ design_id: 39999 });
 
       const second = await extract(ctx, { chunkRows: 20_000 });
       expect(second.published).toBe(true);
