@@ -270,15 +270,21 @@ export class CopyJsonRows extends Transform {
             // int4out writes digits and a sign only (the drift check keeps the column an integer).
             for (f = p; f < e && b[f] !== 9; f++) out[o++] = b[f];
             break;
-          case Kind.Timestamp:
-            // The common case, a whole millisecond: the ISO text is already to_char's.
+          case Kind.Timestamp: {
+            // The common cases: a four-digit year AD with 0 to 3 fraction digits (timestamp_out
+            // drops trailing zeros: `…:18.36`, `…:18`), which is to_char's text once the fraction
+            // is padded to 3 digits. Anything else (BC, infinity, other years) takes the string path.
             f = fieldEnd(b, p, e);
-            if (f - p === 23 && b[p + 19] === 46 && b[p + 4] === 45) {
+            const n = f - p;
+            if ((n === 19 || (n >= 21 && n <= 23 && b[p + 19] === 46)) && b[p + 4] === 45 && b[p + 10] === 32) {
               out[o++] = 34;
               for (let k = p; k < f; k++) out[o++] = b[k];
+              if (n === 19) out[o++] = 46; // .
+              for (let d = n === 19 ? 0 : n - 20; d < 3; d++) out[o++] = 48; // 0
               out[o++] = 34;
             } else o = this.slowly(i, b, p, f, o);
             break;
+          }
           case Kind.Numeric:
             f = fieldEnd(b, p, e);
             if (plainDecimal(b, p, f)) for (let k = p; k < f; k++) out[o++] = b[k];
