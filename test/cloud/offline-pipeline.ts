@@ -72,7 +72,8 @@ export interface OfflinePipeline {
   /** The invocations the deployed rules make for the objects created since the last look: a stage and its event per match. */
   eventsFromRules(): Promise<{ stage: Stage; event: unknown; key: string }[]>;
   /** Runs a stage's bundle on an event; `killWhen` is polled while it runs and kills it (SIGKILL) once true. */
-  invoke(stage: Stage, event: unknown, options?: { killWhen?: () => boolean; target?: AwsTarget }): Promise<InvocationResult>;
+  /** `timeoutMs`: the invocation's time limit, as getRemainingTimeInMillis counts it down (the function's timeout unless given). */
+  invoke(stage: Stage, event: unknown, options?: { killWhen?: () => boolean; target?: AwsTarget; timeoutMs?: number }): Promise<InvocationResult>;
   /** A failed invocation in a few lines: its error and its last log lines. */
   failure(stage: string, r: InvocationResult): string;
   /**
@@ -172,11 +173,11 @@ export async function startOfflinePipeline(options: { log?: (line: string) => vo
       }
       return out;
     };
-    const invoke: OfflinePipeline['invoke'] = async (stage, event, { killWhen, target = aws } = {}) => {
+    const invoke: OfflinePipeline['invoke'] = async (stage, event, { killWhen, target = aws, timeoutMs } = {}) => {
       const abort = new AbortController();
       const poll = killWhen ? setInterval(() => killWhen() && abort.abort(), 20) : undefined;
       try {
-        return await bundles[stage]!.invoke({ function: cloud.functions[stage], aws: target, event, signal: abort.signal }).result;
+        return await bundles[stage]!.invoke({ function: cloud.functions[stage], aws: target, event, signal: abort.signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }).result;
       } finally {
         if (poll) clearInterval(poll);
       }

@@ -246,6 +246,28 @@ describe('the cloud path, offline: the deployed stack, the bundles, Athena on Tr
     await expectWarehousesEqual();
   });
 
+  test('an extract out of time saves its progress in S3, starts nothing, and the next scheduled run resumes the batch and publishes it once', async () => {
+    await sql(p.sourceUrl, `UPDATE sales_order SET units_sold = units_sold + 1, last_updated = (now() AT TIME ZONE 'UTC')::timestamp(3) WHERE sales_order_id IN (7, 8)`);
+    p.sourceWritten();
+    const schedule = p.cloud.schedules.find((s) => s.target.stage === 'extract')!;
+    await p.pastCommitLag();
+    // 30 s left: under the handler's 60 s safety margin, so its deadline has passed before the first window.
+    const stopped = await p.invoke('extract', p.cloud.schedulerPayload(schedule, new Date()), { timeoutMs: 30_000 });
+    if (stopped.outcome !== 'succeeded') throw new Error(p.failure('extract (out of time)', stopped));
+    const result = stopped.result as { published: boolean; reason: string; batchId: string };
+    expect(result).toMatchObject({ published: false, reason: 'continued' });
+    const written = await p.newObjects();
+    expect(written.filter((o) => o.key.startsWith('progress/extract/'))).toHaveLength(1);
+    expect(written.filter((o) => o.key.startsWith('manifests/'))).toEqual([]);
+    expect(await p.eventsFromRules()).toEqual([]);
+    const run = await cloudBatch('resumed after running out of time');
+    expect((run.extract.result as { batchId: string }).batchId).toBe(result.batchId);
+    expect(run.transform).toHaveLength(1);
+    expect(run.load).toHaveLength(1);
+    await p.localCycle();
+    await expectWarehousesEqual();
+  });
+
   test('a quarantined batch is reported, and released by a fix at the source', async () => {
     const [bad] = await sql(p.sourceUrl, `UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = (now() AT TIME ZONE 'UTC')::timestamp(3) WHERE sales_order_id = 6 RETURNING sales_order_id`);
     expect(bad).toBeDefined();
