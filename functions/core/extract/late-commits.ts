@@ -318,6 +318,41 @@ export function notVisibleInSql(snapshot: string): string {
   return `(age("xmin") <= age(${xmin32}) AND NOT pg_visible_in_snapshot(${ROW_XID}, ${snapshot}))`;
 }
 
+/** What {@link newVersionsProbe} asks of one table. */
+export interface NewVersionsAsk {
+  table: SourceTable;
+  /** The window's lower end (exclusive): the previous cursor; none when no batch has read a row of the table yet. */
+  cursor?: Cursor;
+  /** The rescue band's lower end, when this batch rescues the table. */
+  bandFrom?: string;
+}
+
+/**
+ * One statement asking, of several tables, which might have a version for this batch: column
+ * `t<i>` is false only when `asks[i].table` has no row after its cursor (`(last_updated, pk) >
+ * cursor`, the window's condition without its upper bound; no row at all without a cursor) and, when the table is rescued, no row
+ * in its band that `previous` (the previous snapshot, pg_snapshot text) does not see (the band's
+ * condition, {@link rescueSelect} 'band', without the cursor as its upper end).
+ * So a false table's window and band are empty, and the extract need not read it (extract.ts
+ * `quietTables`). EXISTS stops at the first such row; a NULL `last_updated` is in neither, as in
+ * the window and the band. Values are bind parameters: `previous` first when a table is rescued.
+ */
+export function newVersionsProbe(asks: readonly NewVersionsAsk[], previous: string | undefined): { text: string; values: string[] } {
+  if (!asks.length) throw new Error('newVersionsProbe: no table to ask about');
+  const values: string[] = [];
+  const param = (value: string): string => `$${values.push(value)}`;
+  const previousSnapshot = asks.some((a) => a.bandFrom !== undefined) ? `${param(previous ?? '')}::pg_snapshot` : undefined;
+  if (previousSnapshot && previous === undefined) throw new Error('newVersionsProbe: a rescued table needs the previous snapshot');
+  const columns = asks.map((ask, i) => {
+    const inWindow = ask.cursor && `("last_updated", ${quoteIdent(ask.table.primaryKey)}) > (${param(ask.cursor.lastUpdated)}::timestamp(3), ${param(String(ask.cursor.id))}::integer)`;
+    const inBand = ask.bandFrom === undefined ? undefined : `("last_updated" >= ${param(ask.bandFrom)}::timestamp(3) AND ${notVisibleInSql(previousSnapshot!)})`;
+    if (inBand && !inWindow) throw new Error(`newVersionsProbe: ${ask.table.name} has a rescue band but no cursor`);
+    const where = inWindow ? ` WHERE ${inBand ? `${inWindow} OR ${inBand}` : inWindow}` : '';
+    return `EXISTS (SELECT 1 FROM ${quoteIdent(ask.table.name)}${where}) AS t${i}`;
+  });
+  return { text: `SELECT ${columns.join(', ')}`, values };
+}
+
 /** Whether the scanned row's version is visible in `snapshot` (a pg_snapshot SQL expression). */
 export function rowVisibleInSql(snapshot: string): string {
   return `pg_visible_in_snapshot(${ROW_XID}, ${snapshot})`;
