@@ -53,17 +53,47 @@ export const listExtractSeqs = (store: ObjectStore, startAfterSeq = 0): Promise<
 export const listTransformSeqs = (store: ObjectStore, startAfterSeq = 0): Promise<number[]> =>
   listManifestSeqs(store, TRANSFORM_MANIFEST_PREFIX, startAfterSeq);
 
+/**
+ * The newest seq this process has seen in each manifest log (by store name and prefix): where the
+ * next look for the newest begins. Only a place to start listing, never an answer: the log is
+ * still listed from there, and a remembered manifest that is no longer there (a lake replaced
+ * under the same name) sends the listing back to the log's beginning.
+ */
+const newestSeen = new Map<string, number>();
+
+/**
+ * The newest seq in a manifest log, or undefined when it is empty. A log grows by one manifest a
+ * batch (288 a day at a five-minute schedule) and is never pruned, so listing it whole on every
+ * run made each run's cost grow with the lake's age (on S3 one LIST per 1,000 batches, several
+ * times a run; on the folder store a stat per batch). After the first look, a process lists from
+ * the newest manifest it saw on (S3's StartAfter; a directory read on the folder store): the
+ * batches since, not the history. A cold Lambda container, or a new process, lists the log once.
+ */
+export async function newestManifestSeq(store: ObjectStore, prefix: string): Promise<number | undefined> {
+  const memo = `${store.name}\n${prefix}`;
+  const known = newestSeen.get(memo);
+  if (known !== undefined && known > 1) {
+    const seqs = await listManifestSeqs(store, prefix, known - 1);
+    if (seqs[0] === known) {
+      newestSeen.set(memo, seqs.at(-1)!);
+      return seqs.at(-1);
+    }
+  }
+  const last = (await listManifestSeqs(store, prefix)).at(-1);
+  if (last === undefined) newestSeen.delete(memo);
+  else newestSeen.set(memo, last);
+  return last;
+}
+
 /** The newest published extract manifest, or undefined before the first batch. */
 export async function latestExtractManifest(store: ObjectStore): Promise<ExtractManifest | undefined> {
-  const seqs = await listExtractSeqs(store);
-  const last = seqs.at(-1);
+  const last = await newestManifestSeq(store, EXTRACT_MANIFEST_PREFIX);
   return last === undefined ? undefined : readExtractManifest(store, last);
 }
 
 /** The newest published transform manifest, or undefined before the first transformed batch. */
 export async function latestTransformManifest(store: ObjectStore): Promise<TransformManifest | undefined> {
-  const seqs = await listTransformSeqs(store);
-  const last = seqs.at(-1);
+  const last = await newestManifestSeq(store, TRANSFORM_MANIFEST_PREFIX);
   return last === undefined ? undefined : readTransformManifest(store, last);
 }
 

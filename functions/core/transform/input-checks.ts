@@ -95,7 +95,7 @@ export async function findRejectedVersions(ctx: Pick<PipelineContext, 'engine'>,
  */
 export async function markSuperseded(ctx: Pick<PipelineContext, 'engine' | 'ingestion'>, extract: ExtractManifest, rejected: RejectedVersion[]): Promise<void> {
   const open = (): RejectedVersion[] => rejected.filter((r) => !r.supersededBy);
-  for (const seq of (await listExtractSeqs(ctx.ingestion)).filter((s) => s > extract.seq)) {
+  for (const seq of await listExtractSeqs(ctx.ingestion, extract.seq)) {
     if (!open().length) return;
     const later = await readExtractManifest(ctx.ingestion, seq);
     for (const name of new Set(open().map((r) => r.table))) {

@@ -1,6 +1,7 @@
 import { SOURCE_TABLE_NAMES, type SourceTableName } from '../contract/source-tables';
 import { STAR_TABLES } from '../contract/star-tables';
-import { currentLocations, listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
+import { TRANSFORM_MANIFEST_PREFIX } from '../lake/lake-layout';
+import { currentLocations, listExtractSeqs, newestManifestSeq, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import type { RelationBindings } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 
@@ -36,7 +37,7 @@ export async function lakeBindings(ctx: Pick<PipelineContext, 'ingestion' | 'pro
     }
   }
 
-  const lastTransformed = (await listTransformSeqs(ctx.processed)).at(-1);
+  const lastTransformed = await newestManifestSeq(ctx.processed, TRANSFORM_MANIFEST_PREFIX);
   const current = lastTransformed === undefined ? {} : currentLocations(await readTransformManifest(ctx.processed, lastTransformed));
 
   return { batch: {}, current, star, ...(Object.keys(starDeltas).length ? { starDeltas } : {}), raw, analystFacts: true };

@@ -8,13 +8,14 @@ import {
   factBatchPrefix,
   parseCurrentPrefix,
   quarantineKey,
+  TRANSFORM_MANIFEST_PREFIX,
   transformManifestKey,
 } from '../lake/lake-layout';
 import {
   currentLocations,
   extractBound,
   listExtractSeqs,
-  listTransformSeqs,
+  newestManifestSeq,
   readExtractManifest,
   readTransformManifest,
 } from '../lake/manifest-log';
@@ -118,13 +119,18 @@ async function transformBatches(ctx: PipelineContext): Promise<TransformResult[]
   return results;
 }
 
-/** Plan: lists both manifest logs (reads nothing else); the pending batches are the extracted ones not transformed. */
+/**
+ * Plan: the newest transform manifest, then the extract manifests after it (reads nothing else):
+ * those are the pending batches. Batches are transformed in seq order (each waits for its
+ * predecessor's manifest), so every batch up to the newest transformed one is transformed. Both
+ * logs are listed from where this process last saw them (manifest-log.ts `newestManifestSeq`),
+ * not from their beginning: the plan costs the batches since, not the lake's history.
+ */
 async function planTransform(ctx: PipelineContext): Promise<{ pending: number[]; transformed: Set<number> }> {
-  const extracted = await listExtractSeqs(ctx.ingestion);
-  const transformed = new Set(await listTransformSeqs(ctx.processed));
-  const pending = extracted.filter((seq) => !transformed.has(seq));
-  if (!pending.length) ctx.log.info('Transform: no extracted batch is waiting', { lastExtracted: extracted.at(-1) ?? null });
-  return { pending, transformed };
+  const lastTransformed = await newestManifestSeq(ctx.processed, TRANSFORM_MANIFEST_PREFIX);
+  const pending = await listExtractSeqs(ctx.ingestion, lastTransformed ?? 0);
+  if (!pending.length) ctx.log.info('Transform: no extracted batch is waiting', { lastTransformed: lastTransformed ?? null });
+  return { pending, transformed: new Set(lastTransformed === undefined ? [] : [lastTransformed]) };
 }
 
 /** Reads extract manifest `seq` and transform manifest `seq - 1`, and checks that the two logs agree. */
