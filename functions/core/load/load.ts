@@ -54,7 +54,9 @@ export { readWarehouseTable, warehouseRowCounts } from './warehouse-tables';
  * facts, and dimensions while still empty, are copied straight into their table (a fact's UNIQUE
  * natural key still refuses a version twice; should one already be there, that table falls back to
  * staging + ON CONFLICT, with a warning); a dimension's change set upserts through staging. Node
- * decodes and formats the next rows while the server ingests the previous ones (two cores).
+ * decodes and formats the next rows while the server ingests the previous ones (two cores). A small
+ * table output (a five-minute batch's) merges by one INSERT of array parameters instead
+ * ({@link SMALL_OUTPUT_ROWS}).
  */
 
 /** How rows reach the warehouse (see load-statements.ts). `auto`: COPY on a real server, unnest on PGlite. */
@@ -64,6 +66,8 @@ export interface LoadOptions {
   method?: LoadMethod | 'auto';
   /** Rows per INSERT statement (unnest) or per COPY write (copy). Default 50 000. */
   chunkRows?: number;
+  /** With `copy`, a table output of at most this many rows merges by one INSERT instead (default {@link SMALL_OUTPUT_ROWS}; 0: never). */
+  smallOutputRows?: number;
 }
 
 export interface TableLoad {
@@ -101,6 +105,15 @@ export class LoadOrderError extends Error {
 const DEFAULT_CHUNK_ROWS = 50_000;
 
 /**
+ * A table output of at most this many rows is merged by one INSERT of array parameters even where
+ * the method is `copy`: a five-minute batch's few rows per table then cost one round trip instead
+ * of three to four (the staging table created, the COPY, the merge; or a savepoint around a direct
+ * COPY), and no temporary table is created and dropped at COMMIT. Same statement, so the same
+ * result, as the merge after a COPY into staging (load-statements.ts `mergeStatement`).
+ */
+const SMALL_OUTPUT_ROWS = 2_000;
+
+/**
  * Loads every transform manifest newer than the newest loaded batch, in order. Returns one result
  * per batch it looked at; throws {@link LoadOrderError} when the next batch's predecessor is not
  * loaded, and a plain Error naming batch, table and file when a batch fails (that batch's
@@ -130,6 +143,7 @@ export async function loadPending(ctx: PipelineContext, options: LoadOptions = {
 interface LoadPlan {
   method: LoadMethod;
   chunkRows: number;
+  smallOutputRows: number;
   /** The ledger's newest seq (null: nothing loaded yet). */
   newestSeq: number | null;
   /** The first transform manifest in the store: the lake's beginning, which needs no predecessor. */
@@ -149,7 +163,7 @@ async function planLoad(client: pg.Client, ctx: PipelineContext, options: LoadOp
     ctx.log.info('load: no transform manifests yet', { store: ctx.processed.name });
     return undefined;
   }
-  return { method, chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS, newestSeq: newest.rows[0].seq, firstSeq };
+  return { method, chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS, smallOutputRows: options.smallOutputRows ?? SMALL_OUTPUT_ROWS, newestSeq: newest.rows[0].seq, firstSeq };
 }
 
 /** Read: the transform manifests after seq `newestSeq`, in order, each read as it is reached. */
@@ -197,6 +211,7 @@ async function chooseMethod(client: pg.Client, wanted: LoadMethod | 'auto'): Pro
 interface BatchPlan {
   method: LoadMethod;
   chunkRows: number;
+  smallOutputRows: number;
   first: boolean;
 }
 
@@ -362,7 +377,7 @@ async function loadTable(
   };
   const sent = (key: string) => (key === keys[keys.length - 1] ? allSent : undefined);
   try {
-    if (plan.method === 'unnest') {
+    if (plan.method === 'unnest' || output.rows <= plan.smallOutputRows) {
       const unnestMerge = mergeStatement(schema, table, unnestSource(table));
       for (const key of keys) {
         for await (const chunk of await chunksOf(key)) {
@@ -370,6 +385,7 @@ async function loadTable(
           load.written += (await client.query(unnestMerge, chunk.columns)).rowCount ?? 0;
         }
       }
+      allSent();
     } else {
       const direct = keys.length > 0 && (await directCopy(client, ctx, manifest, table, keys, chunksOf, sent));
       if (direct) load = { ...load, ...direct };

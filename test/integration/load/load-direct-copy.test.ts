@@ -60,7 +60,8 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
     await fx.close();
   });
 
-  const load = (log: Log) => loadPending({ ...fx.context(db.url, schema), log }, { method: 'copy' });
+  // Every table by the COPY paths, however few its rows (a small output otherwise merges by one INSERT: the last test).
+  const load = (log: Log, smallOutputRows = 0) => loadPending({ ...fx.context(db.url, schema), log }, { method: 'copy', smallOutputRows });
   const table = async (name: StarTableName) => withoutSurrogate(name, await readWarehouseTable(db.url, schema, name));
   const ledgerRows = async () => (await readWarehouseTable(db.url, schema, 'load_ledger')).map((l) => JSON.parse(l.rows!) as Record<string, unknown>);
 
@@ -91,6 +92,32 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
     expect(await table('fact_payment')).toEqual(first.fact_payment);
     // The surrogate key comes from the identity column, in load order.
     expect((await readWarehouseTable(db.url, schema, 'fact_sales_order')).map((r) => r.sales_record_id)).toEqual(['1', '3', '2']);
+  });
+
+  it('merges a small output by one INSERT of array parameters instead, to the same rows, surrogate keys and ledger', async () => {
+    const first = firstBatch();
+    const second = firstBatch();
+    second.dim_staff![1] = { ...second.dim_staff![1], department_name: 'Sales' };
+    second.fact_sales_order = [salesOrder('1', '2025-01-02', '08:00:00.000', '9', '3.10')];
+    delete second.fact_purchase_order;
+    delete second.fact_payment;
+    await fx.writeBatch(1, first);
+    await fx.writeBatch(2, second);
+    const snapshot = async () => ({
+      tables: await Promise.all(STAR_TABLES.map((t) => readWarehouseTable(db.url, schema, t.name))),
+      ledger: await ledgerRows(),
+    });
+
+    const copied = recordingLog();
+    const viaCopy = await load(copied.log, 0);
+    const byCopy = await snapshot();
+    schema = `${schema}_small`;
+    const merged = recordingLog();
+    const viaInsert = await load(merged.log, 1_000);
+    expect(directCopies(merged.lines)).toEqual({});
+    expect(directCopies(copied.lines)).not.toEqual({});
+    expect(viaInsert.map((r) => r.tables)).toEqual(viaCopy.map((r) => r.tables));
+    expect(await snapshot()).toEqual(byCopy);
   });
 
   it('records in the ledger the rows read and the rows the COPY wrote, per table', async () => {
