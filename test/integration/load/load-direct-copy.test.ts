@@ -65,7 +65,8 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
   const table = async (name: StarTableName) => withoutSurrogate(name, await readWarehouseTable(db.url, schema, name));
   const ledgerRows = async () => (await readWarehouseTable(db.url, schema, 'load_ledger')).map((l) => JSON.parse(l.rows!) as Record<string, unknown>);
 
-  it('copies every fact and every still-empty dimension straight in; later dimension change sets upsert', async () => {
+  /** Batch 1 (every table) and batch 2 (a staff member's department changed, one new sales order version), written. */
+  const writeTwoBatches = async () => {
     const first = firstBatch();
     await fx.writeBatch(1, first);
     const second = firstBatch();
@@ -74,6 +75,11 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
     delete second.fact_purchase_order;
     delete second.fact_payment;
     await fx.writeBatch(2, second);
+    return { first, second };
+  };
+
+  it('copies every fact and every still-empty dimension straight in; later dimension change sets upsert', async () => {
+    const { first, second } = await writeTwoBatches();
 
     const { log, lines } = recordingLog();
     const results = await load(log);
@@ -88,21 +94,14 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
     expect(lines.filter((l) => l.level === 'warn')).toEqual([]);
 
     for (const t of STAR_TABLES.filter((x) => x.kind === 'dimension')) expect({ t: t.name, rows: await table(t.name) }).toEqual({ t: t.name, rows: second[t.name] });
-    expect(await table('fact_sales_order')).toEqual([first.fact_sales_order![0], second.fact_sales_order[0], first.fact_sales_order![1]]);
+    expect(await table('fact_sales_order')).toEqual([first.fact_sales_order![0], second.fact_sales_order![0], first.fact_sales_order![1]]);
     expect(await table('fact_payment')).toEqual(first.fact_payment);
     // The surrogate key comes from the identity column, in load order.
     expect((await readWarehouseTable(db.url, schema, 'fact_sales_order')).map((r) => r.sales_record_id)).toEqual(['1', '3', '2']);
   });
 
   it('merges a small output by one INSERT of array parameters instead, to the same rows, surrogate keys and ledger', async () => {
-    const first = firstBatch();
-    const second = firstBatch();
-    second.dim_staff![1] = { ...second.dim_staff![1], department_name: 'Sales' };
-    second.fact_sales_order = [salesOrder('1', '2025-01-02', '08:00:00.000', '9', '3.10')];
-    delete second.fact_purchase_order;
-    delete second.fact_payment;
-    await fx.writeBatch(1, first);
-    await fx.writeBatch(2, second);
+    await writeTwoBatches();
     const snapshot = async () => ({
       tables: await Promise.all(STAR_TABLES.map((t) => readWarehouseTable(db.url, schema, t.name))),
       ledger: await ledgerRows(),
