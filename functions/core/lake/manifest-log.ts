@@ -70,20 +70,32 @@ const newestSeen = new Map<string, number>();
  * batches since, not the history. A cold Lambda container, or a new process, lists the log once.
  */
 export async function newestManifestSeq(store: ObjectStore, prefix: string): Promise<number | undefined> {
-  const memo = `${store.name}\n${prefix}`;
-  const known = newestSeen.get(memo);
+  const known = newestSeen.get(memoKey(store, prefix));
   if (known !== undefined && known > 1) {
     const seqs = await listManifestSeqs(store, prefix, known - 1);
     if (seqs[0] === known) {
-      newestSeen.set(memo, seqs.at(-1)!);
+      newestSeen.set(memoKey(store, prefix), seqs.at(-1)!);
       return seqs.at(-1);
     }
   }
-  const last = (await listManifestSeqs(store, prefix)).at(-1);
-  if (last === undefined) newestSeen.delete(memo);
-  else newestSeen.set(memo, last);
-  return last;
+  return (await listWholeManifestLog(store, prefix)).at(-1);
 }
+
+/** Every seq of a manifest log, listed from its beginning; its newest is where {@link newestManifestSeq} starts next. */
+export async function listWholeManifestLog(store: ObjectStore, prefix: string): Promise<number[]> {
+  const seqs = await listManifestSeqs(store, prefix);
+  const last = seqs.at(-1);
+  if (last === undefined) newestSeen.delete(memoKey(store, prefix));
+  else newestSeen.set(memoKey(store, prefix), last);
+  return seqs;
+}
+
+/** Whether this process knows where a manifest log ended when it last looked (a first look lists it whole). */
+export function manifestLogSeen(store: ObjectStore, prefix: string): boolean {
+  return newestSeen.has(memoKey(store, prefix));
+}
+
+const memoKey = (store: ObjectStore, prefix: string): string => `${store.name}\n${prefix}`;
 
 /** The newest published extract manifest, or undefined before the first batch. */
 export async function latestExtractManifest(store: ObjectStore): Promise<ExtractManifest | undefined> {

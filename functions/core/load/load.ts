@@ -386,6 +386,14 @@ async function loadTable(
         }
       }
       allSent();
+      if (table.kind === 'fact' && load.written < load.read) {
+        // What the direct COPY's fallback says (directCopy), for the versions the merge skipped.
+        ctx.log.warn(
+          `load: batch ${manifest.batchId} holds ${load.read - load.written} version(s) of ${table.name} the warehouse already has with the same values; ` +
+            'they were skipped. Check that no other process writes to this warehouse schema.',
+          { batchId: manifest.batchId, table: table.name },
+        );
+      }
     } else {
       const direct = keys.length > 0 && (await directCopy(client, ctx, manifest, table, keys, chunksOf, sent));
       if (direct) load = { ...load, ...direct };

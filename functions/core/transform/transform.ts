@@ -15,6 +15,8 @@ import {
   currentLocations,
   extractBound,
   listExtractSeqs,
+  listWholeManifestLog,
+  manifestLogSeen,
   newestManifestSeq,
   readExtractManifest,
   readTransformManifest,
@@ -120,16 +122,26 @@ async function transformBatches(ctx: PipelineContext): Promise<TransformResult[]
 }
 
 /**
- * Plan: the newest transform manifest, then the extract manifests after it (reads nothing else):
- * those are the pending batches. Batches are transformed in seq order (each waits for its
- * predecessor's manifest), so every batch up to the newest transformed one is transformed. Both
- * logs are listed from where this process last saw them (manifest-log.ts `newestManifestSeq`),
- * not from their beginning: the plan costs the batches since, not the lake's history.
+ * Plan: the pending batches are the extracted ones not transformed (reads the manifest logs,
+ * nothing else). A process's first plan lists both logs whole, so a batch whose transform
+ * manifest is missing anywhere (deleted by hand to be transformed again) is found. Later plans of
+ * the same process (`totes run --every`, a warm Lambda) start from the newest transform manifest
+ * and list the extract manifests after it (manifest-log.ts `newestManifestSeq`): batches transform
+ * in seq order, each waiting for its predecessor's manifest, so the ones below are transformed
+ * unless removed by hand since, which the next process's first plan finds. So a run costs the
+ * batches since, not the lake's age.
  */
 async function planTransform(ctx: PipelineContext): Promise<{ pending: number[]; transformed: Set<number> }> {
+  if (!manifestLogSeen(ctx.processed, TRANSFORM_MANIFEST_PREFIX)) {
+    const transformed = new Set(await listWholeManifestLog(ctx.processed, TRANSFORM_MANIFEST_PREFIX));
+    const extracted = await listExtractSeqs(ctx.ingestion);
+    const pending = extracted.filter((seq) => !transformed.has(seq));
+    if (!pending.length) ctx.log.info('Transform: no extracted batch is waiting', { lastExtracted: extracted.at(-1) ?? null });
+    return { pending, transformed };
+  }
   const lastTransformed = await newestManifestSeq(ctx.processed, TRANSFORM_MANIFEST_PREFIX);
   const pending = await listExtractSeqs(ctx.ingestion, lastTransformed ?? 0);
-  if (!pending.length) ctx.log.info('Transform: no extracted batch is waiting', { lastTransformed: lastTransformed ?? null });
+  if (!pending.length) ctx.log.info('Transform: no extracted batch is waiting', { lastExtracted: lastTransformed ?? null });
   return { pending, transformed: new Set(lastTransformed === undefined ? [] : [lastTransformed]) };
 }
 

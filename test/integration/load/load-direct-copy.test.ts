@@ -130,42 +130,47 @@ describe('loadPending, COPY straight into the warehouse tables (PostgreSQL serve
     expect(await ledgerRows()).toEqual([expected]);
   });
 
-  it('a fact version already in the warehouse: the COPY fails, the table falls back to the upsert on its natural key, with a warning', async () => {
-    const first = firstBatch();
-    await fx.writeBatch(1, first);
-    const { log, lines } = recordingLog();
-    await load(log);
+  for (const [path, smallOutputRows, warning] of [
+    ['the COPY fails, the table falls back to the upsert on its natural key', 0, 'holds a version of fact_sales_order whose key the warehouse already has.*upsert on its natural key.*stamped in the same millisecond'],
+    ['a small output merged by one INSERT skips it', 1_000, 'holds 1 version\\(s\\) of fact_sales_order the warehouse already has with the same values; they were skipped'],
+  ] as const) {
+    it(`a fact version already in the warehouse: ${path}, with a warning`, async () => {
+      const first = firstBatch();
+      await fx.writeBatch(1, first);
+      const { log, lines } = recordingLog();
+      await load(log, smallOutputRows);
 
-    // Someone wrote batch 2's version of sales order 2 into the warehouse behind the ledger's back.
-    const repeated = salesOrder('2', '2025-01-03', '10:00:00.000', '12', '0.05');
-    const fresh = salesOrder('3', '2025-01-03', '10:00:01.000', '4', '1.00');
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      const cols = Object.keys(repeated);
-      await client.query(
-        `INSERT INTO "${schema}".fact_sales_order (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
-        cols.map((c) => repeated[c]),
-      );
-    } finally {
-      await client.end();
-    }
-    await fx.writeBatch(2, { fact_sales_order: [fresh, repeated] });
+      // Someone wrote batch 2's version of sales order 2 into the warehouse behind the ledger's back.
+      const repeated = salesOrder('2', '2025-01-03', '10:00:00.000', '12', '0.05');
+      const fresh = salesOrder('3', '2025-01-03', '10:00:01.000', '4', '1.00');
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const cols = Object.keys(repeated);
+        await client.query(
+          `INSERT INTO "${schema}".fact_sales_order (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+          cols.map((c) => repeated[c]),
+        );
+      } finally {
+        await client.end();
+      }
+      await fx.writeBatch(2, { fact_sales_order: [fresh, repeated] });
 
-    const [r2] = await load(log);
-    expect(r2).toMatchObject({ seq: 2, skipped: false, method: 'copy' });
-    expect(r2.tables.fact_sales_order).toEqual({ read: 2, written: 1, files: 1 });
-    expect((await ledgerRows())[1]).toMatchObject({ fact_sales_order: { read: 2, written: 1, files: 1 } });
+      const [r2] = await load(log, smallOutputRows);
+      expect(r2).toMatchObject({ seq: 2, skipped: false, method: 'copy' });
+      expect(r2.tables.fact_sales_order).toEqual({ read: 2, written: 1, files: 1 });
+      expect((await ledgerRows())[1]).toMatchObject({ fact_sales_order: { read: 2, written: 1, files: 1 } });
 
-    // Each version once: the two of batch 1, the one inserted behind the ledger's back, the fresh one.
-    expect(await table('fact_sales_order')).toEqual([...first.fact_sales_order!, repeated, fresh]);
+      // Each version once: the two of batch 1, the one inserted behind the ledger's back, the fresh one.
+      expect(await table('fact_sales_order')).toEqual([...first.fact_sales_order!, repeated, fresh]);
 
-    const warnings = lines.filter((l) => l.level === 'warn');
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0].message).toMatch(new RegExp(`batch ${fx.batchId(2)} holds a version of fact_sales_order whose key the warehouse already has.*upsert on its natural key.*stamped in the same millisecond`));
-    expect(warnings[0].fields).toEqual({ batchId: fx.batchId(2), table: 'fact_sales_order' });
-    expect(directCopies(lines)[fx.batchId(2)]).toBeUndefined();
-  });
+      const warnings = lines.filter((l) => l.level === 'warn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0].message).toMatch(new RegExp(`batch ${fx.batchId(2)} ${warning}`));
+      expect(warnings[0].fields).toEqual({ batchId: fx.batchId(2), table: 'fact_sales_order' });
+      expect(directCopies(lines)[fx.batchId(2)]).toBeUndefined();
+    });
+  }
 
   it('a later version with the key of one already loaded (stamped in the same millisecond) replaces it and orders last', async () => {
     await fx.writeBatch(1, firstBatch());

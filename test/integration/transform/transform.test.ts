@@ -4,6 +4,7 @@ import { extractBound, readExtractManifest, readTransformManifest } from '../../
 import { lakeBindings } from '../../../functions/core/transform/lake-bindings';
 import { loadSqlFiles } from '../../../functions/core/transform/sql-files';
 import { transformPending } from '../../../functions/core/transform/transform';
+import type { openFolderPipeline } from '../../../functions/local/folder-pipeline';
 import { RawLake, REPO_ROOT } from './raw-lake';
 import { batchOne, batchTwo } from './totesys-rows';
 
@@ -11,6 +12,8 @@ import { batchOne, batchTwo } from './totesys-rows';
  * The transform end to end on a hand-written raw lake: real DuckDB, real Parquet, the local
  * catalog, and the SQL files of sql/transform/ unchanged. Outputs are read back row for row.
  */
+
+type OpenFolderPipeline = typeof openFolderPipeline;
 
 const strip = (rows: Record<string, unknown>[]): Record<string, unknown>[] =>
   rows.map(({ _batch_id, _sql_hash, ...rest }) => rest);
@@ -256,6 +259,33 @@ describe('transformPending ordering', () => {
     await lake.writeBatch(1, batchOne);
     const results = await transformPending(lake.ctx);
     expect(results.map((r) => r.seq)).toEqual([1, 2]);
+  });
+
+  it("finds a transform manifest deleted below the newest at a process's first plan, and transforms that batch again", async () => {
+    await lake.writeBatch(1, batchOne);
+    await lake.writeBatch(2, batchTwo);
+    expect((await transformPending(lake.ctx)).map((r) => r.seq)).toEqual([1, 2]);
+    await lake.writeBatch(3, batchTwo);
+    expect((await transformPending(lake.ctx)).map((r) => r.seq)).toEqual([3]);
+    const before = await readTransformManifest(lake.processed, 2);
+    await rm(lake.processed.pathOf(transformManifestKey(2)));
+    // This process plans from the newest manifest it saw (3): nothing is pending for it.
+    expect(await transformPending(lake.ctx)).toEqual([]);
+    // A new process (every module loaded again, the same lake folder opened) lists both logs whole at its first plan.
+    let again: Awaited<ReturnType<typeof transformPending>> = [];
+    await jest.isolateModulesAsync(async () => {
+      const { openFolderPipeline } = jest.requireActual<{ openFolderPipeline: OpenFolderPipeline }>('../../../functions/local/folder-pipeline');
+      const { transformPending: freshTransform } = jest.requireActual<{ transformPending: typeof transformPending }>('../../../functions/core/transform/transform');
+      const pipeline = await openFolderPipeline({ lake: lake.dir, now: () => new Date('2025-01-01T00:00:00.000Z') });
+      try {
+        again = await freshTransform(pipeline.ctx);
+      } finally {
+        await pipeline.close();
+      }
+    });
+    expect(again.map((r) => r.seq)).toEqual([2]);
+    const outputs = (m: typeof before) => Object.fromEntries(Object.entries(m.star).map(([k, o]) => [k, { prefix: o.prefix, files: o.files, rows: o.rows, sqlHash: o.sqlHash }]));
+    expect(outputs(await readTransformManifest(lake.processed, 2))).toEqual(outputs(before));
   });
 
   it('stops at a failing batch and leaves later batches waiting', async () => {
