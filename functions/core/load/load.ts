@@ -109,9 +109,11 @@ const DEFAULT_CHUNK_ROWS = 50_000;
  * the method is `copy`: a five-minute batch's few rows per table then cost one round trip instead
  * of three to four (the staging table created, the COPY, the merge; or a savepoint around a direct
  * COPY), and no temporary table is created and dropped at COMMIT. Same statement, so the same
- * result, as the merge after a COPY into staging (load-statements.ts `mergeStatement`).
+ * result, as the merge after a COPY into staging (load-statements.ts `mergeStatement`). Past a
+ * few hundred rows the array parameters cost more than those round trips: at 2,000, the bench's
+ * 1,000-row batches loaded in 35–79 ms against 19–36 by COPY (BENCHMARKS.md).
  */
-const SMALL_OUTPUT_ROWS = 2_000;
+const SMALL_OUTPUT_ROWS = 100;
 
 /**
  * Loads every transform manifest newer than the newest loaded batch, in order. Returns one result
