@@ -26,8 +26,8 @@ import {
   lowestXidOf,
   newVersionsProbe,
   RESCUE_SETTINGS,
+  rescueBandFrom,
   rescueSelect,
-  shiftSeconds,
   snapshotWithSubxids,
   unbindRescue,
   type OpenSession,
@@ -573,8 +573,9 @@ const QUIET_PROBE_MAX_BYTES = 1024 * 1024;
  * The small tables this batch need not read: nothing after their cursor (no row at all for a
  * table no batch has read a row of) and nothing in their rescue band that the previous snapshot
  * missed, asked of all of them in one statement in the snapshot (late-commits.ts
- * `newVersionsProbe`), which replaces the four round trips of each one's rescue and window. On an ordinary five minutes none of totesys's seven small tables changes, and the
- * batch reads the four order tables only. Asked on a first attempt only, and not when the batch
+ * `newVersionsProbe`), which replaces the four round trips of each one's rescue and window. On an
+ * ordinary five minutes none of totesys's seven small tables changes, and the batch reads the four
+ * order tables only. Asked on a first attempt only, and not when the batch
  * repairs or its rescue scans below the band (a long-running transaction ended): those read rows
  * the probe does not ask about. Tables larger than {@link QUIET_PROBE_MAX_BYTES}, where the
  * question could cost a scan that the window repeats, are read as before.
@@ -590,11 +591,11 @@ async function quietTables(client: pg.Client, plan: ExtractPlan, snapshot: Opene
   if (!asked.length) return [];
   const probe = newVersionsProbe(
     asked.map((table) => {
-      const cursor = previous.tables[table.name]?.cursor ?? undefined;
+      const cursor = previous.tables[table.name]?.cursor;
       if (!cursor) return { table };
       // The same condition readTable rescues by.
       const rescued = rescue !== undefined && !rescue.skip.has(table.name);
-      return { table, cursor, ...(rescued ? { bandFrom: shiftSeconds(cursor.lastUpdated, -rescue.lookbackSeconds) } : {}) };
+      return { table, cursor, ...(rescued ? { bandFrom: rescueBandFrom(cursor, rescue) } : {}) };
     }),
     rescue?.previous,
   );

@@ -330,9 +330,10 @@ export interface NewVersionsAsk {
 /**
  * One statement asking, of several tables, which might have a version for this batch: column
  * `t<i>` is false only when `asks[i].table` has no row after its cursor (`(last_updated, pk) >
- * cursor`, the window's condition without its upper bound; no row at all without a cursor) and, when the table is rescued, no row
- * in its band that `previous` (the previous snapshot, pg_snapshot text) does not see (the band's
- * condition, {@link rescueSelect} 'band', without the cursor as its upper end).
+ * cursor`, the window's condition without its upper bound; no row at all without a cursor) and,
+ * when the table is rescued, no row in its band (from {@link rescueBandFrom}) that `previous` (the
+ * previous snapshot, pg_snapshot text) does not see (the band's condition, {@link rescueSelect}
+ * 'band', without the cursor as its upper end).
  * So a false table's window and band are empty, and the extract need not read it (extract.ts
  * `quietTables`). EXISTS stops at the first such row; a NULL `last_updated` is in neither, as in
  * the window and the band. Values are bind parameters: `previous` first when a table is rescued.
@@ -389,7 +390,7 @@ export async function bindRescue(
     [
       RESCUE_SETTINGS.cursorTs, cursor.lastUpdated,
       RESCUE_SETTINGS.cursorId, String(cursor.id),
-      RESCUE_SETTINGS.bandFrom, shiftSeconds(cursor.lastUpdated, -(plan?.lookbackSeconds ?? 0)),
+      RESCUE_SETTINGS.bandFrom, rescueBandFrom(cursor, plan),
       RESCUE_SETTINGS.previous, plan?.previous ?? '1:1:',
       RESCUE_SETTINGS.fromXid, plan?.full?.fromXid ?? '0',
       RESCUE_SETTINGS.batchSnapshot, plan?.batchSnapshot ?? options.batchSnapshot ?? '1:1:',
@@ -399,6 +400,11 @@ export async function bindRescue(
     ],
   );
   return res.rows[0].workers;
+}
+
+/** Where a table's rescue band starts: its previous cursor minus the plan's lookback (the cursor itself without a plan). */
+export function rescueBandFrom(cursor: Cursor, plan: Pick<RescuePlan, 'lookbackSeconds'> | undefined): string {
+  return shiftSeconds(cursor.lastUpdated, -(plan?.lookbackSeconds ?? 0));
 }
 
 /** Puts back what {@link bindRescue} changed for the rest of the extract's transaction. */

@@ -73,9 +73,10 @@ export async function newestManifestSeq(store: ObjectStore, prefix: string): Pro
   const known = newestSeen.get(memoKey(store, prefix));
   if (known !== undefined && known > 1) {
     const seqs = await listManifestSeqs(store, prefix, known - 1);
-    if (seqs[0] === known) {
-      newestSeen.set(memoKey(store, prefix), seqs.at(-1)!);
-      return seqs.at(-1);
+    const newest = seqs.at(-1);
+    if (seqs[0] === known && newest !== undefined) {
+      newestSeen.set(memoKey(store, prefix), newest);
+      return newest;
     }
   }
   return (await listWholeManifestLog(store, prefix)).at(-1);
