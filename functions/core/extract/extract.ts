@@ -800,7 +800,8 @@ async function streamFiles(
   let rowsBefore = 0; // rows in the files already closed
   let offset = 0; // bytes of rendered output before the current chunk
   let stopping = false;
-  const write = async (bytes: Buffer): Promise<void> => {
+  /** `consumed`: called once gzip has taken all of `bytes` (not on an error). */
+  const write = async (bytes: Buffer, consumed?: () => void): Promise<void> => {
     if (!open) {
       const key = files.keyOf(index);
       const gzip = createGzip(GZIP_OPTIONS);
@@ -810,7 +811,7 @@ async function streamFiles(
     }
     // Wait for the upload to take more, or for it to fail: a store that stops reading after an
     // error would otherwise leave this loop waiting for 'drain' forever.
-    if (!open.gzip.write(bytes)) await Promise.race([once(open.gzip, 'drain'), open.upload.then(() => undefined)]);
+    if (!open.gzip.write(bytes, consumed && ((err) => err || consumed()))) await Promise.race([once(open.gzip, 'drain'), open.upload.then(() => undefined)]);
   };
   const close = async (rows: number, lastLine: string): Promise<void> => {
     if (!open) return;
@@ -827,8 +828,13 @@ async function streamFiles(
       for await (const chunk of lines as AsyncIterable<Buffer>) {
         // Stopped: drop what the server still sends (PGlite: the rest of the COPY).
         if (stopping) continue;
-        for (const piece of cutAtBoundaries(chunk, offset, lines.boundaries)) {
-          if (piece.bytes.length) await write(piece.bytes);
+        const pieces = [...cutAtBoundaries(chunk, offset, lines.boundaries)];
+        // The renderer's buffer goes back to it once gzip took its last piece (earlier pieces went
+        // before it, to the same gzip or to one already ended and awaited).
+        const last = pieces.findLastIndex((piece) => piece.bytes.length > 0);
+        const giveBack = lines instanceof CopyJsonRows ? () => lines.recycle(chunk) : undefined;
+        for (const [i, piece] of pieces.entries()) {
+          if (piece.bytes.length) await write(piece.bytes, i === last ? giveBack : undefined);
           if (!piece.ends) continue;
           await close(piece.ends.rows - rowsBefore, piece.ends.lastLine);
           if (files.stop?.()) {

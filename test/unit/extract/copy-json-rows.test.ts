@@ -156,3 +156,28 @@ it('records where each part of rowsPerPart rows ends, in the output as it is rea
     expect(all.subarray(from).toString('utf8')).toBe(lines.slice(240).map((l) => `${toJson(l)}\n`).join(''));
   }
 });
+
+it('renders into the buffers its consumer gives back, the same bytes as into fresh ones', async () => {
+  const toJson = copyTextToJson(TABLE, BATCH);
+  const rnd = random(11);
+  // Several MiB of JSON, with rows of 100 KB (whose escapes could take 600 KB) between short ones.
+  const lines = randomRows(rnd, 3000).map((l, i) => (i % 40 === 7 ? l.replace(/\t/, `\t${'y'.repeat(100_000)}`) : l));
+  const copy = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
+  const renderer = new CopyJsonRows(TABLE, BATCH, 500);
+  const out: Buffer[] = [];
+  const seen = new Set<ArrayBufferLike>();
+  Readable.from(cut(copy, rnd)).pipe(renderer);
+  for await (const chunk of renderer) {
+    const bytes = chunk as Buffer;
+    seen.add(bytes.buffer);
+    out.push(Buffer.from(bytes)); // a copy: the original is rendered into again once given back
+    renderer.recycle(bytes);
+  }
+  expect(Buffer.concat(out).toString('utf8')).toBe(lines.map((l) => `${toJson(l)}\n`).join(''));
+  expect(renderer.rows).toBe(lines.length);
+  expect(renderer.lastLine).toBe(toJson(lines[lines.length - 1]));
+  expect(renderer.boundaries.map((b) => b.lastLine)).toEqual([499, 999, 1499, 1999, 2499, 2999].map((i) => toJson(lines[i])));
+  // The whole output in a handful of buffers, where fresh ones would take one per MiB.
+  expect(out.length).toBeGreaterThan(5);
+  expect(seen.size).toBeLessThanOrEqual(3);
+});
