@@ -11,6 +11,7 @@ import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatch
 import { readExtractHeartbeat, writeExtractHeartbeat } from '../lake/extract-heartbeat';
 import { latestExtractManifest } from '../lake/manifest-log';
 import { ExtractProgress, type Cursor, type ExtractManifest, type ExtractTable, type SourceSnapshot } from '../lake/manifests';
+import { extendExtractHistory } from '../lake/lake-history';
 import type { PipelineContext } from '../pipeline-context';
 import { getText, ObjectExistsError, type ObjectStore } from '../ports/object-store';
 import { COPY_TEXT_SETTINGS, CopyJsonRows } from './copy-json';
@@ -535,6 +536,8 @@ async function publishManifest(ctx: PipelineContext, plan: ExtractPlan, read: Ba
     ...(repair ? { repair } : {}),
     tables: Object.fromEntries(inContractOrder(read.tables).map(([name, { complete: _complete, ...table }]) => [name, { ...table, ...checks[name] }])) as ExtractManifest['tables'],
   };
+  // The lake through this batch (lake-history.ts), none after a manifest without it.
+  if (!previous || previous.history) manifest.history = extendExtractHistory(previous?.history ?? {}, manifest);
   try {
     await ctx.ingestion.put(extractManifestKey(seq), JSON.stringify(manifest, null, 2), { ifNoneMatch: true, contentType: 'application/json' });
   } catch (err) {

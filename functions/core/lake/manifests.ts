@@ -96,6 +96,13 @@ export const ExtractTable = z.object({
 });
 export type ExtractTable = z.infer<typeof ExtractTable>;
 
+/**
+ * The raw lake through a batch, per source table that has had rows (lake/lake-history.ts): the row
+ * versions of every batch up to and including it, and the newest batch with any.
+ */
+export const ExtractHistory = z.partialRecord(sourceTable, z.object({ versions: z.number().int().nonnegative(), lastBatch: batchId }));
+export type ExtractHistory = z.infer<typeof ExtractHistory>;
+
 export const ExtractManifest = z.object({
   kind: z.literal('extract'),
   version: z.literal(1),
@@ -111,6 +118,11 @@ export const ExtractManifest = z.object({
   /** Set when the batch compared every table with the lake and read what it lacked (a repair; tables' `repaired`). */
   repair: z.boolean().optional(),
   tables: z.record(sourceTable, ExtractTable),
+  /**
+   * The raw lake through this batch (additive), so `totes status` reads this manifest instead of
+   * the whole log. None after a manifest without one (a log begun before it): the status then reads the log.
+   */
+  history: ExtractHistory.optional(),
 });
 export type ExtractManifest = z.infer<typeof ExtractManifest>;
 
@@ -193,6 +205,13 @@ export const EngineQueries = z.object({
 });
 export type EngineQueries = z.infer<typeof EngineQueries>;
 
+/**
+ * The star lake through a batch, per star table a batch wrote (lake/lake-history.ts): the newest
+ * batch that wrote it, and for a fact the rows of every batch up to and including this one.
+ */
+export const TransformHistory = z.partialRecord(starTable, z.object({ lastBatch: batchId, factRows: z.number().int().nonnegative().optional() }));
+export type TransformHistory = z.infer<typeof TransformHistory>;
+
 export const TransformManifest = z.object({
   kind: z.literal('transform'),
   version: z.literal(1),
@@ -233,6 +252,8 @@ export const TransformManifest = z.object({
   modelChanges: z.array(ModelChange).optional(),
   /** The engine round trips of this batch's transform (additive: older manifests have none). */
   engineQueries: EngineQueries.optional(),
+  /** The star lake through this batch (additive; as the extract manifest's `history`). */
+  history: TransformHistory.optional(),
   rejected: z
     .array(
       z.object({

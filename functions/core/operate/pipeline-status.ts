@@ -3,7 +3,8 @@ import { SOURCE_TABLES, type SourceTableName } from '../contract/source-tables';
 import { STAR_TABLES, type StarKind, type StarTableName } from '../contract/star-tables';
 import { listExtractSeqs, listTransformSeqs, readExtractManifest, readTransformManifest } from '../lake/manifest-log';
 import { quarantineKey } from '../lake/lake-layout';
-import type { Cursor, ExtractManifest, TransformManifest } from '../lake/manifests';
+import { extendExtractHistory, extendTransformHistory } from '../lake/lake-history';
+import type { Cursor, ExtractHistory, TransformHistory } from '../lake/manifests';
 import { qualifiedTable } from '../load/load-statements';
 import type { ObjectStore } from '../ports/object-store';
 import { publishedVersion, readModelVersion, backfillCommand } from '../transform/model-versions';
@@ -96,34 +97,39 @@ export interface PipelineStatus {
 
 export async function readPipelineStatus(inputs: StatusInputs): Promise<PipelineStatus> {
   const problems: string[] = [];
-  const extracts: ExtractManifest[] = [];
-  for (const seq of await listExtractSeqs(inputs.ingestion)) extracts.push(await readExtractManifest(inputs.ingestion, seq));
-  const transforms: TransformManifest[] = [];
-  for (const seq of await listTransformSeqs(inputs.processed)) transforms.push(await readTransformManifest(inputs.processed, seq));
-  const lastExtract = extracts.at(-1);
-  const lastTransform = transforms.at(-1);
+  const extractSeqs = await listExtractSeqs(inputs.ingestion);
+  const transformSeqs = await listTransformSeqs(inputs.processed);
+  const lastExtract = extractSeqs.length ? await readExtractManifest(inputs.ingestion, extractSeqs.at(-1)!) : undefined;
+  const lastTransform = transformSeqs.length ? await readTransformManifest(inputs.processed, transformSeqs.at(-1)!) : undefined;
+  // The lake through the newest batches, as their manifests record it (lake/lake-history.ts): two
+  // reads however old the lake. A log begun before manifests recorded it is read whole and folded.
+  const extractHistory =
+    lastExtract?.history ??
+    (await readWholeLog(extractSeqs, (seq) => readExtractManifest(inputs.ingestion, seq))).reduce(extendExtractHistory, {} as ExtractHistory);
+  const transformHistory =
+    lastTransform?.history ??
+    (await readWholeLog(transformSeqs, (seq) => readTransformManifest(inputs.processed, seq))).reduce(extendTransformHistory, {} as TransformHistory);
 
   const warehouse = inputs.warehouseUrl ? await readWarehouse(inputs.warehouseUrl, inputs.warehouseSchema).catch((err: Error) => problem(problems, 'warehouse', err)) : undefined;
   const source = inputs.sourceUrl ? await readSource(inputs.sourceUrl).catch((err: Error) => problem(problems, 'source (totesys)', err)) : undefined;
 
-  const loadedManifest = warehouse?.loaded ? extracts.find((m) => m.seq === warehouse.loaded!.seq) : undefined;
+  const loadedManifest = warehouse?.loaded && extractSeqs.includes(warehouse.loaded.seq) ? await readExtractManifest(inputs.ingestion, warehouse.loaded.seq) : undefined;
   if (warehouse?.loaded && !loadedManifest) {
     problems.push(`The warehouse's newest loaded batch ${warehouse.loaded.batchId} has no extract manifest in ${inputs.ingestion.name}: is the warehouse from another lake?`);
   }
   const freshness = loadedManifest
     ? ((await measureFreshness(inputs, warehouse!.loaded, inputs.now).catch((err: Error) => void problems.push(`Could not measure freshness: ${err.message}`))) ?? null)
     : null;
-  const backlog = warehouse ? await readBacklog(inputs.processed, extracts, new Set(transforms.map((m) => m.seq)), warehouse.loaded?.seq ?? 0) : null;
+  const backlog = warehouse ? await readBacklog(inputs, extractSeqs, new Set(transformSeqs), warehouse.loaded?.seq ?? 0) : null;
 
   const sourceTables: SourceTableStatus[] = SOURCE_TABLES.map(({ name }) => {
-    const lastWith = [...extracts].reverse().find((m) => (m.tables[name]?.rows ?? 0) > 0);
     return {
       table: name,
       cursor: lastExtract?.tables[name]?.cursor ?? null,
-      lastBatch: lastWith?.batchId ?? null,
+      lastBatch: extractHistory[name]?.lastBatch ?? null,
       sourceRows: source?.[name]?.rows ?? null,
       sourceNewest: source?.[name]?.newest ?? null,
-      lakeVersions: extracts.reduce((sum, m) => sum + (m.tables[name]?.rows ?? 0), 0),
+      lakeVersions: extractHistory[name]?.versions ?? 0,
       lakeCurrentRows: lastTransform?.currentOutputs[name]?.rows ?? null,
       lakeDeltaVersions: (lastTransform?.currentDeltas?.[name] ?? []).reduce((sum, d) => sum + d.rows, 0),
       loadedNewest: loadedManifest?.tables[name]?.maxLastUpdated ?? null,
@@ -157,13 +163,9 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
     table: name,
     kind,
     sql: sqlVersions.get(name) ?? null,
-    lakeRows: !lastTransform
-      ? null
-      : kind === 'fact'
-        ? transforms.reduce((sum, m) => sum + (m.star[name]?.rows ?? 0), 0)
-        : (lastTransform.star[name]?.rows ?? null),
+    lakeRows: !lastTransform ? null : kind === 'fact' ? (transformHistory[name]?.factRows ?? 0) : (lastTransform.star[name]?.rows ?? null),
     warehouseRows: warehouse?.counts[name] ?? null,
-    lastBatch: [...transforms].reverse().find((m) => m.star[name])?.batchId ?? null,
+    lastBatch: transformHistory[name]?.lastBatch ?? null,
   }));
 
   const history = await readRunHistory(inputs.processed, { last: inputs.runs });
@@ -197,14 +199,21 @@ export interface Backlog {
   quarantineReport: string | null;
 }
 
-async function readBacklog(processed: ObjectStore, extracts: ExtractManifest[], transformed: Set<number>, loadedSeq: number): Promise<Backlog> {
-  const waiting = extracts.filter((m) => m.seq > loadedSeq);
-  const next = waiting[0];
-  if (!next) return { batches: 0, next: null, state: 'none', quarantineReport: null };
+/** Every manifest of a log, read in order (a log whose newest manifest records no history). */
+async function readWholeLog<T>(seqs: readonly number[], read: (seq: number) => Promise<T>): Promise<T[]> {
+  const manifests: T[] = [];
+  for (const seq of seqs) manifests.push(await read(seq));
+  return manifests;
+}
+
+async function readBacklog(stores: Pick<StatusInputs, 'ingestion' | 'processed'>, extractSeqs: readonly number[], transformed: Set<number>, loadedSeq: number): Promise<Backlog> {
+  const waiting = extractSeqs.filter((seq) => seq > loadedSeq);
+  if (!waiting.length) return { batches: 0, next: null, state: 'none', quarantineReport: null };
+  const next = await readExtractManifest(stores.ingestion, waiting[0]);
   const ref = { batchId: next.batchId, seq: next.seq, at: next.finishedAt };
   if (transformed.has(next.seq)) return { batches: waiting.length, next: ref, state: 'to-load', quarantineReport: null };
   const report = quarantineKey(next.batchId);
-  const quarantined = await processed.exists(report);
+  const quarantined = await stores.processed.exists(report);
   return { batches: waiting.length, next: ref, state: quarantined ? 'quarantined' : 'to-transform', quarantineReport: quarantined ? report : null };
 }
 

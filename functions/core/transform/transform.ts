@@ -22,6 +22,7 @@ import {
   readTransformManifest,
 } from '../lake/manifest-log';
 import type { ExtractManifest, TransformManifest, TransformOutput } from '../lake/manifests';
+import { extendTransformHistory } from '../lake/lake-history';
 import { acquireLease } from '../lake/stage-lease';
 import { ObjectExistsError } from '../ports/object-store';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
@@ -237,7 +238,7 @@ export async function transformBatch(
     throw await quarantine(ctx, extract, `data tests failed on the staged star tables: ${failed.map((t) => `${t.table} ${t.name} (${t.failures})`).join('; ')}`, tests);
   }
   for (const [name, added] of newKeys) staged.star[name] = { ...staged.star[name], rows: staged.star[name].rows + added };
-  return publishBatch(ctx, extract, staged, sqlFiles, startedAt, tests, rejected, models, tally);
+  return publishBatch(ctx, extract, previous, staged, sqlFiles, startedAt, tests, rejected, models, tally);
 }
 
 /** `running`'s outcome, never rejected: the caller decides when a failure matters. */
@@ -543,6 +544,7 @@ async function quarantine(
 async function publishBatch(
   ctx: PipelineContext,
   extract: ExtractManifest,
+  previous: TransformManifest | undefined,
   staged: StagedBatch,
   sqlFiles: readonly SqlFile[],
   startedAt: Date,
@@ -572,6 +574,8 @@ async function publishBatch(
     ...(models.changes.length ? { modelChanges: models.changes } : {}),
     engineQueries,
   };
+  // The star lake through this batch (lake/lake-history.ts), none after a manifest without it.
+  if (!previous || previous.history) manifest.history = extendTransformHistory(previous?.history ?? {}, manifest);
   const key = transformManifestKey(extract.seq);
   try {
     await ctx.processed.put(key, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true, contentType: 'application/json' });

@@ -2,7 +2,8 @@
  * Operate and explore, end to end through the real `totes` CLI on embedded databases: after a seed
  * and three cycles (full, incremental, nothing new) —
  *  - the run history holds one record per cycle with the right outcome, rows and freshness;
- *  - `totes status --json` agrees with the lake and the warehouse, and exits 2 past the SLA;
+ *  - `totes status --json` agrees with the lake and the warehouse, and exits 2 past the SLA; it
+ *    reads the newest manifests only, and a lake whose manifests predate their history reads the same;
  *  - `totes docs` writes a static site that headless Chromium renders, with every star table, the
  *    lineage and the charts (screenshots kept in TOTES_DOCS_SCREENSHOTS or the temp folder);
  *  - every `sql/analysis/*.sql` query gives the same answer from the lake (DuckDB) and the
@@ -17,7 +18,8 @@ import { Parser } from 'node-sql-parser';
 import { STAR_TABLES } from '../../../functions/core/contract/star-tables';
 import { athenaCurrentViewDdl, CURRENT_VIEWS, withCurrentViews } from '../../../functions/core/analysis/current-views';
 import { readRunHistory } from '../../../functions/core/operate/run-history';
-import type { PipelineStatus } from '../../../functions/core/operate/pipeline-status';
+import { extractManifestKey, transformManifestKey } from '../../../functions/core/lake/lake-layout';
+import { readPipelineStatus, type PipelineStatus } from '../../../functions/core/operate/pipeline-status';
 import { lakeBindings } from '../../../functions/core/transform/lake-bindings';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 import { openFolderPipeline } from '../../../functions/local/folder-pipeline';
@@ -108,6 +110,47 @@ describe('totes status', () => {
     for (const t of status.starTables) {
       expect({ table: t.table, rows: t.warehouseRows }).toEqual({ table: t.table, rows: t.lakeRows });
     }
+  });
+
+  it('reads the newest manifests, not the logs, and tells what the logs read whole tell', async () => {
+    // Every manifest a status reads, by key (a status used to read all of both logs: after a month on S3, 17,000 reads).
+    const reads: string[] = [];
+    const reading = (root: string): FolderObjectStore => {
+      const store = new FolderObjectStore(root);
+      const get = store.get.bind(store);
+      store.get = (key: string) => {
+        if (key.startsWith('manifests/')) reads.push(key);
+        return get(key);
+      };
+      return store;
+    };
+    const statusOf = (dir: string): Promise<PipelineStatus> =>
+      readPipelineStatus({
+        ingestion: reading(path.join(dir, 'ingestion')),
+        processed: reading(path.join(dir, 'processed')),
+        warehouseUrl: async () => warehouse!.url,
+        warehouseSchema: 'public',
+        now: new Date(),
+        slaSeconds: 3600,
+        runs: 0,
+      });
+    const recorded = await statusOf(lake);
+    expect(recorded.problems).toEqual([]);
+    expect([...new Set(reads)].sort()).toEqual([extractManifestKey(2), transformManifestKey(2)]);
+    // The same lake with manifests from before they recorded the lake's history: its logs are read whole.
+    const older = path.join(parent, 'lake-without-histories');
+    await fs.cp(lake, older, { recursive: true });
+    for (const key of [extractManifestKey(1), extractManifestKey(2)].map((k) => path.join(older, 'ingestion', k)).concat([transformManifestKey(1), transformManifestKey(2)].map((k) => path.join(older, 'processed', k)))) {
+      const { history, ...manifest } = JSON.parse(await fs.readFile(key, 'utf8')) as { history?: unknown };
+      expect(history).toBeDefined();
+      await fs.writeFile(key, JSON.stringify(manifest));
+    }
+    reads.length = 0;
+    const folded = await statusOf(older);
+    expect(reads).toEqual(expect.arrayContaining([extractManifestKey(1), transformManifestKey(1)]));
+    expect(folded.sourceTables).toEqual(recorded.sourceTables);
+    expect(folded.starTables).toEqual(recorded.starTables);
+    expect(recorded.sourceTables.find((t) => t.table === 'sales_order')?.lakeVersions).toBeGreaterThan(recorded.sourceTables.find((t) => t.table === 'sales_order')!.lakeCurrentRows!);
   });
 
   it('exits 2 when freshness is past the SLA, and prints a readable table without --json', async () => {
