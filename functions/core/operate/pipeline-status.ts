@@ -97,21 +97,29 @@ export interface PipelineStatus {
 
 export async function readPipelineStatus(inputs: StatusInputs): Promise<PipelineStatus> {
   const problems: string[] = [];
-  const extractSeqs = await listExtractSeqs(inputs.ingestion);
-  const transformSeqs = await listTransformSeqs(inputs.processed);
+  const warehouse = inputs.warehouseUrl ? await readWarehouse(inputs.warehouseUrl, inputs.warehouseSchema).catch((err: Error) => problem(problems, 'warehouse', err)) : undefined;
+  const source = inputs.sourceUrl ? await readSource(inputs.sourceUrl).catch((err: Error) => problem(problems, 'source (totesys)', err)) : undefined;
+
+  // Both logs from the newest loaded batch on (S3's StartAfter): what the status needs of them is
+  // there (the newest manifests and the backlog), so it costs the batches since, not the lake's age.
+  // Without a loaded batch, or when the log does not have it, each is listed from its beginning.
+  const loadedSeq = warehouse?.loaded?.seq;
+  const listFromLoaded = async (list: (store: ObjectStore, startAfterSeq?: number) => Promise<number[]>, store: ObjectStore): Promise<number[]> => {
+    const since = loadedSeq !== undefined && loadedSeq > 1 ? await list(store, loadedSeq - 1) : [];
+    return since[0] === loadedSeq ? since : list(store);
+  };
+  const extractSeqs = await listFromLoaded(listExtractSeqs, inputs.ingestion);
+  const transformSeqs = await listFromLoaded(listTransformSeqs, inputs.processed);
   const lastExtract = extractSeqs.length ? await readExtractManifest(inputs.ingestion, extractSeqs.at(-1)!) : undefined;
   const lastTransform = transformSeqs.length ? await readTransformManifest(inputs.processed, transformSeqs.at(-1)!) : undefined;
   // The lake through the newest batches, as their manifests record it (lake/lake-history.ts): two
   // reads however old the lake. A log begun before manifests recorded it is read whole and folded.
   const extractHistory =
     lastExtract?.history ??
-    (await readWholeLog(extractSeqs, (seq) => readExtractManifest(inputs.ingestion, seq))).reduce(extendExtractHistory, {} as ExtractHistory);
+    (await readWholeLog(await listExtractSeqs(inputs.ingestion), (seq) => readExtractManifest(inputs.ingestion, seq))).reduce(extendExtractHistory, {} as ExtractHistory);
   const transformHistory =
     lastTransform?.history ??
-    (await readWholeLog(transformSeqs, (seq) => readTransformManifest(inputs.processed, seq))).reduce(extendTransformHistory, {} as TransformHistory);
-
-  const warehouse = inputs.warehouseUrl ? await readWarehouse(inputs.warehouseUrl, inputs.warehouseSchema).catch((err: Error) => problem(problems, 'warehouse', err)) : undefined;
-  const source = inputs.sourceUrl ? await readSource(inputs.sourceUrl).catch((err: Error) => problem(problems, 'source (totesys)', err)) : undefined;
+    (await readWholeLog(await listTransformSeqs(inputs.processed), (seq) => readTransformManifest(inputs.processed, seq))).reduce(extendTransformHistory, {} as TransformHistory);
 
   const loadedManifest = warehouse?.loaded && extractSeqs.includes(warehouse.loaded.seq) ? await readExtractManifest(inputs.ingestion, warehouse.loaded.seq) : undefined;
   if (warehouse?.loaded && !loadedManifest) {

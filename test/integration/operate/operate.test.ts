@@ -113,14 +113,21 @@ describe('totes status', () => {
   });
 
   it('reads the newest manifests, not the logs, and tells what the logs read whole tell', async () => {
-    // Every manifest a status reads, by key (a status used to read all of both logs: after a month on S3, 17,000 reads).
+    // Every manifest a status reads, by key (a status used to read all of both logs: after a month
+    // on S3, 17,000 reads), and where each listing of a log starts.
     const reads: string[] = [];
+    const listings: string[] = [];
     const reading = (root: string): FolderObjectStore => {
       const store = new FolderObjectStore(root);
       const get = store.get.bind(store);
+      const list = store.list.bind(store);
       store.get = (key: string) => {
         if (key.startsWith('manifests/')) reads.push(key);
         return get(key);
+      };
+      store.list = (prefix: string, options?: { startAfter?: string }) => {
+        if (prefix.startsWith('manifests/')) listings.push(`${prefix} after ${options?.startAfter ?? 'nothing'}`);
+        return list(prefix, options);
       };
       return store;
     };
@@ -137,6 +144,8 @@ describe('totes status', () => {
     const recorded = await statusOf(lake);
     expect(recorded.problems).toEqual([]);
     expect([...new Set(reads)].sort()).toEqual([extractManifestKey(2), transformManifestKey(2)]);
+    // Both logs listed from the newest loaded batch (seq 2) on.
+    expect(listings).toEqual([`manifests/extract/ after ${extractManifestKey(1)}`, `manifests/transform/ after ${transformManifestKey(1)}`]);
     // The same lake with manifests from before they recorded the lake's history: its logs are read whole.
     const older = path.join(parent, 'lake-without-histories');
     await fs.cp(lake, older, { recursive: true });
