@@ -83,6 +83,7 @@ export interface LoadResult {
   seq: number;
   /** True when the ledger already had the batch when its transaction looked (another load won): nothing was written. */
   skipped: boolean;
+  /** The method the load chose for the warehouse; with `copy`, a table of at most `smallOutputRows` rows still merges by one INSERT. */
   method: LoadMethod;
   tables: Partial<Record<StarTableName, TableLoad>>;
   /** Source rows the batch reported deleted in totesys, newly recorded in `deleted_rows` (the load always sets it). */
