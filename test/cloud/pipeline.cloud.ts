@@ -189,6 +189,37 @@ describe('the cloud path, offline: the deployed stack, the bundles, Athena on Tr
     expect(p.cloud.rules.map((r) => explainEventPatternMatch(r.pattern as object, raw).length > 0)).not.toContain(false);
   });
 
+  test('five minutes of ordinary business, twice: each transform manifest counts the Athena queries and bytes its batch sent', async () => {
+    // The batch issue 14 is about: new orders, payments and amendments (a new design now and then).
+    // The seeded lake is of 2024, so the first such batch also grows the calendar by years; the
+    // second is a steady five minutes. Their counts go to bench/cloud-results.json.
+    for (const [label, seed] of [['five minutes of business', 5], ['five minutes of business, again', 6]] as const) {
+      await simulateActivity(p.sourceUrl, { minutes: 5, seed });
+      p.sourceWritten();
+      const first = p.facade.queries.length;
+      const run = await cloudBatch(label);
+      expect(run.transform).toHaveLength(1);
+      expect(run.load).toHaveLength(1);
+      const sent = p.facade.queries.slice(first);
+      expect(sent.filter((q) => q.state !== 'SUCCEEDED')).toEqual([]);
+      // What the transform recorded of its batch (manifest, run history, totes status) is what Athena was sent.
+      const keys = p.seenKeys(p.cloud.buckets.processed).filter((k) => /^manifests\/transform\/\d+\.json$/.test(k)).sort();
+      const object = await p.s3.send(new GetObjectCommand({ Bucket: p.cloud.buckets.processed, Key: keys.at(-1) }));
+      const manifest = JSON.parse(await object.Body!.transformToString()) as { engineQueries?: { queries: number; criticalPath: number; bytesScanned: number | null } };
+      expect(manifest.engineQueries).toEqual({
+        queries: sent.length,
+        criticalPath: expect.any(Number),
+        bytesScanned: sent.reduce((sum, q) => sum + q.bytesScanned, 0),
+      });
+      // Statements were sent together: the queries Athena saw start after every earlier one had
+      // finished are no more than the engine's critical path, which is less than the queries.
+      expect(criticalPath(sent)).toBeLessThanOrEqual(manifest.engineQueries!.criticalPath);
+      expect(manifest.engineQueries!.criticalPath).toBeLessThan(sent.length);
+      await p.localCycle();
+      await expectWarehousesEqual();
+    }
+  });
+
   test('an incremental batch after amendments, a department move, an address edit, payments paid and a deletion', async () => {
     // A payment the lake knows (nothing references payments, so it can be deleted).
     const [victim] = await sql(p.sourceUrl, 'SELECT max(payment_id) AS id FROM payment');
