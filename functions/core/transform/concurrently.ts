@@ -2,13 +2,24 @@
  * Independent engine statements of a batch, sent together (issue 14: few Athena round trips). On
  * Athena each statement waits one to two seconds however small, so statements that do not read
  * each other's outputs run at once: the batch waits for the longest chain, not the sum
- * (transform/query-tally.ts counts both). At most {@link ENGINE_CONCURRENCY} are in flight, well
- * within an Athena workgroup's quota of concurrent queries, which other users share. DuckDB runs
- * them at once too, each on a connection of its own to its one instance (engines/duckdb/client.ts).
+ * (transform/query-tally.ts counts both). At most {@link ENGINE_CONCURRENCY} are in flight: the
+ * chains sent together here, and the statements themselves at the one place every statement of a
+ * batch passes (query-tally.ts `countQueries`), since a chain may send two at once (a small
+ * dimension and its change set). DuckDB runs them at once too, each on a connection of its own to
+ * its one instance (engines/duckdb/client.ts).
  */
 
-/** Statements of one batch in flight at once, at most. */
-export const ENGINE_CONCURRENCY = 5;
+/**
+ * Statements of one batch in flight at once, at most. Ten: a five-minute batch in which two small
+ * dimensions changed (an address edit: dim_location and dim_counterparty) sends nine together in
+ * its star wave (`dim_date`'s count, each dimension and its change set, `dim_transaction`'s change
+ * set, three fact partitions), and a bound below that sends one of them a level later, a second
+ * or more on Athena (BENCHMARKS.md, "Small dimensions changed: a level fewer"). Within an account's
+ * quota of active Athena DML queries (running and queued, shared with every other user; AWS's
+ * example is 25), beyond which Athena answers TooManyRequestsException (retried:
+ * engines/athena/client.ts).
+ */
+export const ENGINE_CONCURRENCY = 10;
 
 /**
  * Runs `work` for every item, at most `limit` at once, and returns the results in the items'

@@ -1,5 +1,6 @@
 import type { EngineQueries } from '../lake/manifests';
 import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, WriteTarget } from '../ports/query-engine';
+import { ENGINE_CONCURRENCY } from './concurrently';
 
 /**
  * The engine round trips of one batch's transform, counted in one place for every engine: the
@@ -22,6 +23,11 @@ import type { QueryAnswer, QueryEngine, QueryStats, RelationBindings, WriteTarge
  * awaited in turn, the critical path equals the count. It measures what happened: where more
  * independent statements wait than run at once (concurrently.ts), a waiting one is sent after
  * whichever finished first, so on an engine that runs them together it can vary a little.
+ *
+ * The bound on statements in flight is kept here too ({@link countQueries}' `limit`): chains run at
+ * once (concurrently.ts) may each send more than one statement together (a small dimension and its
+ * change set), so bounding the chains alone would not bound the statements. A call waits for a slot
+ * before it is marked sent, so waiting is not counted as being in flight.
  *
  * Bytes scanned are the engine's own figures (Athena's `DataScannedInBytes`, Trino's physical
  * input bytes), summed; null for an engine that does not measure them (DuckDB): unknown, not 0.
@@ -57,44 +63,79 @@ export class QueryTally {
   }
 }
 
-/** `engine`, with every call it is sent counted in `tally`. */
-export function countQueries(engine: QueryEngine, tally: QueryTally): QueryEngine {
+/**
+ * At most `limit` calls at once: `run` waits for a free slot (callers are served in the order they
+ * asked) and gives it back when the call settles.
+ */
+class Slots {
+  private busy = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`Engine statements in flight: the bound must be a whole number of at least 1, got ${limit}`);
+  }
+
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    if (this.busy >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.busy += 1;
+    try {
+      return await call();
+    } finally {
+      const next = this.waiting.shift();
+      // The slot passes straight to the next caller, or is freed.
+      if (next) next();
+      else this.busy -= 1;
+    }
+  }
+}
+
+/**
+ * `engine`, with every call it is sent counted in `tally`, and at most `limit` calls in flight
+ * ({@link ENGINE_CONCURRENCY} by default: well within an Athena workgroup's quota of concurrent
+ * queries, which other users share).
+ */
+export function countQueries(engine: QueryEngine, tally: QueryTally, limit = ENGINE_CONCURRENCY): QueryEngine {
+  const slots = new Slots(limit);
   const select = engine.select?.bind(engine);
   const counted: QueryEngine = {
     name: engine.name,
     ...(engine.measuresScan ? { measuresScan: true } : {}),
-    async write(sql: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> {
-      const finished = tally.sent();
-      let stats: QueryStats | undefined;
-      try {
-        stats = await engine.write(sql, bindings, target);
-        return stats;
-      } finally {
-        finished(stats?.statements ?? 1, stats?.bytesScanned ?? 0);
-      }
-    },
+    write: (sql: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> =>
+      slots.run(async () => {
+        const finished = tally.sent();
+        let stats: QueryStats | undefined;
+        try {
+          stats = await engine.write(sql, bindings, target);
+          return stats;
+        } finally {
+          finished(stats?.statements ?? 1, stats?.bytesScanned ?? 0);
+        }
+      }),
     async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
       if (select) return (await counted.select!(sql, bindings)).rows;
-      const finished = tally.sent();
-      try {
-        return await engine.query(sql, bindings);
-      } finally {
-        finished(1, 0);
-      }
+      return slots.run(async () => {
+        const finished = tally.sent();
+        try {
+          return await engine.query(sql, bindings);
+        } finally {
+          finished(1, 0);
+        }
+      });
     },
     close: () => engine.close(),
   };
   if (select) {
-    counted.select = async (sql: string, bindings?: RelationBindings): Promise<QueryAnswer> => {
-      const finished = tally.sent();
-      let answer: QueryAnswer | undefined;
-      try {
-        answer = await select(sql, bindings);
-        return answer;
-      } finally {
-        finished(1, answer?.bytesScanned ?? 0);
-      }
-    };
+    counted.select = (sql: string, bindings?: RelationBindings): Promise<QueryAnswer> =>
+      slots.run(async () => {
+        const finished = tally.sent();
+        let answer: QueryAnswer | undefined;
+        try {
+          answer = await select(sql, bindings);
+          return answer;
+        } finally {
+          finished(1, answer?.bytesScanned ?? 0);
+        }
+      });
   }
   return counted;
 }

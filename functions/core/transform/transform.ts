@@ -29,10 +29,11 @@ import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
 import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy } from './current-compaction';
 import { currentStateColumns, currentStateSql } from './current-state';
-import { dimensionBindings, dimensionSegments, planByKey, writeDimensionByKey, type ByKeyPlan } from './dimension-by-key';
+import { byKeySource, dimensionBindings, dimensionSegments, planByKey, writeDimensionByKey, type ByKeyPlan } from './dimension-by-key';
 import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
+import { stripOuter } from '../sql/sql-text';
 import { checkModelVersions, type ModelCheck } from './model-versions';
 import { countQueries, QueryTally } from './query-tally';
 import { concurrently } from './concurrently';
@@ -439,7 +440,7 @@ async function stageStarTables(
     // A by-key dimension whose source wrote a delta: only the delta's keys change (dimension-by-key.ts).
     const byKey = table.kind === 'dimension' ? planByKey(file, kept, current.currentDeltas, batchId, policy) : undefined;
     ctx.log.progress('transform', { batchId, step: `${table.name}${byKey ? ' (by key)' : ''}`, file: index + 1, of: sqlFiles.length });
-    const output = await writeStarTable(ctx, file, batchId, bindings, kept, byKey, acceptOnly);
+    const output = await writeStarTable(ctx, file, batchId, bindings, kept, byKey, acceptOnly, policy);
     ctx.log.metric(METRICS.rows, output.rows, 'Count', { table: table.name, stage: 'transform' });
     return { output, fate: 'written' };
   });
@@ -470,6 +471,7 @@ async function writeStarTable(
   kept: TransformOutput | undefined,
   byKey: ByKeyPlan | undefined,
   acceptOnly: readonly SourceTableName[],
+  policy: CompactionPolicy,
 ): Promise<TransformOutput> {
   const { table } = file;
   const target: WriteTarget = {
@@ -484,9 +486,26 @@ async function writeStarTable(
     ...(table.kind === 'dimension' ? { sortedBy: table.key } : {}),
   };
   if (byKey) return writeDimensionByKey(ctx, file, target, byKey, acceptOnly);
-  const { rows, bytesScanned, elapsedMs, files } = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), bindings, target);
+  const select = readAcceptedOnly(file.sql, acceptOnly);
+  // A small dimension rebuilt whole and its change set are written at once, the change set from the
+  // same SELECT rather than from the written files (issue 14: a step fewer on the batch's critical
+  // path when such a dimension changes; on Athena a round trip of a second or more). Both are
+  // awaited before either failure is reported, so nothing is still writing when the batch stops.
+  // A by-key dimension rebuilt whole (compacted, or its SQL changed) compares its written files
+  // instead, after the rebuild: its SELECT merges a current state of millions of rows, which the
+  // change set would run a second time — unless it is below the compaction policy's small base
+  // (a small totesys, rebuilt whole every batch), which costs a second run nothing.
+  const beside = table.kind === 'dimension' && kept !== undefined && (!byKeySource(table) || kept.rows < policy.compactBelowRows);
+  const [written, changes] = await Promise.allSettled([
+    ctx.engine.write(select, bindings, target),
+    beside ? writeDimensionChanges(ctx, target, kept, { select, bindings }) : Promise.resolve(undefined),
+  ]);
+  if (written.status === 'rejected') throw written.reason;
+  if (changes.status === 'rejected') throw changes.reason;
+  const { rows, bytesScanned, elapsedMs, files } = written.value;
   const output: TransformOutput = { kind: table.kind, prefix: target.prefix, origin: file.origin, sqlHash: file.sqlHash, rows, bytesScanned, elapsedMs, files };
-  if (table.kind === 'dimension' && kept) output.changes = await writeDimensionChanges(ctx, target, kept);
+  if (changes.value) output.changes = changes.value;
+  else if (table.kind === 'dimension' && kept) output.changes = await writeDimensionChanges(ctx, target, kept);
   return output;
 }
 
@@ -494,21 +513,41 @@ async function writeStarTable(
  * The rows of a rebuilt dimension that are new or differ from the version it replaces, written
  * beside it: the load upserts these instead of the whole dimension (a dimension that grows with
  * the orders, like dim_transaction, would otherwise be re-sent whole every five minutes). Rows
- * never leave a dimension, so upserting the difference equals upserting everything.
+ * never leave a dimension, so upserting the difference equals upserting everything. Read from the
+ * rebuilt dimension's files, or, given `from`, computed from its SELECT over the rebuild's bindings,
+ * cast to the target's column types as the write stores them (the same rows), so that it runs at
+ * once with the rebuild.
  */
-async function writeDimensionChanges(ctx: StageContext, rebuilt: WriteTarget, previous: TransformOutput): Promise<TransformOutput['changes']> {
+async function writeDimensionChanges(
+  ctx: StageContext,
+  rebuilt: WriteTarget,
+  previous: TransformOutput,
+  from?: { select: string; bindings: RelationBindings },
+): Promise<TransformOutput['changes']> {
   const name = rebuilt.table;
   const columns = rebuilt.columns.map((c) => c.name).join(', ');
+  const built = from
+    ? `SELECT ${rebuilt.columns.map((c) => `CAST(${c.name} AS ${c.trinoType}) AS ${c.name}`).join(', ')}\nFROM (\n${stripOuter(from.select)}\n) AS rebuilt`
+    : `SELECT ${columns} FROM ${name}`;
   // Built by another version of its SQL, the previous version may lack a column the model has since
   // gained (README.md, "Changing a model"): then every row is a change (the load's upsert still
   // rewrites only the rows whose values differ).
-  const sql =
-    previous.sqlHash === rebuilt.sqlHash
-      ? `SELECT ${columns} FROM ${name} EXCEPT SELECT ${columns} FROM previous_${name}`
-      : `SELECT ${columns} FROM ${name}`;
+  const sql = previous.sqlHash === rebuilt.sqlHash ? `${built}\nEXCEPT\nSELECT ${columns} FROM previous_${name}` : built;
   const target: WriteTarget = { ...rebuilt, prefix: dimensionChangesPrefix(name, rebuilt.batchId), sqlHash: sha256(sql), origin: 'generated' };
   // The version it replaces may be a by-key dimension's base + deltas: compared as readers see it.
-  const stats = await ctx.engine.write(sql, dimensionBindings(name, { prefix: rebuilt.prefix }, previous), target);
+  const before = dimensionBindings(name, { prefix: rebuilt.prefix }, previous);
+  // From the SELECT, `previous_<dim>` is bound beside the rebuild's own `<dim>` (dim_date's SQL
+  // reads its previous calendar as `dim_date`; no other SQL names its own table, which is then bound
+  // to the previous base, never to the prefix being written).
+  const bindings: RelationBindings = from
+    ? {
+        ...from.bindings,
+        star: { ...from.bindings.star, [name]: from.bindings.star[name] ?? [dimensionSegments(previous).base] },
+        previousStar: { ...from.bindings.previousStar, ...before.previousStar },
+        ...(before.previousStarDeltas ? { previousStarDeltas: { ...from.bindings.previousStarDeltas, ...before.previousStarDeltas } } : {}),
+      }
+    : before;
+  const stats = await ctx.engine.write(sql, bindings, target);
   return { prefix: target.prefix, files: stats.files, rows: stats.rows };
 }
 

@@ -36,16 +36,16 @@ describe('engine queries per batch, on DuckDB', () => {
   });
   afterAll(async () => lake.close());
 
-  it('a first batch: every statement counted, independent ones sent together five at a time, bytes unknown', async () => {
+  it('a first batch: every statement counted, independent ones sent together ten at a time, bytes unknown', async () => {
     await lake.writeBatch(1, batchOne);
     const [result] = await transformPending(ctx);
     const manifest = await readTransformManifest(lake.processed, 1);
-    // The input check beside 11 current states, five at a time (one by one on one connection)
-    // (levels 1–3: staging does not wait for the check); 11 star tables (4–6); the unknown-currency
-    // check (7); the data tests of the 11 tables with the facts' row counts in one query (level 8):
+    // The input check beside 11 current states, ten statements at a time (one by one on one
+    // connection) (levels 1–2: staging does not wait for the check); 11 star tables (3–4); the
+    // unknown-currency check (5); the data tests of the 11 tables with the facts' row counts in one query (level 6):
     // the single-row tests of a table share a scan, so the whole batch fits Trino's stage budget.
     expect(calls).toHaveLength(25);
-    expect(manifest.engineQueries).toEqual({ queries: 25, criticalPath: 8, bytesScanned: null });
+    expect(manifest.engineQueries).toEqual({ queries: 25, criticalPath: 6, bytesScanned: null });
     expect(result.manifest.engineQueries).toEqual(manifest.engineQueries);
   });
 
@@ -55,11 +55,13 @@ describe('engine queries per batch, on DuckDB', () => {
     const [result] = await transformPending(ctx);
     const manifest = await readTransformManifest(lake.processed, 2);
     // The input check and, beside it, the current states of the 3 tables with rows (department,
-    // sales_order, payment: deltas; level 1); then, side by side, dim_date's row count, build and
-    // change set (its calendar grew: levels 2–4), dim_staff and its change set, the 2 facts with
-    // versions; one query for the data tests of the 4 tables written and the 2 facts' row counts (level 5).
+    // sales_order, payment: deltas; level 1); then, side by side, dim_date's row count, then its build
+    // and change set at once (its calendar grew: levels 2–3), dim_staff and its change set at once,
+    // the 2 facts with versions; one query for the data tests of the 4 tables written and the 2
+    // facts' row counts (level 4). A dimension's change set is computed from its SELECT beside the
+    // rebuild, not after it (transform.ts writeDimensionChanges): level 5 before.
     expect(calls).toHaveLength(12);
-    expect(manifest.engineQueries).toEqual({ queries: 12, criticalPath: 5, bytesScanned: null });
+    expect(manifest.engineQueries).toEqual({ queries: 12, criticalPath: 4, bytesScanned: null });
     const record = buildRunRecord({ startedAt: new Date(), finishedAt: new Date(), engine: 'duckdb', transform: { results: [result], elapsedMs: 1 } });
     expect(record.stages.transform?.batches[0].engineQueries).toEqual(manifest.engineQueries);
     // The record and the manifest round-trip through their schemas.

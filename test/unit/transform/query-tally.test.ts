@@ -120,6 +120,30 @@ describe('countQueries', () => {
     expect(tally.counts()).toEqual({ queries: 4, criticalPath: 4, bytesScanned: 110 });
   });
 
+  it('keeps at most `limit` statements in flight: the next is sent, and counted, once one finished, in the order asked', async () => {
+    const { engine, release, fail } = gatedEngine();
+    const sent: string[] = [];
+    const watched: QueryEngine = { ...engine, query: (sql, b) => (sent.push(sql), engine.query(sql, b)) };
+    const tally = new QueryTally(false);
+    const counted = countQueries(watched, tally, 2);
+    const calls = ['a', 'b', 'c', 'd'].map((name) => counted.query(name, bindings));
+    const failed = expect(calls[0]).rejects.toThrow('a failed');
+    await new Promise((r) => setImmediate(r));
+    expect(sent).toEqual(['a', 'b']);
+    await fail('a');
+    // a's slot went to c (a failure frees it too), the first waiting; d still waits.
+    expect(sent).toEqual(['a', 'b', 'c']);
+    await release('b');
+    expect(sent).toEqual(['a', 'b', 'c', 'd']);
+    await release('c');
+    await release('d');
+    await failed;
+    await Promise.all(calls.slice(1));
+    // a and b on level 1; c and d, sent after one of them finished, on level 2.
+    expect(tally.counts()).toEqual({ queries: 4, criticalPath: 2, bytesScanned: null });
+    expect(() => countQueries(engine, tally, 0)).toThrow('at least 1, got 0');
+  });
+
   it('counts a call that failed', async () => {
     const { engine, fail, release } = gatedEngine();
     const tally = new QueryTally(false);
