@@ -21,7 +21,7 @@ import { ENGINE_CONCURRENCY } from './concurrently';
  * statements that had finished when it was sent (0 if none). Statements in flight together
  * therefore share a level; statements sent one after another each add one. With every call
  * awaited in turn, the critical path equals the count. It measures what happened: where more
- * independent statements wait than run at once (concurrently.ts), a waiting one is sent after
+ * independent statements wait than run at once (concurrently.ts, or a slot here), a waiting one is sent after
  * whichever finished first, so on an engine that runs them together it can vary a little.
  *
  * The bound on statements in flight is kept here too ({@link countQueries}' `limit`): chains run at
@@ -91,8 +91,8 @@ class Slots {
 
 /**
  * `engine`, with every call it is sent counted in `tally`, and at most `limit` calls in flight
- * ({@link ENGINE_CONCURRENCY} by default: well within an Athena workgroup's quota of concurrent
- * queries, which other users share).
+ * ({@link ENGINE_CONCURRENCY} by default: within the account's quota of active Athena DML queries,
+ * running and queued, which every other user of the account shares).
  */
 export function countQueries(engine: QueryEngine, tally: QueryTally, limit = ENGINE_CONCURRENCY): QueryEngine {
   const slots = new Slots(limit);

@@ -537,8 +537,9 @@ async function writeDimensionChanges(
   // The version it replaces may be a by-key dimension's base + deltas: compared as readers see it.
   const before = dimensionBindings(name, { prefix: rebuilt.prefix }, previous);
   // From the SELECT, `previous_<dim>` is bound beside the rebuild's own `<dim>` (dim_date's SQL
-  // reads its previous calendar as `dim_date`; no other SQL names its own table, which is then bound
-  // to the previous base, never to the prefix being written).
+  // reads its previous calendar as `dim_date`; no other SQL reads its own table, which is then bound
+  // to the previous base — a name the file's comments mention may still be bound — never to the
+  // prefix being written).
   const bindings: RelationBindings = from
     ? {
         ...from.bindings,
