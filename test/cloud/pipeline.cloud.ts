@@ -2,6 +2,7 @@ import { AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, StartQu
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { EngineQueries } from '../../functions/core/lake/manifests';
 import { STAR_TABLES, type StarColumn, type StarTableName } from '../../functions/core/contract/star-tables';
 import { simulateActivity } from '../../functions/totesys/simulate';
 import type { StarRows } from '../support/expected-star';
@@ -37,7 +38,7 @@ jest.setTimeout(15 * 60_000);
 
 let p: OfflinePipeline;
 /** Per batch: the facade's queries of its transform. */
-const batches: { label: string; invocations: number; queries: FacadeQuery[]; counted?: { queries: number; criticalPath: number; bytesScanned: number | null } }[] = [];
+const batches: { label: string; invocations: number; queries: FacadeQuery[]; counted?: EngineQueries }[] = [];
 
 const sql = (url: string, text: string, params: unknown[] = []) => p.sql(url, text, params);
 const invoke = (stage: Stage, event: unknown, killWhen?: () => boolean, target?: AwsTarget) => p.invoke(stage, event, { killWhen, target });
@@ -208,7 +209,7 @@ describe('the cloud path, offline: the deployed stack, the bundles, Athena on Tr
       // What the transform recorded of its batch (manifest, run history, totes status) is what Athena was sent.
       const keys = p.seenKeys(p.cloud.buckets.processed).filter((k) => /^manifests\/transform\/\d+\.json$/.test(k)).sort();
       const object = await p.s3.send(new GetObjectCommand({ Bucket: p.cloud.buckets.processed, Key: keys.at(-1) }));
-      const manifest = JSON.parse(await object.Body!.transformToString()) as { engineQueries?: { queries: number; criticalPath: number; bytesScanned: number | null } };
+      const manifest = JSON.parse(await object.Body!.transformToString()) as { engineQueries?: EngineQueries };
       expect(manifest.engineQueries).toEqual({
         queries: sent.length,
         criticalPath: expect.any(Number),

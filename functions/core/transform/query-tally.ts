@@ -96,46 +96,32 @@ class Slots {
  */
 export function countQueries(engine: QueryEngine, tally: QueryTally, limit = ENGINE_CONCURRENCY): QueryEngine {
   const slots = new Slots(limit);
+  /** Runs `call` once a slot is free, counted from then: its statements and bytes as `measured` reads them off its result (none if it failed). */
+  const send = <T>(call: () => Promise<T>, measured: (result: T | undefined) => [statements: number, bytesScanned: number]): Promise<T> =>
+    slots.run(async () => {
+      const finished = tally.sent();
+      let result: T | undefined;
+      try {
+        result = await call();
+        return result;
+      } finally {
+        finished(...measured(result));
+      }
+    });
   const select = engine.select?.bind(engine);
   const counted: QueryEngine = {
     name: engine.name,
     ...(engine.measuresScan ? { measuresScan: true } : {}),
     write: (sql: string, bindings: RelationBindings, target: WriteTarget): Promise<QueryStats> =>
-      slots.run(async () => {
-        const finished = tally.sent();
-        let stats: QueryStats | undefined;
-        try {
-          stats = await engine.write(sql, bindings, target);
-          return stats;
-        } finally {
-          finished(stats?.statements ?? 1, stats?.bytesScanned ?? 0);
-        }
-      }),
+      send(() => engine.write(sql, bindings, target), (stats) => [stats?.statements ?? 1, stats?.bytesScanned ?? 0]),
     async query(sql: string, bindings?: RelationBindings): Promise<Record<string, unknown>[]> {
       if (select) return (await counted.select!(sql, bindings)).rows;
-      return slots.run(async () => {
-        const finished = tally.sent();
-        try {
-          return await engine.query(sql, bindings);
-        } finally {
-          finished(1, 0);
-        }
-      });
+      return send(() => engine.query(sql, bindings), () => [1, 0]);
     },
     close: () => engine.close(),
   };
   if (select) {
-    counted.select = (sql: string, bindings?: RelationBindings): Promise<QueryAnswer> =>
-      slots.run(async () => {
-        const finished = tally.sent();
-        let answer: QueryAnswer | undefined;
-        try {
-          answer = await select(sql, bindings);
-          return answer;
-        } finally {
-          finished(1, answer?.bytesScanned ?? 0);
-        }
-      });
+    counted.select = (sql: string, bindings?: RelationBindings): Promise<QueryAnswer> => send(() => select(sql, bindings), (answer) => [1, answer?.bytesScanned ?? 0]);
   }
   return counted;
 }
