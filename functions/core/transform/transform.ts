@@ -315,11 +315,52 @@ export async function stageBatch(
 ): Promise<StagedBatch> {
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
   for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
-  const current = await stageCurrentStates(ctx, extract, previous, batchFiles, acceptOnly);
-  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly, models);
+  const counts = countGrowingTables(ctx, extract, previous, sqlFiles, batchFiles, acceptOnly);
+  let current: StagedCurrent;
+  try {
+    current = await stageCurrentStates(ctx, extract, previous, batchFiles, acceptOnly);
+  } catch (err) {
+    await Promise.allSettled(counts.values());
+    throw err;
+  }
+  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly, models, counts);
   if (!previous || current.changed.includes('currency')) await reportUnknownCurrencies(ctx, star.star.dim_currency.prefix, extract.batchId);
   return { ...current, ...star };
 }
+
+/**
+ * The row counts that decide whether a dimension that only grows (dim_date) is carried forward
+ * (stageStarTables), sent now, beside the current-state writes. Such a dimension's SQL reads the batch
+ * and its own previous version, never the current state, so its count need not wait for the current
+ * state: a batch that grows the calendar builds it one level earlier (issue 14; on Athena a level is
+ * a second or more), and one that does not sends the count a level earlier too. A count is sent only
+ * where stageStarTables would ask for it: a source of the dimension has rows in the batch (the
+ * tables stageCurrentStates reports changed) and its previous version was built by the same SQL.
+ * Never for an SQL file that names a current state: the star wave counts that one, as before.
+ */
+function countGrowingTables(
+  ctx: StageContext,
+  extract: ExtractManifest,
+  previous: TransformManifest | undefined,
+  sqlFiles: readonly SqlFile[],
+  batchFiles: Partial<Record<SourceTableName, string[]>>,
+  acceptOnly: readonly SourceTableName[],
+): Map<StarTableName, Promise<number>> {
+  const counts = new Map<StarTableName, Promise<number>>();
+  for (const file of sqlFiles) {
+    const kept = previous?.star[file.table.name];
+    const changed = file.table.sources.some((s) => (extract.tables[s as SourceTableName]?.rows ?? 0) > 0);
+    if (!file.table.growsOnly || !changed || !kept || kept.sqlHash !== file.sqlHash || READS_CURRENT_STATE.test(file.sql)) continue;
+    const counting = countRows(ctx, file, { batch: batchFiles, current: {}, star: { [file.table.name]: [kept.prefix] } }, acceptOnly);
+    // Observed now, awaited later (stageStarTables): a failure is its caller's, not an unhandled rejection.
+    counting.catch(() => undefined);
+    counts.set(file.table.name, counting);
+  }
+  return counts;
+}
+
+/** An SQL file that reads a current state (`current_<table>`). */
+const READS_CURRENT_STATE = new RegExp(`\\bcurrent_(${SOURCE_TABLES.map((t) => t.name).join('|')})\\b`, 'i');
 
 /**
  * The current state, per table: kept as it is, a delta with this batch's versions, or compacted
@@ -409,6 +450,8 @@ async function stageStarTables(
   current: StagedCurrent,
   acceptOnly: readonly SourceTableName[],
   models: Pick<ModelCheck, 'published'>,
+  /** Row counts of dimensions that only grow, already sent (countGrowingTables); the others are counted here. */
+  counts: ReadonlyMap<StarTableName, Promise<number>> = new Map(),
 ): Promise<Pick<StagedBatch, 'star' | 'carried' | 'unwritten'>> {
   const previousDimDate = previous?.star.dim_date?.prefix;
   const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
@@ -423,6 +466,8 @@ async function stageStarTables(
     // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
     const kept = previous?.star[table.name];
     if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !changed(table)) {
+      // countGrowingTables sends no count for it; had it, the count ends before the batch goes on.
+      await counts.get(table.name)?.catch(() => undefined);
       return { output: { ...kept, builtBy: kept.builtBy ?? previous!.batchId }, fate: 'carried' };
     }
     // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
@@ -434,7 +479,7 @@ async function stageStarTables(
       return { output: { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 }, fate: 'unwritten' };
     }
     // A dimension that only grows (dim_date): unchanged while its row count is (the calendar did not grow).
-    if (table.growsOnly && kept && kept.sqlHash === file.sqlHash && (await countRows(ctx, file, bindings, acceptOnly)) === kept.rows) {
+    if (table.growsOnly && kept && kept.sqlHash === file.sqlHash && (await (counts.get(table.name) ?? countRows(ctx, file, bindings, acceptOnly))) === kept.rows) {
       return { output: { ...kept, builtBy: kept.builtBy ?? previous!.batchId }, fate: 'carried' };
     }
     // A by-key dimension whose source wrote a delta: only the delta's keys change (dimension-by-key.ts).

@@ -6,7 +6,7 @@ import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import type { QueryEngine } from '../../../functions/core/ports/query-engine';
 import { transformPending } from '../../../functions/core/transform/transform';
 import { RawLake } from './raw-lake';
-import { batchOne, batchTwo } from './totesys-rows';
+import { batchOne, batchTwo, department } from './totesys-rows';
 
 /**
  * The transform's count of its engine round trips (functions/core/transform/query-tally.ts) on
@@ -55,18 +55,31 @@ describe('engine queries per batch, on DuckDB', () => {
     const [result] = await transformPending(ctx);
     const manifest = await readTransformManifest(lake.processed, 2);
     // The input check and, beside it, the current states of the 3 tables with rows (department,
-    // sales_order, payment: deltas; level 1); then, side by side, dim_date's row count, then its build
-    // and change set at once (its calendar grew: levels 2–3), dim_staff and its change set at once,
-    // the 2 facts with versions; one query for the data tests of the 4 tables written and the 2
-    // facts' row counts (level 4). A dimension's change set is computed from its SELECT beside the
-    // rebuild, not after it (transform.ts writeDimensionChanges): level 5 before.
+    // sales_order, payment: deltas) and dim_date's row count (it reads the batch and the previous
+    // calendar, not the current state: transform.ts countGrowingTables; level 1); then, side by side,
+    // dim_date's build and change set at once (its calendar grew), dim_staff and its change set at
+    // once, the 2 facts with versions (level 2); one query for the data tests of the 4 tables written
+    // and the 2 facts' row counts (level 3). A dimension's change set is computed from its SELECT
+    // beside the rebuild, not after it (transform.ts writeDimensionChanges): level 5 before, and 4
+    // while the count waited for the current states.
     expect(calls).toHaveLength(12);
-    expect(manifest.engineQueries).toEqual({ queries: 12, criticalPath: 4, bytesScanned: null });
+    expect(manifest.engineQueries).toEqual({ queries: 12, criticalPath: 3, bytesScanned: null });
     const record = buildRunRecord({ startedAt: new Date(), finishedAt: new Date(), engine: 'duckdb', transform: { results: [result], elapsedMs: 1 } });
     expect(record.stages.transform?.batches[0].engineQueries).toEqual(manifest.engineQueries);
     // The record and the manifest round-trip through their schemas.
     expect(RunRecord.parse(JSON.parse(JSON.stringify(record))).stages.transform?.batches[0].engineQueries).toEqual(manifest.engineQueries);
     expect(TransformManifest.parse(JSON.parse(JSON.stringify(manifest))).engineQueries).toEqual(manifest.engineQueries);
+  });
+
+  it("a batch none of whose rows dim_date reads sends no count for it, early or late", async () => {
+    calls.length = 0;
+    await lake.writeBatch(3, { department: [department(1, 'Sales', 'Leeds', '2022-11-06 09:00:00.000')] });
+    await transformPending(ctx);
+    const manifest = await readTransformManifest(lake.processed, 3);
+    // department's delta (level 1); dim_staff and its change set (2); their data tests (3).
+    expect(calls.filter((c) => c.startsWith('query SELECT count(*) AS n FROM'))).toEqual([]);
+    expect(manifest.star.dim_date.builtBy).toBeDefined();
+    expect(manifest.engineQueries).toEqual({ queries: calls.length, criticalPath: 3, bytesScanned: null });
   });
 
   it('reads a manifest written before the count (no engineQueries) as before', async () => {
