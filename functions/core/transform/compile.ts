@@ -17,8 +17,8 @@ import { readBatchInputs, stageBatch } from './transform';
  *
  * It plans the batch with the transform's own code: the same inputs (`readBatchInputs`: extract
  * manifest N, transform manifest N−1), the same model-version check, the same input-check query, the
- * same staging (`stageBatch`: current states, then every SQL file in dependency order, by-key
- * dimensions, change sets) and the same data tests (`runDataTests`) — with an engine that hands each
+ * same staging (`stageBatch`: current states with `dim_date`'s count, then every SQL file in
+ * dependency order, by-key dimensions, change sets) and the same data tests (`runDataTests`) — with an engine that hands each
  * write and query to the engine's renderer ({@link StatementRenderer}, beside each engine in
  * `functions/engines/<engine>/engine.ts`, sharing its statement generator) instead of running it. So
  * every statement is the text the engine would send, in the order it would send it; nothing is

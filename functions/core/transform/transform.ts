@@ -351,12 +351,18 @@ function countGrowingTables(
     const kept = previous?.star[file.table.name];
     const changed = file.table.sources.some((s) => (extract.tables[s as SourceTableName]?.rows ?? 0) > 0);
     if (!file.table.growsOnly || !changed || !kept || kept.sqlHash !== file.sqlHash || READS_CURRENT_STATE.test(file.sql)) continue;
-    const counting = countRows(ctx, file, { batch: batchFiles, current: {}, star: { [file.table.name]: [kept.prefix] } }, acceptOnly);
+    const counting = countRows(ctx, file, { batch: batchFiles, current: {}, star: previousCalendar(previous) }, acceptOnly);
     // Observed now, awaited later (stageStarTables): a failure is its caller's, not an unhandled rejection.
     counting.catch(() => undefined);
     counts.set(file.table.name, counting);
   }
   return counts;
+}
+
+/** The star tables the star wave binds besides the current state: the calendar the batch extends. */
+function previousCalendar(previous: TransformManifest | undefined): RelationBindings['star'] {
+  const prefix = previous?.star.dim_date?.prefix;
+  return { dim_date: prefix ? [prefix] : [] };
 }
 
 /** An SQL file that reads a current state (`current_<table>`). */
@@ -453,8 +459,7 @@ async function stageStarTables(
   /** Row counts of dimensions that only grow, already sent (countGrowingTables); the others are counted here. */
   counts: ReadonlyMap<StarTableName, Promise<number>> = new Map(),
 ): Promise<Pick<StagedBatch, 'star' | 'carried' | 'unwritten'>> {
-  const previousDimDate = previous?.star.dim_date?.prefix;
-  const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: { dim_date: previousDimDate ? [previousDimDate] : [] } };
+  const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: previousCalendar(previous) };
   const staged: Pick<StagedBatch, 'star' | 'carried' | 'unwritten'> = { star: {} as StagedBatch['star'], carried: [], unwritten: [] };
   const changed = (table: StarTable): boolean => table.sources.some((s) => current.changed.includes(s as SourceTableName));
   const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
