@@ -471,8 +471,6 @@ async function stageStarTables(
     // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
     const kept = previous?.star[table.name];
     if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !changed(table)) {
-      // countGrowingTables sends no count for it; had it, the count ends before the batch goes on.
-      await counts.get(table.name)?.catch(() => undefined);
       return { output: { ...kept, builtBy: kept.builtBy ?? previous!.batchId }, fate: 'carried' };
     }
     // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
