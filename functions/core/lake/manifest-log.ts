@@ -26,6 +26,32 @@ export async function listManifestSeqs(store: ObjectStore, prefix: string, start
   return seqs;
 }
 
+/**
+ * The seqs of a manifest log after `afterSeq`, found by naming their keys (`exists`, a few at once)
+ * rather than by listing the log: on S3 a LIST after a key costs the keys after it, but on the
+ * folder store any listing reads the log's whole folder — 15 ms at a month of five-minute batches,
+ * 150 ms at a year, several times a cycle (BENCHMARKS.md, "A month-old lake"). Above a seq a stage
+ * has read, a log has no gaps: the extract numbers a batch after the newest manifest (written
+ * If-None-Match, so two extracts never share a seq), and the transform publishes a batch only once
+ * its predecessor's manifest exists. So the run of consecutive keys after `afterSeq` is what a
+ * listing after it would find. A manifest deleted by hand ends the run early; a new process's first
+ * look ({@link listWholeManifestLog}) lists the log whole and finds the gap.
+ */
+export async function manifestSeqsAfter(store: ObjectStore, prefix: string, afterSeq: number): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let next = afterSeq + 1, width = 2; ; next += width, width = Math.min(width * 2, 32)) {
+    const window = Array.from({ length: width }, (_, i) => next + i);
+    const found = await Promise.all(window.map((seq) => store.exists(manifestKey(prefix, seq))));
+    const missing = found.indexOf(false);
+    seqs.push(...(missing === -1 ? window : window.slice(0, missing)));
+    if (missing !== -1) return seqs;
+  }
+}
+
+export const extractSeqsAfter = (store: ObjectStore, afterSeq: number): Promise<number[]> => manifestSeqsAfter(store, EXTRACT_MANIFEST_PREFIX, afterSeq);
+
+export const transformSeqsAfter = (store: ObjectStore, afterSeq: number): Promise<number[]> => manifestSeqsAfter(store, TRANSFORM_MANIFEST_PREFIX, afterSeq);
+
 async function readManifest<T>(store: ObjectStore, key: string, schema: z.ZodType<T>): Promise<T> {
   const text = await getText(store, key);
   let json: unknown;
@@ -65,18 +91,19 @@ const newestSeen = new Map<string, number>();
  * The newest seq in a manifest log, or undefined when it is empty. A log grows by one manifest a
  * batch (288 a day at a five-minute schedule) and is never pruned, so listing it whole on every
  * run made each run's cost grow with the lake's age (on S3 one LIST per 1,000 batches, several
- * times a run; on the folder store a stat per batch). After the first look, a process lists from
- * the newest manifest it saw on (S3's StartAfter; a directory read on the folder store): the
- * batches since, not the history. A cold Lambda container, or a new process, lists the log once.
+ * times a run; on the folder store a read of the whole folder). After the first look, a process
+ * looks from the newest manifest it saw on, by name ({@link manifestSeqsAfter}): that one (still
+ * there?) and the batches since, not the history. A cold Lambda container, or a new process, lists
+ * the log once.
  */
 export async function newestManifestSeq(store: ObjectStore, prefix: string): Promise<number | undefined> {
   const known = newestSeen.get(memoKey(store, prefix));
-  if (known !== undefined && known > 1) {
-    const seqs = await listManifestSeqs(store, prefix, known - 1);
-    const newest = seqs.at(-1);
-    if (seqs[0] === known && newest !== undefined) {
-      newestSeen.set(memoKey(store, prefix), newest);
-      return newest;
+  if (known !== undefined) {
+    // `known` 0: the log was empty (its first manifest is seq 1); else that manifest must still be there.
+    const seqs = await manifestSeqsAfter(store, prefix, Math.max(known - 1, 0));
+    if (known === 0 || seqs[0] === known) {
+      newestSeen.set(memoKey(store, prefix), seqs.at(-1) ?? 0);
+      return seqs.at(-1);
     }
   }
   return (await listWholeManifestLog(store, prefix)).at(-1);
@@ -85,9 +112,8 @@ export async function newestManifestSeq(store: ObjectStore, prefix: string): Pro
 /** Every seq of a manifest log, listed from its beginning; its newest is where {@link newestManifestSeq} starts next. */
 export async function listWholeManifestLog(store: ObjectStore, prefix: string): Promise<number[]> {
   const seqs = await listManifestSeqs(store, prefix);
-  const last = seqs.at(-1);
-  if (last === undefined) newestSeen.delete(memoKey(store, prefix));
-  else newestSeen.set(memoKey(store, prefix), last);
+  // An empty log is remembered as 0: the next look asks for seq 1 on, rather than listing it again.
+  newestSeen.set(memoKey(store, prefix), seqs.at(-1) ?? 0);
   return seqs;
 }
 

@@ -10,6 +10,7 @@ import { manifestSeq, parseBatchId, TRANSFORM_MANIFEST_PREFIX, transformManifest
 import { TransformManifest, type TransformOutput } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import { getText, type ObjectStore } from '../ports/object-store';
+import { newestManifestSeq, transformSeqsAfter } from '../lake/manifest-log';
 import {
   copyStagingStatement,
   copyTargetStatement,
@@ -133,7 +134,7 @@ export async function loadPending(ctx: PipelineContext, options: LoadOptions = {
   try {
     const plan = await planLoad(client, ctx, options);
     if (!plan) return results;
-    for await (const manifest of pendingManifests(ctx.processed, plan.newestSeq)) {
+    for await (const manifest of pendingManifests(ctx.processed, plan.newestSeq, results)) {
       results.push(await loadBatch(client, ctx, manifest, { ...plan, first: manifest.seq === plan.firstSeq }, results));
     }
     return results;
@@ -149,8 +150,8 @@ interface LoadPlan {
   smallOutputRows: number;
   /** The ledger's newest seq (null: nothing loaded yet). */
   newestSeq: number | null;
-  /** The first transform manifest in the store: the lake's beginning, which needs no predecessor. */
-  firstSeq: number;
+  /** The first transform manifest in the store, the lake's beginning, which needs no predecessor (read only while the ledger is empty). */
+  firstSeq: number | undefined;
 }
 
 /**
@@ -161,20 +162,43 @@ async function planLoad(client: pg.Client, ctx: PipelineContext, options: LoadOp
   await migrateWarehouse(client, ctx.warehouseSchema, ctx.sqlRoot);
   const method = await chooseMethod(client, options.method ?? 'auto');
   const newest = await client.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM ${qualifiedTable(ctx.warehouseSchema, 'load_ledger')}`);
-  const firstSeq = await firstManifestSeq(ctx.processed);
-  if (firstSeq === undefined) {
+  const newestSeq = newest.rows[0].seq;
+  // The lake's first manifest matters only to a warehouse that has loaded nothing (that batch needs
+  // no predecessor); later loads look after the ledger's newest, never listing the log (pendingManifests).
+  const firstSeq = newestSeq === null ? await firstManifestSeq(ctx.processed) : undefined;
+  if (newestSeq === null && firstSeq === undefined) {
     ctx.log.info('load: no transform manifests yet', { store: ctx.processed.name });
     return undefined;
   }
-  return { method, chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS, smallOutputRows: options.smallOutputRows ?? SMALL_OUTPUT_ROWS, newestSeq: newest.rows[0].seq, firstSeq };
+  return { method, chunkRows: options.chunkRows ?? DEFAULT_CHUNK_ROWS, smallOutputRows: options.smallOutputRows ?? SMALL_OUTPUT_ROWS, newestSeq, firstSeq };
 }
 
-/** Read: the transform manifests after seq `newestSeq`, in order, each read as it is reached. */
-async function* pendingManifests(store: ObjectStore, newestSeq: number | null): AsyncGenerator<TransformManifest> {
-  const startAfter = newestSeq === null ? undefined : transformManifestKey(newestSeq);
-  for await (const info of store.list(TRANSFORM_MANIFEST_PREFIX, { startAfter })) {
-    const seq = manifestSeq(info.key);
-    if (seq !== undefined) yield readTransformManifest(store, info.key, seq);
+/**
+ * Read: the transform manifests after seq `newestSeq`, in order, each read as it is reached. A
+ * warehouse that has loaded nothing lists the log whole; otherwise the manifests after its newest
+ * batch are found by name (manifest-log.ts `transformSeqsAfter`: a listing reads a year-old log's
+ * whole folder on the folder store, several times a cycle). When none follows it but a later batch
+ * is transformed, a manifest is missing in between (deleted by hand, or this warehouse is another
+ * lake's): that stops the load, as loading out of order would.
+ */
+async function* pendingManifests(store: ObjectStore, newestSeq: number | null, loaded: LoadResult[]): AsyncGenerator<TransformManifest> {
+  if (newestSeq === null) {
+    for await (const info of store.list(TRANSFORM_MANIFEST_PREFIX)) {
+      const seq = manifestSeq(info.key);
+      if (seq !== undefined) yield readTransformManifest(store, info.key, seq);
+    }
+    return;
+  }
+  const seqs = await transformSeqsAfter(store, newestSeq);
+  for (const seq of seqs) yield readTransformManifest(store, transformManifestKey(seq), seq);
+  if (seqs.length) return;
+  const transformed = await newestManifestSeq(store, TRANSFORM_MANIFEST_PREFIX);
+  if (transformed !== undefined && transformed > newestSeq) {
+    throw new LoadOrderError(
+      `Cannot load the batches after seq ${newestSeq} (transformed up to seq ${transformed}): transform manifest ${transformManifestKey(newestSeq + 1)} is missing from ${store.name}. ` +
+        `Batches load in order; transform seq ${newestSeq + 1} again (a transform run in a new process finds the gap and rebuilds it).`,
+      loaded,
+    );
   }
 }
 

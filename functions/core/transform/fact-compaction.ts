@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LINEAGE_COLUMNS, STAR_TABLES, lakeTrinoType, type StarTable } from '../contract/star-tables';
-import { FACT_MONTH_COLUMN, factCompactionJournalKey, factCompactionPrefix, factMonthPrefix } from '../lake/lake-layout';
-import { listTransformSeqs, readTransformManifest } from '../lake/manifest-log';
+import { FACT_MONTH_COLUMN, TRANSFORM_MANIFEST_PREFIX, factCompactionJournalKey, factCompactionPrefix, factMonthPrefix } from '../lake/lake-layout';
+import { newestManifestSeq, readTransformManifest, transformSeqsAfter } from '../lake/manifest-log';
 import { acquireLease } from '../lake/stage-lease';
 import type { TableLocation } from '../ports/catalog';
 import { ObjectNotFoundError, getText } from '../ports/object-store';
@@ -144,9 +144,9 @@ export async function compactFacts(ctx: PipelineContext, options: FactCompaction
     return FACTS.map((f) => ({ table: f.name, outcome: 'unsupported' }));
   }
   const { published } = options;
-  const seqs = published ? [published.seq, ...(await listTransformSeqs(ctx.processed, published.seq))] : await listTransformSeqs(ctx.processed);
-  if (!seqs.length) return FACTS.map((f) => ({ table: f.name, outcome: 'nothing' }));
-  const newestSeq = seqs.at(-1)!;
+  // The newest transformed batch, found from the one just published or the newest this process saw (never by listing the log: manifest-log.ts).
+  const newestSeq = published ? [published.seq, ...(await transformSeqsAfter(ctx.processed, published.seq))].at(-1)! : await newestManifestSeq(ctx.processed, TRANSFORM_MANIFEST_PREFIX);
+  if (newestSeq === undefined) return FACTS.map((f) => ({ table: f.name, outcome: 'nothing' }));
   const newestBatchId = newestSeq === published?.seq ? published.batchId : (await readTransformManifest(ctx.processed, newestSeq)).batchId;
   // Decided before taking the lease, so a run with nothing due leaves no lease behind.
   const first = await Promise.all(FACTS.map(async (f) => planFactCompaction(f.name, await ctx.catalog.partitions(f.name), newestBatchId, policy, options.force)));
@@ -161,7 +161,7 @@ export async function compactFacts(ctx: PipelineContext, options: FactCompaction
   }
   try {
     // Re-listed under the lease: a run that published a batch before we took it moved the newest on.
-    if ((await listTransformSeqs(ctx.processed, newestSeq)).length) return FACTS.map((f) => ({ table: f.name, outcome: 'busy' }));
+    if ((await transformSeqsAfter(ctx.processed, newestSeq)).length) return FACTS.map((f) => ({ table: f.name, outcome: 'busy' }));
     const results: FactCompactionResult[] = [];
     for (const fact of FACTS) {
       let result: FactCompactionResult = { table: fact.name, outcome: 'nothing' };

@@ -1,5 +1,5 @@
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
-import { listExtractSeqs, readExtractManifest } from '../lake/manifest-log';
+import { extractSeqsAfter, readExtractManifest } from '../lake/manifest-log';
 import type { ExtractManifest } from '../lake/manifests';
 import type { PipelineContext } from '../pipeline-context';
 import { timestampText } from '../verify/verify';
@@ -95,7 +95,7 @@ export async function findRejectedVersions(ctx: Pick<PipelineContext, 'engine'>,
  */
 export async function markSuperseded(ctx: Pick<PipelineContext, 'engine' | 'ingestion'>, extract: ExtractManifest, rejected: RejectedVersion[]): Promise<void> {
   const open = (): RejectedVersion[] => rejected.filter((r) => !r.supersededBy);
-  for (const seq of await listExtractSeqs(ctx.ingestion, extract.seq)) {
+  for (const seq of await extractSeqsAfter(ctx.ingestion, extract.seq)) {
     if (!open().length) return;
     const later = await readExtractManifest(ctx.ingestion, seq);
     for (const name of new Set(open().map((r) => r.table))) {

@@ -14,6 +14,7 @@ import {
 import {
   currentLocations,
   extractBound,
+  extractSeqsAfter,
   listExtractSeqs,
   listWholeManifestLog,
   manifestLogSeen,
@@ -142,7 +143,7 @@ async function planTransform(ctx: PipelineContext): Promise<{ pending: number[];
     return { pending, transformed };
   }
   const lastTransformed = await newestManifestSeq(ctx.processed, TRANSFORM_MANIFEST_PREFIX);
-  const pending = await listExtractSeqs(ctx.ingestion, lastTransformed ?? 0);
+  const pending = lastTransformed === undefined ? await listExtractSeqs(ctx.ingestion) : await extractSeqsAfter(ctx.ingestion, lastTransformed);
   if (!pending.length) ctx.log.info('Transform: no extracted batch is waiting', { lastExtracted: lastTransformed ?? null });
   return { pending, transformed: new Set(lastTransformed === undefined ? [] : [lastTransformed]) };
 }

@@ -127,6 +127,16 @@ describe.each(cases)('loadPending ($kind, $method)', ({ kind, method }) => {
     await fx.writeBatch(3, {});
     expect((await load()).map((r) => r.seq)).toEqual([3, 4]);
     expect(await warehouseRowCounts(db.url, schema)).toMatchObject({ dim_currency: 3, load_ledger: 4 });
+
+    // A warehouse that has loaded batches looks for the next ones by name, not by listing the log
+    // (manifest-log.ts manifestSeqsAfter); a manifest missing before a transformed batch still stops it.
+    await fx.writeBatch(6, {});
+    const gap: unknown = await load().catch((e: unknown) => e);
+    expect(gap).toBeInstanceOf(LoadOrderError);
+    expect((gap as Error).message).toMatch(/Cannot load the batches after seq 4 \(transformed up to seq 6\): transform manifest manifests\/transform\/0000000005\.json is missing/);
+    await fx.writeBatch(5, {});
+    expect((await load()).map((r) => r.seq)).toEqual([5, 6]);
+    expect(await warehouseRowCounts(db.url, schema)).toMatchObject({ load_ledger: 6 });
   });
 
   it('a failing batch leaves the warehouse unchanged and names batch, table and file', async () => {

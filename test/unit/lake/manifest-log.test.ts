@@ -2,20 +2,26 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EXTRACT_MANIFEST_PREFIX, extractManifestKey } from '../../../functions/core/lake/lake-layout';
-import { newestManifestSeq } from '../../../functions/core/lake/manifest-log';
+import { manifestSeqsAfter, newestManifestSeq } from '../../../functions/core/lake/manifest-log';
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 
-/** A folder store that records where each listing of `prefix` started. */
-function recordingStore(root: string): { store: ObjectStore; starts: (string | undefined)[] } {
+/** A folder store that records where each listing of the extract log started, and each key whose existence it was asked. */
+function recordingStore(root: string): { store: ObjectStore; starts: (string | undefined)[]; probed: string[] } {
   const folder = new FolderObjectStore(root);
   const starts: (string | undefined)[] = [];
+  const probed: string[] = [];
   const list = folder.list.bind(folder);
   folder.list = (prefix: string, options?: { startAfter?: string }) => {
     if (prefix === EXTRACT_MANIFEST_PREFIX) starts.push(options?.startAfter);
     return list(prefix, options);
   };
-  return { store: folder, starts };
+  const exists = folder.exists.bind(folder);
+  folder.exists = (key: string) => {
+    probed.push(key);
+    return exists(key);
+  };
+  return { store: folder, starts, probed };
 }
 
 async function publish(store: ObjectStore, ...seqs: number[]): Promise<void> {
@@ -23,16 +29,32 @@ async function publish(store: ObjectStore, ...seqs: number[]): Promise<void> {
 }
 
 describe('newestManifestSeq: the newest manifest of a log, at the cost of the batches since it was last seen', () => {
-  it('lists the log whole once, then from the newest manifest it saw, finding every later one', async () => {
-    const { store, starts } = recordingStore(mkdtempSync(path.join(os.tmpdir(), 'totes-log-')));
+  it('lists the log whole once, then looks by name from the newest manifest it saw, finding every later one', async () => {
+    const { store, starts, probed } = recordingStore(mkdtempSync(path.join(os.tmpdir(), 'totes-log-')));
     expect(await newestManifestSeq(store, EXTRACT_MANIFEST_PREFIX)).toBeUndefined();
     await publish(store, 1, 2, 3, 4, 5);
     expect(await newestManifestSeq(store, EXTRACT_MANIFEST_PREFIX)).toBe(5);
     await publish(store, 6, 7);
     expect(await newestManifestSeq(store, EXTRACT_MANIFEST_PREFIX)).toBe(7);
     expect(await newestManifestSeq(store, EXTRACT_MANIFEST_PREFIX)).toBe(7);
-    // The first two looks listed the log from its beginning; later ones from just before the newest seen.
-    expect(starts).toEqual([undefined, undefined, extractManifestKey(4), extractManifestKey(6)]);
+    // The first look listed the log from its beginning and found it empty; later ones list nothing:
+    // they ask for the newest seen (seq 1 on, after an empty log) and the keys after it, a few at once.
+    expect(starts).toEqual([undefined]);
+    expect(probed).toEqual([1, 2, 3, 4, 5, 6, 5, 6, 7, 8, 9, 10, 7, 8].map(extractManifestKey));
+  });
+
+  it('finds the run of manifests after a seq by name, up to the first one missing', async () => {
+    const { store, starts, probed } = recordingStore(mkdtempSync(path.join(os.tmpdir(), 'totes-log-')));
+    expect(await manifestSeqsAfter(store, EXTRACT_MANIFEST_PREFIX, 0)).toEqual([]);
+    await publish(store, ...Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(await manifestSeqsAfter(store, EXTRACT_MANIFEST_PREFIX, 3)).toEqual(Array.from({ length: 37 }, (_, i) => i + 4));
+    expect(await manifestSeqsAfter(store, EXTRACT_MANIFEST_PREFIX, 40)).toEqual([]);
+    // A manifest deleted by hand ends the run there (a new process's whole listing finds the gap).
+    rmSync(path.join((store as FolderObjectStore).pathOf(extractManifestKey(20))));
+    expect(await manifestSeqsAfter(store, EXTRACT_MANIFEST_PREFIX, 10)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    expect(starts).toEqual([]);
+    // Windows of 2, 4, 8, 16 and then 32 keys: a few round trips, each sent at once.
+    expect(probed.slice(2, 2 + 2 + 4 + 8 + 16 + 32).map((k) => Number(/(\d+)\.json$/.exec(k)![1]))).toEqual(Array.from({ length: 62 }, (_, i) => i + 4));
   });
 
   it('lists the log whole again when the manifest it remembers is gone (a lake replaced under the same name)', async () => {
@@ -44,7 +66,8 @@ describe('newestManifestSeq: the newest manifest of a log, at the cost of the ba
     const second = recordingStore(root);
     await publish(second.store, 1, 2, 3);
     expect(await newestManifestSeq(second.store, EXTRACT_MANIFEST_PREFIX)).toBe(3);
-    expect(second.starts).toEqual([extractManifestKey(5), undefined]);
+    expect(second.probed.slice(0, 2)).toEqual([extractManifestKey(6), extractManifestKey(7)]);
+    expect(second.starts).toEqual([undefined]);
     // And once the log is empty again, it says so.
     rmSync(root, { recursive: true, force: true });
     expect(await newestManifestSeq(recordingStore(root).store, EXTRACT_MANIFEST_PREFIX)).toBeUndefined();
