@@ -7,9 +7,9 @@ import { METRICS } from '../contract/runtime-contract';
 import { acquireConnection, discardConnection, releaseConnection } from '../connection-pool';
 import { isPglite } from '../database-connection';
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
-import { extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
+import { EXTRACT_MANIFEST_PREFIX, extractManifestKey, extractProgressKey, extractProgressPrefix, newBatchId, rawKey } from '../lake/lake-layout';
 import { readExtractHeartbeat, writeExtractHeartbeat } from '../lake/extract-heartbeat';
-import { latestExtractManifest } from '../lake/manifest-log';
+import { latestExtractManifest, notePublishedManifest } from '../lake/manifest-log';
 import { ExtractProgress, type Cursor, type ExtractManifest, type ExtractTable, type SourceSnapshot } from '../lake/manifests';
 import { extendExtractHistory } from '../lake/lake-history';
 import type { PipelineContext } from '../pipeline-context';
@@ -545,6 +545,7 @@ async function publishManifest(ctx: PipelineContext, plan: ExtractPlan, read: Ba
     ctx.log.warn(`Another extract published batch ${seq} first; this run's raw files are left unreferenced`, { batchId });
     return { published: false, reason: 'lost-race' };
   }
+  notePublishedManifest(ctx.ingestion, EXTRACT_MANIFEST_PREFIX, seq);
   ctx.log.info('Extract published a batch', { batchId, rows: totalRows(read), bytes: totalBytes(read) });
   return { published: true, manifest };
 }

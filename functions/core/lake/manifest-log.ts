@@ -117,6 +117,16 @@ export async function listWholeManifestLog(store: ObjectStore, prefix: string): 
   return seqs;
 }
 
+/**
+ * Tells the log's memo that this process published manifest `seq` (after its If-None-Match put
+ * succeeded), so the next look starts there: one round of `exists` (that one and the next) rather
+ * than two. Only a log this process has looked at is remembered; the first look still lists it whole.
+ */
+export function notePublishedManifest(store: ObjectStore, prefix: string, seq: number): void {
+  const known = newestSeen.get(memoKey(store, prefix));
+  if (known !== undefined && seq > known) newestSeen.set(memoKey(store, prefix), seq);
+}
+
 /** Whether this process knows where a manifest log ended when it last looked (a first look lists it whole). */
 export function manifestLogSeen(store: ObjectStore, prefix: string): boolean {
   return newestSeen.has(memoKey(store, prefix));

@@ -19,6 +19,7 @@ import {
   listWholeManifestLog,
   manifestLogSeen,
   newestManifestSeq,
+  notePublishedManifest,
   readExtractManifest,
   readTransformManifest,
 } from '../lake/manifest-log';
@@ -673,6 +674,7 @@ async function publishBatch(
     ctx.log.warn(`Transform: another run published batch ${extract.batchId} first; keeping its manifest`, { seq: extract.seq, batchId: extract.batchId });
     return readTransformManifest(ctx.processed, extract.seq);
   }
+  notePublishedManifest(ctx.processed, TRANSFORM_MANIFEST_PREFIX, extract.seq);
   reportPublished(ctx, extract, staged, sqlFiles, startedAt, manifest);
   return manifest;
 }

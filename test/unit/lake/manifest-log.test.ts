@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EXTRACT_MANIFEST_PREFIX, extractManifestKey } from '../../../functions/core/lake/lake-layout';
-import { manifestSeqsAfter, newestManifestSeq } from '../../../functions/core/lake/manifest-log';
+import { manifestSeqsAfter, newestManifestSeq, notePublishedManifest } from '../../../functions/core/lake/manifest-log';
 import type { ObjectStore } from '../../../functions/core/ports/object-store';
 import { FolderObjectStore } from '../../../functions/local/folder-object-store';
 
@@ -41,6 +41,19 @@ describe('newestManifestSeq: the newest manifest of a log, at the cost of the ba
     // they ask for the newest seen (seq 1 on, after an empty log) and the keys after it, a few at once.
     expect(starts).toEqual([undefined]);
     expect(probed).toEqual([1, 2, 3, 4, 5, 6, 5, 6, 7, 8, 9, 10, 7, 8].map(extractManifestKey));
+  });
+
+  it('starts its next look at a manifest this process published, once it has looked at the log', async () => {
+    const { store, starts, probed } = recordingStore(mkdtempSync(path.join(os.tmpdir(), 'totes-log-')));
+    notePublishedManifest(store, EXTRACT_MANIFEST_PREFIX, 1); // not looked at yet: nothing remembered
+    await publish(store, 1, 2);
+    expect(await newestManifestSeq(store, EXTRACT_MANIFEST_PREFIX)).toBe(2);
+    expect(starts).toEqual([undefined]);
+    await publish(store, 3);
+    notePublishedManifest(store, EXTRACT_MANIFEST_PREFIX, 3);
+    expect(await newestManifestSeq(store, EXTRACT_MANIFEST_PREFIX)).toBe(3);
+    // One round: the published one and the next, not the one seen before it.
+    expect(probed).toEqual([3, 4].map(extractManifestKey));
   });
 
   it('finds the run of manifests after a seq by name, up to the first one missing', async () => {
