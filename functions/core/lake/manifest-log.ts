@@ -30,22 +30,33 @@ export async function listManifestSeqs(store: ObjectStore, prefix: string, start
  * The seqs of a manifest log after `afterSeq`, found by naming their keys (`exists`, a few at once)
  * rather than by listing the log: on S3 a LIST after a key costs the keys after it, but on the
  * folder store any listing reads the log's whole folder — 15 ms at a month of five-minute batches,
- * 150 ms at a year, several times a cycle (BENCHMARKS.md, "A month-old lake"). Above a seq a stage
- * has read, a log has no gaps: the extract numbers a batch after the newest manifest (written
+ * over 400 ms at a year, several times a cycle (BENCHMARKS.md, "A month-old lake"). Above a seq a
+ * stage has read, a log has no gaps: the extract numbers a batch after the newest manifest (written
  * If-None-Match, so two extracts never share a seq), and the transform publishes a batch only once
  * its predecessor's manifest exists. So the run of consecutive keys after `afterSeq` is what a
  * listing after it would find. A manifest deleted by hand ends the run early; a new process's first
  * look ({@link listWholeManifestLog}) lists the log whole and finds the gap.
+ *
+ * Two rounds name the next 2, then 4 keys; a longer run (a backlog after an outage) is listed from
+ * there on, one request per 1,000 keys on S3, and kept up to its first gap, as the rounds are.
  */
 export async function manifestSeqsAfter(store: ObjectStore, prefix: string, afterSeq: number): Promise<number[]> {
   const seqs: number[] = [];
-  for (let next = afterSeq + 1, width = 2; ; next += width, width = Math.min(width * 2, 32)) {
-    const window = Array.from({ length: width }, (_, i) => next + i);
-    const found = await Promise.all(window.map((seq) => store.exists(manifestKey(prefix, seq))));
+  let next = afterSeq + 1;
+  for (const width of [2, 4]) {
+    const round = Array.from({ length: width }, (_, i) => next + i);
+    const found = await Promise.all(round.map((seq) => store.exists(manifestKey(prefix, seq))));
     const missing = found.indexOf(false);
-    seqs.push(...(missing === -1 ? window : window.slice(0, missing)));
-    if (missing !== -1) return seqs;
+    if (missing !== -1) return [...seqs, ...round.slice(0, missing)];
+    seqs.push(...round);
+    next += width;
   }
+  for (const seq of await listManifestSeqs(store, prefix, next - 1)) {
+    if (seq !== next) break;
+    seqs.push(seq);
+    next += 1;
+  }
+  return seqs;
 }
 
 export const extractSeqsAfter = (store: ObjectStore, afterSeq: number): Promise<number[]> => manifestSeqsAfter(store, EXTRACT_MANIFEST_PREFIX, afterSeq);
@@ -80,10 +91,11 @@ export const listTransformSeqs = (store: ObjectStore, startAfterSeq = 0): Promis
   listManifestSeqs(store, TRANSFORM_MANIFEST_PREFIX, startAfterSeq);
 
 /**
- * The newest seq this process has seen in each manifest log (by store name and prefix): where the
- * next look for the newest begins. Only a place to start listing, never an answer: the log is
- * still listed from there, and a remembered manifest that is no longer there (a lake replaced
- * under the same name) sends the listing back to the log's beginning.
+ * The newest seq this process has seen (or published) in each manifest log, by store name and
+ * prefix, 0 for a log it found empty: where the next look for the newest begins. Only a place to
+ * start, never an answer: the next look asks for that manifest and the ones after it, and a
+ * remembered manifest that is no longer there (a lake replaced under the same name) sends the look
+ * back to listing the log from its beginning.
  */
 const newestSeen = new Map<string, number>();
 

@@ -160,7 +160,7 @@ export async function compactFacts(ctx: PipelineContext, options: FactCompaction
     return FACTS.map((f) => ({ table: f.name, outcome: 'busy' }));
   }
   try {
-    // Re-listed under the lease: a run that published a batch before we took it moved the newest on.
+    // Asked again under the lease: a run that published a batch before we took it moved the newest on.
     if ((await transformSeqsAfter(ctx.processed, newestSeq)).length) return FACTS.map((f) => ({ table: f.name, outcome: 'busy' }));
     const results: FactCompactionResult[] = [];
     for (const fact of FACTS) {

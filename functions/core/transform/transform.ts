@@ -130,7 +130,8 @@ async function transformBatches(ctx: PipelineContext): Promise<TransformResult[]
  * nothing else). A process's first plan lists both logs whole, so a batch whose transform
  * manifest is missing anywhere (deleted by hand to be transformed again) is found. Later plans of
  * the same process (`totes run --every`, a warm Lambda) start from the newest transform manifest
- * and list the extract manifests after it (manifest-log.ts `newestManifestSeq`): batches transform
+ * and ask for the extract manifests after it by name (manifest-log.ts `newestManifestSeq`,
+ * `manifestSeqsAfter`; until a batch is transformed, the extract log is listed whole): batches transform
  * in seq order, each waiting for its predecessor's manifest, so the ones below are transformed
  * unless removed by hand since, which the next process's first plan finds. So a run costs the
  * batches since, not the lake's age.

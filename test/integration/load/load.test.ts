@@ -1,4 +1,5 @@
 import { STAR_TABLE_NAMES, type StarTableName } from '../../../functions/core/contract/star-tables';
+import { transformManifestKey } from '../../../functions/core/lake/lake-layout';
 import { loadPending, LoadOrderError, readWarehouseTable, warehouseRowCounts, type LoadOptions } from '../../../functions/core/load/load';
 import { firstBatch, LoadFixture, payment, salesOrder, warehouseDatabase, withoutSurrogate, type StarBatch, type WarehouseDb } from './load-fixtures';
 
@@ -137,6 +138,24 @@ describe.each(cases)('loadPending ($kind, $method)', ({ kind, method }) => {
     await fx.writeBatch(5, {});
     expect((await load()).map((r) => r.seq)).toEqual([5, 6]);
     expect(await warehouseRowCounts(db.url, schema)).toMatchObject({ load_ledger: 6 });
+
+    // A transform that publishes the next batch just after the load asked for it is no gap: that batch loads.
+    const exists = fx.processed.exists.bind(fx.processed);
+    let raced = false;
+    fx.processed.exists = async (key: string) => {
+      const answer = await exists(key);
+      if (key === transformManifestKey(7) && !raced) {
+        raced = true;
+        await fx.writeBatch(7, {});
+      }
+      return answer;
+    };
+    try {
+      expect((await load()).map((r) => r.seq)).toEqual([7]);
+    } finally {
+      fx.processed.exists = exists;
+    }
+    expect(raced).toBe(true);
   });
 
   it('a failing batch leaves the warehouse unchanged and names batch, table and file', async () => {
