@@ -176,7 +176,7 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
     lastBatch: transformHistory[name]?.lastBatch ?? null,
   }));
 
-  const history = await readRunHistory(inputs.processed, { last: inputs.runs });
+  const history = await readRunHistory(inputs.processed, { last: inputs.runs, now: inputs.now });
   for (const bad of history.unreadable) problems.push(`Run record ${bad.key} is unreadable: ${bad.error}`);
 
   const sla = judgeSla(freshness?.seconds, inputs.slaSeconds, Boolean(warehouse), backlog);

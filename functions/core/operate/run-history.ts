@@ -112,11 +112,19 @@ export interface RunHistory {
   unreadable: { key: string; error: string }[];
 }
 
-/** The newest `last` records (all when omitted), oldest first. */
-export async function readRunHistory(store: ObjectStore, options: { last?: number } = {}): Promise<RunHistory> {
-  const keys: string[] = [];
-  for await (const info of store.list(RUNS_PREFIX)) if (info.key.endsWith('.json')) keys.push(info.key);
-  const wanted = options.last === undefined ? keys : keys.slice(Math.max(0, keys.length - options.last));
+/**
+ * The newest `last` records (all when omitted), oldest first. With `last`, the records of the day
+ * before `now` are listed first (keys begin with the run's start time: lake-layout.ts
+ * `runRecordKey`), and the whole history only when that day holds fewer: `totes status` costs the
+ * latest runs, not the lake's age (a year of five-minute runs is ~105,000 records, or three times
+ * that when each cloud stage keeps its own: a LIST request per 1,000). The answer is the same
+ * either way, whatever the clocks: the day's listing has no upper end.
+ */
+export async function readRunHistory(store: ObjectStore, options: { last?: number; now?: Date } = {}): Promise<RunHistory> {
+  const { last } = options;
+  let keys = last === undefined ? [] : await runKeys(store, new Date((options.now ?? new Date()).getTime() - RECENT_RUNS_MS));
+  if (last === undefined || keys.length < last) keys = await runKeys(store);
+  const wanted = last === undefined ? keys : keys.slice(Math.max(0, keys.length - last));
   const history: RunHistory = { records: [], unreadable: [] };
   for (const key of wanted) {
     try {
@@ -128,4 +136,16 @@ export async function readRunHistory(store: ObjectStore, options: { last?: numbe
     }
   }
   return history;
+}
+
+/** How far back `readRunHistory` first looks for the latest runs: a day (288 five-minute runs). */
+const RECENT_RUNS_MS = 24 * 60 * 60_000;
+
+/** The keys of run records, in time order: all, or those of runs started at or after `since`. */
+async function runKeys(store: ObjectStore, since?: Date): Promise<string[]> {
+  // `runs/<stamp>` sorts before every key of a run started at `since` or later (runRecordKey).
+  const startAfter = since && `${RUNS_PREFIX}${since.toISOString().replace(/[-:]/g, '')}`;
+  const keys: string[] = [];
+  for await (const info of store.list(RUNS_PREFIX, startAfter ? { startAfter } : {})) if (info.key.endsWith('.json')) keys.push(info.key);
+  return keys;
 }
