@@ -25,9 +25,12 @@ describe('readAhead', () => {
     const seen: number[] = [];
     for await (const item of readAhead(s.gen, 2)) {
       seen.push(item);
-      await new Promise((r) => setTimeout(r, 5));
-      // While the consumer holds item i, the items up to i + 2 are produced (or the source is done).
-      expect(s.produced.length).toBeGreaterThanOrEqual(Math.min(10, item + 3));
+      // While the consumer holds item i, the items up to i + 2 are produced (or the source is done):
+      // waited for, not timed, since a busy machine may take longer than any fixed pause. Without the
+      // read-ahead nothing asks the source for them, and the wait ends with the count still short.
+      const wanted = Math.min(10, item + 3);
+      for (const deadline = Date.now() + 2_000; s.produced.length < wanted && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 1));
+      expect(s.produced.length).toBeGreaterThanOrEqual(wanted);
     }
     expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(s.ended()).toBe(true);
