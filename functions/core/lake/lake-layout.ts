@@ -234,6 +234,10 @@ export const RUNS_PREFIX = 'runs/';
  * tail is the latest runs; then the batch it extracted, or `noop` when it extracted none.
  */
 export function runRecordKey(startedAt: Date, batchId: string | undefined): string {
-  const stamp = startedAt.toISOString().replace(/[-:]/g, '');
-  return `${RUNS_PREFIX}${stamp}-${batchId ?? 'noop'}.json`;
+  return `${runRecordsFrom(startedAt)}-${batchId ?? 'noop'}.json`;
+}
+
+/** `runs/<stamp>`: sorts before the key of every run started at `startedAt` or later, after every earlier one. */
+export function runRecordsFrom(startedAt: Date): string {
+  return `${RUNS_PREFIX}${startedAt.toISOString().replace(/[-:]/g, '')}`;
 }

@@ -189,22 +189,22 @@ async function* pendingManifests(store: ObjectStore, newestSeq: number | null, l
     }
     return;
   }
-  const seqs = await transformSeqsAfter(store, newestSeq);
-  for (const seq of seqs) yield readTransformManifest(store, transformManifestKey(seq), seq);
-  if (seqs.length) return;
-  const transformed = await newestManifestSeq(store, TRANSFORM_MANIFEST_PREFIX);
-  if (transformed === undefined || transformed <= newestSeq) return;
-  // A transform may have published the next batch since it was asked for: ask once more (a batch
-  // is published only after its predecessor, so one seen newer means the next exists unless deleted).
-  const since = await transformSeqsAfter(store, newestSeq);
-  for (const seq of since) yield readTransformManifest(store, transformManifestKey(seq), seq);
-  if (!since.length) {
-    throw new LoadOrderError(
-      `Cannot load the batches after seq ${newestSeq} (transformed up to seq ${transformed}): transform manifest ${transformManifestKey(newestSeq + 1)} is missing from ${store.name}. ` +
-        `Batches load in order; transform seq ${newestSeq + 1} again (a transform run in a new process finds the gap and rebuilds it).`,
-      loaded,
-    );
+  let seqs = await transformSeqsAfter(store, newestSeq);
+  if (!seqs.length) {
+    const transformed = await newestManifestSeq(store, TRANSFORM_MANIFEST_PREFIX);
+    if (transformed === undefined || transformed <= newestSeq) return;
+    // A transform may have published the next batch since it was asked for: ask once more (a batch
+    // is published only after its predecessor, so one seen newer means the next exists unless deleted).
+    seqs = await transformSeqsAfter(store, newestSeq);
+    if (!seqs.length) {
+      throw new LoadOrderError(
+        `Cannot load the batches after seq ${newestSeq} (transformed up to seq ${transformed}): transform manifest ${transformManifestKey(newestSeq + 1)} is missing from ${store.name}. ` +
+          `Batches load in order; transform seq ${newestSeq + 1} again (a transform run in a new process finds the gap and rebuilds it).`,
+        loaded,
+      );
+    }
   }
+  for (const seq of seqs) yield readTransformManifest(store, transformManifestKey(seq), seq);
 }
 
 async function firstManifestSeq(store: ObjectStore): Promise<number | undefined> {

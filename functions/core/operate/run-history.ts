@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUNS_PREFIX, runRecordKey } from '../lake/lake-layout';
+import { RUNS_PREFIX, runRecordKey, runRecordsFrom } from '../lake/lake-layout';
 import type { ExtractResult } from '../extract/extract';
 import type { LoadResult } from '../load/load';
 import type { TransformResult } from '../transform/transform';
@@ -143,9 +143,7 @@ const RECENT_RUNS_MS = 24 * 60 * 60_000;
 
 /** The keys of run records, in time order: all, or those of runs started at or after `since`. */
 async function runKeys(store: ObjectStore, since?: Date): Promise<string[]> {
-  // `runs/<stamp>` sorts before every key of a run started at `since` or later (runRecordKey).
-  const startAfter = since && `${RUNS_PREFIX}${since.toISOString().replace(/[-:]/g, '')}`;
   const keys: string[] = [];
-  for await (const info of store.list(RUNS_PREFIX, startAfter ? { startAfter } : {})) if (info.key.endsWith('.json')) keys.push(info.key);
+  for await (const info of store.list(RUNS_PREFIX, since ? { startAfter: runRecordsFrom(since) } : {})) if (info.key.endsWith('.json')) keys.push(info.key);
   return keys;
 }

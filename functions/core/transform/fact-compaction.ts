@@ -145,7 +145,7 @@ export async function compactFacts(ctx: PipelineContext, options: FactCompaction
   }
   const { published } = options;
   // The newest transformed batch, found from the one just published or the newest this process saw (never by listing the log: manifest-log.ts).
-  const newestSeq = published ? [published.seq, ...(await transformSeqsAfter(ctx.processed, published.seq))].at(-1)! : await newestManifestSeq(ctx.processed, TRANSFORM_MANIFEST_PREFIX);
+  const newestSeq = published ? ((await transformSeqsAfter(ctx.processed, published.seq)).at(-1) ?? published.seq) : await newestManifestSeq(ctx.processed, TRANSFORM_MANIFEST_PREFIX);
   if (newestSeq === undefined) return FACTS.map((f) => ({ table: f.name, outcome: 'nothing' }));
   const newestBatchId = newestSeq === published?.seq ? published.batchId : (await readTransformManifest(ctx.processed, newestSeq)).batchId;
   // Decided before taking the lease, so a run with nothing due leaves no lease behind.
