@@ -102,6 +102,32 @@ function relationshipSql(fact: string, column: string, segments: readonly string
   return `SELECT f.${column} FROM ${fact} f LEFT JOIN (${keys}) d ON f.${column} = d.${key} WHERE f.${column} IS NOT NULL AND d.${key} IS NULL`;
 }
 
+/** A relationship test of a fact column against a dimension read whole: the test's id in its query and what it looks up. */
+interface Lookup { id: number; fact: string; name: string; key: string; column: string }
+
+/**
+ * The relationship tests of one query against dimensions read whole, one branch per dimension: the
+ * values of every fact column that references it (tagged with their test's id, a UNION ALL) joined
+ * to it once, each failing value a row under its test — a fact row's column that is not null and
+ * names no key, as the test's own SQL (`dataTests`) finds it. A five-minute batch's three facts
+ * reference seven dimensions read whole in 23 columns: a join per column cost DuckDB 23 joins and
+ * 23 more scans to plan and run for a few dozen rows, and the one query of the tests 6–12 ms more
+ * (BENCHMARKS.md). Trino plans it in fewer stages too (the dimension scanned once, one join); the
+ * stage estimate still counts each test as its own join (`testStages`), an upper bound.
+ */
+function lookupBranches(lookups: readonly Lookup[]): string[] {
+  const byDimension = new Map<string, Lookup[]>();
+  for (const lookup of lookups) {
+    const at = `${lookup.name}.${lookup.key}`;
+    byDimension.set(at, [...(byDimension.get(at) ?? []), lookup]);
+  }
+  return [...byDimension.values()].map((same) => {
+    const { name, key } = same[0];
+    const values = same.map((l) => `SELECT ${l.id} AS test_id, ${l.column} AS looked_up FROM ${l.fact}`).join(' UNION ALL ');
+    return `SELECT v.test_id FROM (${values}) AS v LEFT JOIN ${name} d ON v.looked_up = d.${key} WHERE v.looked_up IS NOT NULL AND d.${key} IS NULL`;
+  });
+}
+
 /**
  * Runs every data test on the staged outputs of one batch (`staged`: the star outputs it just
  * wrote, none published) and reconciles fact row counts with the extract manifest. What a batch
@@ -179,11 +205,18 @@ export async function runDataTests(
   // A by-key dimension's change set: the keys it adds, counted beside its tests (their rows).
   const counted = STAR_TABLES.filter((t) => previousStar[t.name] && !carried.includes(t.name)).map((t) => t.name);
   const newKeysId = (dim: StarTableName): number => tests.length + facts.length + counted.indexOf(dim);
-  // A branch yields a row per failure (`test_id`), or, `counts`, its tests' failure counts (`test_id, failures`).
-  interface Branch { sql: string; stages: number; counts?: boolean }
+  // A branch yields a row per failure (`test_id`), or, `counts`, its tests' failure counts
+  // (`test_id, failures`), or, `lookup`, a relationship test's values, looked up with the others of
+  // its query that reference the same dimension (`lookupBranches`).
+  interface Branch { sql: string; stages: number; counts?: boolean; lookup?: Lookup }
   const branchesOf = (table: StarTableName): Branch[] => {
     const mine = [...tests.entries()].filter(([, t]) => t.table === table);
-    const own: Branch[] = mine.flatMap(([i, t]) => (t.failsWhen ? [] : [{ sql: `SELECT ${i} AS test_id FROM (${testSql(t)}) AS t${i}`, stages: testStages(t) }]));
+    const own: Branch[] = mine.flatMap(([i, t]): Branch[] => {
+      if (t.failsWhen) return [];
+      // A relationship to a dimension read whole (not a by-key one's segments, `relationshipSql`).
+      if (t.dimension && !previousStar[t.dimension.name]) return [{ sql: '', stages: testStages(t), lookup: { id: i, fact: t.table, ...t.dimension } }];
+      return [{ sql: `SELECT ${i} AS test_id FROM (${testSql(t)}) AS t${i}`, stages: testStages(t) }];
+    });
     // The tests of single rows (not_null, accepted_values) read the table once, all together, each
     // counted by an aggregate of that one scan, then one row per test (a join with its ids): for a
     // fact's dozen not-null columns a dozen scans fewer (on DuckDB each opened its files again; on
@@ -225,7 +258,7 @@ export async function runDataTests(
   const failuresOf = new Map<number, number>();
   await concurrently(groups, async ({ tables, branches }) => {
     const batch = Object.fromEntries(facts.filter(([fact]) => tables.includes(fact)).map(([, source]) => [source, extract.tables[source]?.files.map((f) => f.key) ?? []]));
-    const failing = branches.filter((b) => !b.counts).map((b) => b.sql);
+    const failing = [...lookupBranches(branches.flatMap((b) => (b.lookup ? [b.lookup] : []))), ...branches.filter((b) => !b.counts && !b.lookup).map((b) => b.sql)];
     const parts = [
       ...(failing.length ? [`SELECT test_id, count(*) AS failures FROM (${failing.join('\nUNION ALL\n')}) AS failing GROUP BY test_id`] : []),
       ...branches.filter((b) => b.counts).map((b) => b.sql),
@@ -262,12 +295,12 @@ export async function runDataTests(
  * runs Trino. The data tests are grouped into queries by an estimate of their stages kept within
  * this budget: per query 2 (its aggregation and output), per test as `testStages` says, per fact's
  * version count 2 (a scan and a DISTINCT). Measured on Trino (each query's stage tree, BENCHMARKS.md),
- * the estimate was above the real count for every query, by 9 to 16: a full batch's two queries
- * estimated 103 and 81, planned in 93 and 65 stages; a five-minute batch's one query (dim_transaction's
- * change set with its new keys, and the three facts) estimated 136–140, planned in 123–127, with
- * dim_transaction in 2–4 segments. It grows by two per segment (the facts' lookups and the new-key
- * count read them all), so from 4 change sets (compacted at 11, or after an hour) a five-minute
- * batch's tests take two queries.
+ * the estimate was above the real count for every query. With a join per relationship test it was
+ * by 9 to 36: a full batch's one query estimated 124, planned in 89 stages; a five-minute batch's
+ * (dim_transaction's change set with its new keys, and the three facts) estimated 106–122 with
+ * dim_transaction in 2–10 segments, planned in 91. Since a dimension is looked up once per query
+ * (`lookupBranches`), the same batches plan in 57 and 47 stages. The estimate grows by two per
+ * segment (the facts' lookups and the new-key count read them all); Trino's count did not grow.
  */
 const STAGE_BUDGET = 140;
 const QUERY_STAGES = 2;

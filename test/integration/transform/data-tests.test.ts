@@ -94,6 +94,25 @@ describe('data tests of a batch with a by-key change set, in one query', () => {
     ]);
   });
 
+  it('looks a dimension up once for every fact column that references it: each missing key fails its own test, a null none', async () => {
+    // Batch 2's payment with a payment date and a counterparty that no dimension holds, and a copy
+    // under a new id whose counterparty is null (a not_null failure, not a relationship one).
+    const broken = await factPayment(
+      'lookups',
+      `SELECT * EXCLUDE (_batch_id, _sql_hash) REPLACE (DATE '1999-01-01' AS payment_date, 999 AS counterparty_id) FROM fact_payment
+       UNION ALL SELECT * EXCLUDE (_batch_id, _sql_hash) REPLACE (payment_id + 100 AS payment_id, NULL AS counterparty_id) FROM fact_payment`,
+    );
+    const failed = await failing({ fact_payment: broken });
+    expect(failed.filter((t) => t.name.startsWith('relationship'))).toEqual([
+      { name: 'relationship(counterparty_id → dim_counterparty.counterparty_id)', table: 'fact_payment', passed: false, failures: 1, sample: [{ counterparty_id: 999 }] },
+      { name: 'relationship(payment_date → dim_date.date_id)', table: 'fact_payment', passed: false, failures: 1, sample: [{ payment_date: '1999-01-01' }] },
+    ]);
+    expect(failed.map((t) => t.name)).toContain('not_null(counterparty_id)');
+    // One join per dimension in the query: dim_date's serves both facts' date columns.
+    expect(queries[0].match(/LEFT JOIN dim_date d/g)).toHaveLength(1);
+    expect(queries[0]).toMatch(/AS looked_up FROM fact_sales_order UNION ALL .*AS looked_up FROM fact_payment\) AS v LEFT JOIN dim_date d/);
+  });
+
   it("fails a fact whose rows are not the batch's distinct versions", async () => {
     const doubled = await factPayment('doubled', `SELECT * EXCLUDE (_batch_id, _sql_hash) FROM fact_payment UNION ALL SELECT * EXCLUDE (_batch_id, _sql_hash) REPLACE (payment_id + 100 AS payment_id) FROM fact_payment`);
     expect(await failing({ fact_payment: doubled })).toEqual([
