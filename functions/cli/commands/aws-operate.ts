@@ -18,6 +18,7 @@ import { explained, openAwsPipeline, OperatorFailure, operatorMessage, parseAwsC
 import { explainAwsError } from '../../aws/operator-errors';
 import { textTable } from '../text-table';
 import { checkCompileTables, writeCompiled } from './compile';
+import { docsHistoryMs } from './docs';
 import { renderStatus, SLA_BREACHED_EXIT } from './status';
 
 /**
@@ -229,19 +230,20 @@ export function formatBytes(n: number): string {
 }
 
 async function awsDocs(argv: string[], makeLog: MakeLog): Promise<number> {
-  const { values, json, verbose } = parseAwsCommand(argv, { out: { type: 'string' }, sla: { type: 'string' } });
+  const { values, json, verbose } = parseAwsCommand(argv, { out: { type: 'string' }, sla: { type: 'string' }, history: { type: 'string' } });
   const log = makeLog(json, verbose);
   const slaSeconds = slaOf(values);
+  const historyMs = docsHistoryMs(values.history);
   if (typeof values.out !== 'string' || !values.out) throw new UsageError('totes docs --aws needs --out DIR: where to write the docs of the deployed lake');
   const out = path.resolve(values.out);
   return withAws(values, log, async ({ ctx }) => {
-    const model = await readDocsModel({ ingestion: ctx.ingestion, processed: ctx.processed, sqlRoot: ctx.sqlRoot, now: new Date(), slaSeconds });
+    const model = await readDocsModel({ ingestion: ctx.ingestion, processed: ctx.processed, sqlRoot: ctx.sqlRoot, now: new Date(), slaSeconds, historyMs });
     const pages = renderDocsSite(model);
     // Written only once everything is read: a failure above leaves no half site behind.
     await fs.mkdir(out, { recursive: true });
     for (const [name, html] of Object.entries(pages)) await fs.writeFile(path.join(out, name), html);
     for (const problem of model.problems) log.warn(problem);
-    log.info(`Data docs of the deployed lake written: ${Object.keys(pages).length} pages, ${model.batches.length} batches, ${model.runs.length} runs`, { out });
+    log.info(`Data docs of the deployed lake written: ${Object.keys(pages).length} pages, ${model.lake.batches} batches (${model.batches.length} and ${model.runs.length} runs since ${model.historySince})`, { out });
     process.stdout.write(`${path.join(out, 'index.html')}\n`);
     return 0;
   });

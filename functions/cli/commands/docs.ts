@@ -7,14 +7,22 @@ import { FolderObjectStore } from '../../local/folder-object-store';
 import { Duration, parseCommand, UsageError } from '../cli-options';
 import { openLakeFolder, REPO_ROOT } from '../local-context';
 
-export const DOCS_HELP = `totes docs [--out DIR] [--sla 30m]
+export const DOCS_HELP = `totes docs [--out DIR] [--sla 30m] [--history 24h]
   Writes the data docs, a static site that opens from disk (no server, no network): every raw and
   star table with columns, types and descriptions, the lineage from totesys to the warehouse, the
   star-schema diagram, the analyst views and queries, and charts of rows per batch, freshness and
-  stage durations from the run history. Default --out: <lake>/../docs.`;
+  stage durations over the last --history of the run history (default 24h). Default --out:
+  <lake>/../docs.`;
+
+/** \`--history\`: how far back the docs' charts and runs go, in ms (default a day). */
+export function docsHistoryMs(value: unknown): number {
+  const history = Duration.safeParse(value ?? '24h');
+  if (!history.success || history.data <= 0) throw new UsageError(`--history must be a duration such as 24h or 168h, got "${String(value)}"`);
+  return history.data;
+}
 
 export async function docsCommand(argv: string[], makeLog: (json: boolean, verbose: boolean) => Log): Promise<number> {
-  const { values, common } = parseCommand(argv, { out: { type: 'string' }, sla: { type: 'string' } });
+  const { values, common } = parseCommand(argv, { out: { type: 'string' }, sla: { type: 'string' }, history: { type: 'string' } });
   const log = makeLog(common.json, common.verbose);
   const sla = Duration.safeParse(values.sla ?? '30m');
   if (!sla.success) throw new UsageError(`--sla must be a duration such as 30m or 1h, got "${String(values.sla)}"`);
@@ -26,12 +34,13 @@ export async function docsCommand(argv: string[], makeLog: (json: boolean, verbo
     sqlRoot: REPO_ROOT,
     now: new Date(),
     slaSeconds: sla.data / 1000,
+    historyMs: docsHistoryMs(values.history),
   });
   const pages = renderDocsSite(model);
   await fs.mkdir(out, { recursive: true });
   for (const [name, html] of Object.entries(pages)) await fs.writeFile(path.join(out, name), html);
   for (const problem of model.problems) log.warn(problem);
-  log.info(`Data docs written: ${Object.keys(pages).length} pages, ${model.batches.length} batches, ${model.runs.length} runs`, { out });
+  log.info(`Data docs written: ${Object.keys(pages).length} pages, ${model.lake.batches} batches (${model.batches.length} and ${model.runs.length} runs since ${model.historySince})`, { out });
   process.stdout.write(`${path.join(out, 'index.html')}\n`);
   return 0;
 }

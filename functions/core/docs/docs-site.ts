@@ -73,9 +73,9 @@ function overview(model: DocsModel): string {
   const stats = [
     ['source tables', String(model.sourceTables.length)],
     ['star tables', `${model.sqlFiles.length} (${facts.length} facts)`],
-    ['published batches', String(model.batches.length)],
-    ['runs recorded', String(model.runs.length)],
-    ['last run', lastRun ? `${lastRun.outcome} · ${lastRun.finishedAt.slice(0, 19).replace('T', ' ')}` : 'none'],
+    ['published batches', String(model.lake.batches)],
+    [`runs in the last ${windowOf(model)}`, String(model.runs.length)],
+    ['last run', lastRun ? `${lastRun.outcome} · ${lastRun.finishedAt.slice(0, 19).replace('T', ' ')}` : `none in the last ${windowOf(model)}`],
     ['freshness at last run', fresh ? formatAge(fresh.seconds) : 'unknown'],
   ];
   return (
@@ -85,6 +85,14 @@ function overview(model: DocsModel): string {
     problems(model) +
     `<h2>Star schema</h2><p class="muted">Facts (amber) in the middle; each line joins a fact column to the dimension key it references. Click a table for its columns.</p>${starDiagram(model.sqlFiles.map((f) => f.table))}`
   );
+}
+
+/** The history window, as the pages name it: "24 h", "7 days", else as an age ("1h 30m"). */
+function windowOf(model: DocsModel): string {
+  const ms = Date.parse(model.generatedAt) - Date.parse(model.historySince);
+  const hours = ms / 3_600_000;
+  if (hours >= 48 && hours % 24 === 0) return `${hours / 24} days`;
+  return Number.isInteger(hours) ? `${hours} h` : formatAge(ms / 1000);
 }
 
 function problems(model: DocsModel): string {
@@ -137,7 +145,7 @@ function rawTablesPage(model: DocsModel): string {
     `<p>Every row version the extract reads lands in <code>raw_&lt;table&gt;</code> (gzip NDJSON, Hive partition <code>dt</code>, plus <code>_batch_id</code>); <code>current_&lt;table&gt;</code> is the compacted latest version of each row after the newest batch.</p>` +
     model.sourceTables
       .map((t) => {
-        const rows = model.batches.reduce((s, b) => s + (b.rows[t.name] ?? 0), 0);
+        const rows = model.lake.versions[t.name] ?? 0;
         return (
           `<section class="card" id="${tableAnchor(t.name)}"><h3>${esc(t.name)} <span class="muted">→ raw_${esc(t.name)}, current_${esc(t.name)}</span></h3><p>${esc(t.description)} <span class="muted">Primary key ${esc(t.primaryKey)}; ${rows.toLocaleString('en-GB')} row versions in the lake.</span></p>` +
           `<table class="cols"><thead><tr><th>column</th><th>totesys type</th><th>lake type</th><th>nullable</th><th>description</th></tr></thead><tbody>` +
@@ -166,7 +174,7 @@ function lineagePage(model: DocsModel): string {
 function historyPage(model: DocsModel): string {
   const rowsPerBatch = barChart(
     'chart-rows-per-batch',
-    'Row versions extracted per batch (hover a bar for the per-table counts)',
+    `Row versions extracted per batch in the last ${windowOf(model)} (hover a bar for the per-table counts)`,
     model.batches.map((b) => {
       const total = Object.values(b.rows).reduce((s, n) => s + n, 0);
       const detail = Object.entries(b.rows).filter(([, n]) => n > 0).map(([t, n]) => `${t} ${n}`).join(', ');
@@ -176,7 +184,7 @@ function historyPage(model: DocsModel): string {
   );
   const freshness = lineChart(
     'chart-freshness',
-    `Freshness at the end of each run (now − the source instant the warehouse reflects); dashed: the SLA (${formatAge(model.slaSeconds)})`,
+    `Freshness at the end of each run in the last ${windowOf(model)} (now − the source instant the warehouse reflects); dashed: the SLA (${formatAge(model.slaSeconds)})`,
     model.runs.filter((r) => r.freshness).map((r) => ({
       x: Date.parse(r.finishedAt),
       y: r.freshness!.seconds / 60,
@@ -189,7 +197,7 @@ function historyPage(model: DocsModel): string {
   const colors = { extract: '#8b5cf6', transform: '#22c55e', load: '#f59e0b' } as const;
   const durations = barChart(
     'chart-stage-durations',
-    'Stage durations per run, seconds (violet extract, green transform, amber load)',
+    `Stage durations per run in the last ${windowOf(model)}, seconds (violet extract, green transform, amber load)`,
     model.runs.map((r, i) => ({
       label: `${i + 1}`,
       segments: (['extract', 'transform', 'load'] as const).map((s) => ({ value: (r.stages[s]?.elapsedMs ?? 0) / 1000, color: colors[s], title: `${r.startedAt} ${s}: ${((r.stages[s]?.elapsedMs ?? 0) / 1000).toFixed(2)} s` })),
@@ -207,7 +215,7 @@ function historyPage(model: DocsModel): string {
           return `<tr><td>${esc(r.startedAt.replace('T', ' ').slice(0, 19))}</td><td>${outcome}</td><td><code>${esc(r.batchId ?? '—')}</code></td><td>${rows.toLocaleString('en-GB')}</td><td>${s(r.stages.extract)}</td><td>${s(r.stages.transform)}</td><td>${s(r.stages.load)}</td><td>${r.freshness ? esc(formatAge(r.freshness.seconds)) : '—'}</td><td>${tests}</td></tr>`;
         })
         .join('')}</tbody></table>`
-    : '<p class="muted">No run history yet: every <code>totes run</code> cycle records one.</p>';
+    : `<p class="muted">No run in the last ${esc(windowOf(model))}: every <code>totes run</code> cycle records one.</p>`;
   return `<h3>Rows per batch</h3>${rowsPerBatch}<h3>Freshness over time</h3>${freshness}<h3>Stage durations</h3>${durations}<h3>Latest runs</h3>${table}`;
 }
 

@@ -4,6 +4,7 @@ import type { ExtractResult } from '../extract/extract';
 import type { LoadResult } from '../load/load';
 import type { TransformResult } from '../transform/transform';
 import { getText, type ObjectStore } from '../ports/object-store';
+import { concurrently } from '../transform/concurrently';
 import type { Freshness } from './freshness';
 import { RunRecord, type DataTestResult, type ExtractStageRecord, type LoadStageRecord, type RunOutcome, type TransformStageRecord } from './run-record';
 
@@ -113,30 +114,42 @@ export interface RunHistory {
 }
 
 /**
- * The newest `last` records (all when omitted), oldest first. With `last`, the records of the day
- * before `now` are listed first (keys begin with the run's start time: lake-layout.ts
- * `runRecordKey`), and the whole history only when that day holds fewer: `totes status` costs the
- * latest runs, not the lake's age (a year of five-minute runs is ~105,000 records, or three times
- * that when each cloud stage keeps its own: a LIST request per 1,000). The answer is the same
- * either way, whatever the clocks: the day's listing has no upper end.
+ * The newest `last` records (all when omitted), oldest first; with `since`, those of the runs
+ * started at or after it. With `last`, the records of the day before `now` are listed first (keys
+ * begin with the run's start time: lake-layout.ts `runRecordKey`), and the whole history only when
+ * that day holds fewer: `totes status` costs the latest runs, not the lake's age (a year of
+ * five-minute runs is ~105,000 records, or three times that when each cloud stage keeps its own: a
+ * LIST request per 1,000). The answer is the same either way, whatever the clocks: the day's
+ * listing has no upper end. `since` lists from there only (`totes docs`' window). The records are
+ * read {@link READ_CONCURRENCY} at a time: one after another, a day's 288 cost as many S3 round trips.
  */
-export async function readRunHistory(store: ObjectStore, options: { last?: number; now?: Date } = {}): Promise<RunHistory> {
-  const { last } = options;
-  let keys = last === undefined ? [] : await runKeys(store, new Date((options.now ?? new Date()).getTime() - RECENT_RUNS_MS));
-  if (last === undefined || keys.length < last) keys = await runKeys(store);
+export async function readRunHistory(store: ObjectStore, options: { last?: number; now?: Date; since?: Date } = {}): Promise<RunHistory> {
+  const { last, since } = options;
+  let keys = since ? await runKeys(store, since) : last === undefined ? [] : await runKeys(store, new Date((options.now ?? new Date()).getTime() - RECENT_RUNS_MS));
+  if (!since && (last === undefined || keys.length < last)) keys = await runKeys(store);
   const wanted = last === undefined ? keys : keys.slice(Math.max(0, keys.length - last));
+  const read = await concurrently(
+    wanted,
+    async (key): Promise<RunRecord | { key: string; error: string }> => {
+      try {
+        const parsed = RunRecord.safeParse(JSON.parse(await getText(store, key)));
+        return parsed.success ? parsed.data : { key, error: z.prettifyError(parsed.error) };
+      } catch (err) {
+        return { key, error: (err as Error).message };
+      }
+    },
+    READ_CONCURRENCY,
+  );
   const history: RunHistory = { records: [], unreadable: [] };
-  for (const key of wanted) {
-    try {
-      const parsed = RunRecord.safeParse(JSON.parse(await getText(store, key)));
-      if (parsed.success) history.records.push(parsed.data);
-      else history.unreadable.push({ key, error: z.prettifyError(parsed.error) });
-    } catch (err) {
-      history.unreadable.push({ key, error: (err as Error).message });
-    }
+  for (const one of read) {
+    if ('error' in one) history.unreadable.push(one);
+    else history.records.push(one);
   }
   return history;
 }
+
+/** Run records (or manifests) read at once by the operator's commands: S3 GETs of a few KB each. */
+export const READ_CONCURRENCY = 16;
 
 /** How far back `readRunHistory` first looks for the latest runs: a day (288 five-minute runs). */
 const RECENT_RUNS_MS = 24 * 60 * 60_000;
