@@ -243,7 +243,7 @@ async function awsDocs(argv: string[], makeLog: MakeLog): Promise<number> {
     await fs.mkdir(out, { recursive: true });
     for (const [name, html] of Object.entries(pages)) await fs.writeFile(path.join(out, name), html);
     for (const problem of model.problems) log.warn(problem);
-    log.info(`Data docs of the deployed lake written: ${Object.keys(pages).length} pages, ${model.lake.batches} batches (${model.batches.length} and ${model.runs.length} runs since ${model.historySince})`, { out });
+    log.info(`Data docs of the deployed lake written: ${Object.keys(pages).length} pages, ${model.lake.batches} batches (${model.batches.length} batches and ${model.runs.length} runs since ${model.historySince})`, { out });
     process.stdout.write(`${path.join(out, 'index.html')}\n`);
     return 0;
   });

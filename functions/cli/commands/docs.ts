@@ -26,6 +26,7 @@ export async function docsCommand(argv: string[], makeLog: (json: boolean, verbo
   const log = makeLog(common.json, common.verbose);
   const sla = Duration.safeParse(values.sla ?? '30m');
   if (!sla.success) throw new UsageError(`--sla must be a duration such as 30m or 1h, got "${String(values.sla)}"`);
+  const historyMs = docsHistoryMs(values.history);
   const out = path.resolve((values.out as string | undefined) ?? path.join(path.dirname(common.lake), 'docs'));
   await openLakeFolder(common.lake);
   const model = await readDocsModel({
@@ -34,13 +35,13 @@ export async function docsCommand(argv: string[], makeLog: (json: boolean, verbo
     sqlRoot: REPO_ROOT,
     now: new Date(),
     slaSeconds: sla.data / 1000,
-    historyMs: docsHistoryMs(values.history),
+    historyMs,
   });
   const pages = renderDocsSite(model);
   await fs.mkdir(out, { recursive: true });
   for (const [name, html] of Object.entries(pages)) await fs.writeFile(path.join(out, name), html);
   for (const problem of model.problems) log.warn(problem);
-  log.info(`Data docs written: ${Object.keys(pages).length} pages, ${model.lake.batches} batches (${model.batches.length} and ${model.runs.length} runs since ${model.historySince})`, { out });
+  log.info(`Data docs written: ${Object.keys(pages).length} pages, ${model.lake.batches} batches (${model.batches.length} batches and ${model.runs.length} runs since ${model.historySince})`, { out });
   process.stdout.write(`${path.join(out, 'index.html')}\n`);
   return 0;
 }

@@ -20,8 +20,8 @@ const H = 260;
 const M = { top: 16, right: 16, bottom: 46, left: 56 };
 
 /** A vertical (optionally stacked) bar chart; `id` names the <svg> for tests and links. */
-export function barChart(id: string, caption: string, bars: readonly Bar[], yLabel: string): string {
-  if (!bars.length) return emptyChart(id, caption, 'No data yet: run a cycle (`totes run`) and regenerate the docs.');
+export function barChart(id: string, caption: string, bars: readonly Bar[], yLabel: string, empty = 'No data yet: run a cycle (`totes run`) and regenerate the docs.'): string {
+  if (!bars.length) return emptyChart(id, caption, empty);
   const max = Math.max(1, ...bars.map((b) => b.segments.reduce((s, x) => s + x.value, 0)));
   const ticks = niceTicks(max);
   const top = ticks.at(-1)!;
@@ -57,8 +57,16 @@ export interface Point {
 }
 
 /** A time-series line chart with an optional dashed threshold (the SLA). */
-export function lineChart(id: string, caption: string, points: readonly Point[], yLabel: string, threshold?: { value: number; label: string }, formatY = shortNumber): string {
-  if (!points.length) return emptyChart(id, caption, 'No run history yet: `totes run` records one point per cycle.');
+export function lineChart(
+  id: string,
+  caption: string,
+  points: readonly Point[],
+  yLabel: string,
+  threshold?: { value: number; label: string },
+  formatY = shortNumber,
+  empty = 'No run history yet: `totes run` records one point per cycle.',
+): string {
+  if (!points.length) return emptyChart(id, caption, empty);
   const max = Math.max(1, threshold?.value ?? 0, ...points.map((p) => p.y));
   const ticks = niceTicks(max);
   const top = ticks.at(-1)!;

@@ -16,11 +16,12 @@ import { loadSqlFiles, type SqlFile } from '../transform/sql-files';
  * comments, the analysis queries, what the lake holds, and the batches and runs of the history
  * window. Rendering (`docs-site.ts`) is then a pure function of this model.
  *
- * The docs cost the window, not the lake's age: the batches and runs of the last `historyMs` (a day
- * by default), and the lake's totals from the newest extract manifest's history
+ * The docs read the window, not the lake's history: the batches and runs of the last `historyMs` (a
+ * day by default), and the lake's totals from the newest extract manifest's history
  * (`lake/lake-history.ts`), as `totes status` reads them. Reading every manifest and run record, as
  * the docs once did, one after another, cost a month-old lake on S3 about 17,000 GETs (a manifest
- * and a run record a batch), and drew a bar per batch of the lake's life.
+ * and a run record a batch), and drew a bar per batch of the lake's life. The extract log's keys are
+ * still listed whole (the count of batches, where the window starts): one LIST per 1,000 batches.
  */
 export interface DocsModel {
   generatedAt: string;
@@ -58,18 +59,20 @@ export async function readDocsModel(inputs: DocsInputs): Promise<DocsModel> {
   const since = new Date(inputs.now.getTime() - (inputs.historyMs ?? DOCS_HISTORY_MS));
   const seqs = await listExtractSeqs(inputs.ingestion);
   const read = (seq: number): Promise<ExtractManifest> => readExtractManifest(inputs.ingestion, seq);
-  // The window's batches, read from the newest back, a round at a time, to the first that finished
-  // before it (batches publish in seq order).
+  // The window's batches, read from the newest back, a round at a time, until a round holds none
+  // that finished in it (batches publish in seq order; a round more allows for the writers' clocks).
+  // The newest manifest (the first round's last) carries the lake's totals.
   const recent: ExtractManifest[] = [];
+  let newest: ExtractManifest | undefined;
   for (let end = seqs.length; end > 0; ) {
     const round = seqs.slice(Math.max(0, end - READ_CONCURRENCY), end);
     end -= round.length;
     const manifests = await concurrently(round, read, READ_CONCURRENCY);
+    newest ??= manifests.at(-1);
     const within = manifests.filter((m) => m.finishedAt >= since.toISOString());
     recent.unshift(...within);
-    if (within.length < manifests.length) break;
+    if (!within.length) break;
   }
-  const newest = recent.at(-1) ?? (seqs.length ? await read(seqs.at(-1)!) : undefined);
   // A log begun before manifests recorded the lake's history is read whole and folded, as the status does.
   const versions = (newest?.history ?? (await concurrently(seqs, read, READ_CONCURRENCY)).reduce(extendExtractHistory, {} as ExtractHistory)) as ExtractHistory;
   const history = await readRunHistory(inputs.processed, { since });

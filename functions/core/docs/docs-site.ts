@@ -172,6 +172,8 @@ function lineagePage(model: DocsModel): string {
 }
 
 function historyPage(model: DocsModel): string {
+  // A lake with batches, none of them in the window: the charts say so, not that there is no data.
+  const quiet = model.lake.batches ? (what: string) => `No ${what} in the last ${windowOf(model)}: a longer --history shows earlier ones.` : () => undefined;
   const rowsPerBatch = barChart(
     'chart-rows-per-batch',
     `Row versions extracted per batch in the last ${windowOf(model)} (hover a bar for the per-table counts)`,
@@ -181,6 +183,7 @@ function historyPage(model: DocsModel): string {
       return { label: `#${b.seq}`, segments: [{ value: total, color: '#0ea5e9', title: `batch ${b.batchId}: ${total} rows (${detail})` }] };
     }),
     'rows',
+    quiet('batch'),
   );
   const freshness = lineChart(
     'chart-freshness',
@@ -193,6 +196,8 @@ function historyPage(model: DocsModel): string {
     })),
     'minutes',
     { value: model.slaSeconds / 60, label: `SLA ${formatAge(model.slaSeconds)}` },
+    undefined,
+    quiet('run'),
   );
   const colors = { extract: '#8b5cf6', transform: '#22c55e', load: '#f59e0b' } as const;
   const durations = barChart(
@@ -203,6 +208,7 @@ function historyPage(model: DocsModel): string {
       segments: (['extract', 'transform', 'load'] as const).map((s) => ({ value: (r.stages[s]?.elapsedMs ?? 0) / 1000, color: colors[s], title: `${r.startedAt} ${s}: ${((r.stages[s]?.elapsedMs ?? 0) / 1000).toFixed(2)} s` })),
     })),
     'seconds',
+    quiet('run'),
   );
   const runs = [...model.runs].reverse().slice(0, 50);
   const table = runs.length

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SOURCE_TABLE_NAMES, type SourceTableName } from '../../../functions/core/contract/source-tables';
@@ -33,17 +33,26 @@ describe('readDocsModel: the window of history, and the lake from its newest man
     return before ? { ...m, history: extendExtractHistory(before, m) } : m;
   }
 
-  /** A lake of `hours` of hourly batches (the newest now), and a run record per batch; reads of the stores counted. */
-  async function lake(hours: number, withHistory: boolean) {
-    const ingestion = new FolderObjectStore(mkdtempSync(path.join(os.tmpdir(), 'totes-docs-in-')));
-    const processed = new FolderObjectStore(mkdtempSync(path.join(os.tmpdir(), 'totes-docs-pr-')));
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  /**
+   * A lake of `hours` of hourly batches, the newest `idleHours` before now, and a run record per
+   * batch (the one of batch `broken` unreadable); reads of the stores counted.
+   */
+  async function lake(hours: number, withHistory: boolean, { idleHours = 0, broken = 0 } = {}) {
+    const [ingestion, processed] = ['in', 'pr'].map((name) => {
+      dirs.push(mkdtempSync(path.join(os.tmpdir(), `totes-docs-${name}-`)));
+      return new FolderObjectStore(dirs.at(-1)!);
+    });
     let history: ExtractHistory | undefined = withHistory ? {} : undefined;
     for (let seq = 1; seq <= hours; seq++) {
-      const m = manifest(seq, hours - seq, seq, history);
+      const m = manifest(seq, hours - seq + idleHours, seq, history);
       history = m.history;
       await ingestion.put(extractManifestKey(seq), JSON.stringify(m));
-      const at = new Date(m.finishedAt);
-      await processed.put(runRecordKey(at, m.batchId), JSON.stringify({ broken: true }));
+      const key = runRecordKey(new Date(m.finishedAt), m.batchId);
+      const record = { kind: 'run', version: 1, key, startedAt: m.startedAt, finishedAt: m.finishedAt, outcome: 'success', batchId: m.batchId, stages: {} };
+      await processed.put(key, seq === broken ? 'not a run' : JSON.stringify(record));
     }
     const gets: string[] = [];
     for (const store of [ingestion, processed]) {
@@ -54,16 +63,17 @@ describe('readDocsModel: the window of history, and the lake from its newest man
   }
 
   it('reads the last day of a month-old lake: its batches and runs, and the totals of all', async () => {
-    const { ingestion, processed, gets } = await lake(30 * 24, true);
+    const { ingestion, processed, gets } = await lake(30 * 24, true, { broken: 710 });
     const model = await readDocsModel({ ingestion, processed, sqlRoot: REPO, now });
     expect(model.historySince).toBe(new Date(now.getTime() - DOCS_HISTORY_MS).toISOString());
     // Batches that finished 0…24 hours ago: seq 696…720.
     expect(model.batches.map((b) => b.seq)).toEqual(Array.from({ length: 25 }, (_, i) => 696 + i));
     expect(model.lake).toEqual({ batches: 720, versions: { sales_order: (720 * 721) / 2, payment: 720 } });
-    // The run records of the day (unreadable here, so reported as problems): 25 of 720.
-    expect(model.problems).toHaveLength(25);
-    // The manifests read: the day's and one round before it, not the month's.
-    expect(gets.filter((k) => k.startsWith('manifests/')).length).toBeLessThanOrEqual(25 + READ_CONCURRENCY);
+    // The run records of the day, in order: 25 of 720, one of them unreadable (a problem, not a run).
+    expect(model.runs.map((r) => r.batchId)).toEqual(model.batches.filter((b) => b.seq !== 710).map((b) => b.batchId));
+    expect(model.problems).toEqual([expect.stringMatching(/^Run record runs\/\S+-0000000710-\S+ is unreadable/)]);
+    // The manifests read: the day's, and the rest of their rounds and one round more, not the month's.
+    expect(gets.filter((k) => k.startsWith('manifests/')).length).toBeLessThanOrEqual(25 + 2 * READ_CONCURRENCY);
     expect(gets.filter((k) => k.startsWith('runs/'))).toHaveLength(25);
     const pages = renderDocsSite(model);
     expect(pages['index.html']).toContain('<span class="muted">published batches</span><b>720</b>');
@@ -78,6 +88,18 @@ describe('readDocsModel: the window of history, and the lake from its newest man
     expect(model.lake).toEqual({ batches: 72, versions: { sales_order: (72 * 73) / 2, payment: 72 } });
     expect(model.batches.map((b) => b.seq)).toEqual(Array.from({ length: 49 }, (_, i) => 24 + i));
     expect(renderDocsSite(model)['index.html']).toContain('runs in the last 2 days');
+  });
+
+  it('a lake idle for the whole window: its totals from the newest manifest, and charts that say the window was quiet', async () => {
+    const { ingestion, processed, gets } = await lake(100, true, { idleHours: 30 });
+    const model = await readDocsModel({ ingestion, processed, sqlRoot: REPO, now });
+    expect(model.lake).toEqual({ batches: 100, versions: { sales_order: (100 * 101) / 2, payment: 100 } });
+    expect([model.batches, model.runs]).toEqual([[], []]);
+    expect(gets.filter((k) => k.startsWith('manifests/'))).toHaveLength(READ_CONCURRENCY);
+    const history = renderDocsSite(model)['history.html'];
+    expect(history).toContain('No batch in the last 24 h');
+    expect(history).toContain('No run in the last 24 h');
+    expect(history).not.toContain('No data yet');
   });
 
   it('an empty lake: no batches, no runs', async () => {
