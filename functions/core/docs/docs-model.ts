@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SOURCE_TABLES, type SourceTable } from '../contract/source-tables';
-import { extendExtractHistory } from '../lake/lake-history';
-import type { ExtractHistory, ExtractManifest } from '../lake/manifests';
+import type { ExtractManifest } from '../lake/manifests';
 import { listExtractSeqs, readExtractManifest } from '../lake/manifest-log';
 import type { ObjectStore } from '../ports/object-store';
 import { CURRENT_VIEWS, currentViewSelect } from '../analysis/current-views';
+import { foldExtractLog } from '../operate/pipeline-status';
 import { READ_CONCURRENCY, readRunHistory } from '../operate/run-history';
 import type { RunRecord } from '../operate/run-record';
 import { concurrently } from '../transform/concurrently';
@@ -62,6 +62,7 @@ export async function readDocsModel(inputs: DocsInputs): Promise<DocsModel> {
   // The window's batches, read from the newest back, a round at a time, until a round holds none
   // that finished in it (batches publish in seq order; a round more allows for the writers' clocks).
   // The newest manifest (the first round's last) carries the lake's totals.
+  const from = since.toISOString();
   const recent: ExtractManifest[] = [];
   let newest: ExtractManifest | undefined;
   for (let end = seqs.length; end > 0; ) {
@@ -69,16 +70,16 @@ export async function readDocsModel(inputs: DocsInputs): Promise<DocsModel> {
     end -= round.length;
     const manifests = await concurrently(round, read, READ_CONCURRENCY);
     newest ??= manifests.at(-1);
-    const within = manifests.filter((m) => m.finishedAt >= since.toISOString());
+    const within = manifests.filter((m) => m.finishedAt >= from);
     recent.unshift(...within);
     if (!within.length) break;
   }
   // A log begun before manifests recorded the lake's history is read whole and folded, as the status does.
-  const versions = (newest?.history ?? (await concurrently(seqs, read, READ_CONCURRENCY)).reduce(extendExtractHistory, {} as ExtractHistory)) as ExtractHistory;
+  const versions = newest?.history ?? (await foldExtractLog(inputs.ingestion, seqs));
   const history = await readRunHistory(inputs.processed, { since });
   return {
     generatedAt: inputs.now.toISOString(),
-    historySince: since.toISOString(),
+    historySince: from,
     sourceTables: SOURCE_TABLES,
     sqlFiles: await loadSqlFiles(inputs.sqlRoot),
     views: CURRENT_VIEWS.map((v) => ({ name: v.name, fact: v.fact.name, sql: currentViewSelect(v, 'warehouse') })),

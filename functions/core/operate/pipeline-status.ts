@@ -11,7 +11,8 @@ import { publishedVersion, readModelVersion, backfillCommand } from '../transfor
 import { readProgress } from '../transform/backfill';
 import { loadSqlFiles } from '../transform/sql-files';
 import { measureFreshness, type Freshness } from './freshness';
-import { readRunHistory } from './run-history';
+import { concurrently } from '../transform/concurrently';
+import { READ_CONCURRENCY, readRunHistory } from './run-history';
 import type { RunRecord } from './run-record';
 
 /**
@@ -114,9 +115,7 @@ export async function readPipelineStatus(inputs: StatusInputs): Promise<Pipeline
   const lastTransform = transformSeqs.length ? await readTransformManifest(inputs.processed, transformSeqs.at(-1)!) : undefined;
   // The lake through the newest batches, as their manifests record it (lake/lake-history.ts): two
   // reads however old the lake. A log begun before manifests recorded it is read whole and folded.
-  const extractHistory =
-    lastExtract?.history ??
-    (await readWholeLog(await listExtractSeqs(inputs.ingestion), (seq) => readExtractManifest(inputs.ingestion, seq))).reduce(extendExtractHistory, {} as ExtractHistory);
+  const extractHistory = lastExtract?.history ?? (await foldExtractLog(inputs.ingestion, await listExtractSeqs(inputs.ingestion)));
   const transformHistory =
     lastTransform?.history ??
     (await readWholeLog(await listTransformSeqs(inputs.processed), (seq) => readTransformManifest(inputs.processed, seq))).reduce(extendTransformHistory, {} as TransformHistory);
@@ -207,11 +206,14 @@ export interface Backlog {
   quarantineReport: string | null;
 }
 
-/** Every manifest of a log, read in order (a log whose newest manifest records no history). */
-async function readWholeLog<T>(seqs: readonly number[], read: (seq: number) => Promise<T>): Promise<T[]> {
-  const manifests: T[] = [];
-  for (const seq of seqs) manifests.push(await read(seq));
-  return manifests;
+/** Every manifest of a log, in order, read {@link READ_CONCURRENCY} at a time (a log whose newest manifest records no history). */
+function readWholeLog<T>(seqs: readonly number[], read: (seq: number) => Promise<T>): Promise<T[]> {
+  return concurrently(seqs, read, READ_CONCURRENCY);
+}
+
+/** The raw lake through the extract manifests `seqs` (the whole log), folded from each: what a newest manifest's `history` records. */
+export async function foldExtractLog(store: ObjectStore, seqs: readonly number[]): Promise<ExtractHistory> {
+  return (await readWholeLog(seqs, (seq) => readExtractManifest(store, seq))).reduce(extendExtractHistory, {} as ExtractHistory);
 }
 
 async function readBacklog(stores: Pick<StatusInputs, 'ingestion' | 'processed'>, extractSeqs: readonly number[], transformed: Set<number>, loadedSeq: number): Promise<Backlog> {
