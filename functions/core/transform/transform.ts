@@ -1,5 +1,5 @@
 import { SOURCE_TABLES, type SourceTable, type SourceTableName } from '../contract/source-tables';
-import { lakeTrinoType, type StarTable, type StarTableName } from '../contract/star-tables';
+import { lakeTrinoType, STAR_TABLES, type StarTable, type StarTableName } from '../contract/star-tables';
 import { METRICS } from '../contract/runtime-contract';
 import {
   currentPrefix,
@@ -319,14 +319,16 @@ export async function stageBatch(
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
   for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
   const counts = countGrowingTables(ctx, extract, previous, sqlFiles, batchFiles, acceptOnly);
+  const staging = stageCurrentStates(ctx, extract, previous, batchFiles, acceptOnly);
+  const facts = stageFacts(ctx, extract, sqlFiles, batchFiles, acceptOnly, models);
   let current: StagedCurrent;
   try {
-    current = await stageCurrentStates(ctx, extract, previous, batchFiles, acceptOnly);
+    current = await staging;
   } catch (err) {
-    await Promise.allSettled(counts.values());
+    await Promise.allSettled([...counts.values(), ...facts.values()]);
     throw err;
   }
-  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly, models, counts);
+  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly, models, counts, facts);
   if (!previous || current.changed.includes('currency')) await reportUnknownCurrencies(ctx, star.star.dim_currency.prefix, extract.batchId);
   return { ...current, ...star };
 }
@@ -362,6 +364,72 @@ function countGrowingTables(
   return counts;
 }
 
+/** A star table as the star wave built it: written, carried forward (a dimension), or not written (a fact without versions). */
+interface BuiltStarTable {
+  output: TransformOutput;
+  fate: 'carried' | 'unwritten' | 'written';
+}
+
+/**
+ * The batch's fact partitions, sent now, beside the current-state writes. A fact's SQL reads only
+ * its batch's rows (`batch_<source>`; sql-files.test.ts), never the current state nor another star
+ * table, so it need not wait for the current state: the facts no longer share the star wave with
+ * the dimensions, whose SQL reads the new current state. On DuckDB the first wave's statements
+ * (current-state deltas, the input check, the calendar's count, the facts) then share both cores
+ * from the start; on Athena a batch in which no dimension changes takes a level fewer (the facts
+ * and the current state, then the tests). An SQL file that names a current state or a star table
+ * (a fact's SQL changed to join one) waits for the star wave, as a dimension does.
+ */
+function stageFacts(
+  ctx: StageContext,
+  extract: ExtractManifest,
+  sqlFiles: readonly SqlFile[],
+  batchFiles: Partial<Record<SourceTableName, string[]>>,
+  acceptOnly: readonly SourceTableName[],
+  models: Pick<ModelCheck, 'published'>,
+): Map<StarTableName, Promise<BuiltStarTable>> {
+  const facts = new Map<StarTableName, Promise<BuiltStarTable>>();
+  const bindings: RelationBindings = { batch: batchFiles, current: {}, star: {} };
+  for (const [index, file] of sqlFiles.entries()) {
+    if (file.table.kind !== 'fact' || READS_CURRENT_STATE.test(file.sql) || readsStarTable(file)) continue;
+    const changed = file.table.sources.some((s) => (extract.tables[s as SourceTableName]?.rows ?? 0) > 0);
+    const building = buildFact(ctx, file, index, sqlFiles.length, extract.batchId, bindings, changed, acceptOnly, models);
+    // Observed now, awaited later (stageStarTables): a failure is its caller's, not an unhandled rejection.
+    building.catch(() => undefined);
+    facts.set(file.table.name, building);
+  }
+  return facts;
+}
+
+/**
+ * One fact of the batch: its partition written from the batch's rows, or, when none of its sources
+ * has rows in the batch, nothing. A fact SQL file maps each source version to at most one row
+ * (sql-files.test.ts), so there are no new versions to write — on Athena one CTAS fewer per fact and
+ * batch — no partition to publish, nothing to load. Such a fact carries the version of its
+ * published rows forward (model-versions.ts), not the file's.
+ */
+async function buildFact(
+  ctx: StageContext,
+  file: SqlFile,
+  index: number,
+  of: number,
+  batchId: string,
+  bindings: RelationBindings,
+  changed: boolean,
+  acceptOnly: readonly SourceTableName[],
+  models: Pick<ModelCheck, 'published'>,
+): Promise<BuiltStarTable> {
+  const { table } = file;
+  if (!changed) {
+    const sqlHash = models.published[table.name] ?? file.sqlHash;
+    return { output: { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 }, fate: 'unwritten' };
+  }
+  ctx.log.progress('transform', { batchId, step: table.name, file: index + 1, of });
+  const output = await writeStarTable(ctx, file, batchId, bindings, undefined, undefined, acceptOnly, { ...DEFAULT_COMPACTION, ...ctx.compaction });
+  ctx.log.metric(METRICS.rows, output.rows, 'Count', { table: table.name, stage: 'transform' });
+  return { output, fate: 'written' };
+}
+
 /** The star tables the star wave binds besides the current state: the calendar the batch extends. */
 function previousCalendar(previous: TransformManifest | undefined): RelationBindings['star'] {
   const prefix = previous?.star.dim_date?.prefix;
@@ -370,6 +438,12 @@ function previousCalendar(previous: TransformManifest | undefined): RelationBind
 
 /** An SQL file that reads a current state (`current_<table>`). */
 const READS_CURRENT_STATE = new RegExp(`\\bcurrent_(${SOURCE_TABLES.map((t) => t.name).join('|')})\\b`, 'i');
+
+/** Whether an SQL file names a star table other than its own (as a whole word, comments included, as core/sql/relations.ts `mentionedRelations` binds). */
+const readsStarTable = (file: SqlFile): boolean => {
+  const words = new Set(file.sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
+  return STAR_TABLES.some((t) => t.name !== file.table.name && words.has(t.name));
+};
 
 /**
  * The current state, per table: kept as it is, a delta with this batch's versions, or compacted
@@ -461,6 +535,8 @@ async function stageStarTables(
   models: Pick<ModelCheck, 'published'>,
   /** Row counts of dimensions that only grow, already sent (countGrowingTables); the others are counted here. */
   counts: ReadonlyMap<StarTableName, Promise<number>> = new Map(),
+  /** Facts already sent beside the current state (stageFacts); the others are built here. */
+  facts: ReadonlyMap<StarTableName, Promise<BuiltStarTable>> = new Map(),
 ): Promise<Pick<StagedBatch, 'star' | 'carried' | 'unwritten'>> {
   const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: previousCalendar(previous) };
   const staged: Pick<StagedBatch, 'star' | 'carried' | 'unwritten'> = { star: {} as StagedBatch['star'], carried: [], unwritten: [] };
@@ -468,22 +544,17 @@ async function stageStarTables(
   const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
   // Every star table reads the batch, the new current state or its own previous version, never
   // another star table of this batch: all are built at once (concurrently.ts), each its own chain.
-  const built = await concurrently(sqlFiles, async (file, index): Promise<{ output: TransformOutput; fate: 'carried' | 'unwritten' | 'written' }> => {
+  const built = await concurrently(sqlFiles, async (file, index): Promise<BuiltStarTable> => {
     const { table } = file;
+    const early = facts.get(table.name);
+    if (early) return early;
     // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
     // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
     const kept = previous?.star[table.name];
     if (table.kind === 'dimension' && kept && kept.sqlHash === file.sqlHash && !changed(table)) {
       return { output: { ...kept, builtBy: kept.builtBy ?? previous!.batchId }, fate: 'carried' };
     }
-    // A fact none of whose sources has rows in this batch has no new versions (a fact SQL file maps
-    // each source version to at most one row: sql-files.test.ts): nothing to write — on Athena one
-    // CTAS fewer per fact and batch — no partition to publish, nothing to load.
-    // It carries the version of the fact's published rows forward (model-versions.ts), not the file's.
-    if (table.kind === 'fact' && !changed(table)) {
-      const sqlHash = models.published[table.name] ?? file.sqlHash;
-      return { output: { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 }, fate: 'unwritten' };
-    }
+    if (table.kind === 'fact') return buildFact(ctx, file, index, sqlFiles.length, batchId, bindings, changed(table), acceptOnly, models);
     // A dimension that only grows (dim_date): unchanged while its row count is (the calendar did not grow).
     if (table.growsOnly && kept && kept.sqlHash === file.sqlHash && (await (counts.get(table.name) ?? countRows(ctx, file, bindings, acceptOnly))) === kept.rows) {
       return { output: { ...kept, builtBy: kept.builtBy ?? previous!.batchId }, fate: 'carried' };

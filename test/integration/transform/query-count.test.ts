@@ -6,7 +6,7 @@ import type { PipelineContext } from '../../../functions/core/pipeline-context';
 import type { QueryEngine } from '../../../functions/core/ports/query-engine';
 import { transformPending } from '../../../functions/core/transform/transform';
 import { RawLake } from './raw-lake';
-import { batchOne, batchTwo, department } from './totesys-rows';
+import { batchOne, batchTwo, department, salesOrder } from './totesys-rows';
 
 /**
  * The transform's count of its engine round trips (functions/core/transform/query-tally.ts) on
@@ -40,12 +40,14 @@ describe('engine queries per batch, on DuckDB', () => {
     await lake.writeBatch(1, batchOne);
     const [result] = await transformPending(ctx);
     const manifest = await readTransformManifest(lake.processed, 1);
-    // The input check beside 11 current states, ten statements at a time (one by one on one
-    // connection) (levels 1–2: staging does not wait for the check); 11 star tables (3–4); the
-    // unknown-currency check (5); the data tests of the 11 tables with the facts' row counts in one query (level 6):
-    // the single-row tests of a table share a scan, so the whole batch fits Trino's stage budget.
+    // The input check beside 11 current states and the 3 facts (they read only the batch:
+    // transform.ts stageFacts), ten statements at a time (one by one on one connection) (levels
+    // 1–2: staging does not wait for the check); the 8 dimensions (3); the unknown-currency check
+    // (4); the data tests of the 11 tables with the facts' row counts in one query (level 5): the
+    // single-row tests of a table share a scan, so the whole batch fits Trino's stage budget. The
+    // facts were built with the dimensions before, 11 star tables in levels 3–4: a critical path of 6.
     expect(calls).toHaveLength(25);
-    expect(manifest.engineQueries).toEqual({ queries: 25, criticalPath: 6, bytesScanned: null });
+    expect(manifest.engineQueries).toEqual({ queries: 25, criticalPath: 5, bytesScanned: null });
     expect(result.manifest.engineQueries).toEqual(manifest.engineQueries);
   });
 
@@ -56,9 +58,9 @@ describe('engine queries per batch, on DuckDB', () => {
     const manifest = await readTransformManifest(lake.processed, 2);
     // The input check and, beside it, the current states of the 3 tables with rows (department,
     // sales_order, payment: deltas) and dim_date's row count (it reads the batch and the previous
-    // calendar, not the current state: transform.ts countGrowingTables; level 1); then, side by side,
-    // dim_date's build and change set at once (its calendar grew), dim_staff and its change set at
-    // once, the 2 facts with versions (level 2); one query for the data tests of the 4 tables written
+    // calendar, not the current state: transform.ts countGrowingTables), the 2 facts with versions
+    // (they read only the batch: stageFacts; level 1); then, side by side, dim_date's build and
+    // change set at once (its calendar grew), dim_staff and its change set at once (level 2); one query for the data tests of the 4 tables written
     // and the 2 facts' row counts (level 3). A dimension's change set is computed from its SELECT
     // beside the rebuild, not after it (transform.ts writeDimensionChanges): level 5 before, and 4
     // while the count waited for the current states.
@@ -80,6 +82,19 @@ describe('engine queries per batch, on DuckDB', () => {
     expect(calls.filter((c) => c.startsWith('query SELECT count(*) AS n FROM'))).toEqual([]);
     expect(manifest.star.dim_date.builtBy).toBeDefined();
     expect(manifest.engineQueries).toEqual({ queries: calls.length, criticalPath: 3, bytesScanned: null });
+  });
+
+  it('a batch in which no dimension changes: its fact beside the current state, then the tests (two levels, three before)', async () => {
+    calls.length = 0;
+    // An amendment of sales order 1, its dates inside the calendar: no dimension reads sales_order.
+    await lake.writeBatch(4, { sales_order: [salesOrder(1, { last_updated: '2022-11-05 10:00:00.000', units_sold: 121, agreed_delivery_date: '2022-11-12' })] });
+    await transformPending(ctx);
+    const manifest = await readTransformManifest(lake.processed, 4);
+    // Level 1: the input check, sales_order's delta, dim_date's count and the fact's partition; level 2: the tests.
+    expect(manifest.star.fact_sales_order.rows).toBe(1);
+    expect(manifest.star.dim_date.builtBy).toBeDefined();
+    expect(calls.filter((c) => c.startsWith('write star/fact_sales_order/'))).toHaveLength(1);
+    expect(manifest.engineQueries).toEqual({ queries: 5, criticalPath: 2, bytesScanned: null });
   });
 
   it('reads a manifest written before the count (no engineQueries) as before', async () => {
