@@ -147,6 +147,10 @@ describe('dim_transaction maintained by key (star contract byKey, transform/dime
       // EXCEPT would leave that one out (3 rows).
       expect({ round, changes: m.star.dim_transaction.changes?.rows }).toEqual({ round, changes: 4 });
       expect(m.star.dim_transaction.builtBy).toBeUndefined();
+      // The change set is built beside the transaction delta, from the same SELECT over the batch
+      // (dimension-by-key.ts planByKeyBesideDelta), not after it: where the calendar did not grow,
+      // the batch is two levels (the deltas, the change set and the fact partition; the tests), three before.
+      if (m.star.dim_date.builtBy) expect({ round, criticalPath: m.engineQueries?.criticalPath }).toEqual({ round, criticalPath: 2 });
       expect(m.star.dim_transaction.rows).toBe(before.star.dim_transaction.rows + 2);
       // Base + deltas: the base stays, this batch's change set is its newest delta; nothing else written.
       expect({ round, base: m.star.dim_transaction.prefix, deltas: m.star.dim_transaction.deltas?.map((d) => d.prefix) }).toEqual({

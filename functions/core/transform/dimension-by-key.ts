@@ -1,10 +1,12 @@
-import type { SourceTableName } from '../contract/source-tables';
+import { sourceTable, type SourceTableName } from '../contract/source-tables';
 import type { StarTable } from '../contract/star-tables';
 import { currentPrefix, dimensionChangesPrefix, parseDimensionChangesPrefix } from '../lake/lake-layout';
 import type { TransformOutput } from '../lake/manifests';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
-import { batchStart, type CompactionPolicy } from './current-compaction';
+import { batchStart, type CompactionPolicy, type CompactionStep } from './current-compaction';
+import { currentStateSql } from './current-state';
+import { prependCtes, quoteIdent, stripOuter } from '../sql/sql-text';
 import { readAcceptedOnly } from './input-checks';
 import type { SqlFile } from './sql-files';
 
@@ -16,6 +18,7 @@ import type { SqlFile } from './sql-files';
  * (current-state.ts: exactly the batch's latest version per key) then changes exactly the rows of
  * the delta's keys, and nothing else: the dimension's own SQL file, with `current_<source>` bound to
  * the delta alone, gives those rows — the batch's change set, written at `dimensionChangesPrefix`,
+ * beside the delta (the file over the delta's own SELECT on the batch, {@link planByKeyBesideDelta}),
  * where the load reads it. That is all the batch writes: the dimension is its base (the last whole
  * build, `prefix`) plus the change sets of the batches since (`deltas`, oldest first), and every
  * reader merges them with {@link latestStarSql} (current-state.ts): per key, the row of the greatest
@@ -67,6 +70,12 @@ export interface ByKeyPlan {
   deltaPrefix: string;
   /** The dimension as the previous batch left it: its base and deltas. */
   previous: TransformOutput;
+  /**
+   * The batch's raw files of the source, when the change set is built beside the delta rather than
+   * after it ({@link planByKeyBesideDelta}): its SQL file then reads the delta's own SELECT, the
+   * latest version of each key among the batch's rows, instead of the delta's files.
+   */
+  batchFiles?: string[];
 }
 
 /**
@@ -89,6 +98,40 @@ export function planByKey(
   if (!delta || delta.prefix !== currentPrefix(source, batchId)) return undefined;
   if (policy && dimensionCompactionDue(policy, previous, batchId)) return undefined;
   return { source, deltaPrefix: delta.prefix, previous };
+}
+
+/**
+ * {@link planByKey} decided before the current state is written: the source's step in this batch
+ * (current-compaction.ts `compactionStep`, which depends only on the previous manifest and the
+ * batch) says whether it writes a delta, and what that delta holds is known already — the latest
+ * version of each key among the batch's rows (current-state.ts `currentStateSql` without a previous
+ * state). So the change set reads that SELECT over the batch, and is sent beside the current-state
+ * writes instead of after them (issue 14: a five-minute batch's change set of `dim_transaction` was
+ * a level of its own, a second or more on Athena). The same rows as from the written delta: the
+ * same SELECT over the same batch files and the same accepted versions.
+ */
+export function planByKeyBesideDelta(
+  file: Pick<SqlFile, 'table' | 'sqlHash'>,
+  previous: TransformOutput | undefined,
+  sourceStep: CompactionStep,
+  batchFiles: readonly string[],
+  batchId: string,
+  policy: CompactionPolicy,
+): ByKeyPlan | undefined {
+  const source = byKeySource(file.table);
+  if (!source || !previous || previous.sqlHash !== file.sqlHash || sourceStep !== 'delta') return undefined;
+  if (dimensionCompactionDue(policy, previous, batchId)) return undefined;
+  return { source, deltaPrefix: currentPrefix(source, batchId), previous, batchFiles: [...batchFiles] };
+}
+
+/**
+ * A by-key dimension's SQL file over the batch's latest versions of its source (see
+ * {@link planByKeyBesideDelta}): `current_<source>` defined in the statement as the delta's SELECT,
+ * which reads `batch_<source>` (bound by the engine as any batch table is).
+ */
+export function besideDeltaSql(sql: string, source: SourceTableName): string {
+  const delta = stripOuter(currentStateSql(sourceTable(source), { hasPrevious: false }));
+  return prependCtes(sql, [`${quoteIdent(`current_${source}`)} AS (\n${delta}\n)`]);
 }
 
 /**
@@ -162,7 +205,9 @@ export async function writeDimensionByKey(
 ): Promise<TransformOutput> {
   const name = file.table.name;
   const changesTarget: WriteTarget = { ...target, prefix: dimensionChangesPrefix(name, target.batchId) };
-  const changed = await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), { batch: {}, current: { [plan.source]: [plan.deltaPrefix] }, star: {} }, changesTarget);
+  const changed = plan.batchFiles
+    ? await ctx.engine.write(readAcceptedOnly(besideDeltaSql(file.sql, plan.source), acceptOnly), { batch: { [plan.source]: plan.batchFiles }, current: {}, star: {} }, changesTarget)
+    : await ctx.engine.write(readAcceptedOnly(file.sql, acceptOnly), { batch: {}, current: { [plan.source]: [plan.deltaPrefix] }, star: {} }, changesTarget);
   const change = { prefix: changesTarget.prefix, files: changed.files, rows: changed.rows };
   return {
     kind: 'dimension',

@@ -29,9 +29,9 @@ import { acquireLease } from '../lake/stage-lease';
 import { ObjectExistsError } from '../ports/object-store';
 import type { RelationBindings, WriteTarget } from '../ports/query-engine';
 import type { PipelineContext } from '../pipeline-context';
-import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy } from './current-compaction';
+import { DEFAULT_COMPACTION, compactionStep, type CompactionPolicy, type CompactionStep } from './current-compaction';
 import { currentStateColumns, currentStateSql } from './current-state';
-import { byKeySource, dimensionBindings, dimensionSegments, planByKey, writeDimensionByKey, type ByKeyPlan } from './dimension-by-key';
+import { byKeySource, dimensionBindings, dimensionSegments, planByKey, planByKeyBesideDelta, writeDimensionByKey, type ByKeyPlan } from './dimension-by-key';
 import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data-tests';
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
@@ -319,16 +319,18 @@ export async function stageBatch(
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
   for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
   const counts = countGrowingTables(ctx, extract, previous, sqlFiles, batchFiles, acceptOnly);
-  const staging = stageCurrentStates(ctx, extract, previous, batchFiles, acceptOnly);
-  const facts = stageFacts(ctx, extract, sqlFiles, batchFiles, acceptOnly, models);
+  const plans = currentStatePlans(ctx, extract, previous);
+  const staging = stageCurrentStates(ctx, extract, plans, batchFiles, acceptOnly);
+  // Star tables that need not wait for the current state, sent beside it.
+  const early = new Map([...stageFacts(ctx, extract, sqlFiles, batchFiles, acceptOnly, models), ...stageByKeyChanges(ctx, extract.batchId, previous, sqlFiles, batchFiles, plans, acceptOnly)]);
   let current: StagedCurrent;
   try {
     current = await staging;
   } catch (err) {
-    await Promise.allSettled([...counts.values(), ...facts.values()]);
+    await Promise.allSettled([...counts.values(), ...early.values()]);
     throw err;
   }
-  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly, models, counts, facts);
+  const star = await stageStarTables(ctx, extract.batchId, previous, sqlFiles, batchFiles, current, acceptOnly, models, counts, early);
   if (!previous || current.changed.includes('currency')) await reportUnknownCurrencies(ctx, star.star.dim_currency.prefix, extract.batchId);
   return { ...current, ...star };
 }
@@ -430,6 +432,46 @@ async function buildFact(
   return { output, fate: 'written' };
 }
 
+/**
+ * The change sets of the by-key dimensions whose source writes a delta in this batch, sent now,
+ * beside the current-state writes (dimension-by-key.ts `planByKeyBesideDelta`): such a change set is
+ * the dimension's SQL over the batch's latest versions of its source, the delta's own SELECT, so it
+ * need not wait for the delta to be written. A five-minute batch's `dim_transaction` change set was
+ * the only statement of its star wave: on Athena a level of a second or more. A dimension due for
+ * compaction, or whose source compacts, is rebuilt whole in the star wave, as before; as is one whose
+ * SQL file names a relation besides its source's current state.
+ */
+function stageByKeyChanges(
+  ctx: StageContext,
+  batchId: string,
+  previous: TransformManifest | undefined,
+  sqlFiles: readonly SqlFile[],
+  batchFiles: Partial<Record<SourceTableName, string[]>>,
+  plans: readonly CurrentStatePlan[],
+  acceptOnly: readonly SourceTableName[],
+): Map<StarTableName, Promise<BuiltStarTable>> {
+  const early = new Map<StarTableName, Promise<BuiltStarTable>>();
+  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  for (const [index, file] of sqlFiles.entries()) {
+    const source = byKeySource(file.table);
+    if (!source || readsStarTable(file) || new RegExp(`\\bcurrent_(?!${source}\\b)(${SOURCE_TABLES.map((t) => t.name).join('|')})\\b`, 'i').test(file.sql)) continue;
+    const kept = previous?.star[file.table.name];
+    const step = plans.find((p) => p.table.name === source)?.step ?? 'keep';
+    const byKey = planByKeyBesideDelta(file, kept, step, batchFiles[source] ?? [], batchId, policy);
+    if (!byKey) continue;
+    const building = (async (): Promise<BuiltStarTable> => {
+      ctx.log.progress('transform', { batchId, step: `${file.table.name} (by key)`, file: index + 1, of: sqlFiles.length });
+      const output = await writeStarTable(ctx, file, batchId, { batch: batchFiles, current: {}, star: {} }, kept, byKey, acceptOnly, policy);
+      ctx.log.metric(METRICS.rows, output.rows, 'Count', { table: file.table.name, stage: 'transform' });
+      return { output, fate: 'written' };
+    })();
+    // Observed now, awaited later (stageStarTables): a failure is its caller's, not an unhandled rejection.
+    building.catch(() => undefined);
+    early.set(file.table.name, building);
+  }
+  return early;
+}
+
 /** The star tables the star wave binds besides the current state: the calendar the batch extends. */
 function previousCalendar(previous: TransformManifest | undefined): RelationBindings['star'] {
   const prefix = previous?.star.dim_date?.prefix;
@@ -445,6 +487,30 @@ const readsStarTable = (file: SqlFile): boolean => {
   return STAR_TABLES.some((t) => t.name !== file.table.name && words.has(t.name));
 };
 
+/** What a batch does to one table's current state (current-compaction.ts), and from what. */
+interface CurrentStatePlan {
+  table: SourceTable;
+  /** The previous batch's state: its base's location and output, its deltas. */
+  before: string | undefined;
+  base: TransformOutput | undefined;
+  deltas: TransformOutput[];
+  /** The table's rows in this batch. */
+  rows: number;
+  step: CompactionStep;
+}
+
+/** Each table's step in this batch, from the previous manifest and the batch alone (a re-run decides the same). */
+function currentStatePlans(ctx: StageContext, extract: ExtractManifest, previous: TransformManifest | undefined): CurrentStatePlan[] {
+  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  return SOURCE_TABLES.map((table) => {
+    const before = previous?.current[table.name];
+    const base = before === undefined ? undefined : previous?.currentOutputs[table.name];
+    const deltas = previous?.currentDeltas?.[table.name] ?? [];
+    const rows = extract.tables[table.name]?.rows ?? 0;
+    return { table, before, base, deltas, rows, step: compactionStep(policy, { base, deltas }, { batchId: extract.batchId, rows }) };
+  });
+}
+
 /**
  * The current state, per table: kept as it is, a delta with this batch's versions, or compacted
  * (base, deltas and batch merged into a new base) — current-compaction.ts decides. Reads the batch's
@@ -453,20 +519,12 @@ const readsStarTable = (file: SqlFile): boolean => {
 async function stageCurrentStates(
   ctx: StageContext,
   extract: ExtractManifest,
-  previous: TransformManifest | undefined,
+  plans: readonly CurrentStatePlan[],
   batchFiles: Partial<Record<SourceTableName, string[]>>,
   acceptOnly: readonly SourceTableName[],
 ): Promise<StagedCurrent> {
   const { batchId } = extract;
-  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
   const staged: StagedCurrent = { current: {} as StagedCurrent['current'], currentOutputs: {} as StagedCurrent['currentOutputs'], currentDeltas: {}, changed: [], compacted: [] };
-  const plans = SOURCE_TABLES.map((table) => {
-    const before = previous?.current[table.name];
-    const base = before === undefined ? undefined : previous?.currentOutputs[table.name];
-    const deltas = previous?.currentDeltas?.[table.name] ?? [];
-    const rows = extract.tables[table.name]?.rows ?? 0;
-    return { table, before, base, deltas, rows, step: compactionStep(policy, { base, deltas }, { batchId, rows }) };
-  });
   // Each table's state reads only its own batch files and previous state: all are written at once (concurrently.ts).
   const outputs = await concurrently(plans, async ({ table, before, deltas, step }) => {
     if (step === 'keep') return undefined;
@@ -535,8 +593,8 @@ async function stageStarTables(
   models: Pick<ModelCheck, 'published'>,
   /** Row counts of dimensions that only grow, already sent (countGrowingTables); the others are counted here. */
   counts: ReadonlyMap<StarTableName, Promise<number>> = new Map(),
-  /** Facts already sent beside the current state (stageFacts); the others are built here. */
-  facts: ReadonlyMap<StarTableName, Promise<BuiltStarTable>> = new Map(),
+  /** Star tables already sent beside the current state (stageFacts, stageByKeyChanges); the others are built here. */
+  early: ReadonlyMap<StarTableName, Promise<BuiltStarTable>> = new Map(),
 ): Promise<Pick<StagedBatch, 'star' | 'carried' | 'unwritten'>> {
   const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: previousCalendar(previous) };
   const staged: Pick<StagedBatch, 'star' | 'carried' | 'unwritten'> = { star: {} as StagedBatch['star'], carried: [], unwritten: [] };
@@ -546,8 +604,8 @@ async function stageStarTables(
   // another star table of this batch: all are built at once (concurrently.ts), each its own chain.
   const built = await concurrently(sqlFiles, async (file, index): Promise<BuiltStarTable> => {
     const { table } = file;
-    const early = facts.get(table.name);
-    if (early) return early;
+    const sent = early.get(table.name);
+    if (sent) return sent;
     // A dimension none of whose sources changed, built by the same SQL, is the previous one: keep it
     // (on Athena that is one CTAS fewer per dimension and batch; the load skips it too).
     const kept = previous?.star[table.name];

@@ -5,8 +5,10 @@ import { STAR_TABLES, starTable, type StarTable } from '../../../functions/core/
 import { currentPrefix, dimensionChangesPrefix, dimensionPrefix } from '../../../functions/core/lake/lake-layout';
 import type { TransformOutput } from '../../../functions/core/lake/manifests';
 import { DEFAULT_COMPACTION } from '../../../functions/core/transform/current-compaction';
-import { latestStarSql } from '../../../functions/core/transform/current-state';
-import { byKeySource, dimensionBindings, dimensionCompactionDue, newKeysSql, planByKey } from '../../../functions/core/transform/dimension-by-key';
+import { currentStateSql, latestStarSql } from '../../../functions/core/transform/current-state';
+import { besideDeltaSql, byKeySource, dimensionBindings, dimensionCompactionDue, newKeysSql, planByKey, planByKeyBesideDelta } from '../../../functions/core/transform/dimension-by-key';
+import { sourceTable } from '../../../functions/core/contract/source-tables';
+import { stripOuter } from '../../../functions/core/sql/sql-text';
 
 const SQL_DIR = path.resolve(__dirname, '../../../sql/transform');
 const parser = new Parser();
@@ -119,6 +121,26 @@ describe('planByKey', () => {
     expect(dimensionCompactionDue(policy, { ...big, deltas: Array.from({ length: 11 }, () => delta(EARLIER)) }, BATCH)).toBe(true);
     expect(dimensionCompactionDue(policy, { ...big, deltas: [delta(EARLIER, 100_001)] }, BATCH)).toBe(true);
     expect(dimensionCompactionDue(policy, { ...big, deltas: [delta('0000000001-20241231T225959Z-abcd')] }, BATCH)).toBe(true);
+  });
+
+  it('beside the delta: the same plan decided from the source\'s step, reading the batch\'s raw files', () => {
+    const big = { ...previous, rows: 1_000_000 };
+    const files = ['raw/transaction/dt=2025-01-01/x.ndjson.gz'];
+    expect(planByKeyBesideDelta(file, big, 'delta', files, BATCH, DEFAULT_COMPACTION)).toEqual({ source: 'transaction', deltaPrefix: deltaNow.prefix, previous: big, batchFiles: files });
+    expect(planByKeyBesideDelta(file, big, 'delta', files, BATCH, DEFAULT_COMPACTION)).toEqual({ ...planByKey(file, big, { transaction: [deltaNow] }, BATCH, DEFAULT_COMPACTION), batchFiles: files });
+    // The source compacts or keeps its state: no delta to stand for; a small or changed dimension is rebuilt whole.
+    for (const step of ['compact', 'keep'] as const) expect(planByKeyBesideDelta(file, big, step, files, BATCH, DEFAULT_COMPACTION)).toBeUndefined();
+    expect(planByKeyBesideDelta(file, previous, 'delta', files, BATCH, DEFAULT_COMPACTION)).toBeUndefined();
+    expect(planByKeyBesideDelta({ ...file, sqlHash: 'h2' }, big, 'delta', files, BATCH, DEFAULT_COMPACTION)).toBeUndefined();
+    expect(planByKeyBesideDelta(file, undefined, 'delta', files, BATCH, DEFAULT_COMPACTION)).toBeUndefined();
+  });
+
+  it('beside the delta, the SQL file reads current_<source> as the delta\'s own SELECT over the batch, valid Trino', () => {
+    const sql = besideDeltaSql(readFileSync(path.join(SQL_DIR, 'dim_transaction.sql'), 'utf8'), 'transaction');
+    expect(sql).toMatch(/^WITH\n"current_transaction" AS \(\nSELECT /);
+    expect(sql).toContain('FROM batch_transaction');
+    expect(sql).toContain(stripOuter(currentStateSql(sourceTable('transaction'), { hasPrevious: false })));
+    expect(() => new Parser().astify(sql, { database: 'trino' })).not.toThrow();
   });
 
   it('rebuilds whole on a first build, a changed SQL file, a compaction, or no delta of this batch', () => {
