@@ -17,8 +17,8 @@ import { readBatchInputs, stageBatch } from './transform';
  *
  * It plans the batch with the transform's own code: the same inputs (`readBatchInputs`: extract
  * manifest N, transform manifest N−1), the same model-version check, the same input-check query, the
- * same staging (`stageBatch`: current states with `dim_date`'s count, then every SQL file in
- * dependency order, by-key dimensions, change sets) and the same data tests (`runDataTests`) — with an engine that hands each
+ * same staging (`stageBatch`: current states with `dim_date`'s count, the facts and by-key change
+ * sets, then the other SQL files, change sets) and the same data tests (`runDataTests`) — with an engine that hands each
  * write and query to the engine's renderer ({@link StatementRenderer}, beside each engine in
  * `functions/engines/<engine>/engine.ts`, sharing its statement generator) instead of running it. So
  * every statement is the text the engine would send, in the order it would send it; nothing is
@@ -190,7 +190,7 @@ function describeWrite(call: Extract<Recorded, { kind: 'write' }>, previous: Tra
     target.origin === 'generated'
       ? `dimension change set: the rows new or changed since the version it replaces (generated), what the load upserts`
       : changes
-        ? `by-key change set: ${target.origin} over the source's delta only (the dimension is its base plus change sets)`
+        ? `by-key change set: ${target.origin} over the source's delta only, the latest version of each key among the batch's rows (the dimension is its base plus change sets)`
         : star?.kind === 'fact'
           ? `fact partition of this batch: ${target.origin}`
           : `dimension rebuilt whole: ${target.origin}`;

@@ -10,12 +10,12 @@
  */
 
 /**
- * Statements of one batch in flight at once, at most. Ten: a five-minute batch in which two small
- * dimensions changed (an address edit: dim_location and dim_counterparty) sends eight together in
- * its star wave (each dimension and its change set, `dim_transaction`'s change set, three fact
- * partitions; `dim_date`'s count went in the first wave, transform.ts countGrowingTables), and a
- * bound below that sends one of them a level later, a second or more on Athena (BENCHMARKS.md,
- * "Small dimensions changed: a level fewer"). Within an account's
+ * Statements of one batch in flight at once, at most. Ten: a five-minute batch sends ten together in
+ * its first wave (the input check, four current-state deltas, `dim_date`'s count, three fact
+ * partitions and `dim_transaction`'s change set: transform.ts stageFacts, stageByKeyChanges), and a
+ * bound below that sends one of them a level later, a second or more on Athena; a batch in which two
+ * small dimensions changed (an address edit) sends four more in its star wave (each dimension and its
+ * change set: BENCHMARKS.md, "Small dimensions changed: a level fewer"). Within an account's
  * quota of active Athena DML queries (running and queued, shared with every other user; AWS's
  * example is 25), beyond which Athena answers TooManyRequestsException (retried:
  * engines/athena/client.ts).

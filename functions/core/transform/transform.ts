@@ -50,13 +50,14 @@ import { compactFacts } from './fact-compaction';
  *  - plan ({@link planTransform}, {@link readBatchInputs}): the pending batches, and per batch its
  *    extract manifest and the previous transform manifest, which must agree; a lease
  *    (stage-lease.ts) keeps two runs from working on one batch at once;
- *  - read and stage ({@link stageBatch}): input checks (input-checks.ts), then, for each source
- *    table with rows in the batch, its versions as a delta of the current state, or base, deltas
- *    and batch compacted into a new base (current-compaction.ts), at `current/<table>/<batch>/`;
- *    then every `sql/transform/*.sql` file — dimensions rebuilt whole into a fresh location (or,
- *    declared by-key and fed by a delta, the previous version with the delta's keys replaced:
- *    dimension-by-key.ts), facts as a staged partition; then the data tests (data-tests.ts). Nothing
- *    is visible to readers yet; a failure quarantines the batch;
+ *  - read and stage ({@link stageBatch}): input checks (input-checks.ts) and, at once, for each
+ *    source table with rows in the batch, its versions as a delta of the current state, or base,
+ *    deltas and batch compacted into a new base (current-compaction.ts), at `current/<table>/<batch>/`,
+ *    with the facts as staged partitions (they read only the batch) and the change set of a by-key
+ *    dimension fed by a delta (the previous version with the delta's keys replaced, built from the
+ *    delta's own SELECT: dimension-by-key.ts); then the other `sql/transform/*.sql` files — dimensions
+ *    rebuilt whole into a fresh location; then the data tests (data-tests.ts). Nothing is visible to
+ *    readers yet; a failure quarantines the batch;
  *  - write ({@link publishBatch}): repoint the compacted current tables and the dimensions, add the
  *    fact partitions, then the transform manifest, last, with If-None-Match: the batch is
  *    transformed once it exists, and the load starts from it.
@@ -318,11 +319,13 @@ export async function stageBatch(
 ): Promise<StagedBatch> {
   const batchFiles: Partial<Record<SourceTableName, string[]>> = {};
   for (const table of SOURCE_TABLES) batchFiles[table.name] = extract.tables[table.name]?.files.map((f) => f.key) ?? [];
-  const counts = countGrowingTables(ctx, extract, previous, sqlFiles, batchFiles, acceptOnly);
+  // Everything decided before anything is sent: a decision that throws leaves nothing running.
   const plans = currentStatePlans(ctx, extract, previous);
+  const byKeyBeside = planByKeyChanges(ctx, extract.batchId, previous, sqlFiles, batchFiles, plans);
+  const counts = countGrowingTables(ctx, extract, previous, sqlFiles, batchFiles, acceptOnly);
   const staging = stageCurrentStates(ctx, extract, plans, batchFiles, acceptOnly);
   // Star tables that need not wait for the current state, sent beside it.
-  const early = new Map([...stageFacts(ctx, extract, sqlFiles, batchFiles, acceptOnly, models), ...stageByKeyChanges(ctx, extract.batchId, previous, sqlFiles, batchFiles, plans, acceptOnly)]);
+  const early = new Map([...stageFacts(ctx, extract, sqlFiles, batchFiles, acceptOnly, models), ...stageByKeyChanges(ctx, extract.batchId, sqlFiles, batchFiles, byKeyBeside, acceptOnly)]);
   let current: StagedCurrent;
   try {
     current = await staging;
@@ -432,33 +435,60 @@ async function buildFact(
   return { output, fate: 'written' };
 }
 
+/** A by-key dimension whose change set is built beside its source's delta ({@link planByKeyChanges}). */
+interface ByKeyBeside {
+  file: SqlFile;
+  index: number;
+  kept: TransformOutput;
+  byKey: ByKeyPlan;
+}
+
 /**
- * The change sets of the by-key dimensions whose source writes a delta in this batch, sent now,
- * beside the current-state writes (dimension-by-key.ts `planByKeyBesideDelta`): such a change set is
- * the dimension's SQL over the batch's latest versions of its source, the delta's own SELECT, so it
- * need not wait for the delta to be written. A five-minute batch's `dim_transaction` change set was
- * the only statement of its star wave: on Athena a level of a second or more. A dimension due for
- * compaction, or whose source compacts, is rebuilt whole in the star wave, as before; as is one whose
- * SQL file names a relation besides its source's current state.
+ * The by-key dimensions whose change set is built beside their source's delta, sent with the
+ * current-state writes (dimension-by-key.ts `planByKeyBesideDelta`): such a change set is the
+ * dimension's SQL over the batch's latest versions of its source, the delta's own SELECT, so it need
+ * not wait for the delta to be written. A five-minute batch's `dim_transaction` change set was the
+ * only statement of its star wave: on Athena a level of a second or more. A dimension due for
+ * compaction, or whose source compacts, is rebuilt whole in the star wave, as before; as is one that
+ * only grows (its count decides first whether it is carried), and one whose SQL file names any
+ * relation but its source's current state (`current_<source>` is defined in the statement, over
+ * `batch_<source>`, which the file itself must not read).
  */
-function stageByKeyChanges(
+function planByKeyChanges(
   ctx: StageContext,
   batchId: string,
   previous: TransformManifest | undefined,
   sqlFiles: readonly SqlFile[],
   batchFiles: Partial<Record<SourceTableName, string[]>>,
   plans: readonly CurrentStatePlan[],
+): ByKeyBeside[] {
+  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  const beside: ByKeyBeside[] = [];
+  for (const [index, file] of sqlFiles.entries()) {
+    if (file.table.kind !== 'dimension' || !file.table.byKey || file.table.growsOnly || readsStarTable(file)) continue;
+    const source = byKeySource(file.table)!;
+    const words = file.sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? [];
+    if (words.some((w) => /^(current|batch|previous|raw)_/.test(w) && w !== `current_${source}`)) continue;
+    const kept = previous?.star[file.table.name];
+    const step = plans.find((p) => p.table.name === source)?.step ?? 'keep';
+    const byKey = planByKeyBesideDelta(file, kept, step, batchFiles[source] ?? [], batchId, policy);
+    if (byKey) beside.push({ file, index, kept: kept!, byKey });
+  }
+  return beside;
+}
+
+/** Sends the change sets {@link planByKeyChanges} chose, each observed now and awaited in the star wave. */
+function stageByKeyChanges(
+  ctx: StageContext,
+  batchId: string,
+  sqlFiles: readonly SqlFile[],
+  batchFiles: Partial<Record<SourceTableName, string[]>>,
+  beside: readonly ByKeyBeside[],
   acceptOnly: readonly SourceTableName[],
 ): Map<StarTableName, Promise<BuiltStarTable>> {
   const early = new Map<StarTableName, Promise<BuiltStarTable>>();
   const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
-  for (const [index, file] of sqlFiles.entries()) {
-    const source = byKeySource(file.table);
-    if (!source || readsStarTable(file) || new RegExp(`\\bcurrent_(?!${source}\\b)(${SOURCE_TABLES.map((t) => t.name).join('|')})\\b`, 'i').test(file.sql)) continue;
-    const kept = previous?.star[file.table.name];
-    const step = plans.find((p) => p.table.name === source)?.step ?? 'keep';
-    const byKey = planByKeyBesideDelta(file, kept, step, batchFiles[source] ?? [], batchId, policy);
-    if (!byKey) continue;
+  for (const { file, index, kept, byKey } of beside) {
     const building = (async (): Promise<BuiltStarTable> => {
       ctx.log.progress('transform', { batchId, step: `${file.table.name} (by key)`, file: index + 1, of: sqlFiles.length });
       const output = await writeStarTable(ctx, file, batchId, { batch: batchFiles, current: {}, star: {} }, kept, byKey, acceptOnly, policy);

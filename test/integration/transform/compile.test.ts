@@ -151,7 +151,7 @@ describe('compileNextBatch', () => {
 
     const steps = compiled.statements.map((s) => `${s.tables.join(',')}: ${s.step}`);
     expect(steps).toContain('current_sales_order: current-state delta: this batch\'s latest version of each sales_order_id (generated from the table contract)');
-    expect(steps).toContain('dim_transaction: by-key change set: sql/transform/dim_transaction.sql over the source\'s delta only (the dimension is its base plus change sets)');
+    expect(steps).toContain('dim_transaction: by-key change set: sql/transform/dim_transaction.sql over the source\'s delta only, the latest version of each key among the batch\'s rows (the dimension is its base plus change sets)');
     expect(steps).toContain('dim_staff: dimension change set: the rows new or changed since the version it replaces (generated), what the load upserts');
     // The keys dim_transaction's change set adds are counted in the data tests' query, not apart.
     expect(steps.filter((step) => /new keys/.test(step))).toEqual([]);
