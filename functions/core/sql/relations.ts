@@ -192,8 +192,13 @@ function currentRelation(name: string, table: SourceTableName, location: Current
  * relation keeps its segments, which are bound under their own name.
  */
 export function mentionedRelations(relations: readonly Relation[], sql: string): Relation[] {
-  const words = new Set(sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
+  const words = sqlWords(sql);
   return relations.filter((r) => words.has(r.name.toLowerCase()));
+}
+
+/** The names an SQL text mentions as whole words, lower-cased (comments included): what {@link mentionedRelations} matches relations against. */
+export function sqlWords(sql: string): Set<string> {
+  return new Set(sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
 }
 
 /** The WITH entries (`"name" AS (…)`) binding `relations`, each read as `reader` says. */

@@ -93,11 +93,21 @@ export function planByKey(
   policy?: CompactionPolicy,
 ): ByKeyPlan | undefined {
   const source = byKeySource(file.table);
-  if (!source || !previous || previous.sqlHash !== file.sqlHash) return undefined;
-  const delta = currentDeltas[source]?.at(-1);
-  if (!delta || delta.prefix !== currentPrefix(source, batchId)) return undefined;
+  return byKeyPlan(file, previous, source !== undefined && currentDeltas[source]?.at(-1)?.prefix === currentPrefix(source, batchId), batchId, policy);
+}
+
+/** The by-key plan of {@link planByKey} and {@link planByKeyBesideDelta}, given whether the source writes a delta in this batch. */
+function byKeyPlan(
+  file: Pick<SqlFile, 'table' | 'sqlHash'>,
+  previous: TransformOutput | undefined,
+  sourceWritesDelta: boolean,
+  batchId: string,
+  policy?: CompactionPolicy,
+): ByKeyPlan | undefined {
+  const source = byKeySource(file.table);
+  if (!source || !previous || previous.sqlHash !== file.sqlHash || !sourceWritesDelta) return undefined;
   if (policy && dimensionCompactionDue(policy, previous, batchId)) return undefined;
-  return { source, deltaPrefix: delta.prefix, previous };
+  return { source, deltaPrefix: currentPrefix(source, batchId), previous };
 }
 
 /**
@@ -118,10 +128,8 @@ export function planByKeyBesideDelta(
   batchId: string,
   policy: CompactionPolicy,
 ): ByKeyPlan | undefined {
-  const source = byKeySource(file.table);
-  if (!source || !previous || previous.sqlHash !== file.sqlHash || sourceStep !== 'delta') return undefined;
-  if (dimensionCompactionDue(policy, previous, batchId)) return undefined;
-  return { source, deltaPrefix: currentPrefix(source, batchId), previous, batchFiles: [...batchFiles] };
+  const plan = byKeyPlan(file, previous, sourceStep === 'delta', batchId, policy);
+  return plan && { ...plan, batchFiles: [...batchFiles] };
 }
 
 /**

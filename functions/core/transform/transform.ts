@@ -36,6 +36,7 @@ import { QuarantinedBatchError, runDataTests, type DataTestResult } from './data
 import { describeRejected, findRejectedVersions, markSuperseded, readAcceptedOnly, type RejectedVersion } from './input-checks';
 import { loadSqlFiles, sha256, type SqlFile } from './sql-files';
 import { stripOuter } from '../sql/sql-text';
+import { sqlWords } from '../sql/relations';
 import { checkModelVersions, type ModelCheck } from './model-versions';
 import { countQueries, QueryTally } from './query-tally';
 import { concurrently } from './concurrently';
@@ -467,8 +468,7 @@ function planByKeyChanges(
   for (const [index, file] of sqlFiles.entries()) {
     if (file.table.kind !== 'dimension' || !file.table.byKey || file.table.growsOnly || readsStarTable(file)) continue;
     const source = byKeySource(file.table)!;
-    const words = file.sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? [];
-    if (words.some((w) => /^(current|batch|previous|raw)_/.test(w) && w !== `current_${source}`)) continue;
+    if ([...sqlWords(file.sql)].some((w) => /^(current|batch|previous|raw)_/.test(w) && w !== `current_${source}`)) continue;
     const kept = previous?.star[file.table.name];
     const step = plans.find((p) => p.table.name === source)?.step ?? 'keep';
     const byKey = planByKeyBesideDelta(file, kept, step, batchFiles[source] ?? [], batchId, policy);
@@ -511,9 +511,9 @@ function previousCalendar(previous: TransformManifest | undefined): RelationBind
 /** An SQL file that reads a current state (`current_<table>`). */
 const READS_CURRENT_STATE = new RegExp(`\\bcurrent_(${SOURCE_TABLES.map((t) => t.name).join('|')})\\b`, 'i');
 
-/** Whether an SQL file names a star table other than its own (as a whole word, comments included, as core/sql/relations.ts `mentionedRelations` binds). */
+/** Whether an SQL file names a star table other than its own (as core/sql/relations.ts `mentionedRelations` binds). */
 const readsStarTable = (file: SqlFile): boolean => {
-  const words = new Set(file.sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
+  const words = sqlWords(file.sql);
   return STAR_TABLES.some((t) => t.name !== file.table.name && words.has(t.name));
 };
 
