@@ -1,3 +1,4 @@
+import type { SourceTableName } from './contract/source-tables';
 import { extract, type ExtractOptions, type ExtractResult } from './extract/extract';
 import { loadPending } from './load/load';
 import { measureFreshness, warehouseFreshness } from './operate/freshness';
@@ -29,7 +30,12 @@ export async function runCycle(ctx: PipelineContext, options: ExtractOptions = {
   const parts: RunParts = { startedAt: ctx.now(), finishedAt: ctx.now(), engine: ctx.engine.name };
   const t0 = Date.now();
   try {
-    const extracted = await stage(ctx, parts, 'extract', () => extract(ctx, options));
+    // Each table's raw files go to the engine as soon as the extract has read the table: DuckDB
+    // parses them while the extract reads the others (issue 14, item 3). Nothing is published
+    // before the extract's manifest, and the transform below starts only after it.
+    const prepare = ctx.engine.prepare?.bind(ctx.engine);
+    const onTableRead = options.onTableRead ?? (prepare ? (table: SourceTableName, keys: readonly string[]) => prepare({ [table]: [...keys] }) : undefined);
+    const extracted = await stage(ctx, parts, 'extract', () => extract(ctx, { ...options, ...(onTableRead ? { onTableRead } : {}) }));
     parts.extract = { result: extracted, elapsedMs: Date.now() - t0 };
     const t1 = Date.now();
     const transformed = await stage(ctx, parts, 'transform', () => transformPending(ctx));

@@ -2,9 +2,10 @@
  * One measured piece of the pipeline, run in its own process so the bench can read its peak RSS
  * (`VmHWM` at exit, and the parent's /proc samples). Prints one JSON line as its report.
  *
- *   stage-child.ts extract|transform|load --lake DIR --source-url URL --warehouse-url URL
+ *   stage-child.ts extract|transform|load|cycle --lake DIR --source-url URL --warehouse-url URL
  *   stage-child.ts warm --lake DIR --source-url URL --warehouse-url URL --changes 1000 --repeats 3 [--compaction]
  *
+ * `cycle` runs the three stages as one `runCycle` (run-cycle.ts), as `totes run` does.
  * `warm` opens the adapters once, runs a cycle that catches up with the source, then one untimed
  * change and cycle of the kind it measures (a process that has built such a batch before: DuckDB's
  * instance and connections, the code paths compiled, the source and warehouse connections kept; a
@@ -81,13 +82,18 @@ async function main(): Promise<void> {
       const rows: Record<string, number> = {};
       for (const batch of r) for (const [name, t] of Object.entries(batch.tables)) rows[name] = (rows[name] ?? 0) + (t?.written ?? 0);
       report = { ms: performance.now() - t0, batches: r.length, rows, method: r[0]?.method };
+    } else if (mode === 'cycle') {
+      // The full first cycle as `totes run` and `npm start` run it: one process, the stages
+      // chained by run-cycle.ts, each table's parse starting as soon as the extract has read it.
+      const r = await runCycle(ctx);
+      report = { ms: performance.now() - t0, timings: r.timings, rows: r.extract.rows };
     } else if (mode === 'warm') {
       const activityMinutes = values.activity === undefined ? undefined : Number(values.activity);
       report = await warm(ctx, values['source-url']!, {
         changes: Number(values.changes), repeats: Number(values.repeats), compaction: values.compaction!, activityMinutes, inflight: values.inflight!,
       });
     } else {
-      throw new Error(`stage-child: unknown mode "${mode}" (extract, transform, load or warm)`);
+      throw new Error(`stage-child: unknown mode "${mode}" (extract, transform, load, cycle or warm)`);
     }
     report.peakRssMb = await ownPeakRssMb();
     process.stdout.write(`${JSON.stringify(report)}\n`);

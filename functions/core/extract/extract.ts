@@ -87,6 +87,14 @@ export interface ExtractOptions {
    * ones it lacks (repair.ts): `totes run --repair`. Costs a read of every key on both sides.
    */
   repair?: boolean;
+  /**
+   * Told each table's raw files of this batch once the table is read whole in this run, while
+   * the extract reads the rest (run-cycle.ts hands them to the engine's `prepare`, so the
+   * transform's parsing of a table overlaps the extract of the others). The files are written but
+   * not published: the batch is published by its manifest, and a run that fails before it leaves
+   * them unlisted. A hook that throws is ignored.
+   */
+  onTableRead?: (table: SourceTableName, keys: readonly string[]) => void;
 }
 
 export interface ExtractResult {
@@ -346,7 +354,15 @@ async function readTables(
     for (let table = queue.shift(); table && !run.timeUp; table = queue.shift()) {
       const state = await readTable(ctx, reader, table, plan, snapshot, tables[table.name], options, run);
       tables[table.name] = state;
-      if (state.complete) ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
+      if (!state.complete) continue;
+      ctx.log.metric(METRICS.rows, state.rows, 'Count', { table: table.name, stage: 'extract' });
+      if (options.onTableRead && state.files.length) {
+        try {
+          options.onTableRead(table.name, state.files.map((f) => f.key));
+        } catch {
+          // Only a head start for a later stage: the extract goes on without it.
+        }
+      }
     }
   };
   await Promise.all(connections.map(readOn));

@@ -254,6 +254,9 @@ interface BatchPlan {
 async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: TransformManifest, plan: BatchPlan, loadedSoFar: LoadResult[]): Promise<LoadResult> {
   const started = Date.now();
   const base = { batchId: manifest.batchId, seq: manifest.seq, method: plan.method };
+  // The first tables' files are read while the transaction opens and the ledger is checked.
+  const work = planTables(ctx, manifest, plan);
+  prefetchFrom(work, 0, plan);
   await client.query('BEGIN');
   try {
     if (!(await claimBatch(client, ctx, manifest, plan, loadedSoFar))) {
@@ -261,7 +264,7 @@ async function loadBatch(client: pg.Client, ctx: PipelineContext, manifest: Tran
       ctx.log.info(`load: batch ${manifest.batchId} is already in the load ledger; skipped`, { batchId: manifest.batchId });
       return { ...base, skipped: true, tables: {}, deletedRows: 0, elapsedMs: Date.now() - started };
     }
-    const tables = await loadTables(client, ctx, manifest, plan);
+    const tables = await loadTables(client, ctx, manifest, plan, work);
     const deletedRows = await recordDeletions(client, ctx.warehouseSchema, manifest);
     const elapsedMs = Date.now() - started;
     await writeLedgerRow(client, ctx.warehouseSchema, manifest, tables, deletedRows, elapsedMs);
@@ -306,36 +309,51 @@ async function claimBatch(client: pg.Client, ctx: PipelineContext, manifest: Tra
   return true;
 }
 
+/** A star table the batch loads: its output (a rebuilt dimension's change set) and the reader of its files. */
+interface TableWork {
+  table: StarTable;
+  output: TransformOutput;
+  reader: TableChunks;
+}
+
 /**
- * Reads the Parquet the manifest lists (a rebuilt dimension's `changes/`, a fact's partition) and
- * writes it into the warehouse tables; dimensions first, then facts (STAR_TABLES order; without
+ * The star tables the manifest has rows for, in STAR_TABLES order (dimensions, then facts; without
  * foreign keys the order is only cosmetic). A dimension carried forward was loaded with the batch
- * that built it (batches load in order).
+ * that built it (batches load in order); a rebuilt one upserts only its rows that changed since the
+ * version it replaces.
  */
-async function loadTables(client: pg.Client, ctx: PipelineContext, manifest: TransformManifest, plan: BatchPlan): Promise<Partial<Record<StarTableName, TableLoad>>> {
-  const tables: Partial<Record<StarTableName, TableLoad>> = {};
-  const work = STAR_TABLES.flatMap((table) => {
+function planTables(ctx: PipelineContext, manifest: TransformManifest, plan: BatchPlan): TableWork[] {
+  return STAR_TABLES.flatMap((table) => {
     const output = manifest.star[table.name];
     if (!output || output.builtBy) return [];
-    // A rebuilt dimension upserts only its rows that changed since the version it replaces.
     const rows = output.changes ? { ...output, prefix: output.changes.prefix, files: output.changes.files, rows: output.changes.rows } : output;
     return [{ table, output: rows, reader: new TableChunks(ctx.processed, table, rows, plan.chunkRows) }];
   });
+}
+
+/**
+ * Starts decoding the tables from `work[from]` on, up to and including the first big one (a tiny
+ * table in between would otherwise leave the server waiting for it): before the batch's
+ * transaction for the first ones, and once a table's rows are all sent for those after it.
+ */
+function prefetchFrom(work: readonly TableWork[], from: number, plan: BatchPlan): void {
+  for (const later of work.slice(from)) {
+    if (later.output.rows === 0) continue;
+    later.reader.prefetch();
+    if (later.output.rows >= plan.chunkRows) break;
+  }
+}
+
+/** Reads the Parquet of each table in `work` and writes it into the warehouse tables, in order. */
+async function loadTables(client: pg.Client, ctx: PipelineContext, manifest: TransformManifest, plan: BatchPlan, work: readonly TableWork[]): Promise<Partial<Record<StarTableName, TableLoad>>> {
+  const tables: Partial<Record<StarTableName, TableLoad>> = {};
   for (const [i, { table, output, reader }] of work.entries()) {
     // Nothing to send (a fact without versions in this batch, a dimension whose rebuild changed no row).
     if (output.rows === 0) {
       tables[table.name] = { read: 0, written: 0, files: 0 };
       continue;
     }
-    // Once this table's rows are all sent, start decoding what follows: the next tables up to the
-    // first big one (a tiny table in between would otherwise leave the server waiting for it).
-    const prefetchNext = () => {
-      for (const later of work.slice(i + 1)) {
-        later.reader.prefetch();
-        if (later.output.rows >= plan.chunkRows) break;
-      }
-    };
-    tables[table.name] = await loadTable(client, ctx, manifest, table, output, plan, reader, prefetchNext);
+    tables[table.name] = await loadTable(client, ctx, manifest, table, output, plan, reader, () => prefetchFrom(work, i + 1, plan));
   }
   return tables;
 }

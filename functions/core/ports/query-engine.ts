@@ -32,6 +32,16 @@ export interface QueryEngine {
   /** {@link QueryEngine.query} with the bytes its statement scanned: engines that measure scans ({@link measuresScan}) have it. */
   select?(sql: string, bindings?: RelationBindings): Promise<QueryAnswer>;
 
+  /**
+   * Told a table's raw files of a batch as soon as they are written, before the batch is published
+   * (the local cycle's extract, run-cycle.ts): an engine that reads raw files into a form of its own
+   * may start now, while the extract reads the other tables (DuckDB parses them into its scratch
+   * Parquet, duckdb/relations.ts). Returns at once and never fails: a statement that binds the same
+   * files later waits for that work, or does it again when it failed. Engines that read raw files
+   * where they lie (Athena, Trino) have nothing to prepare.
+   */
+  prepare?(batch: RelationBindings['batch']): void;
+
   close(): Promise<void>;
 }
 

@@ -33,6 +33,8 @@ export class DuckDbEngine implements QueryEngine {
   readonly name = 'duckdb' as const;
   private readonly client: DuckDbClient;
   private readonly relations: DuckDbRelations;
+  /** Parses `prepare` started and that are not done yet. */
+  private readonly preparing = new Set<Promise<void>>();
 
   constructor(
     ingestion: LocalStore,
@@ -126,7 +128,14 @@ export class DuckDbEngine implements QueryEngine {
     });
   }
 
+  /** Parses each table's raw files into scratch Parquet now, in the background (QueryEngine `prepare`); close() waits for it. */
+  prepare(batch: RelationBindings['batch']): void {
+    const preparing: Promise<void> = this.relations.prepare(batch).finally(() => this.preparing.delete(preparing));
+    this.preparing.add(preparing);
+  }
+
   async close(): Promise<void> {
+    await Promise.allSettled([...this.preparing]);
     if (await this.client.close()) await this.relations.close();
   }
 }

@@ -63,6 +63,24 @@ export class DuckDbRelations {
   }
 
   /**
+   * Starts parsing the raw files of each table in `batch` (QueryEngine `prepare`), each on a
+   * connection of its own, without waiting: a statement that binds the same files later waits for
+   * that parse. A parse that fails is forgotten (`batchFile`), and that statement parses again and
+   * reports its error; so is a list of files that does not name one batch. The promise settles,
+   * never rejecting, once the parses are done (the engine's close waits for it).
+   */
+  async prepare(batch: RelationBindings['batch']): Promise<void> {
+    let relations;
+    try {
+      relations = compileRelations({ batch, current: {}, star: {} });
+    } catch {
+      return;
+    }
+    const parses = relations.filter((r): r is RawRelation => r.kind === 'raw' && r.batchId !== undefined).map((relation) => this.batchFile(relation).written);
+    await Promise.allSettled(parses);
+  }
+
+  /**
    * The entries binding the relations of `bindings` that `sql` names ({@link duckdbEntries}); a
    * batch's raw files are parsed on `session` when no statement did yet. The batch files bound stay
    * until `release()`, which the caller runs once the statement is done.

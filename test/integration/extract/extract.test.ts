@@ -321,6 +321,33 @@ describe('extract of a long first load', () => {
     expect(ids(await tableRows(ctx, 'currency'))).toEqual(ids(await tableRows(whole, 'currency')));
   });
 
+  it('tells onTableRead each table\'s files once it is read whole, while the extract runs: the keys the manifest then lists; a hook that throws changes nothing', async () => {
+    const ctx = await makeContext();
+    const told: { table: string; keys: readonly string[]; manifests: number }[] = [];
+    let published = 0;
+    const put = ctx.ingestion.put.bind(ctx.ingestion);
+    ctx.ingestion.put = async (key, body, opts) => {
+      const done = await put(key, body, opts);
+      if (key === extractManifestKey(1)) published += 1;
+      return done;
+    };
+    const result = await extract(ctx, {
+      chunkRows: 1,
+      onTableRead: (table, keys) => {
+        told.push({ table, keys, manifests: published });
+        if (table === 'currency') throw new Error('a hook that fails (injected)');
+      },
+    });
+    expect(result.published).toBe(true);
+    const withFiles = Object.entries(result.manifest!.tables).filter(([, t]) => t.files.length > 0);
+    expect(told.map((t) => t.table).sort()).toEqual(withFiles.map(([name]) => name).sort());
+    for (const [name, table] of withFiles) expect(told.find((t) => t.table === name)!.keys).toEqual(table.files.map((f) => f.key));
+    expect(result.manifest!.tables.currency.files.length).toBeGreaterThan(1);
+    // Every table was told before the batch was published.
+    expect(told.every((t) => t.manifests === 0)).toBe(true);
+    expect(published).toBe(1);
+  });
+
   it('stops at a chunk boundary when the time budget runs out, publishes nothing, and the next run resumes the same batch', async () => {
     const ctx = await makeContext();
     const reference = await makeContext();

@@ -62,6 +62,48 @@ describe('DuckDbEngine', () => {
     }
   });
 
+  it('prepare() parses a table\'s raw files ahead of the statements: a statement binding the same files waits for that parse and parses nothing itself', async () => {
+    const sent: string[] = [];
+    const engine = await DuckDbEngine.create(lake.ingestion, lake.processed, { onStatement: (sql) => sent.push(sql) });
+    try {
+      const files = [rawKey('department', lake.batchId(1))];
+      engine.prepare({ department: files });
+      engine.prepare({ currency: [rawKey('currency', lake.batchId(1))] });
+      const rows = await engine.query('SELECT count(*) AS n FROM batch_department', { batch: { department: files }, current: {}, star: {} });
+      expect(Number(rows[0].n)).toBe(batchOne.department!.length);
+      const rows2 = await engine.query('SELECT count(*) AS n FROM batch_currency', { batch: { currency: [rawKey('currency', lake.batchId(1))] }, current: {}, star: {} });
+      expect(Number(rows2[0].n)).toBe(batchOne.currency!.length);
+      // One parse per table, both from prepare(); the queries bound the scratch files.
+      expect(sent.filter((sql) => sql.includes('read_json'))).toHaveLength(2);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('a prepare() whose parse fails is forgotten: the statement reading those files parses them again and reports its own error; close() waits for a parse in flight', async () => {
+    const sent: string[] = [];
+    const engine = await DuckDbEngine.create(lake.ingestion, lake.processed, { onStatement: (sql) => sent.push(sql) });
+    try {
+      const missing = [rawKey('department', lake.batchId(9))];
+      engine.prepare({ department: missing });
+      // Files of two batches do not make a batch relation: nothing is parsed for them.
+      engine.prepare({ department: [rawKey('department', lake.batchId(1)), rawKey('department', lake.batchId(2))] });
+      const read = () => engine.query('SELECT count(*) AS n FROM batch_department', { batch: { department: missing }, current: {}, star: {} });
+      // The statement joins the parse in flight (or, once it failed, parses again): either way it reports the failure, naming the table.
+      await expect(read()).rejects.toThrow(/raw files of department/);
+      const parses = sent.filter((sql) => sql.includes('read_json')).length;
+      expect(parses).toBeGreaterThanOrEqual(1);
+      // The failed parse is not kept: the next statement parses again.
+      await expect(read()).rejects.toThrow(/raw files of department/);
+      expect(sent.filter((sql) => sql.includes('read_json'))).toHaveLength(parses + 1);
+      engine.prepare({ department: [rawKey('department', lake.batchId(1))] });
+    } finally {
+      await engine.close();
+    }
+    // close() waited for the last prepare's parse (a statement was sent for it).
+    expect(sent.filter((sql) => sql.includes('read_json')).length).toBeGreaterThanOrEqual(3);
+  });
+
   it('binds only the relations a statement names: the others are neither parsed nor listed', async () => {
     const sent: string[] = [];
     const engine = await DuckDbEngine.create(lake.ingestion, lake.processed, { onStatement: (sql) => sent.push(sql) });
