@@ -35,6 +35,8 @@ export class DuckDbEngine implements QueryEngine {
   private readonly relations: DuckDbRelations;
   /** Parses `prepare` started and that are not done yet. */
   private readonly preparing = new Set<Promise<void>>();
+  /** Set by close(): a `prepare` after it starts nothing (it would open the instance again). */
+  private closing = false;
 
   constructor(
     ingestion: LocalStore,
@@ -128,14 +130,22 @@ export class DuckDbEngine implements QueryEngine {
     });
   }
 
-  /** Parses each table's raw files into scratch Parquet now, in the background (QueryEngine `prepare`); close() waits for it. */
+  /**
+   * Parses each table's raw files into scratch Parquet now, in the background (QueryEngine
+   * `prepare`); close() waits for it, and once close() has begun nothing more is started.
+   */
   prepare(batch: RelationBindings['batch']): void {
-    const preparing: Promise<void> = this.relations.prepare(batch).finally(() => this.preparing.delete(preparing));
+    if (this.closing) return;
+    const preparing: Promise<void> = this.relations
+      .prepare(batch)
+      .catch(() => undefined)
+      .finally(() => this.preparing.delete(preparing));
     this.preparing.add(preparing);
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.preparing]);
+    this.closing = true;
+    while (this.preparing.size) await Promise.allSettled([...this.preparing]);
     if (await this.client.close()) await this.relations.close();
   }
 }

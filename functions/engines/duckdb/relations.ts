@@ -38,8 +38,14 @@ export class DuckDbRelations {
    * is removed only when none is and a later batch of its table was parsed.
    */
   private readonly batchFiles = new Map<string, BatchFile>();
-  /** Per source table, the raw files parsed last (the entry kept when no statement reads it). */
+  /** Per source table, the raw files a statement bound last (the entry kept when no statement reads it). */
   private readonly latest = new Map<string, string>();
+  /**
+   * Per source table, the raw files `prepare` parsed last that no statement has bound yet: kept
+   * too, so a transform that first handles an older pending batch of the table leaves the newer
+   * batch's parse for its turn (one per table: a later prepare of the table replaces it).
+   */
+  private readonly prepared = new Map<string, string>();
   /** Scratch folder of the batch files, made on first use. */
   private scratch?: Promise<string>;
   /** Scratch files named so far (each parse writes a file of its own). */
@@ -76,7 +82,7 @@ export class DuckDbRelations {
     } catch {
       return;
     }
-    const parses = relations.filter((r): r is RawRelation => r.kind === 'raw' && r.batchId !== undefined).map((relation) => this.batchFile(relation).written);
+    const parses = relations.filter((r): r is RawRelation => r.kind === 'raw' && r.batchId !== undefined).map((relation) => this.batchFile(relation, undefined, true).written);
     await Promise.allSettled(parses);
   }
 
@@ -127,6 +133,7 @@ export class DuckDbRelations {
     this.scratch = undefined;
     this.batchFiles.clear();
     this.latest.clear();
+    this.prepared.clear();
     if (scratch) await fs.rm(await scratch, { recursive: true, force: true });
   }
 
@@ -137,13 +144,19 @@ export class DuckDbRelations {
    * Parquet reads back fast and streams (holding them in a DuckDB table instead doubled the peak
    * memory of a 1M-order first batch). Raw files are immutable, so the list of files identifies
    * the rows. A table's earlier batch files are removed once no statement reads them, so a
-   * long-running `totes run --every` holds about one batch per table, not its history; close()
-   * removes the folder.
+   * long-running `totes run --every` holds about one batch per table (two while a batch `prepare`
+   * parsed waits for its turn), not its history; close() removes the folder. `prepared`: parsed
+   * for `prepare`, not for a statement.
    */
-  private batchFile(relation: RawRelation, session?: DuckDbSession): BatchFile {
+  private batchFile(relation: RawRelation, session?: DuckDbSession, prepared = false): BatchFile {
     const files = relation.keys.map((key) => this.ingestion.pathOf(key));
     const identity = `${relation.table}\n${files.join('\n')}`;
-    this.latest.set(relation.table, identity);
+    if (prepared) {
+      this.prepared.set(relation.table, identity);
+    } else {
+      this.latest.set(relation.table, identity);
+      if (this.prepared.get(relation.table) === identity) this.prepared.delete(relation.table);
+    }
     const parsed = this.batchFiles.get(identity);
     if (parsed) return parsed;
     this.scratch ??= fs.mkdtemp(path.join(os.tmpdir(), 'totes-duckdb-'));
@@ -173,7 +186,7 @@ export class DuckDbRelations {
   /** Removes the batch files of `table` that no statement reads, but the one parsed last. */
   private evict(table: string): void {
     for (const [identity, file] of this.batchFiles) {
-      if (file.table !== table || file.users > 0 || identity === this.latest.get(table)) continue;
+      if (file.table !== table || file.users > 0 || identity === this.latest.get(table) || identity === this.prepared.get(table)) continue;
       this.batchFiles.delete(identity);
       void file.written.then(
         (written) => fs.rm(written, { force: true }).catch(() => undefined),
