@@ -216,8 +216,14 @@ describe('the cloud path, offline: the deployed stack, the bundles, Athena on Tr
         bytesScanned: sent.reduce((sum, q) => sum + q.bytesScanned, 0),
       });
       // Statements were sent together: the queries Athena saw start after every earlier one had
-      // finished are no more than the engine's critical path, which is less than the queries.
-      expect(criticalPath(sent)).toBeLessThanOrEqual(manifest.engineQueries!.criticalPath);
+      // finished are about the engine's critical path, well under the queries. The engine counts a
+      // statement's level when it begins it (query-tally.ts); Athena sees it after the engine's
+      // Glue and S3 calls for it (the relations' tables, the target's leftovers), so on a loaded
+      // machine one of a wave can reach Athena after the rest of its wave finished: one level more
+      // than the engine's (4 against 3 in a clean-clone CI run of 2026-12-08; 3 against 3 in the
+      // run after it). Statements sent one after another would show as many levels as queries.
+      expect(criticalPath(sent)).toBeLessThanOrEqual(manifest.engineQueries!.criticalPath + 1);
+      expect(criticalPath(sent) * 2).toBeLessThan(sent.length);
       expect(manifest.engineQueries!.criticalPath).toBeLessThan(sent.length);
       batches.at(-1)!.counted = manifest.engineQueries;
       await p.localCycle();
