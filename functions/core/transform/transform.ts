@@ -297,6 +297,11 @@ export interface StagedCurrent {
 /** What staging a batch uses of the context: the engine runs every statement (compile.ts gives one that renders them). */
 export type StageContext = Pick<PipelineContext, 'engine' | 'log' | 'compaction'>;
 
+/** The compaction policy a batch's staging follows: the product's, with the context's overrides. */
+function compactionPolicy(ctx: Pick<StageContext, 'compaction'>): CompactionPolicy {
+  return { ...DEFAULT_COMPACTION, ...ctx.compaction };
+}
+
 export interface StagedBatch extends StagedCurrent {
   star: Record<StarTableName, TransformOutput>;
   /** Dimensions carried forward unchanged from the previous batch (not rebuilt, not republished). */
@@ -431,7 +436,7 @@ async function buildFact(
     return { output: { kind: 'fact', prefix: factBatchPrefix(table.name, batchId), origin: file.origin, sqlHash, rows: 0, files: [], bytesScanned: 0, elapsedMs: 0 }, fate: 'unwritten' };
   }
   ctx.log.progress('transform', { batchId, step: table.name, file: index + 1, of });
-  const output = await writeStarTable(ctx, file, batchId, bindings, undefined, undefined, acceptOnly, { ...DEFAULT_COMPACTION, ...ctx.compaction });
+  const output = await writeStarTable(ctx, file, batchId, bindings, undefined, undefined, acceptOnly, compactionPolicy(ctx));
   ctx.log.metric(METRICS.rows, output.rows, 'Count', { table: table.name, stage: 'transform' });
   return { output, fate: 'written' };
 }
@@ -463,7 +468,7 @@ function planByKeyChanges(
   batchFiles: Partial<Record<SourceTableName, string[]>>,
   plans: readonly CurrentStatePlan[],
 ): ByKeyBeside[] {
-  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  const policy = compactionPolicy(ctx);
   const beside: ByKeyBeside[] = [];
   for (const [index, file] of sqlFiles.entries()) {
     if (file.table.kind !== 'dimension' || !file.table.byKey || file.table.growsOnly || readsStarTable(file)) continue;
@@ -487,7 +492,7 @@ function stageByKeyChanges(
   acceptOnly: readonly SourceTableName[],
 ): Map<StarTableName, Promise<BuiltStarTable>> {
   const early = new Map<StarTableName, Promise<BuiltStarTable>>();
-  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  const policy = compactionPolicy(ctx);
   for (const { file, index, kept, byKey } of beside) {
     const building = (async (): Promise<BuiltStarTable> => {
       ctx.log.progress('transform', { batchId, step: `${file.table.name} (by key)`, file: index + 1, of: sqlFiles.length });
@@ -531,7 +536,7 @@ interface CurrentStatePlan {
 
 /** Each table's step in this batch, from the previous manifest and the batch alone (a re-run decides the same). */
 function currentStatePlans(ctx: StageContext, extract: ExtractManifest, previous: TransformManifest | undefined): CurrentStatePlan[] {
-  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  const policy = compactionPolicy(ctx);
   return SOURCE_TABLES.map((table) => {
     const before = previous?.current[table.name];
     const base = before === undefined ? undefined : previous?.currentOutputs[table.name];
@@ -629,7 +634,7 @@ async function stageStarTables(
   const bindings: RelationBindings = { batch: batchFiles, current: currentLocations(current), star: previousCalendar(previous) };
   const staged: Pick<StagedBatch, 'star' | 'carried' | 'unwritten'> = { star: {} as StagedBatch['star'], carried: [], unwritten: [] };
   const changed = (table: StarTable): boolean => table.sources.some((s) => current.changed.includes(s as SourceTableName));
-  const policy: CompactionPolicy = { ...DEFAULT_COMPACTION, ...ctx.compaction };
+  const policy = compactionPolicy(ctx);
   // Every star table reads the batch, the new current state or its own previous version, never
   // another star table of this batch: all are built at once (concurrently.ts), each its own chain.
   const built = await concurrently(sqlFiles, async (file, index): Promise<BuiltStarTable> => {
